@@ -1,0 +1,174 @@
+//! `calyx serve`: run the server; with `--dev`, first provision a demo org, API and client and
+//! print a ready-to-paste token request.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::bail;
+use calyx_core::model::{ClientType, GrantType, SigningAlg};
+use calyx_server::manage::{Manager, NewApi, NewClient};
+use calyx_server::{Application, RawConfig, Settings};
+
+use crate::Global;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Address to listen on (port 0 picks a free port).
+    #[arg(long, env = "CALYX_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Public base URL, as it appears in tokens' `iss` [default: http(s)://LISTEN].
+    #[arg(long, env = "CALYX_ISSUER")]
+    issuer: Option<String>,
+    /// Provision a demo organization, API and client, and print their credentials.
+    #[arg(long)]
+    dev: bool,
+    /// TLS certificate chain (PEM).
+    #[arg(long, env = "CALYX_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM).
+    #[arg(long, env = "CALYX_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Allow plain HTTP on a non-loopback issuer or address (client secrets would cross the
+    /// network unencrypted).
+    #[arg(long)]
+    insecure_http: bool,
+    /// Token requests per second allowed per client (0 = unlimited).
+    #[arg(long, env = "CALYX_CLIENT_RATE_LIMIT", default_value_t = 0)]
+    client_rate_limit: u32,
+    /// How often to pick up changes made by the CLI or other nodes, milliseconds.
+    #[arg(long, env = "CALYX_RELOAD_INTERVAL_MS", default_value_t = 1000)]
+    reload_interval_ms: u64,
+    /// Largest accepted request body, bytes.
+    #[arg(long, env = "CALYX_MAX_BODY_BYTES", default_value_t = 16 * 1024)]
+    max_body_bytes: usize,
+    /// Largest number of pooled database connections.
+    #[arg(long, env = "CALYX_DB_MAX_CONNECTIONS", default_value_t = 8)]
+    db_max_connections: u32,
+}
+
+/// The demo API's audience.
+const DEMO_AUDIENCE: &str = "https://api.example.com/";
+const DEMO_CLIENT_ID: &str = "demo-m2m";
+
+pub async fn run(g: &Global, a: Args) -> anyhow::Result<()> {
+    if a.dev && !a.listen.ip().is_loopback() {
+        bail!(
+            "--dev serves on loopback only; drop --dev to listen on {}",
+            a.listen
+        );
+    }
+    let mut raw = RawConfig::new(&g.database_url);
+    raw.listen = a.listen;
+    raw.issuer = a.issuer;
+    raw.tls_cert = a.tls_cert;
+    raw.tls_key = a.tls_key;
+    raw.insecure_http = a.insecure_http;
+    raw.client_rate_limit = a.client_rate_limit;
+    raw.reload_interval = Duration::from_millis(a.reload_interval_ms.max(50));
+    raw.master_key = g.master_key.clone();
+    raw.pepper = g.pepper.clone();
+    raw.max_body_bytes = a.max_body_bytes;
+    raw.db_max_connections = a.db_max_connections;
+    let settings = Settings::validate(raw)?;
+
+    let demo = if a.dev {
+        Some(provision_demo(&super::open(g).await?).await?)
+    } else {
+        None
+    };
+    let app = Application::build(settings).await?;
+    let base = app.issuer().trim_end_matches('/').to_owned();
+    tracing::info!(addr = %app.local_addr(), issuer = %app.issuer(), "calyx listening");
+    // Machine-readable for scripts and tests that start on port 0.
+    println!("listening on {}", app.local_addr());
+    if let Some((client_id, secret)) = demo {
+        print_demo(&base, &client_id, &secret);
+    }
+    app.run_until(shutdown_signal()).await?;
+    tracing::info!("shut down cleanly");
+    Ok(())
+}
+
+/// Creates the demo records if missing; gives the demo client a fresh secret every start
+/// (secrets are stored only as hashes, so the old one cannot be shown again).
+async fn provision_demo(m: &Manager) -> anyhow::Result<(String, String)> {
+    let org = match m.store.org_by_name("Demo Org").await? {
+        Some(o) => o,
+        None => m.create_org("Demo Org").await?,
+    };
+    if m.store.api_by_audience(DEMO_AUDIENCE).await?.is_none() {
+        m.create_api(NewApi {
+            audience: DEMO_AUDIENCE.into(),
+            name: "Demo API".into(),
+            scopes: "read:consumers write:consumers read:credit.score".into(),
+            alg: SigningAlg::ES256,
+            token_lifetime: None,
+            user_token_lifetime: None,
+            delegated_token_lifetime: None,
+            refresh_token_lifetime: None,
+        })
+        .await?;
+    }
+    let secret = if m.store.client(DEMO_CLIENT_ID).await?.is_some() {
+        m.rotate_secret(DEMO_CLIENT_ID, 0).await?
+    } else {
+        let (_, secret) = m
+            .create_client(NewClient {
+                org_id: org.id,
+                client_id: Some(DEMO_CLIENT_ID.into()),
+                name: "Demo machine client".into(),
+                client_type: ClientType::Confidential,
+                grant_types: vec![GrantType::ClientCredentials],
+                ..NewClient::default()
+            })
+            .await?;
+        secret.expect("a confidential client has a secret")
+    };
+    m.create_grant(
+        DEMO_CLIENT_ID,
+        DEMO_AUDIENCE,
+        "read:consumers write:consumers read:credit.score users:write users:authenticate",
+        true,
+    )
+    .await?;
+    Ok((DEMO_CLIENT_ID.into(), secret))
+}
+
+fn print_demo(base: &str, client_id: &str, secret: &str) {
+    println!(
+        "\nCalyx dev server — demo credentials (a new secret on every start)\n\
+         \n  issuer         {base}\
+         \n  audience       {DEMO_AUDIENCE}\
+         \n  client_id      {client_id}\
+         \n  client_secret  {secret}\
+         \n\nGet a token:\n\
+         \n  curl -s {base}/oauth/token \\\
+         \n    -d grant_type=client_credentials \\\
+         \n    -d client_id={client_id} \\\
+         \n    -d client_secret={secret} \\\
+         \n    -d audience={DEMO_AUDIENCE}\n"
+    );
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutdown signal received; finishing in-flight requests");
+}

@@ -1,0 +1,77 @@
+//! `calyx`: the one binary. Each subcommand lives in `cmd/<name>.rs`; this file only parses
+//! arguments, sets up logging and dispatches.
+
+use clap::{Parser, Subcommand};
+
+mod cmd;
+mod output;
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// Calyx: an OAuth 2.0 authorization server for API companies.
+#[derive(Debug, Parser)]
+#[command(name = "calyx", version, about)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command takes.
+#[derive(Debug, clap::Args)]
+pub struct Global {
+    /// Database URL: sqlite://PATH (created if missing).
+    #[arg(
+        long,
+        global = true,
+        env = "CALYX_DATABASE_URL",
+        default_value = "sqlite://calyx.db"
+    )]
+    pub database_url: String,
+    /// Pepper for secret hashes. When unset, one is generated and kept in the database.
+    #[arg(long, global = true, env = "CALYX_PEPPER", hide_env_values = true)]
+    pub pepper: Option<String>,
+    /// Base64 AES-256 key that seals private signing keys at rest.
+    #[arg(long, global = true, env = "CALYX_MASTER_KEY", hide_env_values = true)]
+    pub master_key: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server.
+    Serve(cmd::serve::Args),
+    /// Create or upgrade the database schema, then exit.
+    Migrate,
+    /// Manage organizations.
+    #[command(subcommand)]
+    Org(cmd::org::Command),
+    /// Manage APIs (resource servers).
+    #[command(subcommand)]
+    Api(cmd::api::Command),
+    /// Manage clients (applications).
+    #[command(subcommand)]
+    Client(cmd::client::Command),
+    /// Manage client grants (which client may get tokens for which API).
+    #[command(subcommand)]
+    Grant(cmd::grant::Command),
+    /// Manage signing keys.
+    #[command(subcommand)]
+    Keys(cmd::keys::Command),
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,sqlx=warn,tower_http=info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(cmd::run(cli))
+}

@@ -1,0 +1,263 @@
+//! The domain (SPEC §2): organizations, APIs, clients, client grants and signing keys, as the
+//! protocol logic sees them. Times are Unix seconds.
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::ScopeSet;
+
+/// A JWS algorithm an API may sign its access tokens with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum SigningAlg {
+    /// ECDSA P-256 with SHA-256 (RFC 7518 §3.4), the default.
+    #[default]
+    ES256,
+    /// Ed25519 (RFC 8037).
+    EdDSA,
+    /// RSASSA-PKCS1-v1_5 with SHA-256, 2048-bit keys (RFC 7518 §3.3).
+    RS256,
+}
+
+impl SigningAlg {
+    /// Every supported algorithm.
+    pub const ALL: [SigningAlg; 3] = [SigningAlg::ES256, SigningAlg::EdDSA, SigningAlg::RS256];
+
+    /// The JOSE `alg` name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SigningAlg::ES256 => "ES256",
+            SigningAlg::EdDSA => "EdDSA",
+            SigningAlg::RS256 => "RS256",
+        }
+    }
+}
+
+impl fmt::Display for SigningAlg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for SigningAlg {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        SigningAlg::ALL
+            .into_iter()
+            .find(|a| a.as_str().eq_ignore_ascii_case(s))
+            .ok_or_else(|| {
+                format!("unknown signing algorithm {s:?} (expected ES256, EdDSA or RS256)")
+            })
+    }
+}
+
+/// An OAuth grant type a client may be allowed to use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum GrantType {
+    /// RFC 6749 §4.4.
+    ClientCredentials,
+    /// RFC 6749 §4.1.
+    AuthorizationCode,
+    /// RFC 6749 §6.
+    RefreshToken,
+    /// RFC 8693.
+    TokenExchange,
+}
+
+impl GrantType {
+    /// Every grant type, in the order the metadata document lists them.
+    pub const ALL: [GrantType; 4] = [
+        GrantType::ClientCredentials,
+        GrantType::AuthorizationCode,
+        GrantType::RefreshToken,
+        GrantType::TokenExchange,
+    ];
+
+    /// The `grant_type` wire value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GrantType::ClientCredentials => "client_credentials",
+            GrantType::AuthorizationCode => "authorization_code",
+            GrantType::RefreshToken => "refresh_token",
+            GrantType::TokenExchange => "urn:ietf:params:oauth:grant-type:token-exchange",
+        }
+    }
+
+    /// Parses a `grant_type` wire value.
+    pub fn parse(s: &str) -> Option<Self> {
+        GrantType::ALL.into_iter().find(|g| g.as_str() == s)
+    }
+}
+
+impl fmt::Display for GrantType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Whether a client can keep a secret (RFC 6749 §2.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ClientType {
+    /// Has a secret and authenticates with it.
+    #[default]
+    Confidential,
+    /// Has no secret; must use PKCE for the code flow.
+    Public,
+}
+
+impl ClientType {
+    /// The stored and printed name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClientType::Confidential => "confidential",
+            ClientType::Public => "public",
+        }
+    }
+}
+
+impl FromStr for ClientType {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "confidential" => Ok(ClientType::Confidential),
+            "public" => Ok(ClientType::Public),
+            other => Err(format!(
+                "unknown client type {other:?} (expected confidential or public)"
+            )),
+        }
+    }
+}
+
+/// A customer of the API provider; owns clients and users.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Org {
+    /// Opaque id, `org_...`.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Creation time.
+    pub created_at: i64,
+}
+
+/// A resource server, identified by its audience.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Api {
+    /// Opaque id, `api_...`.
+    pub id: String,
+    /// The `aud` of its tokens; what clients send as `audience` or `resource`.
+    pub audience: String,
+    /// Display name.
+    pub name: String,
+    /// Scopes the API defines (the reserved user-management scopes are implicit).
+    pub scopes: ScopeSet,
+    /// Algorithm its tokens are signed with.
+    pub alg: SigningAlg,
+    /// Lifetime of machine (client-credentials) tokens, seconds.
+    pub token_lifetime: i64,
+    /// Lifetime of user tokens from the code and refresh grants, seconds.
+    pub user_token_lifetime: i64,
+    /// Lifetime of delegated user tokens (SPEC §5), seconds.
+    pub delegated_token_lifetime: i64,
+    /// Lifetime of refresh tokens, seconds.
+    pub refresh_token_lifetime: i64,
+    /// Creation time.
+    pub created_at: i64,
+}
+
+impl Api {
+    /// Default machine-token lifetime: one day, as Auth0.
+    pub const DEFAULT_TOKEN_LIFETIME: i64 = 86_400;
+    /// Default user-token lifetime from the code grant: one hour.
+    pub const DEFAULT_USER_TOKEN_LIFETIME: i64 = 3_600;
+    /// Default delegated-token lifetime: two hours.
+    pub const DEFAULT_DELEGATED_TOKEN_LIFETIME: i64 = 7_200;
+    /// Default refresh-token lifetime: 90 days.
+    pub const DEFAULT_REFRESH_TOKEN_LIFETIME: i64 = 90 * 86_400;
+
+    /// True when `scope` is defined by this API or is one of the reserved scopes.
+    pub fn defines(&self, scope: &str) -> bool {
+        self.scopes.contains(scope) || crate::scope::RESERVED_SCOPES.contains(&scope)
+    }
+}
+
+/// A registered application.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Client {
+    /// The public `client_id`.
+    pub id: String,
+    /// Owning organization.
+    pub org_id: String,
+    /// Display name, shown on the consent page.
+    pub name: String,
+    /// Free text.
+    pub description: Option<String>,
+    /// Linked from the consent page.
+    pub website_uri: Option<String>,
+    /// Linked from the consent page.
+    pub privacy_policy_uri: Option<String>,
+    /// Linked from the consent page.
+    pub tos_uri: Option<String>,
+    /// Registered redirect URIs, matched exactly.
+    pub redirect_uris: Vec<String>,
+    /// Grant types the client may use.
+    pub grant_types: Vec<GrantType>,
+    /// Confidential or public.
+    pub client_type: ClientType,
+    /// Keyed hash of the current secret (confidential clients only).
+    pub secret_hash: Option<Vec<u8>>,
+    /// Keyed hash of the secret before the last rotation, accepted until
+    /// `previous_secret_expires_at`.
+    pub previous_secret_hash: Option<Vec<u8>>,
+    /// End of the rotation grace period.
+    pub previous_secret_expires_at: Option<i64>,
+    /// Creation time.
+    pub created_at: i64,
+}
+
+impl Client {
+    /// True when the client may use `grant`.
+    pub fn allows(&self, grant: GrantType) -> bool {
+        self.grant_types.contains(&grant)
+    }
+}
+
+/// Client X may obtain tokens for API A with at most scopes S.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientGrant {
+    /// The client.
+    pub client_id: String,
+    /// The API.
+    pub api_id: String,
+    /// The API's audience (denormalized for lookups by audience).
+    pub audience: String,
+    /// The most the client may ask for.
+    pub scopes: ScopeSet,
+    /// Used when a token request names no audience. At most one per client.
+    pub is_default: bool,
+}
+
+/// A signing key as stored: the private key is PKCS#8 DER, sealed when a master key is set.
+#[derive(Clone, PartialEq, Eq)]
+pub struct StoredKey {
+    /// Key id, published in the JWKS and put in every token header.
+    pub kid: String,
+    /// Algorithm.
+    pub alg: SigningAlg,
+    /// PKCS#8 DER, or its sealed form (see the server's key loading).
+    pub private_key: Vec<u8>,
+    /// Creation time; the newest key of an algorithm signs.
+    pub created_at: i64,
+    /// After this time the key is neither used nor published.
+    pub retires_at: Option<i64>,
+}
+
+impl fmt::Debug for StoredKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StoredKey")
+            .field("kid", &self.kid)
+            .field("alg", &self.alg)
+            .field("private_key", &"[redacted]")
+            .field("created_at", &self.created_at)
+            .field("retires_at", &self.retires_at)
+            .finish()
+    }
+}

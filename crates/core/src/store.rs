@@ -1,0 +1,87 @@
+//! The storage the protocol needs, as a trait: the SQLite and PostgreSQL backends in
+//! `calyx-store` implement it, and the server only ever sees `dyn Store`.
+
+use async_trait::async_trait;
+
+use crate::model::{Api, Client, ClientGrant, Org, SigningAlg, StoredKey};
+
+/// Why a storage call failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// A uniqueness rule was broken (the text names what already exists).
+    #[error("already exists: {0}")]
+    Conflict(String),
+    /// A referenced record does not exist (the text names it).
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// The database cannot be reached right now; the request may succeed later.
+    #[error("database unavailable")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// Anything else.
+    #[error("database error")]
+    Other(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// Result of a storage call.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Everything Calyx persists. Each method is one atomic unit: it commits before returning.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Checks that the database answers.
+    async fn ping(&self) -> StoreResult<()>;
+
+    /// A counter that every write to clients, grants, APIs or keys increases (database
+    /// triggers do it, so writes from the CLI or another node count too). Servers poll it to
+    /// know when to drop their caches.
+    async fn change_seq(&self) -> StoreResult<i64>;
+
+    /// Returns the value stored under `key`, storing `value` first if there is none.
+    async fn meta_get_or_insert(&self, key: &str, value: &str) -> StoreResult<String>;
+
+    /// Creates an organization.
+    async fn insert_org(&self, org: &Org) -> StoreResult<()>;
+    /// Looks an organization up by id.
+    async fn org(&self, id: &str) -> StoreResult<Option<Org>>;
+    /// Looks an organization up by name.
+    async fn org_by_name(&self, name: &str) -> StoreResult<Option<Org>>;
+
+    /// Creates an API; its audience must be new.
+    async fn insert_api(&self, api: &Api) -> StoreResult<()>;
+    /// Looks an API up by audience.
+    async fn api_by_audience(&self, audience: &str) -> StoreResult<Option<Api>>;
+    /// Every API.
+    async fn apis(&self) -> StoreResult<Vec<Api>>;
+
+    /// Registers a client.
+    async fn insert_client(&self, client: &Client) -> StoreResult<()>;
+    /// Looks a client up by `client_id`.
+    async fn client(&self, client_id: &str) -> StoreResult<Option<Client>>;
+    /// Replaces the secret hash. The old hash stays valid until `previous_expires_at` when
+    /// that is given, and stops at once when it is `None`. False when the client is unknown.
+    async fn rotate_client_secret(
+        &self,
+        client_id: &str,
+        new_hash: &[u8],
+        previous_expires_at: Option<i64>,
+    ) -> StoreResult<bool>;
+
+    /// Creates or replaces the grant of (client, API). When `grant.is_default` is set, any
+    /// other default grant of the client stops being the default.
+    async fn upsert_grant(&self, grant: &ClientGrant) -> StoreResult<()>;
+    /// The client's grants.
+    async fn grants_for_client(&self, client_id: &str) -> StoreResult<Vec<ClientGrant>>;
+
+    /// Stores a new signing key.
+    async fn insert_key(&self, key: &StoredKey) -> StoreResult<()>;
+    /// Keys not retired at `now`, oldest first.
+    async fn live_keys(&self, now: i64) -> StoreResult<Vec<StoredKey>>;
+    /// Sets `retires_at` on every live key of `alg` other than `keep_kid` that has none.
+    async fn schedule_key_retirement(
+        &self,
+        alg: SigningAlg,
+        keep_kid: &str,
+        retires_at: i64,
+    ) -> StoreResult<()>;
+}

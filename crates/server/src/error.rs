@@ -1,0 +1,144 @@
+//! The server's one error type. Every handler returns `Result<_, ApiError>`; this is the only
+//! place that turns an error into a status code and an RFC 6749 §5.2 body.
+//!
+//! Causes of 5xx answers are logged here and never sent: the client sees `server_error` or
+//! `temporarily_unavailable` with a generic description.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use calyx_core::store::StoreError;
+use calyx_core::{ErrorCode, OAuthError};
+
+/// An error answered to a client.
+#[derive(Debug)]
+pub enum ApiError {
+    /// A protocol error.
+    OAuth {
+        /// Code and description.
+        error: OAuthError,
+        /// Add `WWW-Authenticate: Basic realm="calyx"` (RFC 6749 §5.2: Basic was tried).
+        basic_challenge: bool,
+    },
+    /// The request body is over the size limit: 413 with `invalid_request`.
+    TooLarge(usize),
+    /// Over a rate limit: 429 with `Retry-After`.
+    RateLimited {
+        /// Seconds until a retry may succeed.
+        retry_after: u64,
+    },
+    /// The database is unreachable: 503, the cause logged.
+    Unavailable(StoreError),
+    /// Anything unexpected: 500, the cause logged.
+    Internal(anyhow::Error),
+}
+
+impl ApiError {
+    /// A protocol error without a challenge.
+    pub fn oauth(error: OAuthError) -> Self {
+        ApiError::OAuth {
+            error,
+            basic_challenge: false,
+        }
+    }
+}
+
+impl From<OAuthError> for ApiError {
+    fn from(error: OAuthError) -> Self {
+        ApiError::oauth(error)
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable(_) => ApiError::Unavailable(e),
+            other => ApiError::Internal(anyhow::Error::new(other)),
+        }
+    }
+}
+
+impl From<anyhow::Error> for ApiError {
+    fn from(e: anyhow::Error) -> Self {
+        ApiError::Internal(e)
+    }
+}
+
+/// The HTTP status of an OAuth error code.
+pub fn status_of(code: ErrorCode) -> StatusCode {
+    match code {
+        ErrorCode::InvalidClient => StatusCode::UNAUTHORIZED,
+        ErrorCode::AccessDenied => StatusCode::FORBIDDEN,
+        ErrorCode::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
+        ErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
+        ErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::BAD_REQUEST,
+    }
+}
+
+/// An RFC 6749 §5.2 JSON error response (with `Cache-Control: no-store`).
+pub fn oauth_response(status: StatusCode, code: ErrorCode, description: &str) -> Response {
+    let body = serde_json::json!({"error": code.as_str(), "error_description": description});
+    let mut resp = (status, axum::Json(body)).into_response();
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp.headers_mut()
+        .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    resp
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        match self {
+            ApiError::OAuth {
+                error,
+                basic_challenge,
+            } => {
+                let mut resp =
+                    oauth_response(status_of(error.code), error.code, &error.description);
+                if basic_challenge || error.code == ErrorCode::InvalidClient {
+                    // RFC 6749 §5.2 requires the challenge when Basic was tried; sending it on
+                    // every invalid_client also tells body-auth clients which scheme works.
+                    resp.headers_mut().insert(
+                        header::WWW_AUTHENTICATE,
+                        HeaderValue::from_static("Basic realm=\"calyx\""),
+                    );
+                }
+                resp
+            }
+            ApiError::TooLarge(limit) => oauth_response(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                ErrorCode::InvalidRequest,
+                &format!("the request body is larger than {limit} bytes"),
+            ),
+            ApiError::RateLimited { retry_after } => {
+                let mut resp = oauth_response(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    ErrorCode::TooManyRequests,
+                    "too many requests for this client; retry after the delay in Retry-After",
+                );
+                resp.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(retry_after.max(1)));
+                resp
+            }
+            ApiError::Unavailable(cause) => {
+                tracing::warn!(error = ?cause, "database unavailable");
+                let mut resp = oauth_response(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    ErrorCode::TemporarilyUnavailable,
+                    "the server cannot reach its database; retry shortly",
+                );
+                resp.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(1));
+                resp
+            }
+            ApiError::Internal(cause) => {
+                tracing::error!(error = ?cause, "internal error");
+                oauth_response(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    ErrorCode::ServerError,
+                    "the server failed to handle the request",
+                )
+            }
+        }
+    }
+}

@@ -1,0 +1,29 @@
+//! # calyx-server
+//!
+//! The Calyx HTTP server. HTTP becomes `calyx-core` types here and decisions become responses
+//! here; nothing else in the workspace knows a status code.
+//!
+//! - `config`: raw flags → validated [`Settings`] (issuer rules, secrets wrapped).
+//! - `startup`: [`Application::build`] binds (port 0 in tests), loads keys, and serves until a
+//!   shutdown future resolves. The binary and the tests start the app the same way.
+//! - `state`: shared state — store, clock, key set, caches, limiters, metrics.
+//! - `error`: the one error type and its `IntoResponse` (RFC 6749 §5.2 bodies).
+//! - `routes/*`: one file per endpoint, registered in `routes::router`.
+//! - `keys`, `manage`: key rotation and the management operations the CLI uses.
+//! - `reload`: the poller that drops caches and reloads keys when the database changes.
+#![warn(missing_docs)]
+
+pub mod config;
+pub mod error;
+pub mod keys;
+pub mod manage;
+mod metrics;
+mod openapi;
+mod reload;
+mod routes;
+mod startup;
+mod state;
+
+pub use config::{RawConfig, Settings};
+pub use startup::Application;
+pub use state::AppState;

@@ -1,0 +1,354 @@
+//! Management operations: create organizations, APIs, clients and grants, rotate secrets and
+//! keys. The CLI calls these; an admin HTTP API would call the same functions.
+
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use calyx_core::clock::{Clock, SystemClock};
+use calyx_core::model::{Api, Client, ClientGrant, ClientType, GrantType, Org, SigningAlg};
+use calyx_core::store::{Store, StoreError};
+use calyx_core::ScopeSet;
+use calyx_token::seal::Sealer;
+use calyx_token::secret::{generate_secret, random_id, random_string, SecretHasher};
+
+use crate::keys;
+
+/// Open database plus the secrets needed to write to it correctly.
+pub struct Manager {
+    /// Persistence.
+    pub store: Arc<dyn Store>,
+    /// Secret hashing under the pepper.
+    pub hasher: SecretHasher,
+    /// Key sealing under the master key.
+    pub sealer: Sealer,
+    /// Time.
+    pub clock: Arc<dyn Clock>,
+}
+
+/// Secrets that configure how data is written.
+#[derive(Clone, Default)]
+pub struct Secrets {
+    /// The pepper for secret hashes (`CALYX_PEPPER`); generated and stored when absent.
+    pub pepper: Option<String>,
+    /// The master key sealing private keys (`CALYX_MASTER_KEY`).
+    pub master_key: Option<String>,
+}
+
+impl std::fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Secrets")
+            .field("pepper", &self.pepper.as_ref().map(|_| "[redacted]"))
+            .field(
+                "master_key",
+                &self.master_key.as_ref().map(|_| "[redacted]"),
+            )
+            .finish()
+    }
+}
+
+/// Fields of a new API.
+#[derive(Debug, Clone)]
+pub struct NewApi {
+    /// Audience.
+    pub audience: String,
+    /// Name.
+    pub name: String,
+    /// Space-separated scopes.
+    pub scopes: String,
+    /// Signing algorithm.
+    pub alg: SigningAlg,
+    /// Machine-token lifetime.
+    pub token_lifetime: Option<i64>,
+    /// User-token lifetime.
+    pub user_token_lifetime: Option<i64>,
+    /// Delegated-token lifetime.
+    pub delegated_token_lifetime: Option<i64>,
+    /// Refresh-token lifetime.
+    pub refresh_token_lifetime: Option<i64>,
+}
+
+/// Fields of a new client.
+#[derive(Debug, Clone, Default)]
+pub struct NewClient {
+    /// Owning organization id.
+    pub org_id: String,
+    /// Chosen client id; generated when absent.
+    pub client_id: Option<String>,
+    /// Name.
+    pub name: String,
+    /// Type.
+    pub client_type: ClientType,
+    /// Allowed grants; defaults by type when empty.
+    pub grant_types: Vec<GrantType>,
+    /// Redirect URIs.
+    pub redirect_uris: Vec<String>,
+    /// Description.
+    pub description: Option<String>,
+    /// Website.
+    pub website_uri: Option<String>,
+    /// Privacy policy.
+    pub privacy_policy_uri: Option<String>,
+    /// Terms of service.
+    pub tos_uri: Option<String>,
+}
+
+impl Manager {
+    /// Connects, migrates, and settles the pepper.
+    pub async fn open(
+        database_url: &str,
+        max_connections: u32,
+        secrets: &Secrets,
+    ) -> anyhow::Result<Manager> {
+        let mut opts = calyx_store::ConnectOptions::new(database_url);
+        opts.max_connections = max_connections;
+        let store = calyx_store::connect(&opts)
+            .await
+            .with_context(|| format!("opening the database {}", redact_url(database_url)))?;
+        Self::with_store(store, secrets, Arc::new(SystemClock)).await
+    }
+
+    /// Builds a manager over an open store.
+    pub async fn with_store(
+        store: Arc<dyn Store>,
+        secrets: &Secrets,
+        clock: Arc<dyn Clock>,
+    ) -> anyhow::Result<Manager> {
+        let pepper = match &secrets.pepper {
+            Some(p) => p.clone(),
+            None => store
+                .meta_get_or_insert("pepper", &random_string(32))
+                .await
+                .context("reading the secret-hash pepper from the database")?,
+        };
+        let sealer = Sealer::new(secrets.master_key.as_deref())?;
+        Ok(Manager {
+            store,
+            hasher: SecretHasher::new(pepper.as_bytes()),
+            sealer,
+            clock,
+        })
+    }
+
+    /// Creates an organization.
+    pub async fn create_org(&self, name: &str) -> anyhow::Result<Org> {
+        let name = name.trim();
+        if name.is_empty() {
+            bail!("the organization name must not be empty");
+        }
+        let org = Org {
+            id: random_id("org"),
+            name: name.to_owned(),
+            created_at: self.clock.now(),
+        };
+        self.store
+            .insert_org(&org)
+            .await
+            .map_err(|e| conflict(e, "an organization with that name"))?;
+        Ok(org)
+    }
+
+    /// Creates an API and makes sure a signing key exists for its algorithm.
+    pub async fn create_api(&self, new: NewApi) -> anyhow::Result<Api> {
+        if new.audience.trim().is_empty() || new.audience.chars().any(char::is_whitespace) {
+            bail!("the audience must be a non-empty string without spaces");
+        }
+        let scopes = ScopeSet::parse(&new.scopes)
+            .map_err(|e| anyhow::anyhow!("--scopes: {}", e.description))?;
+        let lifetime = |v: Option<i64>, d: i64, what: &str| match v {
+            Some(s) if s <= 0 => bail!("{what} must be a positive number of seconds"),
+            Some(s) => Ok(s),
+            None => Ok(d),
+        };
+        let api = Api {
+            id: random_id("api"),
+            audience: new.audience,
+            name: new.name,
+            scopes,
+            alg: new.alg,
+            token_lifetime: lifetime(
+                new.token_lifetime,
+                Api::DEFAULT_TOKEN_LIFETIME,
+                "--token-lifetime",
+            )?,
+            user_token_lifetime: lifetime(
+                new.user_token_lifetime,
+                Api::DEFAULT_USER_TOKEN_LIFETIME,
+                "--user-token-lifetime",
+            )?,
+            delegated_token_lifetime: lifetime(
+                new.delegated_token_lifetime,
+                Api::DEFAULT_DELEGATED_TOKEN_LIFETIME,
+                "--delegated-token-lifetime",
+            )?,
+            refresh_token_lifetime: lifetime(
+                new.refresh_token_lifetime,
+                Api::DEFAULT_REFRESH_TOKEN_LIFETIME,
+                "--refresh-token-lifetime",
+            )?,
+            created_at: self.clock.now(),
+        };
+        keys::ensure_keys(&*self.store, &self.sealer, [api.alg], self.clock.now()).await?;
+        self.store
+            .insert_api(&api)
+            .await
+            .map_err(|e| conflict(e, "an API with that audience"))?;
+        Ok(api)
+    }
+
+    /// Registers a client; returns it and, for a confidential client, its secret (shown once).
+    pub async fn create_client(&self, new: NewClient) -> anyhow::Result<(Client, Option<String>)> {
+        if new.name.trim().is_empty() {
+            bail!("the client name must not be empty");
+        }
+        let grant_types = if new.grant_types.is_empty() {
+            match new.client_type {
+                ClientType::Confidential => vec![GrantType::ClientCredentials],
+                ClientType::Public => vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
+            }
+        } else {
+            let mut g = new.grant_types.clone();
+            g.dedup();
+            g
+        };
+        if new.client_type == ClientType::Public
+            && grant_types.contains(&GrantType::ClientCredentials)
+        {
+            bail!("a public client cannot use client_credentials: it has no secret");
+        }
+        for uri in &new.redirect_uris {
+            check_redirect_uri(uri)?;
+        }
+        if grant_types.contains(&GrantType::AuthorizationCode) && new.redirect_uris.is_empty() {
+            bail!("a client using authorization_code needs at least one --redirect-uri");
+        }
+        let id = match new.client_id {
+            Some(id) => {
+                if id.is_empty() || id.len() > 255 || id.chars().any(char::is_control) {
+                    bail!("a client id must be 1 to 255 characters with no control characters");
+                }
+                id
+            }
+            None => random_string(18),
+        };
+        let secret = (new.client_type == ClientType::Confidential).then(generate_secret);
+        let client = Client {
+            id,
+            org_id: new.org_id,
+            name: new.name,
+            description: new.description,
+            website_uri: new.website_uri,
+            privacy_policy_uri: new.privacy_policy_uri,
+            tos_uri: new.tos_uri,
+            redirect_uris: new.redirect_uris,
+            grant_types,
+            client_type: new.client_type,
+            secret_hash: secret.as_deref().map(|s| self.hasher.hash(s)),
+            previous_secret_hash: None,
+            previous_secret_expires_at: None,
+            created_at: self.clock.now(),
+        };
+        if self.store.org(&client.org_id).await?.is_none() {
+            bail!("no organization with id {}", client.org_id);
+        }
+        self.store
+            .insert_client(&client)
+            .await
+            .map_err(|e| conflict(e, "a client with that id"))?;
+        Ok((client, secret))
+    }
+
+    /// Gives a confidential client a new secret. The old one keeps working for
+    /// `grace_seconds` (0 = stops at once). Returns the new secret.
+    pub async fn rotate_secret(
+        &self,
+        client_id: &str,
+        grace_seconds: i64,
+    ) -> anyhow::Result<String> {
+        let Some(client) = self.store.client(client_id).await? else {
+            bail!("no client with id {client_id}");
+        };
+        if client.client_type == ClientType::Public {
+            bail!("client {client_id} is public: it has no secret to rotate");
+        }
+        if grace_seconds < 0 {
+            bail!("--grace-seconds must not be negative");
+        }
+        let secret = generate_secret();
+        let previous_expires = (grace_seconds > 0).then(|| self.clock.now() + grace_seconds);
+        self.store
+            .rotate_client_secret(client_id, &self.hasher.hash(&secret), previous_expires)
+            .await?;
+        Ok(secret)
+    }
+
+    /// Lets a client obtain tokens for the API with `audience`, with at most `scopes`.
+    pub async fn create_grant(
+        &self,
+        client_id: &str,
+        audience: &str,
+        scopes: &str,
+        is_default: bool,
+    ) -> anyhow::Result<ClientGrant> {
+        let Some(api) = self.store.api_by_audience(audience).await? else {
+            bail!("no API with audience {audience}");
+        };
+        if self.store.client(client_id).await?.is_none() {
+            bail!("no client with id {client_id}");
+        }
+        let scopes =
+            ScopeSet::parse(scopes).map_err(|e| anyhow::anyhow!("--scopes: {}", e.description))?;
+        let unknown: Vec<&str> = scopes.iter().filter(|s| !api.defines(s)).collect();
+        if !unknown.is_empty() {
+            bail!(
+                "the API {audience} does not define the scopes: {}",
+                unknown.join(" ")
+            );
+        }
+        let grant = ClientGrant {
+            client_id: client_id.to_owned(),
+            api_id: api.id,
+            audience: api.audience,
+            scopes,
+            is_default,
+        };
+        self.store.upsert_grant(&grant).await?;
+        Ok(grant)
+    }
+
+    /// Rotates the signing key of `alg`; returns the new key id.
+    pub async fn rotate_key(&self, alg: SigningAlg) -> anyhow::Result<String> {
+        keys::rotate(&*self.store, &self.sealer, alg, self.clock.now()).await
+    }
+}
+
+fn conflict(e: StoreError, what: &str) -> anyhow::Error {
+    match e {
+        StoreError::Conflict(_) => anyhow::anyhow!("{what} already exists"),
+        other => anyhow::Error::new(other),
+    }
+}
+
+/// A redirect URI must be absolute, without a fragment, and without whitespace (RFC 6749
+/// §3.1.2).
+fn check_redirect_uri(uri: &str) -> anyhow::Result<()> {
+    let parsed = url::Url::parse(uri)
+        .with_context(|| format!("redirect URI {uri:?} is not an absolute URI"))?;
+    if parsed.fragment().is_some() || uri.contains('#') {
+        bail!("redirect URI {uri:?} must not contain a fragment");
+    }
+    if uri.chars().any(char::is_whitespace) {
+        bail!("redirect URI {uri:?} must not contain whitespace");
+    }
+    Ok(())
+}
+
+/// A database URL with any password replaced, for messages.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}

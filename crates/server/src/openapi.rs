@@ -1,0 +1,80 @@
+//! The OpenAPI document, generated from the handlers' annotations (utoipa). Aliased paths
+//! (`/v2/oauth/token`, `/.well-known/openid-configuration`) are added as copies of their
+//! primary path so that the document lists every route the router serves.
+
+use std::sync::OnceLock;
+
+use serde::Serialize;
+use utoipa::OpenApi;
+
+use crate::routes::{ops, token, well_known};
+
+/// Token request parameters (RFC 6749 §4.4, RFC 8707), as a form or a JSON object.
+#[derive(Serialize, utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct TokenRequest {
+    /// `client_credentials`.
+    grant_type: String,
+    /// The client id (client_secret_post, or with Basic if it matches).
+    client_id: Option<String>,
+    /// The client secret (client_secret_post). Do not combine with HTTP Basic.
+    client_secret: Option<String>,
+    /// The API's audience (Auth0 style).
+    audience: Option<String>,
+    /// The API's audience as an absolute URI (RFC 8707).
+    resource: Option<String>,
+    /// Space-separated scopes; all the grant allows when absent.
+    scope: Option<String>,
+}
+
+/// An RFC 6749 §5.2 error.
+#[derive(Serialize, utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct OAuthErrorBody {
+    /// The error code, e.g. `invalid_request`.
+    error: String,
+    /// What went wrong, for the client developer.
+    error_description: String,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Calyx",
+        description = "OAuth 2.0 authorization server for API companies",
+        license(name = "Apache-2.0")
+    ),
+    paths(
+        token::token,
+        well_known::metadata,
+        well_known::jwks,
+        ops::healthz,
+        ops::readyz,
+        ops::metrics,
+        ops::openapi,
+    ),
+    components(schemas(TokenRequest, token::TokenResponse, OAuthErrorBody))
+)]
+struct ApiDoc;
+
+const ALIASES: [(&str, &str); 2] = [
+    ("/v2/oauth/token", "/oauth/token"),
+    (
+        "/.well-known/openid-configuration",
+        "/.well-known/oauth-authorization-server",
+    ),
+];
+
+/// The document, built once.
+pub fn document() -> &'static serde_json::Value {
+    static DOC: OnceLock<serde_json::Value> = OnceLock::new();
+    DOC.get_or_init(|| {
+        let mut doc = ApiDoc::openapi();
+        for (alias, primary) in ALIASES {
+            if let Some(item) = doc.paths.paths.get(primary).cloned() {
+                doc.paths.paths.insert(alias.to_owned(), item);
+            }
+        }
+        serde_json::to_value(&doc).unwrap_or_default()
+    })
+}

@@ -1,0 +1,31 @@
+//! Every route, registered in one place.
+
+use axum::routing::{get, post};
+use axum::Router;
+
+use crate::state::AppState;
+
+pub(crate) mod ops;
+pub(crate) mod token;
+pub(crate) mod well_known;
+
+/// The application's routes.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/oauth/token", post(token::token))
+        .route("/v2/oauth/token", post(token::token))
+        .route(
+            "/.well-known/oauth-authorization-server",
+            get(well_known::metadata),
+        )
+        .route(
+            "/.well-known/openid-configuration",
+            get(well_known::metadata),
+        )
+        .route("/.well-known/jwks.json", get(well_known::jwks))
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
+        .route("/openapi.json", get(ops::openapi))
+        .with_state(state)
+}

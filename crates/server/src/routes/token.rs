@@ -1,0 +1,294 @@
+//! `POST /oauth/token` (alias `/v2/oauth/token`): RFC 6749 §3.2.
+//!
+//! HTTP → [`Params`] + [`ClientAuth`] → client authentication → the grant's decision → a
+//! signed JWT. This path is the product's hot path: it reads only in-memory caches and the
+//! in-memory key set, and allocates little.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use calyx_core::client_auth::{self, ClientAuth};
+use calyx_core::grant::{self, decide_scope, ensure_client_allows, grant_for, target_audience};
+use calyx_core::model::{ClientType, GrantType};
+use calyx_core::params::Params;
+use calyx_core::{ErrorCode, OAuthError};
+use calyx_token::secret::random_string;
+use calyx_token::AccessClaims;
+use serde::Serialize;
+
+use crate::error::ApiError;
+use crate::metrics::TokenLabels;
+use crate::state::{AppState, ClientEntry};
+
+/// How long a client id stays blocked after too many failed authentications.
+const AUTH_BLOCK_SECS: i64 = 60;
+
+/// A successful token response (RFC 6749 §5.1).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct TokenResponse {
+    /// The access token, a JWT (RFC 9068).
+    pub access_token: String,
+    /// Always `Bearer`.
+    pub token_type: &'static str,
+    /// Lifetime in seconds.
+    pub expires_in: i64,
+    /// The granted scopes, space-separated.
+    pub scope: String,
+}
+
+/// Issues a token.
+#[utoipa::path(
+    post,
+    path = "/oauth/token",
+    tag = "oauth",
+    request_body(
+        content(
+            (crate::openapi::TokenRequest = "application/x-www-form-urlencoded"),
+            (crate::openapi::TokenRequest = "application/json"),
+        ),
+        description = "RFC 6749 §4.4 client credentials. The same names as a form or a JSON object."
+    ),
+    params(("Authorization" = Option<String>, Header,
+        description = "HTTP Basic client authentication (RFC 6749 §2.3.1), instead of client_secret in the body")),
+    responses(
+        (status = 200, description = "Token issued", body = TokenResponse),
+        (status = 400, description = "invalid_request, invalid_scope, invalid_target, unauthorized_client or unsupported_grant_type", body = crate::openapi::OAuthErrorBody),
+        (status = 401, description = "invalid_client", body = crate::openapi::OAuthErrorBody),
+        (status = 403, description = "access_denied: no grant for the audience", body = crate::openapi::OAuthErrorBody),
+        (status = 413, description = "invalid_request: body too large", body = crate::openapi::OAuthErrorBody),
+        (status = 429, description = "too_many_requests, with Retry-After", body = crate::openapi::OAuthErrorBody),
+        (status = 503, description = "temporarily_unavailable: database unreachable", body = crate::openapi::OAuthErrorBody),
+    )
+)]
+pub async fn token(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    let started = Instant::now();
+    let mut grant_label = "unknown";
+    let result = handle(&state, &headers, body, &mut grant_label).await;
+    let outcome = match &result {
+        Ok(_) => "issued",
+        Err(e) => error_label(e),
+    };
+    state
+        .metrics
+        .token_requests
+        .get_or_create(&TokenLabels {
+            grant: grant_label,
+            outcome,
+        })
+        .inc();
+    state
+        .metrics
+        .token_latency
+        .observe(started.elapsed().as_secs_f64());
+    match result {
+        Ok(resp) => resp,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn handle(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Body,
+    grant_label: &mut &'static str,
+) -> Result<Response, ApiError> {
+    let params = read_params(state, headers, body).await?;
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .map(|v| v.to_str().unwrap_or("\u{0}"));
+    let auth = client_auth::extract(authorization, &params).map_err(|e| ApiError::OAuth {
+        error: e.error,
+        basic_challenge: e.basic_tried,
+    })?;
+    let grant_type = grant::grant_type(&params)?;
+    *grant_label = grant_type.as_str();
+    let entry = authenticate(state, &auth).await?;
+    match grant_type {
+        GrantType::ClientCredentials => client_credentials(state, &entry, &params).await,
+        other => Err(OAuthError::new(
+            ErrorCode::UnsupportedGrantType,
+            format!("grant_type {other} is not supported by this server yet"),
+        )
+        .into()),
+    }
+}
+
+/// Reads the body as a form or a JSON object, within the size limit.
+async fn read_params(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Params, ApiError> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let essence = content_type.split(';').next().unwrap_or("").trim();
+    let is_form = essence.eq_ignore_ascii_case("application/x-www-form-urlencoded");
+    let is_json = essence.eq_ignore_ascii_case("application/json");
+    if !is_form && !is_json {
+        return Err(OAuthError::invalid_request(
+            "Content-Type must be application/x-www-form-urlencoded or application/json",
+        )
+        .into());
+    }
+    let limit = state.max_body_bytes;
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(ApiError::TooLarge(limit));
+    }
+    let bytes = axum::body::to_bytes(body, limit)
+        .await
+        .map_err(|_| ApiError::TooLarge(limit))?;
+    let params = if is_form {
+        Params::from_form(&bytes)?
+    } else {
+        Params::from_json(&bytes)?
+    };
+    Ok(params)
+}
+
+/// Authenticates the client (RFC 6749 §2.3). Unknown client and wrong secret fail alike.
+///
+/// After [`crate::state::Inner::auth_failures`] failures a client id is blocked for a minute:
+/// further *failed* attempts get 429 without touching the database. A correct secret still
+/// succeeds while blocked, so an attacker who knows a client id cannot lock its owner out.
+async fn authenticate(state: &AppState, auth: &ClientAuth) -> Result<Arc<ClientEntry>, ApiError> {
+    let id = auth.client_id();
+    let now = state.clock.now();
+    let blocked_for = state
+        .auth_blocked
+        .get(id)
+        .map(|until| until - now)
+        .filter(|s| *s > 0);
+    if let Some(entry) = state.cached_client(id) {
+        if credentials_match(state, &entry, auth, now) {
+            return Ok(entry);
+        }
+    }
+    if let Some(retry_after) = blocked_for {
+        return Err(ApiError::RateLimited {
+            retry_after: retry_after as u64,
+        });
+    }
+    // Not cached, or cached before a secret rotation: ask the database.
+    if let Some(entry) = state.load_client_entry(id).await? {
+        if credentials_match(state, &entry, auth, now) {
+            return Ok(entry);
+        }
+    }
+    tracing::info!(client_id = %id, "client authentication failed");
+    if state.auth_failures.check_key(&id.to_owned()).is_err() {
+        state
+            .auth_blocked
+            .insert(id.to_owned(), now + AUTH_BLOCK_SECS);
+    }
+    Err(ApiError::OAuth {
+        error: OAuthError::invalid_client(),
+        basic_challenge: auth.is_basic(),
+    })
+}
+
+fn credentials_match(state: &AppState, entry: &ClientEntry, auth: &ClientAuth, now: i64) -> bool {
+    let c = &entry.client;
+    match (c.client_type, auth.secret()) {
+        (ClientType::Public, None) => true,
+        (ClientType::Public, Some(_)) | (ClientType::Confidential, None) => false,
+        (ClientType::Confidential, Some(secret)) => {
+            let secret = secret.expose();
+            let current = c
+                .secret_hash
+                .as_deref()
+                .is_some_and(|h| state.hasher.verify(secret, h));
+            current
+                || match (&c.previous_secret_hash, c.previous_secret_expires_at) {
+                    (Some(h), Some(until)) if now < until => state.hasher.verify(secret, h),
+                    _ => false,
+                }
+        }
+    }
+}
+
+/// RFC 6749 §4.4: a machine token for the requested (or default) audience.
+async fn client_credentials(
+    state: &AppState,
+    entry: &ClientEntry,
+    params: &Params,
+) -> Result<Response, ApiError> {
+    let client = &entry.client;
+    ensure_client_allows(client, GrantType::ClientCredentials)?;
+    let audience = target_audience(params, &entry.grants)?;
+    let grant = grant_for(&entry.grants, audience)?;
+    let scope = decide_scope(params.get("scope"), &grant.scopes)?;
+    let api = state.api(audience).await?.ok_or_else(|| {
+        OAuthError::new(
+            ErrorCode::AccessDenied,
+            "this client is not authorized for the requested audience",
+        )
+    })?;
+    if let Some(limiter) = &state.issue_limiter {
+        if let Err(not_until) = limiter.check_key(&client.id) {
+            let wait = not_until.wait_time_from(governor::clock::Clock::now(
+                &governor::clock::DefaultClock::default(),
+            ));
+            return Err(ApiError::RateLimited {
+                retry_after: wait.as_secs_f64().ceil() as u64,
+            });
+        }
+    }
+    let now = state.clock.now();
+    let claims = AccessClaims {
+        iss: state.issuer.clone(),
+        sub: format!("{}@clients", client.id),
+        aud: api.audience.clone(),
+        exp: now + api.token_lifetime,
+        iat: now,
+        jti: random_string(16),
+        client_id: client.id.clone(),
+        scope: scope.to_string(),
+        org_id: Some(client.org_id.clone()),
+        sid: None,
+    };
+    let keys = state.keys();
+    let key = keys
+        .signer(api.alg)
+        .ok_or_else(|| anyhow::anyhow!("no signing key for {} is loaded", api.alg))?;
+    let access_token = key.sign(&claims).map_err(anyhow::Error::new)?;
+    Ok(token_response(&TokenResponse {
+        access_token,
+        token_type: "Bearer",
+        expires_in: api.token_lifetime,
+        scope: claims.scope,
+    }))
+}
+
+/// A JSON token response with `Cache-Control: no-store` (RFC 6749 §5.1).
+fn token_response<T: Serialize>(body: &T) -> Response {
+    let bytes = serde_json::to_vec(body).unwrap_or_default();
+    let mut resp = (StatusCode::OK, bytes).into_response();
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    resp
+}
+
+fn error_label(e: &ApiError) -> &'static str {
+    match e {
+        ApiError::OAuth { error, .. } => error.code.as_str(),
+        ApiError::TooLarge(_) => "invalid_request",
+        ApiError::RateLimited { .. } => "too_many_requests",
+        ApiError::Unavailable(_) => "temporarily_unavailable",
+        ApiError::Internal(_) => "server_error",
+    }
+}

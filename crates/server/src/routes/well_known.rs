@@ -1,0 +1,53 @@
+//! RFC 8414 authorization server metadata and the JWKS (RFC 7517).
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::Json;
+use calyx_core::model::GrantType;
+
+use crate::state::AppState;
+
+/// RFC 8414 metadata.
+#[utoipa::path(
+    get,
+    path = "/.well-known/oauth-authorization-server",
+    tag = "discovery",
+    responses((status = 200, description = "RFC 8414 authorization server metadata", body = Object))
+)]
+pub async fn metadata(State(state): State<AppState>) -> impl IntoResponse {
+    let base = state.issuer.trim_end_matches('/');
+    let grants: Vec<&str> = [GrantType::ClientCredentials]
+        .iter()
+        .map(|g| g.as_str())
+        .collect();
+    Json(serde_json::json!({
+        "issuer": state.issuer,
+        "token_endpoint": format!("{base}/oauth/token"),
+        "jwks_uri": format!("{base}/.well-known/jwks.json"),
+        "grant_types_supported": grants,
+        "response_types_supported": [],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "service_documentation": format!("{base}/openapi.json"),
+    }))
+}
+
+/// The public signing keys: the current key of each algorithm and the previous ones still
+/// within their retirement window.
+#[utoipa::path(
+    get,
+    path = "/.well-known/jwks.json",
+    tag = "discovery",
+    responses((status = 200, description = "RFC 7517 JWK set", body = Object))
+)]
+pub async fn jwks(State(state): State<AppState>) -> impl IntoResponse {
+    let keys = state.keys();
+    (
+        [
+            (header::CONTENT_TYPE, "application/json"),
+            // Short enough that a rotation is seen quickly, long enough to absorb bursts.
+            (header::CACHE_CONTROL, "public, max-age=60"),
+        ],
+        keys.jwks_json().to_owned(),
+    )
+}

@@ -1,0 +1,169 @@
+//! Building and running the application. The binary and the tests go through the same
+//! [`Application::build`]: bind (port 0 picks a free port), open and migrate the database,
+//! load keys, then serve until a shutdown future resolves.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::http::{header, HeaderValue};
+use axum::Router;
+use calyx_core::clock::{Clock, SystemClock};
+use calyx_core::model::SigningAlg;
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::config::Settings;
+use crate::keys;
+use crate::manage::{Manager, Secrets};
+use crate::routes;
+use crate::state::{AppState, StateParts};
+
+/// A bound, ready-to-serve application.
+pub struct Application {
+    listener: std::net::TcpListener,
+    addr: SocketAddr,
+    settings: Settings,
+    state: AppState,
+    start_seq: i64,
+}
+
+impl Application {
+    /// Builds with the system clock.
+    pub async fn build(settings: Settings) -> anyhow::Result<Application> {
+        Self::build_with_clock(settings, Arc::new(SystemClock)).await
+    }
+
+    /// Builds with an injected clock (tests move it to expire codes and tokens).
+    pub async fn build_with_clock(
+        settings: Settings,
+        clock: Arc<dyn Clock>,
+    ) -> anyhow::Result<Application> {
+        let raw = &settings.raw;
+        let listener = std::net::TcpListener::bind(raw.listen)
+            .with_context(|| format!("binding {}", raw.listen))?;
+        listener
+            .set_nonblocking(true)
+            .context("configuring the listening socket")?;
+        let addr = listener.local_addr().context("reading the bound address")?;
+        let issuer = settings.issuer_for(addr);
+
+        let secrets = Secrets {
+            pepper: raw.pepper.clone(),
+            master_key: raw.master_key.clone(),
+        };
+        let mut opts = calyx_store::ConnectOptions::new(&raw.database_url);
+        opts.max_connections = raw.db_max_connections;
+        let store = calyx_store::connect(&opts).await.with_context(|| {
+            format!(
+                "opening the database {}",
+                crate::manage::redact_url(&raw.database_url)
+            )
+        })?;
+        let manager = Manager::with_store(store, &secrets, clock.clone()).await?;
+        let start_seq = manager
+            .store
+            .change_seq()
+            .await
+            .context("reading the change counter")?;
+        let mut algs = vec![SigningAlg::ES256];
+        algs.extend(
+            manager
+                .store
+                .apis()
+                .await
+                .context("reading APIs")?
+                .iter()
+                .map(|a| a.alg),
+        );
+        keys::ensure_keys(&*manager.store, &manager.sealer, algs, clock.now()).await?;
+        let keyset = keys::load_keyset(&*manager.store, &manager.sealer, clock.now()).await?;
+
+        let state = AppState::new(StateParts {
+            store: manager.store,
+            clock,
+            issuer,
+            hasher: manager.hasher,
+            sealer: manager.sealer,
+            keys: keyset,
+            client_rate_limit: raw.client_rate_limit,
+            max_body_bytes: raw.max_body_bytes,
+        });
+        Ok(Application {
+            listener,
+            addr,
+            settings,
+            state,
+            start_seq,
+        })
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The issuer URL.
+    pub fn issuer(&self) -> &str {
+        &self.state.issuer
+    }
+
+    /// The shared state (tests use it to reach the store).
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` resolves, then finishes in-flight requests (up to 10 s).
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let reload = tokio::spawn(crate::reload::run(
+            self.state.clone(),
+            self.settings.raw.reload_interval,
+            self.start_seq,
+        ));
+        let app = router(self.state.clone());
+        let result = match &self.settings.tls {
+            None => {
+                let listener = tokio::net::TcpListener::from_std(self.listener)?;
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(shutdown)
+                    .await
+                    .context("serving HTTP")
+            }
+            Some(tls) => {
+                let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+                let config =
+                    axum_server::tls_rustls::RustlsConfig::from_pem_file(&tls.cert, &tls.key)
+                        .await
+                        .context("loading the TLS certificate and key")?;
+                let handle = axum_server::Handle::new();
+                let h = handle.clone();
+                tokio::spawn(async move {
+                    shutdown.await;
+                    h.graceful_shutdown(Some(Duration::from_secs(10)));
+                });
+                axum_server::from_tcp_rustls(self.listener, config)
+                    .handle(handle)
+                    .serve(app.into_make_service())
+                    .await
+                    .context("serving HTTPS")
+            }
+        };
+        reload.abort();
+        result
+    }
+}
+
+/// The routes plus the cross-cutting layers.
+fn router(state: AppState) -> Router {
+    routes::router(state)
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(TraceLayer::new_for_http())
+}

@@ -1,0 +1,179 @@
+//! Shared state and the read-through caches in front of the store.
+//!
+//! The token endpoint's hot path reads clients, their grants and APIs from in-memory caches
+//! (moka) and the signing keys from an in-memory [`KeySet`]; it touches the database only on a
+//! cache miss. The `reload` task drops the caches whenever the database's change counter moves,
+//! so writes made by the CLI or by another node take effect within one reload interval.
+
+use std::num::NonZeroU32;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use calyx_core::clock::Clock;
+use calyx_core::model::{Api, Client, ClientGrant};
+use calyx_core::store::{Store, StoreResult};
+use calyx_token::seal::Sealer;
+use calyx_token::secret::SecretHasher;
+use calyx_token::KeySet;
+use governor::clock::DefaultClock;
+use governor::state::keyed::DefaultKeyedStateStore;
+use governor::{Quota, RateLimiter};
+use moka::sync::Cache;
+
+use crate::metrics::Metrics;
+
+/// A client with its grants, as the token endpoint needs it.
+#[derive(Debug)]
+pub struct ClientEntry {
+    /// The client.
+    pub client: Client,
+    /// Its grants.
+    pub grants: Vec<ClientGrant>,
+}
+
+type KeyedLimiter = RateLimiter<String, DefaultKeyedStateStore<String>, DefaultClock>;
+
+/// Everything the handlers share.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+/// The contents of [`AppState`].
+pub struct Inner {
+    /// Persistence.
+    pub store: Arc<dyn Store>,
+    /// Time source.
+    pub clock: Arc<dyn Clock>,
+    /// The issuer URL, exactly as it appears in `iss`.
+    pub issuer: String,
+    /// Keyed hashing of secrets.
+    pub hasher: SecretHasher,
+    /// Sealing of private keys at rest.
+    pub sealer: Sealer,
+    keys: RwLock<Arc<KeySet>>,
+    clients: Cache<String, Arc<ClientEntry>>,
+    apis: Cache<String, Arc<Api>>,
+    /// Token issuance per client, if limited.
+    pub issue_limiter: Option<KeyedLimiter>,
+    /// Failed client authentications per client id.
+    pub auth_failures: KeyedLimiter,
+    /// Client ids blocked after too many failures, until the stored time.
+    pub auth_blocked: Cache<String, i64>,
+    /// Prometheus metrics.
+    pub metrics: Metrics,
+    /// Largest accepted request body.
+    pub max_body_bytes: usize,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+/// What [`AppState::new`] needs.
+pub struct StateParts {
+    /// Persistence.
+    pub store: Arc<dyn Store>,
+    /// Time source.
+    pub clock: Arc<dyn Clock>,
+    /// Issuer URL.
+    pub issuer: String,
+    /// Secret hasher.
+    pub hasher: SecretHasher,
+    /// Key sealer.
+    pub sealer: Sealer,
+    /// Keys in force.
+    pub keys: KeySet,
+    /// Issuance limit per client (per second); 0 = none.
+    pub client_rate_limit: u32,
+    /// Largest accepted request body.
+    pub max_body_bytes: usize,
+}
+
+/// Failed authentications allowed per client id per minute before it is blocked.
+const AUTH_FAILURES_PER_MINUTE: u32 = 20;
+
+impl AppState {
+    /// Builds the state.
+    pub fn new(p: StateParts) -> AppState {
+        let cache_ttl = Duration::from_secs(60);
+        AppState(Arc::new(Inner {
+            store: p.store,
+            clock: p.clock,
+            issuer: p.issuer,
+            hasher: p.hasher,
+            sealer: p.sealer,
+            keys: RwLock::new(Arc::new(p.keys)),
+            clients: Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(cache_ttl)
+                .build(),
+            apis: Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(cache_ttl)
+                .build(),
+            issue_limiter: NonZeroU32::new(p.client_rate_limit)
+                .map(|n| RateLimiter::keyed(Quota::per_second(n))),
+            auth_failures: RateLimiter::keyed(Quota::per_minute(
+                NonZeroU32::new(AUTH_FAILURES_PER_MINUTE).expect("non-zero"),
+            )),
+            auth_blocked: Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(Duration::from_secs(60))
+                .build(),
+            metrics: Metrics::default(),
+            max_body_bytes: p.max_body_bytes,
+        }))
+    }
+
+    /// The key set in force.
+    pub fn keys(&self) -> Arc<KeySet> {
+        self.keys.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Replaces the key set.
+    pub fn set_keys(&self, keys: KeySet) {
+        *self.keys.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(keys);
+    }
+
+    /// The client and its grants if cached.
+    pub fn cached_client(&self, client_id: &str) -> Option<Arc<ClientEntry>> {
+        self.clients.get(client_id)
+    }
+
+    /// Reads the client from the store and refreshes the cache (used on a miss, and to
+    /// re-check a failed secret in case it was rotated since it was cached).
+    pub async fn load_client_entry(
+        &self,
+        client_id: &str,
+    ) -> StoreResult<Option<Arc<ClientEntry>>> {
+        let Some(client) = self.store.client(client_id).await? else {
+            self.clients.invalidate(client_id);
+            return Ok(None);
+        };
+        let grants = self.store.grants_for_client(client_id).await?;
+        let entry = Arc::new(ClientEntry { client, grants });
+        self.clients.insert(client_id.to_owned(), entry.clone());
+        Ok(Some(entry))
+    }
+
+    /// The API with this audience, from the cache or the store.
+    pub async fn api(&self, audience: &str) -> StoreResult<Option<Arc<Api>>> {
+        if let Some(hit) = self.apis.get(audience) {
+            return Ok(Some(hit));
+        }
+        let Some(api) = self.store.api_by_audience(audience).await? else {
+            return Ok(None);
+        };
+        let api = Arc::new(api);
+        self.apis.insert(audience.to_owned(), api.clone());
+        Ok(Some(api))
+    }
+
+    /// Drops every cached client and API.
+    pub fn invalidate_caches(&self) {
+        self.clients.invalidate_all();
+        self.apis.invalidate_all();
+    }
+}

@@ -1,0 +1,71 @@
+//! # calyx-store
+//!
+//! sqlx implementations of [`calyx_core::store::Store`]. The SQL is written once, in
+//! `queries.rs`, in the dialect SQLite and PostgreSQL share (`$n` placeholders, `ON CONFLICT`,
+//! `RETURNING`); each backend instantiates it for its own pool type and brings its own
+//! migrations and connection settings.
+#![warn(missing_docs)]
+
+use std::sync::Arc;
+
+use calyx_core::store::{Store, StoreError};
+
+mod queries;
+mod rows;
+pub mod sqlite;
+
+/// Connection settings shared by every backend.
+#[derive(Debug, Clone)]
+pub struct ConnectOptions {
+    /// `sqlite://path` (created if missing) or, later, `postgres://...`.
+    pub url: String,
+    /// Largest number of pooled connections.
+    pub max_connections: u32,
+}
+
+impl ConnectOptions {
+    /// Defaults for `url`.
+    pub fn new(url: impl Into<String>) -> Self {
+        ConnectOptions {
+            url: url.into(),
+            max_connections: 8,
+        }
+    }
+}
+
+/// Opens the database named by the URL, runs pending migrations, and returns the store.
+pub async fn connect(opts: &ConnectOptions) -> Result<Arc<dyn Store>, StoreError> {
+    if opts.url.starts_with("sqlite:") {
+        Ok(Arc::new(sqlite::SqliteStore::connect(opts).await?))
+    } else {
+        Err(StoreError::Other(
+            format!(
+                "unsupported database URL {:?}: expected sqlite://PATH",
+                opts.url
+                    .split_once("://")
+                    .map(|(s, _)| s)
+                    .unwrap_or(&opts.url)
+            )
+            .into(),
+        ))
+    }
+}
+
+/// Maps a sqlx error onto the store's error kinds: uniqueness → `Conflict`, connection-level
+/// failures → `Unavailable`, the rest → `Other`.
+pub(crate) fn map_err(e: sqlx::Error) -> StoreError {
+    match &e {
+        sqlx::Error::Database(db) if db.is_unique_violation() => {
+            StoreError::Conflict(db.message().to_owned())
+        }
+        sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
+            StoreError::NotFound(db.message().to_owned())
+        }
+        sqlx::Error::Io(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed => StoreError::Unavailable(Box::new(e)),
+        _ => StoreError::Other(Box::new(e)),
+    }
+}

@@ -1,0 +1,48 @@
+//! The embedded SQLite backend: one file, WAL mode, created on first use.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use calyx_core::store::StoreError;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+use crate::ConnectOptions;
+
+/// A SQLite database.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if missing) the database and migrates it.
+    ///
+    /// WAL lets readers proceed while one writer commits. `synchronous=FULL` makes every
+    /// commit durable on power loss before the call returns, which is what "durable before the
+    /// response" means; `busy_timeout` lets concurrent writers (another process, the CLI) wait
+    /// instead of failing.
+    pub async fn connect(opts: &ConnectOptions) -> Result<SqliteStore, StoreError> {
+        let connect = SqliteConnectOptions::from_str(&opts.url)
+            .map_err(|e| StoreError::Other(Box::new(e)))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(5))
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(opts.max_connections)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_with(connect)
+            .await
+            .map_err(crate::map_err)?;
+        sqlx::migrate!("./migrations/sqlite")
+            .run(&pool)
+            .await
+            .map_err(|e| StoreError::Other(Box::new(e)))?;
+        Ok(SqliteStore { pool })
+    }
+}
+
+crate::queries::impl_store!(SqliteStore);

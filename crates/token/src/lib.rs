@@ -1,0 +1,21 @@
+//! # calyx-token
+//!
+//! Access tokens as RFC 9068 JWTs, and the key material behind them.
+//!
+//! - [`SigningKey`]: a key pair parsed **once** from PKCS#8 and kept in memory. Signing a token
+//!   is one `serde_json` serialization, two base64 encodings and one aws-lc-rs signature; the
+//!   JWS header is encoded when the key is loaded. (`jsonwebtoken::encode` re-parses the PKCS#8
+//!   key on every call, which costs more than the signature itself, so the server signs here and
+//!   `jsonwebtoken` is used to *verify*, as an independent implementation, in tests and the guard.)
+//! - [`KeySet`]: the keys in force; the newest key of each algorithm signs, all are published.
+//! - [`secret`]: random secrets and their keyed hashes (HMAC-SHA256 with a server pepper).
+//! - [`seal`]: AES-256-GCM sealing of private keys at rest under a master key.
+#![warn(missing_docs)]
+
+mod claims;
+mod keys;
+pub mod seal;
+pub mod secret;
+
+pub use claims::AccessClaims;
+pub use keys::{KeySet, SigningAlg, SigningKey, TokenError};
