@@ -1,1 +1,11 @@
+//! Black-box tests: each test starts the real application on port 0 with a fresh database and
+//! talks HTTP to it.
 
+mod helpers;
+
+mod client_credentials;
+mod errors;
+mod ops;
+mod rate_limits;
+mod rotation;
+mod third_party_client;

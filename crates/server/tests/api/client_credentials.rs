@@ -1,0 +1,305 @@
+//! Style A: machine-to-machine tokens with an audience.
+
+use calyx_core::model::SigningAlg;
+use serde_json::{json, Value};
+
+use crate::helpers::{basic, jwt_parts, spawn_app};
+
+#[tokio::test]
+async fn form_body_with_client_secret_post_gets_a_verifiable_rfc9068_token() {
+    let app = spawn_app().await;
+    let c = app.machine_client().await;
+    let resp = app
+        .post_token_form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", &c.client_id),
+            ("client_secret", &c.secret),
+            ("audience", &c.audience),
+        ])
+        .await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["cache-control"], "no-store");
+    assert_eq!(resp.headers()["content-type"], "application/json");
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["token_type"], "Bearer");
+    assert_eq!(
+        body["expires_in"], 86400,
+        "Auth0-style default machine-token lifetime"
+    );
+    assert_eq!(body["scope"], "read:consumers write:consumers");
+
+    let token = body["access_token"].as_str().unwrap();
+    let claims = app.verify(token, &c.audience).await;
+    assert_eq!(claims["iss"], app.base);
+    assert_eq!(claims["sub"], format!("{}@clients", c.client_id));
+    assert_eq!(claims["aud"], c.audience);
+    assert_eq!(claims["client_id"], c.client_id);
+    assert_eq!(claims["scope"], "read:consumers write:consumers");
+    assert!(claims["org_id"].as_str().unwrap().starts_with("org_"));
+    assert!(claims["jti"].as_str().unwrap().len() >= 22);
+    assert_eq!(
+        claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
+        86400
+    );
+    let (header, _) = jwt_parts(token);
+    assert_eq!(header["alg"], "ES256");
+    assert_eq!(header["typ"], "at+jwt");
+}
+
+#[tokio::test]
+async fn json_body_works_like_the_form() {
+    let app = spawn_app().await;
+    let c = app.machine_client().await;
+    let body = json!({
+        "client_id": c.client_id, "client_secret": c.secret,
+        "audience": c.audience, "grant_type": "client_credentials",
+    });
+    for ct in [
+        "application/json",
+        "application/json; charset=utf-8",
+        "Application/JSON",
+    ] {
+        let resp = app
+            .post_raw("/oauth/token", Some(ct), None, body.to_string())
+            .await;
+        assert_eq!(resp.status(), 200, "{ct}");
+        let v: Value = resp.json().await.unwrap();
+        app.verify(v["access_token"].as_str().unwrap(), &c.audience)
+            .await;
+    }
+}
+
+#[tokio::test]
+async fn basic_auth_works_on_both_token_paths() {
+    let app = spawn_app().await;
+    let c = app.machine_client().await;
+    for path in ["/oauth/token", "/v2/oauth/token"] {
+        let resp = app
+            .post_raw(
+                path,
+                Some("application/x-www-form-urlencoded"),
+                Some(&basic(&c.client_id, &c.secret)),
+                format!(
+                    "grant_type=client_credentials&audience={}",
+                    urlenc(&c.audience)
+                ),
+            )
+            .await;
+        assert_eq!(resp.status(), 200, "{path}");
+    }
+}
+
+#[tokio::test]
+async fn basic_auth_id_that_needs_urlencoding_is_decoded_per_rfc6749() {
+    let app = spawn_app().await;
+    let org = app.manager.create_org("Enc Org").await.unwrap();
+    let aud = "https://enc.example.com/";
+    app.manager
+        .create_api(calyx_server::manage::NewApi {
+            audience: aud.into(),
+            name: "Enc".into(),
+            scopes: "read".into(),
+            alg: SigningAlg::ES256,
+            token_lifetime: None,
+            user_token_lifetime: None,
+            delegated_token_lifetime: None,
+            refresh_token_lifetime: None,
+        })
+        .await
+        .unwrap();
+    let id = "partner:app+1 é&x=y";
+    let (_, secret) = app
+        .manager
+        .create_client(calyx_server::manage::NewClient {
+            org_id: org.id,
+            client_id: Some(id.into()),
+            name: "Enc".into(),
+            grant_types: vec![calyx_core::model::GrantType::ClientCredentials],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    app.manager
+        .create_grant(id, aud, "read", true)
+        .await
+        .unwrap();
+    let secret = secret.unwrap();
+
+    let resp = app
+        .post_raw(
+            "/oauth/token",
+            Some("application/x-www-form-urlencoded"),
+            Some(&basic(id, &secret)),
+            "grant_type=client_credentials",
+        )
+        .await;
+    assert_eq!(resp.status(), 200);
+    let v: Value = resp.json().await.unwrap();
+    let (_, claims) = jwt_parts(v["access_token"].as_str().unwrap());
+    assert_eq!(claims["client_id"], id);
+    // And the same id in a form body (client_secret_post).
+    let resp = app
+        .post_token_form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", id),
+            ("client_secret", &secret),
+        ])
+        .await;
+    assert_eq!(resp.status(), 200);
+}
+
+#[tokio::test]
+async fn resource_and_default_audience_select_the_api() {
+    let app = spawn_app().await;
+    let c = app.machine_client().await;
+    // RFC 8707 resource.
+    let resp = app
+        .post_token_form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", &c.client_id),
+            ("client_secret", &c.secret),
+            ("resource", &c.audience),
+        ])
+        .await;
+    assert_eq!(resp.status(), 200);
+    let v: Value = resp.json().await.unwrap();
+    app.verify(v["access_token"].as_str().unwrap(), &c.audience)
+        .await;
+
+    // Neither: no default yet → invalid_request; after marking the grant default → that API.
+    let no_aud = [
+        ("grant_type", "client_credentials"),
+        ("client_id", &c.client_id),
+        ("client_secret", &c.secret),
+    ];
+    let resp = app.post_token_form(&no_aud).await;
+    assert_eq!(resp.status(), 400);
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(v["error"], "invalid_request");
+    assert!(v["error_description"]
+        .as_str()
+        .unwrap()
+        .contains("audience"));
+
+    app.manager
+        .create_grant(&c.client_id, &c.audience, "read:consumers", true)
+        .await
+        .unwrap();
+    app.eventually("the default audience is used", || async {
+        let resp = app.post_token_form(&no_aud).await;
+        resp.status() == 200
+    })
+    .await;
+    let v: Value = app.post_token_form(&no_aud).await.json().await.unwrap();
+    let claims = app
+        .verify(v["access_token"].as_str().unwrap(), &c.audience)
+        .await;
+    assert_eq!(claims["scope"], "read:consumers");
+}
+
+#[tokio::test]
+async fn scope_defaults_to_the_grant_narrows_on_request_and_refuses_extras() {
+    let app = spawn_app().await;
+    let c = app.machine_client().await;
+    let ask = |scope: &'static str| {
+        let c = c.clone();
+        let app = &app;
+        async move {
+            app.post_token_form(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", &c.client_id),
+                ("client_secret", &c.secret),
+                ("audience", &c.audience),
+                ("scope", scope),
+            ])
+            .await
+        }
+    };
+    let v: Value = ask("read:consumers").await.json().await.unwrap();
+    assert_eq!(v["scope"], "read:consumers");
+    let claims = app
+        .verify(v["access_token"].as_str().unwrap(), &c.audience)
+        .await;
+    assert_eq!(claims["scope"], "read:consumers");
+
+    // An empty scope counts as omitted (RFC 6749 §3.1): everything granted.
+    let v: Value = ask("").await.json().await.unwrap();
+    assert_eq!(v["scope"], "read:consumers write:consumers");
+
+    let resp = ask("read:consumers admin").await;
+    assert_eq!(resp.status(), 400);
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(v["error"], "invalid_scope");
+    assert!(v["error_description"].as_str().unwrap().contains("admin"));
+}
+
+#[tokio::test]
+async fn expires_in_follows_the_api_setting() {
+    let app = spawn_app().await;
+    let c = app
+        .machine_client_with("read", SigningAlg::ES256, Some(600))
+        .await;
+    let v = app.token(&c).await;
+    assert_eq!(v["expires_in"], 600);
+    let claims = app
+        .verify(v["access_token"].as_str().unwrap(), &c.audience)
+        .await;
+    assert_eq!(
+        claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
+        600
+    );
+}
+
+#[tokio::test]
+async fn eddsa_and_rs256_apis_sign_with_their_algorithm() {
+    let app = spawn_app().await;
+    for (alg, name) in [(SigningAlg::EdDSA, "EdDSA"), (SigningAlg::RS256, "RS256")] {
+        let c = app.machine_client_with("read", alg, None).await;
+        // The server picks up the new key within its reload interval.
+        let c2 = c.clone();
+        app.eventually("a key for the new algorithm is loaded", || {
+            let c = c2.clone();
+            let app = &app;
+            async move {
+                app.post_token_form(&[
+                    ("grant_type", "client_credentials"),
+                    ("client_id", &c.client_id),
+                    ("client_secret", &c.secret),
+                    ("audience", &c.audience),
+                ])
+                .await
+                .status()
+                    == 200
+            }
+        })
+        .await;
+        let v = app.token(&c).await;
+        let token = v["access_token"].as_str().unwrap();
+        let (header, _) = jwt_parts(token);
+        assert_eq!(header["alg"], name);
+        app.verify(token, &c.audience).await;
+    }
+}
+
+#[tokio::test]
+async fn the_database_never_holds_a_client_secret() {
+    let app = spawn_app().await;
+    let c = app.machine_client().await;
+    app.token(&c).await;
+    let rotated = app.manager.rotate_secret(&c.client_id, 60).await.unwrap();
+    for entry in std::fs::read_dir(app.dir.path()).unwrap() {
+        let path = entry.unwrap().path();
+        let bytes = std::fs::read(&path).unwrap();
+        for secret in [&c.secret, &rotated] {
+            assert!(
+                !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                "{} contains a client secret",
+                path.display()
+            );
+        }
+    }
+}
+
+fn urlenc(s: &str) -> String {
+    form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}

@@ -1,0 +1,252 @@
+//! `spawn_app()` and typed helpers.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine;
+use calyx_core::clock::OffsetClock;
+use calyx_core::model::{ClientType, GrantType, SigningAlg};
+use calyx_server::manage::{Manager, NewApi, NewClient, Secrets};
+use calyx_server::{Application, RawConfig, Settings};
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{DecodingKey, Validation};
+use serde_json::Value;
+
+/// A running application with its own database.
+pub struct TestApp {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub manager: Manager,
+    pub clock: OffsetClock,
+    pub dir: tempfile::TempDir,
+    _shutdown: tokio::sync::oneshot::Sender<()>,
+}
+
+/// A confidential client with a grant on a fresh API.
+#[derive(Debug, Clone)]
+pub struct MachineClient {
+    pub client_id: String,
+    pub secret: String,
+    pub audience: String,
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+pub async fn spawn_app_with(configure: impl FnOnce(&mut RawConfig)) -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("calyx.db").display());
+    let mut raw = RawConfig::new(&url);
+    raw.listen = "127.0.0.1:0".parse().unwrap();
+    raw.reload_interval = Duration::from_millis(100);
+    raw.pepper = Some("test-pepper".into());
+    configure(&mut raw);
+    let secrets = Secrets {
+        pepper: raw.pepper.clone(),
+        master_key: raw.master_key.clone(),
+    };
+    let clock = OffsetClock::new();
+    let app =
+        Application::build_with_clock(Settings::validate(raw).unwrap(), Arc::new(clock.clone()))
+            .await
+            .expect("the application builds");
+    let base = format!("http://{}", app.local_addr());
+    let store = app.state().store.clone();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(app.run_until(async {
+        let _ = rx.await;
+    }));
+    let manager = Manager::with_store(store, &secrets, Arc::new(clock.clone()))
+        .await
+        .unwrap();
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    TestApp {
+        base,
+        http,
+        manager,
+        clock,
+        dir,
+        _shutdown: tx,
+    }
+}
+
+/// A unique-enough suffix for names within one test.
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}", calyx_token::secret::random_string(6))
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Creates an org, an API with `scopes` and `alg`, and a confidential client granted `scopes`.
+    pub async fn machine_client_with(
+        &self,
+        scopes: &str,
+        alg: SigningAlg,
+        lifetime: Option<i64>,
+    ) -> MachineClient {
+        let org = self.manager.create_org(&unique("org")).await.unwrap();
+        let audience = format!("https://{}.example.com/", unique("api"));
+        self.manager
+            .create_api(NewApi {
+                audience: audience.clone(),
+                name: "Test API".into(),
+                scopes: scopes.into(),
+                alg,
+                token_lifetime: lifetime,
+                user_token_lifetime: None,
+                delegated_token_lifetime: None,
+                refresh_token_lifetime: None,
+            })
+            .await
+            .unwrap();
+        let (client, secret) = self
+            .manager
+            .create_client(NewClient {
+                org_id: org.id,
+                name: "Test client".into(),
+                client_type: ClientType::Confidential,
+                grant_types: vec![GrantType::ClientCredentials],
+                ..NewClient::default()
+            })
+            .await
+            .unwrap();
+        self.manager
+            .create_grant(&client.id, &audience, scopes, false)
+            .await
+            .unwrap();
+        MachineClient {
+            client_id: client.id,
+            secret: secret.unwrap(),
+            audience,
+        }
+    }
+
+    pub async fn machine_client(&self) -> MachineClient {
+        self.machine_client_with("read:consumers write:consumers", SigningAlg::ES256, None)
+            .await
+    }
+
+    /// POSTs a form body to the token endpoint.
+    pub async fn post_token_form(&self, pairs: &[(&str, &str)]) -> reqwest::Response {
+        self.http
+            .post(self.url("/oauth/token"))
+            .form(pairs)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// POSTs a raw body with a content type (and optional Authorization) to `path`.
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        content_type: Option<&str>,
+        authorization: Option<&str>,
+        body: impl Into<reqwest::Body>,
+    ) -> reqwest::Response {
+        let mut req = self.http.post(self.url(path)).body(body);
+        if let Some(ct) = content_type {
+            req = req.header("content-type", ct);
+        }
+        if let Some(a) = authorization {
+            req = req.header("authorization", a);
+        }
+        req.send().await.unwrap()
+    }
+
+    /// A client-credentials token with client_secret_post, asserting success.
+    pub async fn token(&self, c: &MachineClient) -> Value {
+        let resp = self
+            .post_token_form(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", &c.client_id),
+                ("client_secret", &c.secret),
+                ("audience", &c.audience),
+            ])
+            .await;
+        assert_eq!(
+            resp.status(),
+            200,
+            "token request failed: {}",
+            resp.text().await.unwrap()
+        );
+        resp.json().await.unwrap()
+    }
+
+    pub async fn jwks(&self) -> JwkSet {
+        self.http
+            .get(self.url("/.well-known/jwks.json"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    /// Verifies `token` with jsonwebtoken (an implementation independent of Calyx's signer)
+    /// against the published JWKS, checking signature, `iss`, `aud`, `exp` and `typ`.
+    pub async fn verify(&self, token: &str, audience: &str) -> Value {
+        let header = jsonwebtoken::decode_header(token).expect("a JWS header");
+        assert_eq!(header.typ.as_deref(), Some("at+jwt"), "RFC 9068 typ");
+        let kid = header.kid.clone().expect("a kid");
+        let jwks = self.jwks().await;
+        let jwk = jwks
+            .find(&kid)
+            .unwrap_or_else(|| panic!("kid {kid} is not in the JWKS"));
+        let key = DecodingKey::from_jwk(jwk).unwrap();
+        let mut v = Validation::new(header.alg);
+        v.set_audience(&[audience]);
+        v.set_issuer(&[self.base.as_str()]);
+        v.set_required_spec_claims(&["exp", "iat", "iss", "sub", "aud"]);
+        jsonwebtoken::decode::<Value>(token, &key, &v)
+            .expect("the token verifies")
+            .claims
+    }
+
+    /// Polls `check` every 50 ms for up to 5 s; the server picks up database changes within
+    /// its reload interval (100 ms in tests).
+    pub async fn eventually<F, Fut>(&self, what: &str, mut check: F)
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
+        for _ in 0..100 {
+            if check().await {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("timed out waiting for: {what}");
+    }
+}
+
+pub fn basic(id: &str, secret: &str) -> String {
+    let enc = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+    let raw = format!("{}:{}", enc(id), enc(secret));
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(raw)
+    )
+}
+
+/// Decodes a JWT's header and claims without verifying (for assertions on their contents).
+pub fn jwt_parts(token: &str) -> (Value, Value) {
+    let mut it = token.split('.');
+    let dec = |s: &str| -> Value {
+        serde_json::from_slice(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(s)
+                .unwrap(),
+        )
+        .unwrap()
+    };
+    (dec(it.next().unwrap()), dec(it.next().unwrap()))
+}

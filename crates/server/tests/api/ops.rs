@@ -1,0 +1,131 @@
+//! Operations endpoints and discovery.
+
+use serde_json::Value;
+
+use crate::helpers::spawn_app;
+
+#[tokio::test]
+async fn health_readiness_and_metadata_answer() {
+    let app = spawn_app().await;
+    assert_eq!(
+        app.http
+            .get(app.url("/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let ready = app.http.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 200);
+    for path in [
+        "/.well-known/oauth-authorization-server",
+        "/.well-known/openid-configuration",
+    ] {
+        let m: Value = app
+            .http
+            .get(app.url(path))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(m["issuer"], app.base);
+        assert_eq!(m["token_endpoint"], app.url("/oauth/token"));
+        assert_eq!(m["jwks_uri"], app.url("/.well-known/jwks.json"));
+        assert!(m["grant_types_supported"]
+            .as_array()
+            .unwrap()
+            .contains(&"client_credentials".into()));
+        assert!(m["token_endpoint_auth_methods_supported"]
+            .as_array()
+            .unwrap()
+            .contains(&"client_secret_basic".into()));
+    }
+    let jwks = app.jwks().await;
+    assert!(!jwks.keys.is_empty());
+}
+
+#[tokio::test]
+async fn metrics_count_tokens_by_grant_and_outcome() {
+    let app = spawn_app().await;
+    let c = app.machine_client().await;
+    app.token(&c).await;
+    app.post_token_form(&[
+        ("grant_type", "client_credentials"),
+        ("client_id", "ghost"),
+        ("client_secret", "x"),
+    ])
+    .await;
+    let text = app
+        .http
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains(
+            r#"calyx_token_requests_total{grant="client_credentials",outcome="issued"} 1"#
+        ),
+        "{text}"
+    );
+    assert!(text.contains(
+        r#"calyx_token_requests_total{grant="client_credentials",outcome="invalid_client"} 1"#
+    ));
+    assert!(text.contains("calyx_token_request_duration_seconds_count 2"));
+}
+
+#[tokio::test]
+async fn openapi_describes_every_route() {
+    let app = spawn_app().await;
+    let doc: Value = app
+        .http
+        .get(app.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let paths = doc["paths"].as_object().unwrap();
+    let routes = [
+        ("/oauth/token", "post"),
+        ("/v2/oauth/token", "post"),
+        ("/.well-known/oauth-authorization-server", "get"),
+        ("/.well-known/openid-configuration", "get"),
+        ("/.well-known/jwks.json", "get"),
+        ("/healthz", "get"),
+        ("/readyz", "get"),
+        ("/metrics", "get"),
+        ("/openapi.json", "get"),
+    ];
+    for (path, method) in routes {
+        assert!(
+            paths.get(path).and_then(|p| p.get(method)).is_some(),
+            "{method} {path} is documented"
+        );
+        // And it is really served (not a 404).
+        let resp = app
+            .http
+            .request(method.parse().unwrap(), app.url(path))
+            .send()
+            .await
+            .unwrap();
+        assert_ne!(resp.status(), 404, "{method} {path} is served");
+    }
+    assert_eq!(
+        paths.len(),
+        routes.len(),
+        "no undocumented or stale paths: {:?}",
+        paths.keys()
+    );
+    let token_body = &paths["/oauth/token"]["post"]["requestBody"]["content"];
+    assert!(token_body
+        .get("application/x-www-form-urlencoded")
+        .is_some());
+    assert!(token_body.get("application/json").is_some());
+}

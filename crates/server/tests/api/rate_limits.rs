@@ -1,0 +1,61 @@
+//! Per-client issuance limits and client-authentication failure throttling.
+
+use crate::helpers::{spawn_app, spawn_app_with};
+
+#[tokio::test]
+async fn a_client_over_its_issuance_rate_gets_429_with_retry_after() {
+    let app = spawn_app_with(|raw| raw.client_rate_limit = 2).await;
+    let c = app.machine_client().await;
+    let form = [
+        ("grant_type", "client_credentials"),
+        ("client_id", c.client_id.as_str()),
+        ("client_secret", c.secret.as_str()),
+        ("audience", c.audience.as_str()),
+    ];
+    let mut statuses = Vec::new();
+    let mut limited = None;
+    for _ in 0..5 {
+        let resp = app.post_token_form(&form).await;
+        statuses.push(resp.status().as_u16());
+        if resp.status() == 429 {
+            let retry: u64 = resp.headers()["retry-after"]
+                .to_str()
+                .unwrap()
+                .parse()
+                .unwrap();
+            let body: serde_json::Value = resp.json().await.unwrap();
+            limited = Some((retry, body));
+        }
+    }
+    assert_eq!(&statuses[..2], &[200, 200], "the burst is served");
+    let (retry, body) = limited.expect("a request beyond the rate is refused");
+    assert!(retry >= 1);
+    assert_eq!(body["error"], "too_many_requests");
+    // Another client is not affected.
+    let other = app.machine_client().await;
+    app.token(&other).await;
+}
+
+#[tokio::test]
+async fn repeated_authentication_failures_are_throttled_without_locking_out_the_owner() {
+    let app = spawn_app().await;
+    let c = app.machine_client().await;
+    let wrong = [
+        ("grant_type", "client_credentials"),
+        ("client_id", c.client_id.as_str()),
+        ("client_secret", "guess"),
+        ("audience", c.audience.as_str()),
+    ];
+    let mut statuses = Vec::new();
+    for _ in 0..25 {
+        statuses.push(app.post_token_form(&wrong).await.status().as_u16());
+    }
+    assert_eq!(statuses[0], 401);
+    assert_eq!(
+        *statuses.last().unwrap(),
+        429,
+        "guessing is slowed: {statuses:?}"
+    );
+    // The real secret still works while guesses are being refused.
+    app.token(&c).await;
+}
