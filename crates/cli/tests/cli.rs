@@ -118,7 +118,11 @@ impl Server {
         let pid = self.child.id().to_string();
         // The shell's builtin kill: no dependency on a kill binary being installed.
         let kill = format!("kill -TERM {pid}");
-        assert!(Command::new("sh").args(["-c", &kill]).status().unwrap().success());
+        assert!(Command::new("sh")
+            .args(["-c", &kill])
+            .status()
+            .unwrap()
+            .success());
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
