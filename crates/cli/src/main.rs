@@ -56,6 +56,9 @@ pub enum Command {
     /// Manage client grants (which client may get tokens for which API).
     #[command(subcommand)]
     Grant(cmd::grant::Command),
+    /// Manage users (who sign in and approve applications).
+    #[command(subcommand)]
+    User(cmd::user::Command),
     /// Manage signing keys.
     #[command(subcommand)]
     Keys(cmd::keys::Command),

@@ -173,3 +173,68 @@ mod tests {
         assert!(e.description.contains("admin"));
     }
 }
+
+/// The scopes a user grant may carry: what the client's grant allows, less the reserved
+/// user-management scopes (never put in user tokens), within what the account allows. Absent
+/// a request, the most the account allows (SPEC §4.2, the seed docs' "highest available scope").
+pub fn decide_user_scope(
+    requested: Option<&ScopeSet>,
+    client_allows: &ScopeSet,
+    account_allows: &ScopeSet,
+) -> Result<ScopeSet, OAuthError> {
+    let max: ScopeSet = client_allows
+        .iter()
+        .filter(|s| account_allows.contains(s) && !crate::scope::RESERVED_SCOPES.contains(s))
+        .collect();
+    match requested {
+        None if max.is_empty() => Err(OAuthError::new(
+            ErrorCode::AccessDenied,
+            "the account has no access to this API that the application may request",
+        )),
+        None => Ok(max),
+        Some(r) if r.is_empty() => Ok(max),
+        Some(r) if r.is_subset(&max) => Ok(r.clone()),
+        Some(r) => Err(OAuthError::invalid_scope(format!(
+            "scope not available to this account or application: {}",
+            r.difference(&max).collect::<Vec<_>>().join(" ")
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod user_scope_tests {
+    use super::*;
+
+    #[test]
+    fn user_scope_is_the_intersection_without_reserved_scopes() {
+        let p = |s| ScopeSet::parse(s).unwrap();
+        let client = p("Standard OrgAdmin users:write");
+        let account = p("Standard StandardEditFinancialData users:write");
+        assert_eq!(
+            decide_user_scope(None, &client, &account).unwrap(),
+            p("Standard")
+        );
+        assert_eq!(
+            decide_user_scope(Some(&p("Standard")), &client, &account).unwrap(),
+            p("Standard")
+        );
+        assert_eq!(
+            decide_user_scope(Some(&p("OrgAdmin")), &client, &account)
+                .unwrap_err()
+                .code,
+            ErrorCode::InvalidScope
+        );
+        assert_eq!(
+            decide_user_scope(Some(&p("users:write")), &client, &account)
+                .unwrap_err()
+                .code,
+            ErrorCode::InvalidScope
+        );
+        assert_eq!(
+            decide_user_scope(None, &client, &p("Other"))
+                .unwrap_err()
+                .code,
+            ErrorCode::AccessDenied
+        );
+    }
+}

@@ -15,6 +15,8 @@ pub mod error;
 pub mod grant;
 pub mod model;
 pub mod params;
+pub mod pkce;
+pub mod redirect;
 pub mod scope;
 pub mod store;
 

@@ -261,3 +261,132 @@ impl fmt::Debug for StoredKey {
             .finish()
     }
 }
+
+/// A person who signs in on the login page, or whom an organization registers (SPEC §5).
+#[derive(Clone, PartialEq, Eq)]
+pub struct User {
+    /// Opaque id, `usr_...`; the `sub` of the user's tokens.
+    pub id: String,
+    /// Owning organization.
+    pub org_id: String,
+    /// Login name, unique across the deployment.
+    pub username: Option<String>,
+    /// argon2id PHC string.
+    pub password_hash: Option<String>,
+    /// The organization's own id for the user, unique within the organization.
+    pub external_id: Option<String>,
+    /// Contact address.
+    pub email: Option<String>,
+    /// Creation time.
+    pub created_at: i64,
+}
+
+impl fmt::Debug for User {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("User")
+            .field("id", &self.id)
+            .field("org_id", &self.org_id)
+            .field("username", &self.username)
+            .field(
+                "password_hash",
+                &self.password_hash.as_ref().map(|_| "[redacted]"),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+/// An authorization code, stored by its keyed hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthCode {
+    /// Keyed hash of the code.
+    pub code_hash: Vec<u8>,
+    /// The family its tokens will belong to (created when the code is redeemed).
+    pub family_id: String,
+    /// The client it was issued to.
+    pub client_id: String,
+    /// The user who approved it.
+    pub user_id: String,
+    /// The API.
+    pub api_id: String,
+    /// Approved scopes.
+    pub scope: ScopeSet,
+    /// The redirect URI the code was sent to.
+    pub redirect_uri: String,
+    /// Whether the authorization request named the redirect URI (then the token request
+    /// must repeat it).
+    pub redirect_uri_given: bool,
+    /// PKCE S256 challenge.
+    pub code_challenge: Option<String>,
+    /// Creation time.
+    pub created_at: i64,
+    /// End of validity (creation + 10 minutes).
+    pub expires_at: i64,
+    /// When it was redeemed.
+    pub used_at: Option<i64>,
+}
+
+/// The chain of one authorization: its code, and every refresh and access token descended
+/// from it. Revoking the family revokes all of them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Family {
+    /// Opaque id, `fam_...`; the `sid` claim of its access tokens.
+    pub id: String,
+    /// The client.
+    pub client_id: String,
+    /// The user.
+    pub user_id: String,
+    /// The user's organization.
+    pub org_id: String,
+    /// The API.
+    pub api_id: String,
+    /// The scopes approved at consent; no token of the family can exceed them.
+    pub scope: ScopeSet,
+    /// Creation time.
+    pub created_at: i64,
+    /// When it was revoked.
+    pub revoked_at: Option<i64>,
+}
+
+/// A refresh token, stored by its keyed hash.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RefreshToken {
+    /// Keyed hash of the token.
+    pub token_hash: Vec<u8>,
+    /// Its family.
+    pub family_id: String,
+    /// Its scope (RFC 6749 §6: identical along the chain).
+    pub scope: ScopeSet,
+    /// Creation time.
+    pub created_at: i64,
+    /// Expiry.
+    pub expires_at: i64,
+    /// When it was spent.
+    pub used_at: Option<i64>,
+    /// The successor, sealed, kept only when a reuse leeway is configured.
+    pub successor_sealed: Option<Vec<u8>>,
+}
+
+impl fmt::Debug for RefreshToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RefreshToken")
+            .field("family_id", &self.family_id)
+            .field("scope", &self.scope)
+            .field("expires_at", &self.expires_at)
+            .field("used_at", &self.used_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What happened when a refresh token was presented.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RotateOutcome {
+    /// It was live; it is now spent and its successor stored.
+    Rotated(Family),
+    /// It was spent within the reuse leeway and its successor is still unused: the caller may
+    /// hand out the same successor again (sealed form included).
+    Retried(Family, Vec<u8>),
+    /// It was already spent: the whole family is now revoked.
+    Reused,
+    /// Unknown, expired, or its family is revoked.
+    Invalid,
+}

@@ -3,7 +3,11 @@
 
 use async_trait::async_trait;
 
-use crate::model::{Api, Client, ClientGrant, Org, SigningAlg, StoredKey};
+use crate::model::{
+    Api, AuthCode, Client, ClientGrant, Family, Org, RefreshToken, RotateOutcome, SigningAlg,
+    StoredKey, User,
+};
+use crate::ScopeSet;
 
 /// Why a storage call failed.
 #[derive(Debug, thiserror::Error)]
@@ -51,6 +55,8 @@ pub trait Store: Send + Sync + 'static {
     async fn insert_api(&self, api: &Api) -> StoreResult<()>;
     /// Looks an API up by audience.
     async fn api_by_audience(&self, audience: &str) -> StoreResult<Option<Api>>;
+    /// Looks an API up by id.
+    async fn api(&self, id: &str) -> StoreResult<Option<Api>>;
     /// Every API.
     async fn apis(&self) -> StoreResult<Vec<Api>>;
 
@@ -84,4 +90,53 @@ pub trait Store: Send + Sync + 'static {
         keep_kid: &str,
         retires_at: i64,
     ) -> StoreResult<()>;
+
+    /// Creates a user with its allowed scopes per API (`(api_id, scopes)`).
+    async fn insert_user(&self, user: &User, scopes: &[(String, ScopeSet)]) -> StoreResult<()>;
+    /// Looks a user up by id.
+    async fn user(&self, id: &str) -> StoreResult<Option<User>>;
+    /// Looks a user up by login name.
+    async fn user_by_username(&self, username: &str) -> StoreResult<Option<User>>;
+    /// The scopes the user may grant for the API, if any were set.
+    async fn user_scopes(&self, user_id: &str, api_id: &str) -> StoreResult<Option<ScopeSet>>;
+
+    /// Stores a new authorization code.
+    async fn insert_code(&self, code: &AuthCode) -> StoreResult<()>;
+    /// Looks a code up by its hash.
+    async fn code(&self, code_hash: &[u8]) -> StoreResult<Option<AuthCode>>;
+    /// In one transaction: marks the code used if it is still unused, creates its family and
+    /// stores the first refresh token. False (and nothing written) when the code was already
+    /// used: exactly one caller can ever get true for a code.
+    async fn redeem_code(
+        &self,
+        code_hash: &[u8],
+        now: i64,
+        family: &Family,
+        refresh: Option<&RefreshToken>,
+    ) -> StoreResult<bool>;
+
+    /// A family by id.
+    async fn family(&self, id: &str) -> StoreResult<Option<Family>>;
+    /// Revokes a family (idempotent).
+    async fn revoke_family(&self, id: &str, now: i64) -> StoreResult<()>;
+
+    /// A refresh token with its family, by the token's hash.
+    async fn refresh_token(&self, token_hash: &[u8])
+        -> StoreResult<Option<(RefreshToken, Family)>>;
+    /// Spends `old_hash` and stores `successor`, atomically: of any number of concurrent calls
+    /// with one token, exactly one sees `Rotated`. A spent token presented again revokes the
+    /// family (`Reused`), unless it was spent less than `leeway` seconds ago and its successor
+    /// is unused (`Retried`).
+    async fn rotate_refresh(
+        &self,
+        old_hash: &[u8],
+        successor: &RefreshToken,
+        now: i64,
+        leeway: i64,
+    ) -> StoreResult<RotateOutcome>;
+
+    /// Records a revoked access token (by `jti`) until it would have expired anyway.
+    async fn revoke_jti(&self, jti: &str, expires_at: i64) -> StoreResult<()>;
+    /// True when the access token with this `jti` was revoked.
+    async fn jti_revoked(&self, jti: &str) -> StoreResult<bool>;
 }

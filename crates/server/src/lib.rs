@@ -19,10 +19,12 @@ pub mod keys;
 pub mod manage;
 mod metrics;
 mod openapi;
+pub mod passwords;
 mod reload;
 mod routes;
 mod startup;
 mod state;
+mod web;
 
 pub use config::{RawConfig, Settings};
 pub use startup::Application;

@@ -67,6 +67,32 @@ pub struct NewApi {
     pub refresh_token_lifetime: Option<i64>,
 }
 
+/// Fields of a new user.
+#[derive(Clone, Default)]
+pub struct NewUser {
+    /// Owning organization id.
+    pub org_id: String,
+    /// Login name (unique).
+    pub username: Option<String>,
+    /// Password, hashed with argon2id before storage.
+    pub password: Option<String>,
+    /// The organization's own id for the user.
+    pub external_id: Option<String>,
+    /// Contact address.
+    pub email: Option<String>,
+    /// Allowed scopes per API: `(audience, space-separated scopes)`.
+    pub scopes: Vec<(String, String)>,
+}
+
+impl std::fmt::Debug for NewUser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewUser")
+            .field("org_id", &self.org_id)
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Fields of a new client.
 #[derive(Debug, Clone, Default)]
 pub struct NewClient {
@@ -313,6 +339,58 @@ impl Manager {
         };
         self.store.upsert_grant(&grant).await?;
         Ok(grant)
+    }
+
+    /// Creates a user; the password is stored only as an argon2id hash.
+    pub async fn create_user(&self, new: NewUser) -> anyhow::Result<calyx_core::model::User> {
+        if self.store.org(&new.org_id).await?.is_none() {
+            bail!("no organization with id {}", new.org_id);
+        }
+        if new.password.is_some() && new.username.is_none() {
+            bail!("a password needs a username to sign in with");
+        }
+        if let Some(u) = &new.username {
+            if u.trim().is_empty() || u.len() > 255 || u.chars().any(char::is_control) {
+                bail!("a username must be 1 to 255 characters with no control characters");
+            }
+        }
+        let mut scopes = Vec::new();
+        for (audience, list) in &new.scopes {
+            let Some(api) = self.store.api_by_audience(audience).await? else {
+                bail!("no API with audience {audience}");
+            };
+            let set = ScopeSet::parse(list)
+                .map_err(|e| anyhow::anyhow!("--scopes: {}", e.description))?;
+            let unknown: Vec<&str> = set.iter().filter(|s| !api.scopes.contains(s)).collect();
+            if !unknown.is_empty() {
+                bail!(
+                    "the API {audience} does not define the scopes: {}",
+                    unknown.join(" ")
+                );
+            }
+            scopes.push((api.id, set));
+        }
+        let password_hash = match new.password {
+            Some(p) if p.len() < 8 => bail!("the password must be at least 8 characters"),
+            Some(p) => {
+                Some(tokio::task::spawn_blocking(move || crate::passwords::hash(&p)).await??)
+            }
+            None => None,
+        };
+        let user = calyx_core::model::User {
+            id: random_id("usr"),
+            org_id: new.org_id,
+            username: new.username,
+            password_hash,
+            external_id: new.external_id,
+            email: new.email,
+            created_at: self.clock.now(),
+        };
+        self.store
+            .insert_user(&user, &scopes)
+            .await
+            .map_err(|e| conflict(e, "a user with that username or external id"))?;
+        Ok(user)
     }
 
     /// Rotates the signing key of `alg`; returns the new key id.

@@ -7,14 +7,22 @@ use std::sync::OnceLock;
 use serde::Serialize;
 use utoipa::OpenApi;
 
-use crate::routes::{ops, token, well_known};
+use crate::routes::{authorize, ops, revocation, token, well_known};
 
 /// Token request parameters (RFC 6749 §4.4, RFC 8707), as a form or a JSON object.
 #[derive(Serialize, utoipa::ToSchema)]
 #[allow(dead_code)]
 pub struct TokenRequest {
-    /// `client_credentials`.
+    /// `client_credentials`, `authorization_code` or `refresh_token`.
     grant_type: String,
+    /// The authorization code (authorization_code).
+    code: Option<String>,
+    /// The redirect URI the code was sent to (authorization_code).
+    redirect_uri: Option<String>,
+    /// The PKCE verifier (authorization_code).
+    code_verifier: Option<String>,
+    /// The refresh token (refresh_token).
+    refresh_token: Option<String>,
     /// The client id (client_secret_post, or with Basic if it matches).
     client_id: Option<String>,
     /// The client secret (client_secret_post). Do not combine with HTTP Basic.
@@ -25,6 +33,20 @@ pub struct TokenRequest {
     resource: Option<String>,
     /// Space-separated scopes; all the grant allows when absent.
     scope: Option<String>,
+}
+
+/// Revocation and introspection parameters (RFC 7009, RFC 7662).
+#[derive(Serialize, utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct TokenOnly {
+    /// The token.
+    token: String,
+    /// `access_token` or `refresh_token`; a hint only.
+    token_type_hint: Option<String>,
+    /// The client id (with client_secret_post).
+    client_id: Option<String>,
+    /// The client secret (client_secret_post).
+    client_secret: Option<String>,
 }
 
 /// An RFC 6749 §5.2 error.
@@ -46,6 +68,12 @@ pub struct OAuthErrorBody {
     ),
     paths(
         token::token,
+        authorize::authorize,
+        authorize::login,
+        authorize::consent,
+        authorize::stylesheet,
+        revocation::revoke,
+        revocation::introspect,
         well_known::metadata,
         well_known::jwks,
         ops::healthz,
@@ -53,11 +81,12 @@ pub struct OAuthErrorBody {
         ops::metrics,
         ops::openapi,
     ),
-    components(schemas(TokenRequest, token::TokenResponse, OAuthErrorBody))
+    components(schemas(TokenRequest, TokenOnly, token::TokenResponse, OAuthErrorBody))
 )]
 struct ApiDoc;
 
-const ALIASES: [(&str, &str); 2] = [
+const ALIASES: [(&str, &str); 3] = [
+    ("/Authorize", "/authorize"),
     ("/v2/oauth/token", "/oauth/token"),
     (
         "/.well-known/openid-configuration",

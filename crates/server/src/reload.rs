@@ -50,6 +50,8 @@ pub async fn run(state: AppState, interval: Duration, mut last_seq: i64) {
                 l.retain_recent();
             }
             state.auth_failures.retain_recent();
+            state.login_failures_user.retain_recent();
+            state.login_failures_ip.retain_recent();
         }
     }
 }

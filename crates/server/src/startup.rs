@@ -90,6 +90,7 @@ impl Application {
             keys: keyset,
             client_rate_limit: raw.client_rate_limit,
             max_body_bytes: raw.max_body_bytes,
+            refresh_reuse_leeway: raw.refresh_reuse_leeway,
         });
         Ok(Application {
             listener,
@@ -129,10 +130,13 @@ impl Application {
         let result = match &self.settings.tls {
             None => {
                 let listener = tokio::net::TcpListener::from_std(self.listener)?;
-                axum::serve(listener, app)
-                    .with_graceful_shutdown(shutdown)
-                    .await
-                    .context("serving HTTP")
+                axum::serve(
+                    listener,
+                    app.into_make_service_with_connect_info::<SocketAddr>(),
+                )
+                .with_graceful_shutdown(shutdown)
+                .await
+                .context("serving HTTP")
             }
             Some(tls) => {
                 let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
@@ -148,7 +152,7 @@ impl Application {
                 });
                 axum_server::from_tcp_rustls(self.listener, config)
                     .handle(handle)
-                    .serve(app.into_make_service())
+                    .serve(app.into_make_service_with_connect_info::<SocketAddr>())
                     .await
                     .context("serving HTTPS")
             }

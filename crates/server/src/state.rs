@@ -58,6 +58,18 @@ pub struct Inner {
     pub auth_failures: KeyedLimiter,
     /// Client ids blocked after too many failures, until the stored time.
     pub auth_blocked: Cache<String, i64>,
+    /// Failed sign-ins per username.
+    pub login_failures_user: KeyedLimiter,
+    /// Failed sign-ins per client address.
+    pub login_failures_ip: KeyedLimiter,
+    /// Usernames and addresses refused until the stored time (`user:..` / `ip:..`).
+    pub login_blocked: Cache<String, i64>,
+    /// Seals web state (pending requests, sessions) and leeway successors.
+    pub web_sealer: Sealer,
+    /// Add `Secure` to cookies (the issuer is https).
+    pub secure_cookies: bool,
+    /// Seconds within which a just-spent refresh token may be retried (0 = never).
+    pub refresh_reuse_leeway: i64,
     /// Prometheus metrics.
     pub metrics: Metrics,
     /// Largest accepted request body.
@@ -89,15 +101,23 @@ pub struct StateParts {
     pub client_rate_limit: u32,
     /// Largest accepted request body.
     pub max_body_bytes: usize,
+    /// Refresh reuse leeway, seconds.
+    pub refresh_reuse_leeway: i64,
 }
 
 /// Failed authentications allowed per client id per minute before it is blocked.
 const AUTH_FAILURES_PER_MINUTE: u32 = 20;
+/// Failed sign-ins allowed per username per minute.
+const LOGIN_FAILURES_PER_USER_PER_MINUTE: u32 = 5;
+/// Failed sign-ins allowed per client address per minute.
+const LOGIN_FAILURES_PER_IP_PER_MINUTE: u32 = 20;
 
 impl AppState {
     /// Builds the state.
     pub fn new(p: StateParts) -> AppState {
         let cache_ttl = Duration::from_secs(60);
+        let web_sealer = Sealer::from_key(&p.hasher.derive_key(b"calyx/web-state/v1"));
+        let secure_cookies = p.issuer.starts_with("https://");
         AppState(Arc::new(Inner {
             store: p.store,
             clock: p.clock,
@@ -122,6 +142,19 @@ impl AppState {
                 .max_capacity(100_000)
                 .time_to_live(Duration::from_secs(60))
                 .build(),
+            login_failures_user: RateLimiter::keyed(Quota::per_minute(
+                NonZeroU32::new(LOGIN_FAILURES_PER_USER_PER_MINUTE).expect("non-zero"),
+            )),
+            login_failures_ip: RateLimiter::keyed(Quota::per_minute(
+                NonZeroU32::new(LOGIN_FAILURES_PER_IP_PER_MINUTE).expect("non-zero"),
+            )),
+            login_blocked: Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(Duration::from_secs(120))
+                .build(),
+            web_sealer,
+            secure_cookies,
+            refresh_reuse_leeway: p.refresh_reuse_leeway,
             metrics: Metrics::default(),
             max_body_bytes: p.max_body_bytes,
         }))

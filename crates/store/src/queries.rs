@@ -9,13 +9,13 @@ macro_rules! impl_store {
         #[async_trait::async_trait]
         impl calyx_core::store::Store for $ty {
             async fn ping(&self) -> calyx_core::store::StoreResult<()> {
-                sqlx::query("SELECT 1").execute(&self.pool).await.map_err($crate::map_err)?;
+                sqlx::query("SELECT 1").execute(self.writer()).await.map_err($crate::map_err)?;
                 Ok(())
             }
 
             async fn change_seq(&self) -> calyx_core::store::StoreResult<i64> {
                 sqlx::query_scalar("SELECT seq FROM change_seq WHERE id = 1")
-                    .fetch_one(&self.pool)
+                    .fetch_one(self.reader())
                     .await
                     .map_err($crate::map_err)
             }
@@ -28,12 +28,12 @@ macro_rules! impl_store {
                 sqlx::query("INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING")
                     .bind(key)
                     .bind(value)
-                    .execute(&self.pool)
+                    .execute(self.writer())
                     .await
                     .map_err($crate::map_err)?;
                 sqlx::query_scalar("SELECT value FROM meta WHERE key = $1")
                     .bind(key)
-                    .fetch_one(&self.pool)
+                    .fetch_one(self.reader())
                     .await
                     .map_err($crate::map_err)
             }
@@ -43,7 +43,7 @@ macro_rules! impl_store {
                     .bind(&org.id)
                     .bind(&org.name)
                     .bind(org.created_at)
-                    .execute(&self.pool)
+                    .execute(self.writer())
                     .await
                     .map_err($crate::map_err)?;
                 Ok(())
@@ -53,7 +53,7 @@ macro_rules! impl_store {
                 let row: Option<$crate::rows::OrgRow> =
                     sqlx::query_as("SELECT id, name, created_at FROM orgs WHERE id = $1")
                         .bind(id)
-                        .fetch_optional(&self.pool)
+                        .fetch_optional(self.reader())
                         .await
                         .map_err($crate::map_err)?;
                 Ok(row.map(Into::into))
@@ -66,7 +66,7 @@ macro_rules! impl_store {
                 let row: Option<$crate::rows::OrgRow> =
                     sqlx::query_as("SELECT id, name, created_at FROM orgs WHERE name = $1")
                         .bind(name)
-                        .fetch_optional(&self.pool)
+                        .fetch_optional(self.reader())
                         .await
                         .map_err($crate::map_err)?;
                 Ok(row.map(Into::into))
@@ -88,7 +88,7 @@ macro_rules! impl_store {
                 .bind(api.delegated_token_lifetime)
                 .bind(api.refresh_token_lifetime)
                 .bind(api.created_at)
-                .execute(&self.pool)
+                .execute(self.writer())
                 .await
                 .map_err($crate::map_err)?;
                 Ok(())
@@ -101,16 +101,25 @@ macro_rules! impl_store {
                 let row: Option<$crate::rows::ApiRow> =
                     sqlx::query_as("SELECT * FROM apis WHERE audience = $1")
                         .bind(audience)
-                        .fetch_optional(&self.pool)
+                        .fetch_optional(self.reader())
                         .await
                         .map_err($crate::map_err)?;
+                row.map(TryInto::try_into).transpose()
+            }
+
+            async fn api(&self, id: &str) -> calyx_core::store::StoreResult<Option<calyx_core::model::Api>> {
+                let row: Option<$crate::rows::ApiRow> = sqlx::query_as("SELECT * FROM apis WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(self.reader())
+                    .await
+                    .map_err($crate::map_err)?;
                 row.map(TryInto::try_into).transpose()
             }
 
             async fn apis(&self) -> calyx_core::store::StoreResult<Vec<calyx_core::model::Api>> {
                 let rows: Vec<$crate::rows::ApiRow> =
                     sqlx::query_as("SELECT * FROM apis ORDER BY created_at, audience")
-                        .fetch_all(&self.pool)
+                        .fetch_all(self.reader())
                         .await
                         .map_err($crate::map_err)?;
                 rows.into_iter().map(TryInto::try_into).collect()
@@ -141,7 +150,7 @@ macro_rules! impl_store {
                 .bind(&c.previous_secret_hash)
                 .bind(c.previous_secret_expires_at)
                 .bind(c.created_at)
-                .execute(&self.pool)
+                .execute(self.writer())
                 .await
                 .map_err($crate::map_err)?;
                 Ok(())
@@ -154,7 +163,7 @@ macro_rules! impl_store {
                 let row: Option<$crate::rows::ClientRow> =
                     sqlx::query_as("SELECT * FROM clients WHERE id = $1")
                         .bind(client_id)
-                        .fetch_optional(&self.pool)
+                        .fetch_optional(self.reader())
                         .await
                         .map_err($crate::map_err)?;
                 row.map(TryInto::try_into).transpose()
@@ -177,7 +186,7 @@ macro_rules! impl_store {
                 .bind(client_id)
                 .bind(previous_expires_at)
                 .bind(new_hash)
-                .execute(&self.pool)
+                .execute(self.writer())
                 .await
                 .map_err($crate::map_err)?;
                 Ok(done.rows_affected() == 1)
@@ -187,7 +196,7 @@ macro_rules! impl_store {
                 &self,
                 g: &calyx_core::model::ClientGrant,
             ) -> calyx_core::store::StoreResult<()> {
-                let mut tx = self.pool.begin().await.map_err($crate::map_err)?;
+                let mut tx = self.writer().begin().await.map_err($crate::map_err)?;
                 if g.is_default {
                     sqlx::query(
                         "UPDATE client_grants SET is_default = FALSE \
@@ -225,7 +234,7 @@ macro_rules! impl_store {
                      WHERE g.client_id = $1 ORDER BY a.audience",
                 )
                 .bind(client_id)
-                .fetch_all(&self.pool)
+                .fetch_all(self.reader())
                 .await
                 .map_err($crate::map_err)?;
                 rows.into_iter().map(TryInto::try_into).collect()
@@ -244,7 +253,7 @@ macro_rules! impl_store {
                 .bind(&k.private_key)
                 .bind(k.created_at)
                 .bind(k.retires_at)
-                .execute(&self.pool)
+                .execute(self.writer())
                 .await
                 .map_err($crate::map_err)?;
                 Ok(())
@@ -259,7 +268,7 @@ macro_rules! impl_store {
                      WHERE retires_at IS NULL OR retires_at > $1 ORDER BY generation",
                 )
                 .bind(now)
-                .fetch_all(&self.pool)
+                .fetch_all(self.reader())
                 .await
                 .map_err($crate::map_err)?;
                 rows.into_iter().map(TryInto::try_into).collect()
@@ -278,13 +287,328 @@ macro_rules! impl_store {
                 .bind(alg.as_str())
                 .bind(keep_kid)
                 .bind(retires_at)
-                .execute(&self.pool)
+                .execute(self.writer())
                 .await
                 .map_err($crate::map_err)?;
                 Ok(())
+            }
+            async fn insert_user(
+                &self,
+                u: &calyx_core::model::User,
+                scopes: &[(String, calyx_core::ScopeSet)],
+            ) -> calyx_core::store::StoreResult<()> {
+                let mut tx = self.writer().begin().await.map_err($crate::map_err)?;
+                sqlx::query(
+                    "INSERT INTO users (id, org_id, username, password_hash, external_id, email, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(&u.id)
+                .bind(&u.org_id)
+                .bind(&u.username)
+                .bind(&u.password_hash)
+                .bind(&u.external_id)
+                .bind(&u.email)
+                .bind(u.created_at)
+                .execute(&mut *tx)
+                .await
+                .map_err($crate::map_err)?;
+                for (api_id, s) in scopes {
+                    sqlx::query("INSERT INTO user_scopes (user_id, api_id, scopes) VALUES ($1, $2, $3)")
+                        .bind(&u.id)
+                        .bind(api_id)
+                        .bind(s.to_string())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err($crate::map_err)?;
+                }
+                tx.commit().await.map_err($crate::map_err)
+            }
+
+            async fn user(&self, id: &str) -> calyx_core::store::StoreResult<Option<calyx_core::model::User>> {
+                let row: Option<$crate::rows::UserRow> = sqlx::query_as("SELECT * FROM users WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(self.reader())
+                    .await
+                    .map_err($crate::map_err)?;
+                Ok(row.map(Into::into))
+            }
+
+            async fn user_by_username(
+                &self,
+                username: &str,
+            ) -> calyx_core::store::StoreResult<Option<calyx_core::model::User>> {
+                let row: Option<$crate::rows::UserRow> =
+                    sqlx::query_as("SELECT * FROM users WHERE username = $1")
+                        .bind(username)
+                        .fetch_optional(self.reader())
+                        .await
+                        .map_err($crate::map_err)?;
+                Ok(row.map(Into::into))
+            }
+
+            async fn user_scopes(
+                &self,
+                user_id: &str,
+                api_id: &str,
+            ) -> calyx_core::store::StoreResult<Option<calyx_core::ScopeSet>> {
+                let s: Option<String> =
+                    sqlx::query_scalar("SELECT scopes FROM user_scopes WHERE user_id = $1 AND api_id = $2")
+                        .bind(user_id)
+                        .bind(api_id)
+                        .fetch_optional(self.reader())
+                        .await
+                        .map_err($crate::map_err)?;
+                s.map(|s| $crate::rows::scopes(&s)).transpose()
+            }
+
+            async fn insert_code(&self, c: &calyx_core::model::AuthCode) -> calyx_core::store::StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO auth_codes (code_hash, family_id, client_id, user_id, api_id, scope, \
+                     redirect_uri, redirect_uri_given, code_challenge, created_at, expires_at, used_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                )
+                .bind(&c.code_hash)
+                .bind(&c.family_id)
+                .bind(&c.client_id)
+                .bind(&c.user_id)
+                .bind(&c.api_id)
+                .bind(c.scope.to_string())
+                .bind(&c.redirect_uri)
+                .bind(c.redirect_uri_given)
+                .bind(&c.code_challenge)
+                .bind(c.created_at)
+                .bind(c.expires_at)
+                .bind(c.used_at)
+                .execute(self.writer())
+                .await
+                .map_err($crate::map_err)?;
+                Ok(())
+            }
+
+            async fn code(
+                &self,
+                code_hash: &[u8],
+            ) -> calyx_core::store::StoreResult<Option<calyx_core::model::AuthCode>> {
+                let row: Option<$crate::rows::CodeRow> =
+                    sqlx::query_as("SELECT * FROM auth_codes WHERE code_hash = $1")
+                        .bind(code_hash)
+                        .fetch_optional(self.reader())
+                        .await
+                        .map_err($crate::map_err)?;
+                row.map(TryInto::try_into).transpose()
+            }
+
+            async fn redeem_code(
+                &self,
+                code_hash: &[u8],
+                now: i64,
+                f: &calyx_core::model::Family,
+                refresh: Option<&calyx_core::model::RefreshToken>,
+            ) -> calyx_core::store::StoreResult<bool> {
+                let mut tx = self.writer().begin().await.map_err($crate::map_err)?;
+                // The gate: only one transaction can move used_at from NULL.
+                let won = sqlx::query("UPDATE auth_codes SET used_at = $2 WHERE code_hash = $1 AND used_at IS NULL")
+                    .bind(code_hash)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err($crate::map_err)?
+                    .rows_affected()
+                    == 1;
+                if !won {
+                    tx.rollback().await.map_err($crate::map_err)?;
+                    return Ok(false);
+                }
+                sqlx::query(
+                    "INSERT INTO families (id, client_id, user_id, org_id, api_id, scope, created_at, revoked_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, NULL)",
+                )
+                .bind(&f.id)
+                .bind(&f.client_id)
+                .bind(&f.user_id)
+                .bind(&f.org_id)
+                .bind(&f.api_id)
+                .bind(f.scope.to_string())
+                .bind(f.created_at)
+                .execute(&mut *tx)
+                .await
+                .map_err($crate::map_err)?;
+                if let Some(r) = refresh {
+                    $crate::queries::insert_refresh!(&mut *tx, r);
+                }
+                tx.commit().await.map_err($crate::map_err)?;
+                Ok(true)
+            }
+
+            async fn family(&self, id: &str) -> calyx_core::store::StoreResult<Option<calyx_core::model::Family>> {
+                let row: Option<$crate::rows::FamilyRow> = sqlx::query_as("SELECT * FROM families WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(self.reader())
+                    .await
+                    .map_err($crate::map_err)?;
+                row.map(TryInto::try_into).transpose()
+            }
+
+            async fn revoke_family(&self, id: &str, now: i64) -> calyx_core::store::StoreResult<()> {
+                sqlx::query("UPDATE families SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
+                    .bind(id)
+                    .bind(now)
+                    .execute(self.writer())
+                    .await
+                    .map_err($crate::map_err)?;
+                Ok(())
+            }
+
+            async fn refresh_token(
+                &self,
+                token_hash: &[u8],
+            ) -> calyx_core::store::StoreResult<
+                Option<(calyx_core::model::RefreshToken, calyx_core::model::Family)>,
+            > {
+                let row: Option<$crate::rows::RefreshRow> =
+                    sqlx::query_as("SELECT * FROM refresh_tokens WHERE token_hash = $1")
+                        .bind(token_hash)
+                        .fetch_optional(self.reader())
+                        .await
+                        .map_err($crate::map_err)?;
+                let Some(row) = row else { return Ok(None) };
+                let token: calyx_core::model::RefreshToken = row.try_into()?;
+                let Some(family) = self.family(&token.family_id).await? else { return Ok(None) };
+                Ok(Some((token, family)))
+            }
+
+            async fn rotate_refresh(
+                &self,
+                old_hash: &[u8],
+                successor: &calyx_core::model::RefreshToken,
+                now: i64,
+                leeway: i64,
+            ) -> calyx_core::store::StoreResult<calyx_core::model::RotateOutcome> {
+                use calyx_core::model::RotateOutcome;
+                let mut tx = self.writer().begin().await.map_err($crate::map_err)?;
+                // The gate: spend the token only if it is live and its family is not revoked.
+                let family_id: Option<String> = sqlx::query_scalar(
+                    "UPDATE refresh_tokens SET used_at = $2, successor_hash = $3, successor_sealed = $4 \
+                     WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2 \
+                       AND family_id IN (SELECT id FROM families WHERE revoked_at IS NULL) \
+                     RETURNING family_id",
+                )
+                .bind(old_hash)
+                .bind(now)
+                .bind(&successor.token_hash)
+                .bind(&successor.successor_sealed)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err($crate::map_err)?;
+                if let Some(family_id) = family_id {
+                    let mut next = successor.clone();
+                    next.family_id = family_id.clone();
+                    next.successor_sealed = None;
+                    $crate::queries::insert_refresh!(&mut *tx, &next);
+                    let family: $crate::rows::FamilyRow = sqlx::query_as("SELECT * FROM families WHERE id = $1")
+                        .bind(&family_id)
+                        .fetch_one(&mut *tx)
+                        .await
+                        .map_err($crate::map_err)?;
+                    tx.commit().await.map_err($crate::map_err)?;
+                    return Ok(RotateOutcome::Rotated(family.try_into()?));
+                }
+                let row: Option<$crate::rows::RefreshRow> =
+                    sqlx::query_as("SELECT * FROM refresh_tokens WHERE token_hash = $1")
+                        .bind(old_hash)
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err($crate::map_err)?;
+                let Some(row) = row else {
+                    tx.rollback().await.map_err($crate::map_err)?;
+                    return Ok(RotateOutcome::Invalid);
+                };
+                let old: calyx_core::model::RefreshToken = row.try_into()?;
+                let family: calyx_core::model::Family = sqlx::query_as::<_, $crate::rows::FamilyRow>(
+                    "SELECT * FROM families WHERE id = $1",
+                )
+                .bind(&old.family_id)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err($crate::map_err)?
+                .try_into()?;
+                let Some(used_at) = old.used_at else {
+                    // Expired, or its family was revoked: refuse without further effect.
+                    tx.rollback().await.map_err($crate::map_err)?;
+                    return Ok(RotateOutcome::Invalid);
+                };
+                if family.revoked_at.is_some() {
+                    tx.rollback().await.map_err($crate::map_err)?;
+                    return Ok(RotateOutcome::Invalid);
+                }
+                if leeway > 0 && now - used_at <= leeway {
+                    if let Some(sealed) = old.successor_sealed.clone() {
+                        let successor_unused: Option<bool> = sqlx::query_scalar(
+                            "SELECT used_at IS NULL FROM refresh_tokens r \
+                             JOIN refresh_tokens o ON o.successor_hash = r.token_hash \
+                             WHERE o.token_hash = $1",
+                        )
+                        .bind(old_hash)
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err($crate::map_err)?;
+                        if successor_unused == Some(true) {
+                            tx.rollback().await.map_err($crate::map_err)?;
+                            return Ok(RotateOutcome::Retried(family, sealed));
+                        }
+                    }
+                }
+                // Reuse of a spent token: revoke the whole chain.
+                sqlx::query("UPDATE families SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
+                    .bind(&family.id)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err($crate::map_err)?;
+                tx.commit().await.map_err($crate::map_err)?;
+                Ok(RotateOutcome::Reused)
+            }
+
+            async fn revoke_jti(&self, jti: &str, expires_at: i64) -> calyx_core::store::StoreResult<()> {
+                sqlx::query("INSERT INTO revoked_jtis (jti, expires_at) VALUES ($1, $2) ON CONFLICT (jti) DO NOTHING")
+                    .bind(jti)
+                    .bind(expires_at)
+                    .execute(self.writer())
+                    .await
+                    .map_err($crate::map_err)?;
+                Ok(())
+            }
+
+            async fn jti_revoked(&self, jti: &str) -> calyx_core::store::StoreResult<bool> {
+                let hit: Option<i64> = sqlx::query_scalar("SELECT expires_at FROM revoked_jtis WHERE jti = $1")
+                    .bind(jti)
+                    .fetch_optional(self.reader())
+                    .await
+                    .map_err($crate::map_err)?;
+                Ok(hit.is_some())
             }
         }
     };
 }
 
+/// Inserts a refresh token row inside a transaction.
+macro_rules! insert_refresh {
+    ($exec:expr, $r:expr) => {{
+        let r: &calyx_core::model::RefreshToken = $r;
+        sqlx::query(
+            "INSERT INTO refresh_tokens (token_hash, family_id, scope, created_at, expires_at, used_at) \
+             VALUES ($1, $2, $3, $4, $5, NULL)",
+        )
+        .bind(&r.token_hash)
+        .bind(&r.family_id)
+        .bind(r.scope.to_string())
+        .bind(r.created_at)
+        .bind(r.expires_at)
+        .execute($exec)
+        .await
+        .map_err($crate::map_err)?;
+    }};
+}
+
 pub(crate) use impl_store;
+pub(crate) use insert_refresh;

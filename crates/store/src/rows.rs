@@ -2,7 +2,10 @@
 //! grant types space-separated, redirect URIs one per line (neither may contain a space or a
 //! newline).
 
-use calyx_core::model::{Api, Client, ClientGrant, GrantType, Org, SigningAlg, StoredKey};
+use calyx_core::model::{
+    Api, AuthCode, Client, ClientGrant, Family, GrantType, Org, RefreshToken, SigningAlg,
+    StoredKey, User,
+};
 use calyx_core::store::StoreError;
 use calyx_core::ScopeSet;
 
@@ -10,7 +13,7 @@ fn corrupt(what: &str, detail: impl std::fmt::Display) -> StoreError {
     StoreError::Other(format!("stored {what} is invalid: {detail}").into())
 }
 
-fn scopes(s: &str) -> Result<ScopeSet, StoreError> {
+pub(crate) fn scopes(s: &str) -> Result<ScopeSet, StoreError> {
     ScopeSet::parse(s).map_err(|e| corrupt("scope", e))
 }
 
@@ -158,6 +161,121 @@ impl TryFrom<KeyRow> for StoredKey {
             private_key: r.private_key,
             created_at: r.created_at,
             retires_at: r.retires_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct UserRow {
+    id: String,
+    org_id: String,
+    username: Option<String>,
+    password_hash: Option<String>,
+    external_id: Option<String>,
+    email: Option<String>,
+    created_at: i64,
+}
+
+impl From<UserRow> for User {
+    fn from(r: UserRow) -> User {
+        User {
+            id: r.id,
+            org_id: r.org_id,
+            username: r.username,
+            password_hash: r.password_hash,
+            external_id: r.external_id,
+            email: r.email,
+            created_at: r.created_at,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct CodeRow {
+    code_hash: Vec<u8>,
+    family_id: String,
+    client_id: String,
+    user_id: String,
+    api_id: String,
+    scope: String,
+    redirect_uri: String,
+    redirect_uri_given: bool,
+    code_challenge: Option<String>,
+    created_at: i64,
+    expires_at: i64,
+    used_at: Option<i64>,
+}
+
+impl TryFrom<CodeRow> for AuthCode {
+    type Error = StoreError;
+    fn try_from(r: CodeRow) -> Result<AuthCode, StoreError> {
+        Ok(AuthCode {
+            scope: scopes(&r.scope)?,
+            code_hash: r.code_hash,
+            family_id: r.family_id,
+            client_id: r.client_id,
+            user_id: r.user_id,
+            api_id: r.api_id,
+            redirect_uri: r.redirect_uri,
+            redirect_uri_given: r.redirect_uri_given,
+            code_challenge: r.code_challenge,
+            created_at: r.created_at,
+            expires_at: r.expires_at,
+            used_at: r.used_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct FamilyRow {
+    id: String,
+    client_id: String,
+    user_id: String,
+    org_id: String,
+    api_id: String,
+    scope: String,
+    created_at: i64,
+    revoked_at: Option<i64>,
+}
+
+impl TryFrom<FamilyRow> for Family {
+    type Error = StoreError;
+    fn try_from(r: FamilyRow) -> Result<Family, StoreError> {
+        Ok(Family {
+            scope: scopes(&r.scope)?,
+            id: r.id,
+            client_id: r.client_id,
+            user_id: r.user_id,
+            org_id: r.org_id,
+            api_id: r.api_id,
+            created_at: r.created_at,
+            revoked_at: r.revoked_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct RefreshRow {
+    token_hash: Vec<u8>,
+    family_id: String,
+    scope: String,
+    created_at: i64,
+    expires_at: i64,
+    used_at: Option<i64>,
+    successor_sealed: Option<Vec<u8>>,
+}
+
+impl TryFrom<RefreshRow> for RefreshToken {
+    type Error = StoreError;
+    fn try_from(r: RefreshRow) -> Result<RefreshToken, StoreError> {
+        Ok(RefreshToken {
+            scope: scopes(&r.scope)?,
+            token_hash: r.token_hash,
+            family_id: r.family_id,
+            created_at: r.created_at,
+            expires_at: r.expires_at,
+            used_at: r.used_at,
+            successor_sealed: r.successor_sealed,
         })
     }
 }

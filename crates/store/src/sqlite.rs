@@ -13,7 +13,11 @@ use crate::ConnectOptions;
 /// A SQLite database.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
-    pool: SqlitePool,
+    /// Readers: WAL lets them run while a write commits.
+    reads: SqlitePool,
+    /// One connection: SQLite has one writer at a time, and queueing writers here (async,
+    /// in order) beats letting them spin in SQLite's busy handler, which sleeps.
+    writes: SqlitePool,
 }
 
 impl SqliteStore {
@@ -31,17 +35,31 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(5))
             .foreign_keys(true);
-        let pool = SqlitePoolOptions::new()
+        let writes = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(connect.clone())
+            .await
+            .map_err(crate::map_err)?;
+        sqlx::migrate!("./migrations/sqlite")
+            .run(&writes)
+            .await
+            .map_err(|e| StoreError::Other(Box::new(e)))?;
+        let reads = SqlitePoolOptions::new()
             .max_connections(opts.max_connections)
             .acquire_timeout(Duration::from_secs(5))
             .connect_with(connect)
             .await
             .map_err(crate::map_err)?;
-        sqlx::migrate!("./migrations/sqlite")
-            .run(&pool)
-            .await
-            .map_err(|e| StoreError::Other(Box::new(e)))?;
-        Ok(SqliteStore { pool })
+        Ok(SqliteStore { reads, writes })
+    }
+
+    fn reader(&self) -> &SqlitePool {
+        &self.reads
+    }
+
+    fn writer(&self) -> &SqlitePool {
+        &self.writes
     }
 }
 

@@ -12,6 +12,8 @@ use aws_lc_rs::signature::{
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde::Serialize;
+
+use crate::AccessClaims;
 use serde_json::json;
 
 pub use calyx_core::model::SigningAlg;
@@ -192,10 +194,26 @@ impl SigningKey {
 
 /// The keys in force: the newest of each algorithm signs; all of them are published so that
 /// tokens signed before a rotation keep verifying.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct KeySet {
     keys: Vec<Arc<SigningKey>>,
+    verifiers: Vec<(String, jsonwebtoken::Algorithm, jsonwebtoken::DecodingKey)>,
     jwks: Arc<str>,
+}
+
+impl std::fmt::Debug for KeySet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeySet").field("keys", &self.keys).finish()
+    }
+}
+
+/// Why a presented token was not accepted.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum VerifyError {
+    /// Not a JWS, unknown `kid`, wrong `typ`, bad signature or expired.
+    #[error("invalid token: {0}")]
+    Invalid(&'static str),
 }
 
 impl KeySet {
@@ -203,10 +221,55 @@ impl KeySet {
     pub fn new(keys: Vec<SigningKey>) -> KeySet {
         let keys: Vec<Arc<SigningKey>> = keys.into_iter().map(Arc::new).collect();
         let jwks = json!({"keys": keys.iter().rev().map(|k| k.public_jwk()).collect::<Vec<_>>()});
+        let verifiers = keys
+            .iter()
+            .filter_map(|k| {
+                let jwk: jsonwebtoken::jwk::Jwk =
+                    serde_json::from_value(k.public_jwk().clone()).ok()?;
+                let alg = match k.alg {
+                    SigningAlg::ES256 => jsonwebtoken::Algorithm::ES256,
+                    SigningAlg::EdDSA => jsonwebtoken::Algorithm::EdDSA,
+                    SigningAlg::RS256 => jsonwebtoken::Algorithm::RS256,
+                };
+                Some((
+                    k.kid.clone(),
+                    alg,
+                    jsonwebtoken::DecodingKey::from_jwk(&jwk).ok()?,
+                ))
+            })
+            .collect();
         KeySet {
             keys,
+            verifiers,
             jwks: jwks.to_string().into(),
         }
+    }
+
+    /// Verifies a token this server signed: known `kid`, the key's own algorithm, `typ`
+    /// `at+jwt`, signature, and `exp` (no leeway). Issuer and audience are the caller's to
+    /// check.
+    pub fn verify(&self, token: &str) -> Result<AccessClaims, VerifyError> {
+        let header =
+            jsonwebtoken::decode_header(token).map_err(|_| VerifyError::Invalid("not a JWS"))?;
+        if header.typ.as_deref() != Some("at+jwt") {
+            return Err(VerifyError::Invalid("not an RFC 9068 access token"));
+        }
+        let kid = header.kid.ok_or(VerifyError::Invalid("no kid"))?;
+        let (_, alg, key) = self
+            .verifiers
+            .iter()
+            .find(|(k, _, _)| *k == kid)
+            .ok_or(VerifyError::Invalid("unknown kid"))?;
+        if header.alg != *alg {
+            return Err(VerifyError::Invalid("algorithm does not match the key"));
+        }
+        let mut v = jsonwebtoken::Validation::new(*alg);
+        v.validate_aud = false;
+        v.leeway = 0;
+        v.set_required_spec_claims(&["exp", "iat", "iss", "sub"]);
+        jsonwebtoken::decode::<AccessClaims>(token, key, &v)
+            .map(|d| d.claims)
+            .map_err(|_| VerifyError::Invalid("bad signature or expired"))
     }
 
     /// The key that signs for `alg`: the newest of that algorithm.

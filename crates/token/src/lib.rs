@@ -18,4 +18,4 @@ pub mod seal;
 pub mod secret;
 
 pub use claims::AccessClaims;
-pub use keys::{KeySet, SigningAlg, SigningKey, TokenError};
+pub use keys::{KeySet, SigningAlg, SigningKey, TokenError, VerifyError};

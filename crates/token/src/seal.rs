@@ -54,6 +54,14 @@ impl Sealer {
         })
     }
 
+    /// A sealer with a raw 32-byte key (for short-lived web state derived from the pepper).
+    pub fn from_key(key: &[u8; 32]) -> Sealer {
+        let unbound = UnboundKey::new(&AES_256_GCM, key).expect("32 bytes is an AES-256 key");
+        Sealer {
+            key: Some(LessSafeKey::new(unbound)),
+        }
+    }
+
     /// Seals `plain` (or returns it unchanged without a master key).
     pub fn seal(&self, plain: &[u8]) -> Vec<u8> {
         let Some(key) = &self.key else {

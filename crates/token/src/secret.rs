@@ -54,6 +54,14 @@ impl SecretHasher {
         hmac::sign(&self.key, secret.as_bytes()).as_ref().to_vec()
     }
 
+    /// A 32-byte key for another purpose, derived from the pepper (HMAC with a label), so
+    /// one configured secret keys everything without reusing a key across purposes.
+    pub fn derive_key(&self, label: &[u8]) -> [u8; 32] {
+        let mut out = [0u8; 32];
+        out.copy_from_slice(hmac::sign(&self.key, label).as_ref());
+        out
+    }
+
     /// True when `secret` hashes to `expected`, compared in constant time.
     pub fn verify(&self, secret: &str, expected: &[u8]) -> bool {
         hmac::verify(&self.key, secret.as_bytes(), expected).is_ok()

@@ -10,6 +10,7 @@ pub mod grant;
 pub mod keys;
 pub mod org;
 pub mod serve;
+pub mod user;
 
 /// Runs the parsed command.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -25,6 +26,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Client(c) => client::run(&open(&cli.global).await?, c).await,
         Command::Grant(c) => grant::run(&open(&cli.global).await?, c).await,
         Command::Keys(c) => keys::run(&open(&cli.global).await?, c).await,
+        Command::User(c) => user::run(&open(&cli.global).await?, c).await,
     }
 }
 

@@ -5,8 +5,11 @@ use axum::Router;
 
 use crate::state::AppState;
 
+pub(crate) mod authorize;
 pub(crate) mod ops;
+pub(crate) mod revocation;
 pub(crate) mod token;
+pub(crate) mod user_grants;
 pub(crate) mod well_known;
 
 /// The application's routes.
@@ -14,6 +17,13 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/oauth/token", post(token::token))
         .route("/v2/oauth/token", post(token::token))
+        .route("/authorize", get(authorize::authorize))
+        .route("/Authorize", get(authorize::authorize))
+        .route("/authorize/login", post(authorize::login))
+        .route("/authorize/consent", post(authorize::consent))
+        .route("/assets/calyx.css", get(authorize::stylesheet))
+        .route("/oauth/revoke", post(revocation::revoke))
+        .route("/oauth/introspect", post(revocation::introspect))
         .route(
             "/.well-known/oauth-authorization-server",
             get(well_known::metadata),

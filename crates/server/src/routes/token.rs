@@ -30,6 +30,10 @@ const AUTH_BLOCK_SECS: i64 = 60;
 /// A successful token response (RFC 6749 §5.1).
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TokenResponse {
+    /// A new refresh token (code and refresh grants, when the client may refresh); the one
+    /// presented is spent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
     /// The access token, a JWT (RFC 9068).
     pub access_token: String,
     /// Always `Bearer`.
@@ -50,7 +54,7 @@ pub struct TokenResponse {
             (crate::openapi::TokenRequest = "application/x-www-form-urlencoded"),
             (crate::openapi::TokenRequest = "application/json"),
         ),
-        description = "RFC 6749 §4.4 client credentials. The same names as a form or a JSON object."
+        description = "Client credentials (RFC 6749 §4.4), authorization code (§4.1.3) or refresh token (§6). The same names as a form or a JSON object."
     ),
     params(("Authorization" = Option<String>, Header,
         description = "HTTP Basic client authentication (RFC 6749 §2.3.1), instead of client_secret in the body")),
@@ -97,18 +101,15 @@ async fn handle(
     grant_label: &mut &'static str,
 ) -> Result<Response, ApiError> {
     let params = read_params(state, headers, body).await?;
-    let authorization = headers
-        .get(header::AUTHORIZATION)
-        .map(|v| v.to_str().unwrap_or("\u{0}"));
-    let auth = client_auth::extract(authorization, &params).map_err(|e| ApiError::OAuth {
-        error: e.error,
-        basic_challenge: e.basic_tried,
-    })?;
     let grant_type = grant::grant_type(&params)?;
     *grant_label = grant_type.as_str();
-    let entry = authenticate(state, &auth).await?;
+    let entry = authenticated_client(state, headers, &params).await?;
     match grant_type {
         GrantType::ClientCredentials => client_credentials(state, &entry, &params).await,
+        GrantType::AuthorizationCode => {
+            super::user_grants::authorization_code(state, &entry, &params).await
+        }
+        GrantType::RefreshToken => super::user_grants::refresh_token(state, &entry, &params).await,
         other => Err(OAuthError::new(
             ErrorCode::UnsupportedGrantType,
             format!("grant_type {other} is not supported by this server yet"),
@@ -118,7 +119,7 @@ async fn handle(
 }
 
 /// Reads the body as a form or a JSON object, within the size limit.
-async fn read_params(
+pub(crate) async fn read_params(
     state: &AppState,
     headers: &HeaderMap,
     body: Body,
@@ -153,6 +154,23 @@ async fn read_params(
         Params::from_json(&bytes)?
     };
     Ok(params)
+}
+
+/// Extracts and checks the client authentication of a request (RFC 6749 §2.3): the token,
+/// revocation and introspection endpoints all go through here.
+pub(crate) async fn authenticated_client(
+    state: &AppState,
+    headers: &HeaderMap,
+    params: &Params,
+) -> Result<Arc<ClientEntry>, ApiError> {
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .map(|v| v.to_str().unwrap_or("\u{0}"));
+    let auth = client_auth::extract(authorization, params).map_err(|e| ApiError::OAuth {
+        error: e.error,
+        basic_challenge: e.basic_tried,
+    })?;
+    authenticate(state, &auth).await
 }
 
 /// Authenticates the client (RFC 6749 §2.3). Unknown client and wrong secret fail alike.
@@ -262,6 +280,7 @@ async fn client_credentials(
         .ok_or_else(|| anyhow::anyhow!("no signing key for {} is loaded", api.alg))?;
     let access_token = key.sign(&claims).map_err(anyhow::Error::new)?;
     Ok(token_response(&TokenResponse {
+        refresh_token: None,
         access_token,
         token_type: "Bearer",
         expires_in: api.token_lifetime,
@@ -270,7 +289,7 @@ async fn client_credentials(
 }
 
 /// A JSON token response with `Cache-Control: no-store` (RFC 6749 §5.1).
-fn token_response<T: Serialize>(body: &T) -> Response {
+pub(crate) fn token_response<T: Serialize>(body: &T) -> Response {
     let bytes = serde_json::to_vec(body).unwrap_or_default();
     let mut resp = (StatusCode::OK, bytes).into_response();
     let h = resp.headers_mut();

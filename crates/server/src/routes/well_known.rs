@@ -17,17 +17,28 @@ use crate::state::AppState;
 )]
 pub async fn metadata(State(state): State<AppState>) -> impl IntoResponse {
     let base = state.issuer.trim_end_matches('/');
-    let grants: Vec<&str> = [GrantType::ClientCredentials]
-        .iter()
-        .map(|g| g.as_str())
-        .collect();
+    let grants: Vec<&str> = [
+        GrantType::ClientCredentials,
+        GrantType::AuthorizationCode,
+        GrantType::RefreshToken,
+    ]
+    .iter()
+    .map(|g| g.as_str())
+    .collect();
     Json(serde_json::json!({
         "issuer": state.issuer,
+        "authorization_endpoint": format!("{base}/authorize"),
         "token_endpoint": format!("{base}/oauth/token"),
+        "revocation_endpoint": format!("{base}/oauth/revoke"),
+        "introspection_endpoint": format!("{base}/oauth/introspect"),
+        "code_challenge_methods_supported": ["S256"],
+        "response_modes_supported": ["query"],
         "jwks_uri": format!("{base}/.well-known/jwks.json"),
         "grant_types_supported": grants,
-        "response_types_supported": [],
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "response_types_supported": ["code"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "service_documentation": format!("{base}/openapi.json"),
     }))
 }

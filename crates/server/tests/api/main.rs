@@ -3,7 +3,9 @@
 
 mod helpers;
 
+mod authorization_code;
 mod client_credentials;
+mod concurrency;
 mod errors;
 mod ops;
 mod rate_limits;

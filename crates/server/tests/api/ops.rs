@@ -102,6 +102,13 @@ async fn openapi_describes_every_route() {
         ("/readyz", "get"),
         ("/metrics", "get"),
         ("/openapi.json", "get"),
+        ("/authorize", "get"),
+        ("/Authorize", "get"),
+        ("/authorize/login", "post"),
+        ("/authorize/consent", "post"),
+        ("/assets/calyx.css", "get"),
+        ("/oauth/revoke", "post"),
+        ("/oauth/introspect", "post"),
     ];
     for (path, method) in routes {
         assert!(

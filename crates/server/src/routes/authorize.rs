@@ -1,0 +1,661 @@
+//! The authorization endpoint (RFC 6749 §4.1.1, SPEC §4.2) with its login and consent pages.
+//!
+//! `GET /authorize` checks the client and redirect URI first: problems with either show an
+//! error page and never redirect (an unverified redirect URI is an open redirect). Every
+//! other problem is sent back to the verified redirect URI with `error`, `error_description`
+//! and `state`. The validated request is sealed into the forms, so the login and consent
+//! POSTs continue exactly what `/authorize` checked, on any node.
+
+use std::net::SocketAddr;
+
+use askama::Template;
+use axum::extract::{ConnectInfo, RawQuery, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Form;
+use calyx_core::grant::{decide_user_scope, grant_for, target_audience};
+use calyx_core::model::{AuthCode, Client, ClientType, GrantType, User};
+use calyx_core::params::Params;
+use calyx_core::{pkce, redirect, ErrorCode, OAuthError, ScopeSet};
+use calyx_token::secret::{generate_secret, random_id, random_string};
+use serde::{Deserialize, Serialize};
+
+use crate::error::ApiError;
+use crate::passwords;
+use crate::state::AppState;
+use crate::web::{self, CSRF_COOKIE, SESSION_COOKIE, SESSION_SECS};
+
+/// Codes live ten minutes (SPEC §4.1).
+const CODE_SECS: i64 = 600;
+/// A pending request must be completed within this time.
+const PENDING_SECS: i64 = 900;
+
+/// The request `/authorize` validated, carried through the forms.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Pending {
+    client_id: String,
+    redirect_uri: String,
+    redirect_uri_given: bool,
+    state: String,
+    scope: Option<String>,
+    api_id: String,
+    client_scopes: String,
+    code_challenge: Option<String>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Session {
+    user_id: String,
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage<'a> {
+    app_name: &'a str,
+    request: &'a str,
+    csrf: &'a str,
+    username: &'a str,
+    error: Option<&'a str>,
+}
+
+#[derive(Template)]
+#[template(path = "consent.html")]
+struct ConsentPage<'a> {
+    app_name: &'a str,
+    api_name: &'a str,
+    user_name: &'a str,
+    scopes: Vec<(String, String)>,
+    description: Option<&'a str>,
+    website_uri: Option<&'a str>,
+    privacy_policy_uri: Option<&'a str>,
+    tos_uri: Option<&'a str>,
+    has_links: bool,
+    redirect_host: &'a str,
+    request: &'a str,
+    csrf: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage<'a> {
+    title: &'a str,
+    message: &'a str,
+    code: &'a str,
+}
+
+/// The login and consent form fields.
+#[derive(Deserialize)]
+pub struct LoginForm {
+    request: String,
+    csrf: String,
+    username: String,
+    password: String,
+}
+
+/// The consent form fields.
+#[derive(Deserialize)]
+pub struct ConsentForm {
+    request: String,
+    csrf: String,
+    decision: String,
+}
+
+/// Starts an authorization: validates, then shows the login or the consent page.
+#[utoipa::path(get, path = "/authorize", tag = "oauth",
+    params(
+        ("response_type" = String, Query, description = "`code`"),
+        ("client_id" = String, Query, description = "The application's client id"),
+        ("state" = String, Query, description = "Required; echoed back exactly"),
+        ("redirect_uri" = Option<String>, Query, description = "A registered URI; a query component is kept, a fragment refused"),
+        ("scope" = Option<String>, Query, description = "Defaults to the most the account allows"),
+        ("audience" = Option<String>, Query, description = "The API; defaults to the client's default audience"),
+        ("code_challenge" = Option<String>, Query, description = "PKCE S256 challenge (required for public clients)"),
+        ("code_challenge_method" = Option<String>, Query, description = "`S256`"),
+    ),
+    responses(
+        (status = 200, description = "Login or consent page", content_type = "text/html", body = String),
+        (status = 302, description = "Back to the redirect URI with an error"),
+        (status = 400, description = "Unknown client or unusable redirect URI: error page, no redirect", content_type = "text/html", body = String),
+    ))]
+pub async fn authorize(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    let query = query.unwrap_or_default();
+    let params = match Params::from_form(query.as_bytes()) {
+        Ok(p) => p,
+        Err(e) => {
+            return error_page(
+                StatusCode::BAD_REQUEST,
+                "Invalid request",
+                &e.description,
+                e.code,
+            )
+        }
+    };
+    let (client, redirect) = match verified_client(&state, &params).await {
+        Ok(v) => v,
+        Err(page) => return page,
+    };
+    let st = params.get("state").map(str::to_owned);
+    let back = Back {
+        uri: redirect.uri.clone(),
+        state: st.clone(),
+    };
+    match validate(&state, &params, &client, redirect, st).await {
+        Ok(pending) => show_next_page(&state, &headers, &client, pending).await,
+        Err(e) => back.error(e),
+    }
+}
+
+/// Handles the login form.
+#[utoipa::path(post, path = "/authorize/login", tag = "oauth",
+    request_body(content = String, content_type = "application/x-www-form-urlencoded",
+        description = "request, csrf, username, password"),
+    responses(
+        (status = 200, description = "Consent page", content_type = "text/html", body = String),
+        (status = 401, description = "Wrong username or password: the login page again", content_type = "text/html", body = String),
+        (status = 429, description = "Too many failed sign-ins", content_type = "text/html", body = String),
+    ))]
+pub async fn login(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Form(form): Form<LoginForm>,
+) -> Response {
+    let (pending, client, csrf) =
+        match continue_flow(&state, &headers, &form.request, &form.csrf).await {
+            Ok(v) => v,
+            Err(page) => return page,
+        };
+    let now = state.clock.now();
+    let ip = peer.ip().to_string();
+    let user_key = format!("user:{}", form.username.to_lowercase());
+    let ip_key = format!("ip:{ip}");
+    let blocked = [&user_key, &ip_key]
+        .iter()
+        .filter_map(|k| state.login_blocked.get(k.as_str()))
+        .map(|until| until - now)
+        .max()
+        .filter(|s| *s > 0);
+    if let Some(wait) = blocked {
+        let msg = format!("Too many failed sign-in attempts. Try again in {wait} seconds.");
+        let mut resp = login_page(
+            StatusCode::TOO_MANY_REQUESTS,
+            &client,
+            &form.request,
+            &csrf,
+            &form.username,
+            Some(&msg),
+        );
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(wait));
+        return resp;
+    }
+    let user = match state.store.user_by_username(&form.username).await {
+        Ok(u) => u,
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    let ok = passwords::verify(
+        form.password,
+        user.as_ref().and_then(|u| u.password_hash.clone()),
+    )
+    .await;
+    let Some(user) = user.filter(|_| ok) else {
+        tracing::info!(%ip, "sign-in failed");
+        for key in [user_key, ip_key] {
+            let limiter = if key.starts_with("ip:") {
+                &state.login_failures_ip
+            } else {
+                &state.login_failures_user
+            };
+            if limiter.check_key(&key).is_err() {
+                state.login_blocked.insert(key, now + LOGIN_BLOCK_SECS);
+            }
+        }
+        return login_page(
+            StatusCode::UNAUTHORIZED,
+            &client,
+            &form.request,
+            &csrf,
+            &form.username,
+            Some("The username or password is not correct."),
+        );
+    };
+    let session = web::seal(
+        &state.web_sealer,
+        &Session {
+            user_id: user.id.clone(),
+        },
+        now + SESSION_SECS,
+    );
+    let mut resp = consent_or_error(&state, &client, &pending, &form.request, &csrf, &user).await;
+    resp.headers_mut().append(
+        header::SET_COOKIE,
+        web::set_cookie(SESSION_COOKIE, &session, SESSION_SECS, state.secure_cookies),
+    );
+    resp
+}
+
+/// How long a username or address is refused after too many failures.
+const LOGIN_BLOCK_SECS: i64 = 60;
+
+/// Handles the consent form: Approve issues a code, Deny answers `access_denied`.
+#[utoipa::path(post, path = "/authorize/consent", tag = "oauth",
+    request_body(content = String, content_type = "application/x-www-form-urlencoded",
+        description = "request, csrf, decision=approve|deny"),
+    responses((status = 303, description = "Back to the redirect URI with code and state, or error=access_denied")))]
+pub async fn consent(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(form): Form<ConsentForm>,
+) -> Response {
+    let (pending, client, csrf) =
+        match continue_flow(&state, &headers, &form.request, &form.csrf).await {
+            Ok(v) => v,
+            Err(page) => return page,
+        };
+    let back = Back {
+        uri: pending.redirect_uri.clone(),
+        state: Some(pending.state.clone()),
+    };
+    let Some(user) = session_user(&state, &headers).await else {
+        return login_page(
+            StatusCode::OK,
+            &client,
+            &form.request,
+            &csrf,
+            "",
+            Some("Please sign in again."),
+        );
+    };
+    if form.decision != "approve" {
+        return back.error(OAuthError::new(
+            ErrorCode::AccessDenied,
+            "the user denied the request",
+        ));
+    }
+    let scope = match user_scope(&state, &pending, &user).await {
+        Ok(s) => s,
+        Err(e) => return back.error_api(e),
+    };
+    let now = state.clock.now();
+    let code = generate_secret();
+    let record = AuthCode {
+        code_hash: state.hasher.hash(&code),
+        family_id: random_id("fam"),
+        client_id: client.id.clone(),
+        user_id: user.id.clone(),
+        api_id: pending.api_id.clone(),
+        scope,
+        redirect_uri: pending.redirect_uri.clone(),
+        redirect_uri_given: pending.redirect_uri_given,
+        code_challenge: pending.code_challenge.clone(),
+        created_at: now,
+        expires_at: now + CODE_SECS,
+        used_at: None,
+    };
+    if let Err(e) = state.store.insert_code(&record).await {
+        return ApiError::from(e).into_response();
+    }
+    back.with(&[("code", &code)])
+}
+
+/// Where errors and codes go back to.
+struct Back {
+    uri: String,
+    state: Option<String>,
+}
+
+impl Back {
+    fn with(&self, pairs: &[(&str, &str)]) -> Response {
+        let Ok(mut url) = url::Url::parse(&self.uri) else {
+            return error_page(
+                StatusCode::BAD_REQUEST,
+                "Invalid redirect URI",
+                "The redirect URI cannot be used.",
+                ErrorCode::InvalidRequest,
+            );
+        };
+        {
+            let mut q = url.query_pairs_mut();
+            for (k, v) in pairs {
+                q.append_pair(k, v);
+            }
+            if let Some(s) = &self.state {
+                q.append_pair("state", s);
+            }
+        }
+        let mut resp = StatusCode::SEE_OTHER.into_response();
+        if let Ok(v) = HeaderValue::from_str(url.as_str()) {
+            resp.headers_mut().insert(header::LOCATION, v);
+        }
+        resp.headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        resp.headers_mut().insert(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        );
+        resp
+    }
+
+    fn error(&self, e: OAuthError) -> Response {
+        self.with(&[
+            ("error", e.code.as_str()),
+            ("error_description", &e.description),
+        ])
+    }
+
+    fn error_api(&self, e: ApiError) -> Response {
+        match e {
+            ApiError::OAuth { error, .. } => self.error(error),
+            other => other.into_response(),
+        }
+    }
+}
+
+/// Step one: a known client and a redirect URI registered for it, or an error page.
+async fn verified_client(
+    state: &AppState,
+    params: &Params,
+) -> Result<(Client, redirect::Redirect), Response> {
+    let Some(client_id) = params.get("client_id") else {
+        return Err(error_page(
+            StatusCode::BAD_REQUEST,
+            "Invalid request",
+            "The client_id parameter is missing.",
+            ErrorCode::InvalidRequest,
+        ));
+    };
+    let entry = match state.load_client_entry(client_id).await {
+        Ok(Some(e)) => e,
+        Ok(None) => {
+            return Err(error_page(
+                StatusCode::BAD_REQUEST,
+                "Unknown application",
+                "No application is registered with this client_id.",
+                ErrorCode::InvalidClient,
+            ))
+        }
+        Err(e) => return Err(ApiError::from(e).into_response()),
+    };
+    match redirect::resolve(params.get("redirect_uri"), &entry.client.redirect_uris) {
+        Ok(r) => Ok((entry.client.clone(), r)),
+        Err(e) => Err(error_page(
+            StatusCode::BAD_REQUEST,
+            "Invalid redirect URI",
+            e.description(),
+            ErrorCode::InvalidRequest,
+        )),
+    }
+}
+
+/// Step two: everything else about the request, answered by redirect on failure.
+async fn validate(
+    state: &AppState,
+    params: &Params,
+    client: &Client,
+    redirect: redirect::Redirect,
+    st: Option<String>,
+) -> Result<Pending, OAuthError> {
+    let st = st.ok_or_else(|| OAuthError::invalid_request("the state parameter is required"))?;
+    match params.get("response_type") {
+        None => {
+            return Err(OAuthError::invalid_request(
+                "the response_type parameter is required",
+            ))
+        }
+        Some("code") => {}
+        Some(other) => {
+            return Err(OAuthError::new(
+                ErrorCode::UnsupportedResponseType,
+                format!("response_type {other:?} is not supported; use code"),
+            ))
+        }
+    }
+    if !client.allows(GrantType::AuthorizationCode) {
+        return Err(OAuthError::new(
+            ErrorCode::UnauthorizedClient,
+            "this client may not use the authorization code flow",
+        ));
+    }
+    let challenge = pkce::check_challenge(
+        params.get("code_challenge"),
+        params.get("code_challenge_method"),
+        client.client_type == ClientType::Public,
+    )?;
+    let entry = state
+        .load_client_entry(&client.id)
+        .await
+        .map_err(|_| OAuthError::new(ErrorCode::TemporarilyUnavailable, "try again shortly"))?
+        .ok_or_else(|| OAuthError::new(ErrorCode::UnauthorizedClient, "unknown client"))?;
+    let audience = target_audience(params, &entry.grants)?;
+    let grant = grant_for(&entry.grants, audience)?;
+    let scope = params.get("scope").map(ScopeSet::parse).transpose()?;
+    if let Some(s) = &scope {
+        // Refuse early what the application could never get; the account is checked later.
+        decide_user_scope(Some(s), &grant.scopes, s)?;
+    }
+    Ok(Pending {
+        client_id: client.id.clone(),
+        redirect_uri: redirect.uri,
+        redirect_uri_given: redirect.given,
+        state: st,
+        scope: scope.map(|s| s.to_string()),
+        api_id: grant.api_id.clone(),
+        client_scopes: grant.scopes.to_string(),
+        code_challenge: challenge,
+    })
+}
+
+async fn show_next_page(
+    state: &AppState,
+    headers: &HeaderMap,
+    client: &Client,
+    pending: Pending,
+) -> Response {
+    let now = state.clock.now();
+    let sealed = web::seal(&state.web_sealer, &pending, now + PENDING_SECS);
+    let (csrf, new_cookie) = match web::cookie(headers, CSRF_COOKIE) {
+        Some(c) if c.len() >= 22 => (c.to_owned(), false),
+        _ => (random_string(32), true),
+    };
+    let mut resp = match session_user(state, headers).await {
+        Some(user) => consent_or_error(state, client, &pending, &sealed, &csrf, &user).await,
+        None => login_page(StatusCode::OK, client, &sealed, &csrf, "", None),
+    };
+    if new_cookie {
+        resp.headers_mut().append(
+            header::SET_COOKIE,
+            web::set_cookie(CSRF_COOKIE, &csrf, 86_400, state.secure_cookies),
+        );
+    }
+    resp
+}
+
+/// Opens the sealed request, checks the CSRF token, and reloads the client.
+async fn continue_flow(
+    state: &AppState,
+    headers: &HeaderMap,
+    sealed: &str,
+    csrf: &str,
+) -> Result<(Pending, Client, String), Response> {
+    let cookie = web::cookie(headers, CSRF_COOKIE).unwrap_or("");
+    if cookie.is_empty() || !web::same(cookie, csrf) {
+        return Err(error_page(
+            StatusCode::BAD_REQUEST,
+            "Session expired",
+            "This form has expired or was not sent from this site. Go back to the application and start again.",
+            ErrorCode::InvalidRequest,
+        ));
+    }
+    let Some(pending) = web::open::<Pending>(&state.web_sealer, sealed, state.clock.now()) else {
+        return Err(error_page(
+            StatusCode::BAD_REQUEST,
+            "Request expired",
+            "This sign-in request has expired. Go back to the application and start again.",
+            ErrorCode::InvalidRequest,
+        ));
+    };
+    let client = match state.load_client_entry(&pending.client_id).await {
+        Ok(Some(e)) => e.client.clone(),
+        Ok(None) => {
+            return Err(error_page(
+                StatusCode::BAD_REQUEST,
+                "Unknown application",
+                "The application no longer exists.",
+                ErrorCode::InvalidClient,
+            ))
+        }
+        Err(e) => return Err(ApiError::from(e).into_response()),
+    };
+    Ok((pending, client, cookie.to_owned()))
+}
+
+async fn session_user(state: &AppState, headers: &HeaderMap) -> Option<User> {
+    let sealed = web::cookie(headers, SESSION_COOKIE)?;
+    let session: Session = web::open(&state.web_sealer, sealed, state.clock.now())?;
+    state.store.user(&session.user_id).await.ok().flatten()
+}
+
+/// The scopes to approve for this user: the request's, or the most the account allows.
+async fn user_scope(
+    state: &AppState,
+    pending: &Pending,
+    user: &User,
+) -> Result<ScopeSet, ApiError> {
+    let account = state
+        .store
+        .user_scopes(&user.id, &pending.api_id)
+        .await?
+        .unwrap_or_default();
+    let client = ScopeSet::parse(&pending.client_scopes)?;
+    let requested = pending.scope.as_deref().map(ScopeSet::parse).transpose()?;
+    Ok(decide_user_scope(requested.as_ref(), &client, &account)?)
+}
+
+async fn consent_or_error(
+    state: &AppState,
+    client: &Client,
+    pending: &Pending,
+    sealed: &str,
+    csrf: &str,
+    user: &User,
+) -> Response {
+    let back = Back {
+        uri: pending.redirect_uri.clone(),
+        state: Some(pending.state.clone()),
+    };
+    let scope = match user_scope(state, pending, user).await {
+        Ok(s) => s,
+        Err(e) => return back.error_api(e),
+    };
+    let api_name = match state.store.api(&pending.api_id).await {
+        Ok(Some(a)) => a.name,
+        Ok(None) => {
+            return back.error(OAuthError::new(
+                ErrorCode::AccessDenied,
+                "the API no longer exists",
+            ))
+        }
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    let target = url::Url::parse(&pending.redirect_uri).ok();
+    let origin = target.as_ref().map(|u| u.origin().ascii_serialization());
+    let host = target
+        .as_ref()
+        .and_then(|u| u.host_str())
+        .unwrap_or("")
+        .to_owned();
+    let page = ConsentPage {
+        app_name: &client.name,
+        api_name: &api_name,
+        user_name: user.username.as_deref().unwrap_or(&user.id),
+        scopes: scope
+            .iter()
+            .map(|s| (s.to_owned(), describe_scope(s)))
+            .collect(),
+        description: client.description.as_deref(),
+        website_uri: client.website_uri.as_deref(),
+        privacy_policy_uri: client.privacy_policy_uri.as_deref(),
+        tos_uri: client.tos_uri.as_deref(),
+        has_links: client.website_uri.is_some()
+            || client.privacy_policy_uri.is_some()
+            || client.tos_uri.is_some(),
+        redirect_host: &host,
+        request: sealed,
+        csrf,
+    };
+    render(StatusCode::OK, page, origin.as_deref())
+}
+
+fn login_page(
+    status: StatusCode,
+    client: &Client,
+    sealed: &str,
+    csrf: &str,
+    username: &str,
+    error: Option<&str>,
+) -> Response {
+    let page = LoginPage {
+        app_name: &client.name,
+        request: sealed,
+        csrf,
+        username,
+        error,
+    };
+    render(status, page, None)
+}
+
+fn error_page(status: StatusCode, title: &str, message: &str, code: ErrorCode) -> Response {
+    render(
+        status,
+        ErrorPage {
+            title,
+            message,
+            code: code.as_str(),
+        },
+        None,
+    )
+}
+
+fn render<T: Template>(status: StatusCode, page: T, form_target: Option<&str>) -> Response {
+    match page.render() {
+        Ok(body) => web::html(status, body, form_target),
+        Err(e) => ApiError::Internal(anyhow::Error::new(e)).into_response(),
+    }
+}
+
+/// Scope names in words: `read:consumers` → "Read consumers", `write:x` → "Create and change
+/// x"; names without a verb are shown as they are.
+fn describe_scope(scope: &str) -> String {
+    let words = |s: &str| s.replace(['.', '_', '-'], " ");
+    match scope.split_once(':') {
+        Some(("read", what)) => format!("Read {}", words(what)),
+        Some(("write", what)) => format!("Create and change {}", words(what)),
+        Some(("delete", what)) => format!("Delete {}", words(what)),
+        Some((verb, what)) => format!("{} {}", capitalize(verb), words(what)),
+        None => capitalize(&words(scope)),
+    }
+}
+
+fn capitalize(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_uppercase().chain(c).collect())
+        .unwrap_or_default()
+}
+
+/// The stylesheet of the pages.
+#[utoipa::path(get, path = "/assets/calyx.css", tag = "oauth",
+    responses((status = 200, description = "Stylesheet of the login and consent pages", content_type = "text/css", body = String)))]
+pub async fn stylesheet() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        include_str!("../../assets/calyx.css"),
+    )
+}

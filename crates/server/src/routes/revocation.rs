@@ -1,0 +1,119 @@
+//! RFC 7009 revocation and RFC 7662 introspection. Both require client authentication.
+//!
+//! A refresh token is looked up by its keyed hash; anything else is tried as one of this
+//! server's JWTs. Revoking a refresh token revokes its whole family; revoking an access token
+//! records its `jti` until it would have expired. A client may revoke and introspect only
+//! tokens issued to it, except that access tokens may be introspected by any authenticated
+//! client (resource servers register as clients to do so).
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+use super::token::{authenticated_client, read_params};
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Revokes a token (RFC 7009). Always 200 for a well-formed request, whether or not the
+/// token was known.
+#[utoipa::path(post, path = "/oauth/revoke", tag = "oauth",
+    request_body(content = crate::openapi::TokenOnly, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "Revoked, or unknown"),
+        (status = 400, description = "invalid_request", body = crate::openapi::OAuthErrorBody),
+        (status = 401, description = "invalid_client", body = crate::openapi::OAuthErrorBody),
+    ))]
+pub async fn revoke(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    match do_revoke(&state, &headers, body).await {
+        Ok(()) => {
+            let mut resp = StatusCode::OK.into_response();
+            resp.headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            resp
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn do_revoke(state: &AppState, headers: &HeaderMap, body: Body) -> Result<(), ApiError> {
+    let params = read_params(state, headers, body).await?;
+    let entry = authenticated_client(state, headers, &params).await?;
+    let token = params.require("token")?;
+    let now = state.clock.now();
+    if let Some((_, family)) = state.store.refresh_token(&state.hasher.hash(token)).await? {
+        if family.client_id == entry.client.id {
+            state.store.revoke_family(&family.id, now).await?;
+        }
+        return Ok(());
+    }
+    if let Ok(claims) = state.keys().verify(token) {
+        if claims.client_id == entry.client.id && claims.iss == state.issuer {
+            state.store.revoke_jti(&claims.jti, claims.exp).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Describes a token (RFC 7662): `{"active": false}` for anything unknown, expired or revoked.
+#[utoipa::path(post, path = "/oauth/introspect", tag = "oauth",
+    request_body(content = crate::openapi::TokenOnly, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "RFC 7662 introspection response", body = Object),
+        (status = 401, description = "invalid_client", body = crate::openapi::OAuthErrorBody),
+    ))]
+pub async fn introspect(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    match do_introspect(&state, &headers, body).await {
+        Ok(v) => {
+            let mut resp = Json(v).into_response();
+            resp.headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            resp
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn do_introspect(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<serde_json::Value, ApiError> {
+    let params = read_params(state, headers, body).await?;
+    let entry = authenticated_client(state, headers, &params).await?;
+    let token = params.require("token")?;
+    let now = state.clock.now();
+    let inactive = json!({"active": false});
+    if let Some((rt, family)) = state.store.refresh_token(&state.hasher.hash(token)).await? {
+        let live = rt.used_at.is_none() && rt.expires_at > now && family.revoked_at.is_none();
+        if !live || family.client_id != entry.client.id {
+            return Ok(inactive);
+        }
+        return Ok(json!({
+            "active": true, "token_type": "refresh_token", "scope": rt.scope.to_string(),
+            "client_id": family.client_id, "sub": family.user_id, "sid": family.id,
+            "exp": rt.expires_at, "iat": rt.created_at, "iss": state.issuer,
+        }));
+    }
+    let Ok(claims) = state.keys().verify(token) else {
+        return Ok(inactive);
+    };
+    if claims.iss != state.issuer
+        || claims.exp <= now
+        || state.store.jti_revoked(&claims.jti).await?
+    {
+        return Ok(inactive);
+    }
+    if let Some(sid) = &claims.sid {
+        match state.store.family(sid).await? {
+            Some(f) if f.revoked_at.is_none() => {}
+            _ => return Ok(inactive),
+        }
+    }
+    let mut v = serde_json::to_value(&claims).map_err(anyhow::Error::new)?;
+    v["active"] = json!(true);
+    v["token_type"] = json!("Bearer");
+    Ok(v)
+}

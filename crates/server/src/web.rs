@@ -1,0 +1,109 @@
+//! What the HTML pages need: security headers, cookies, CSRF tokens, and sealed state.
+//!
+//! The pending authorization request and the login session travel as AES-256-GCM sealed,
+//! expiring blobs (a hidden form field and an `HttpOnly` cookie) under a key derived from the
+//! pepper, so any node can continue a flow another node started and nothing is stored until a
+//! code is issued. CSRF uses a random token in a `SameSite=Lax` cookie that every form repeats
+//! (double submit).
+
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use calyx_token::seal::Sealer;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+/// Session cookie name.
+pub const SESSION_COOKIE: &str = "calyx_session";
+/// CSRF cookie name.
+pub const CSRF_COOKIE: &str = "calyx_csrf";
+/// How long a sign-in lasts.
+pub const SESSION_SECS: i64 = 3600;
+
+/// An HTML response with the page security headers. `form_target` is the origin a form on
+/// the page may be redirected to after submission (CSP `form-action` governs redirects too).
+pub fn html(status: StatusCode, body: String, form_target: Option<&str>) -> Response {
+    let form_action = match form_target {
+        Some(origin) => format!("'self' {origin}"),
+        None => "'self'".to_owned(),
+    };
+    let csp = format!(
+        "default-src 'none'; style-src 'self'; img-src 'self'; form-action {form_action}; \
+         frame-ancestors 'none'; base-uri 'none'"
+    );
+    let mut resp = (status, body).into_response();
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&csp) {
+        h.insert(header::CONTENT_SECURITY_POLICY, v);
+    }
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    resp
+}
+
+/// The value of cookie `name`, if sent.
+pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+/// A `Set-Cookie` value: `HttpOnly; SameSite=Lax; Path=/`, plus `Secure` over HTTPS.
+pub fn set_cookie(name: &str, value: &str, max_age: i64, secure: bool) -> HeaderValue {
+    let secure = if secure { "; Secure" } else { "" };
+    HeaderValue::from_str(&format!(
+        "{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}"
+    ))
+    .expect("cookie values are base64url")
+}
+
+/// Seals `value` with an expiry, as base64url.
+pub fn seal<T: Serialize>(sealer: &Sealer, value: &T, expires_at: i64) -> String {
+    #[derive(Serialize)]
+    struct Wrapped<'a, T> {
+        exp: i64,
+        v: &'a T,
+    }
+    let json = serde_json::to_vec(&Wrapped {
+        exp: expires_at,
+        v: value,
+    })
+    .expect("serializable state");
+    URL_SAFE_NO_PAD.encode(sealer.seal(&json))
+}
+
+/// Opens what [`seal`] produced; `None` when tampered with, malformed or expired.
+pub fn open<T: DeserializeOwned>(sealer: &Sealer, sealed: &str, now: i64) -> Option<T> {
+    #[derive(Deserialize)]
+    struct Wrapped<T> {
+        exp: i64,
+        v: T,
+    }
+    let raw = URL_SAFE_NO_PAD.decode(sealed).ok()?;
+    let json = sealer.open(&raw).ok()?;
+    let w: Wrapped<T> = serde_json::from_slice(&json).ok()?;
+    (now < w.exp).then_some(w.v)
+}
+
+/// Constant-time equality for CSRF tokens.
+pub fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}

@@ -1,0 +1,845 @@
+//! Style C: a third-party app sends the user through /authorize (login, consent), exchanges
+//! the code with HTTP Basic, and rotates single-use refresh tokens.
+
+use calyx_core::model::{ClientType, GrantType, SigningAlg};
+use calyx_server::manage::{NewApi, NewClient, NewUser};
+use serde_json::Value;
+
+use crate::helpers::{basic, jwt_parts, spawn_app, unique, TestApp};
+
+pub const REDIRECT: &str = "https://app.example.com/cb";
+const PASSWORD: &str = "correct horse battery";
+const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+
+/// A third-party application, its API and a user who may sign in.
+#[derive(Clone, Debug)]
+pub struct ThirdParty {
+    pub client_id: String,
+    pub secret: Option<String>,
+    pub audience: String,
+    pub username: String,
+    pub user_id: String,
+}
+
+pub async fn third_party(app: &TestApp, client_type: ClientType) -> ThirdParty {
+    let org = app.manager.create_org(&unique("org")).await.unwrap();
+    let audience = format!("https://{}.example.com/", unique("crm"));
+    app.manager
+        .create_api(NewApi {
+            audience: audience.clone(),
+            name: "CRM API".into(),
+            scopes: "Standard StandardEditFinancialData OrgAdmin".into(),
+            alg: SigningAlg::ES256,
+            token_lifetime: None,
+            user_token_lifetime: None,
+            delegated_token_lifetime: None,
+            refresh_token_lifetime: None,
+        })
+        .await
+        .unwrap();
+    let (client, secret) = app
+        .manager
+        .create_client(NewClient {
+            org_id: org.id.clone(),
+            name: "Donor App".into(),
+            client_type,
+            grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
+            redirect_uris: vec![REDIRECT.into()],
+            website_uri: Some("https://app.example.com/".into()),
+            privacy_policy_uri: Some("https://app.example.com/privacy".into()),
+            tos_uri: Some("https://app.example.com/terms".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    app.manager
+        .create_grant(
+            &client.id,
+            &audience,
+            "Standard StandardEditFinancialData OrgAdmin",
+            true,
+        )
+        .await
+        .unwrap();
+    let username = unique("jane");
+    let user = app
+        .manager
+        .create_user(NewUser {
+            org_id: org.id,
+            username: Some(username.clone()),
+            password: Some(PASSWORD.into()),
+            scopes: vec![(
+                audience.clone(),
+                "Standard StandardEditFinancialData".into(),
+            )],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    ThirdParty {
+        client_id: client.id,
+        secret,
+        audience,
+        username,
+        user_id: user.id,
+    }
+}
+
+/// A browser: its own cookie jar, no automatic redirects.
+pub struct Browser {
+    pub http: reqwest::Client,
+}
+
+impl Browser {
+    pub fn new() -> Browser {
+        Browser {
+            http: reqwest::Client::builder()
+                .cookie_store(true)
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+        }
+    }
+}
+
+/// The value of a hidden form field.
+pub fn field(html: &str, name: &str) -> String {
+    let needle = format!("name=\"{name}\" value=\"");
+    let start = html
+        .find(&needle)
+        .unwrap_or_else(|| panic!("no {name} field in: {html}"))
+        + needle.len();
+    html[start..].split('"').next().unwrap().to_owned()
+}
+
+pub fn authorize_url(app: &TestApp, tp: &ThirdParty, extra: &[(&str, &str)]) -> String {
+    let mut pairs = vec![
+        ("response_type", "code"),
+        ("client_id", tp.client_id.as_str()),
+        ("state", "xyz"),
+    ];
+    pairs.extend_from_slice(extra);
+    let q: String = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish();
+    app.url(&format!("/authorize?{q}"))
+}
+
+/// Follows the flow as a user would: the authorize URL, the login form, the consent form.
+/// Returns the final response (a redirect to the application).
+pub async fn sign_in_and_decide(
+    app: &TestApp,
+    b: &Browser,
+    url: &str,
+    username: &str,
+    decision: &str,
+) -> reqwest::Response {
+    let login = b.http.get(url).send().await.unwrap();
+    assert_eq!(login.status(), 200, "login page");
+    let html = login.text().await.unwrap();
+    let consent = b
+        .http
+        .post(app.url("/authorize/login"))
+        .form(&[
+            ("request", field(&html, "request")),
+            ("csrf", field(&html, "csrf")),
+            ("username", username.to_owned()),
+            ("password", PASSWORD.to_owned()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    if consent.status() != 200 {
+        return consent;
+    }
+    let html = consent.text().await.unwrap();
+    assert!(html.contains("Donor App"), "consent names the application");
+    b.http
+        .post(app.url("/authorize/consent"))
+        .form(&[
+            ("request", field(&html, "request")),
+            ("csrf", field(&html, "csrf")),
+            ("decision", decision.into()),
+        ])
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The query parameters of a redirect response's Location.
+pub fn location_params(resp: &reqwest::Response) -> (String, Vec<(String, String)>) {
+    let loc = resp
+        .headers()
+        .get("location")
+        .unwrap_or_else(|| panic!("no Location: {}", resp.status()));
+    let url = url::Url::parse(loc.to_str().unwrap()).unwrap();
+    let base = format!(
+        "{}://{}{}",
+        url.scheme(),
+        url.host_str().unwrap(),
+        url.path()
+    );
+    (
+        base,
+        url.query_pairs()
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect(),
+    )
+}
+
+pub fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    params
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// Runs the whole flow and returns a code.
+pub async fn get_code(app: &TestApp, tp: &ThirdParty, extra: &[(&str, &str)]) -> String {
+    let b = Browser::new();
+    let resp = sign_in_and_decide(
+        app,
+        &b,
+        &authorize_url(app, tp, extra),
+        &tp.username,
+        "approve",
+    )
+    .await;
+    assert_eq!(resp.status(), 303);
+    let (_, params) = location_params(&resp);
+    param(&params, "code").expect("a code").to_owned()
+}
+
+/// POSTs to the token endpoint with HTTP Basic (or client_id alone for public clients).
+pub async fn token_request(app: &TestApp, tp: &ThirdParty, form: &[(&str, &str)]) -> (u16, Value) {
+    let mut req = app.http.post(app.url("/v2/oauth/token"));
+    let mut form: Vec<(&str, &str)> = form.to_vec();
+    match &tp.secret {
+        Some(secret) => req = req.header("authorization", basic(&tp.client_id, secret)),
+        None => form.push(("client_id", &tp.client_id)),
+    }
+    let resp = req.form(&form).send().await.unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+pub async fn exchange(app: &TestApp, tp: &ThirdParty, code: &str) -> (u16, Value) {
+    token_request(
+        app,
+        tp,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", REDIRECT),
+        ],
+    )
+    .await
+}
+
+pub async fn refresh(
+    app: &TestApp,
+    tp: &ThirdParty,
+    rt: &str,
+    scope: Option<&str>,
+) -> (u16, Value) {
+    let mut form = vec![("grant_type", "refresh_token"), ("refresh_token", rt)];
+    if let Some(s) = scope {
+        form.push(("scope", s));
+    }
+    token_request(app, tp, &form).await
+}
+
+pub async fn introspect(app: &TestApp, tp: &ThirdParty, token: &str) -> Value {
+    let resp = app
+        .http
+        .post(app.url("/oauth/introspect"))
+        .header(
+            "authorization",
+            basic(&tp.client_id, tp.secret.as_deref().unwrap()),
+        )
+        .form(&[("token", token)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    resp.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn the_full_flow_issues_a_user_token_with_a_refresh_token() {
+    let app = spawn_app().await;
+    let tp = third_party(&app, ClientType::Confidential).await;
+    let code = get_code(&app, &tp, &[("redirect_uri", REDIRECT)]).await;
+    let (status, body) = exchange(&app, &tp, &code).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["token_type"], "Bearer");
+    assert_eq!(body["expires_in"], 3600);
+    assert_eq!(
+        body["scope"], "Standard StandardEditFinancialData",
+        "default = the account's maximum"
+    );
+    assert_eq!(body["refresh_token"].as_str().unwrap().len(), 43);
+    let claims = app
+        .verify(body["access_token"].as_str().unwrap(), &tp.audience)
+        .await;
+    assert_eq!(claims["sub"], tp.user_id);
+    assert_eq!(claims["client_id"], tp.client_id);
+    assert!(claims["sid"].as_str().unwrap().starts_with("fam_"));
+    assert_eq!(
+        claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
+        3600
+    );
+}
+
+#[tokio::test]
+async fn state_is_echoed_exactly_and_the_redirect_query_is_kept() {
+    let app = spawn_app().await;
+    let tp = third_party(&app, ClientType::Confidential).await;
+    let state = "kgY/SeM8+YH=P&Hq xkbt é";
+    let redirect = format!("{REDIRECT}?tenant=42&lang=en");
+    let b = Browser::new();
+    let mut url = authorize_url(&app, &tp, &[("redirect_uri", &redirect)]);
+    url = url.replace(
+        "state=xyz",
+        &format!(
+            "state={}",
+            form_urlencoded::byte_serialize(state.as_bytes()).collect::<String>()
+        ),
+    );
+    let resp = sign_in_and_decide(&app, &b, &url, &tp.username, "approve").await;
+    let (base, params) = location_params(&resp);
+    assert_eq!(base, REDIRECT);
+    assert_eq!(param(&params, "tenant"), Some("42"));
+    assert_eq!(param(&params, "lang"), Some("en"));
+    assert_eq!(param(&params, "state"), Some(state));
+    let code = param(&params, "code").unwrap();
+    // The token request must repeat the redirect URI exactly as sent, query included.
+    let (status, body) = token_request(
+        &app,
+        &tp,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", REDIRECT),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+}
+
+#[tokio::test]
+async fn unknown_client_bad_redirect_and_fragment_show_an_error_page_and_never_redirect() {
+    let app = spawn_app().await;
+    let tp = third_party(&app, ClientType::Confidential).await;
+    let ghost = ThirdParty {
+        client_id: "ghost".into(),
+        ..tp.clone()
+    };
+    let cases = [
+        authorize_url(&app, &ghost, &[("redirect_uri", REDIRECT)]),
+        authorize_url(
+            &app,
+            &tp,
+            &[("redirect_uri", "https://evil.example.com/cb")],
+        ),
+        authorize_url(
+            &app,
+            &tp,
+            &[("redirect_uri", "https://app.example.com/cb/extra")],
+        ),
+        authorize_url(
+            &app,
+            &tp,
+            &[("redirect_uri", "https://app.example.com/cb#frag")],
+        ),
+        app.url("/authorize?response_type=code&state=x"),
+    ];
+    for url in cases {
+        let resp = app.http.get(&url).send().await.unwrap();
+        assert_eq!(resp.status(), 400, "{url}");
+        assert!(
+            resp.headers().get("location").is_none(),
+            "{url} must not redirect"
+        );
+        assert!(resp.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html"));
+        let html = resp.text().await.unwrap();
+        assert!(html.contains("<h1>"), "{url}: {html}");
+    }
+}
+
+#[tokio::test]
+async fn other_errors_redirect_back_with_error_and_state() {
+    let app = spawn_app().await;
+    let tp = third_party(&app, ClientType::Confidential).await;
+    let cases: [(&[(&str, &str)], &str); 3] = [
+        (&[("scope", "NotAScope")], "invalid_scope"),
+        (
+            &[
+                ("code_challenge", CHALLENGE),
+                ("code_challenge_method", "plain"),
+            ],
+            "invalid_request",
+        ),
+        (
+            &[("audience", "https://unknown.example.com/")],
+            "access_denied",
+        ),
+    ];
+    for (extra, error) in cases {
+        let resp = app
+            .http
+            .get(authorize_url(&app, &tp, extra))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 303, "{extra:?}");
+        let (base, params) = location_params(&resp);
+        assert_eq!(base, REDIRECT);
+        assert_eq!(param(&params, "error"), Some(error), "{extra:?}");
+        assert!(param(&params, "error_description").is_some());
+        assert_eq!(param(&params, "state"), Some("xyz"));
+    }
+    let url = authorize_url(&app, &tp, &[]).replace("response_type=code", "response_type=token");
+    let resp = app.http.get(url).send().await.unwrap();
+    assert_eq!(
+        param(&location_params(&resp).1, "error"),
+        Some("unsupported_response_type")
+    );
+    let url = authorize_url(&app, &tp, &[]).replace("&state=xyz", "");
+    let resp = app.http.get(url).send().await.unwrap();
+    let (_, params) = location_params(&resp);
+    assert_eq!(param(&params, "error"), Some("invalid_request"));
+    assert_eq!(param(&params, "state"), None);
+}
+
+#[tokio::test]
+async fn deny_sends_access_denied_with_state() {
+    let app = spawn_app().await;
+    let tp = third_party(&app, ClientType::Confidential).await;
+    let b = Browser::new();
+    let resp = sign_in_and_decide(
+        &app,
+        &b,
+        &authorize_url(&app, &tp, &[]),
+        &tp.username,
+        "deny",
+    )
+    .await;
+    assert_eq!(resp.status(), 303);
+    let (base, params) = location_params(&resp);
+    assert_eq!(base, REDIRECT);
+    assert_eq!(param(&params, "error"), Some("access_denied"));
+    assert_eq!(param(&params, "state"), Some("xyz"));
+    assert_eq!(param(&params, "code"), None);
+}
+
+#[tokio::test]
+async fn a_scope_beyond_the_account_is_refused_and_a_narrower_one_is_granted() {
+    let app = spawn_app().await;
+    let tp = third_party(&app, ClientType::Confidential).await;
+    // OrgAdmin: the client may ask for it, the account may not grant it.
+    let b = Browser::new();
+    let resp = sign_in_and_decide(
+        &app,
+        &b,
+        &authorize_url(&app, &tp, &[("scope", "OrgAdmin")]),
+        &tp.username,
+        "approve",
+    )
+    .await;
+    let (_, params) = location_params(&resp);
+    assert_eq!(param(&params, "error"), Some("invalid_scope"));
+    assert_eq!(param(&params, "state"), Some("xyz"));
+    let code = get_code(&app, &tp, &[("scope", "Standard")]).await;
+    let (_, body) = exchange(&app, &tp, &code).await;
+    assert_eq!(body["scope"], "Standard");
+}
+
+#[tokio::test]
+async fn the_authorize_alias_and_page_security_headers() {
+    let app = spawn_app().await;
+    let tp = third_party(&app, ClientType::Confidential).await;
+    let url = authorize_url(&app, &tp, &[]).replace("/authorize?", "/Authorize?");
+    let resp = app.http.get(url).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let h = resp.headers();
+    assert_eq!(h["x-frame-options"], "DENY");
+    let csp = h["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains("frame-ancestors 'none'") && csp.contains("default-src 'none'"),
+        "{csp}"
+    );
+    let cookie = h["set-cookie"].to_str().unwrap();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+        "{cookie}"
+    );
+    let html = resp.text().await.unwrap();
+    assert!(html.contains(r#"<label for="username">"#) && html.contains(r#"name="csrf""#));
+}
+
+#[tokio::test]
+async fn a_form_without_the_csrf_cookie_is_refused() {
+    let app = spawn_app().await;
+    let tp = third_party(&app, ClientType::Confidential).await;
+    let html = app
+        .http
+        .get(authorize_url(&app, &tp, &[]))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    // A cross-site POST carries the form values but not our cookie.
+    let resp = app
+        .http
+        .post(app.url("/authorize/login"))
+        .form(&[
+            ("request", field(&html, "request")),
+            ("csrf", field(&html, "csrf")),
+            ("username", tp.username.clone()),
+            ("password", PASSWORD.to_owned()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    assert!(
+        resp.headers().get("set-cookie").is_none(),
+        "no session is created"
+    );
+}
+
+#[tokio::test]
+async fn token_endpoint_redirect_uri_must_match() {
+    let app = spawn_app().await;
+    let tp = third_party(&app, ClientType::Confidential).await;
+    let code = get_code(&app, &tp, &[("redirect_uri", REDIRECT)]).await;
+    let (status, body) = token_request(
+        &app,
+        &tp,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", "https://app.example.com/other"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str().unwrap()),
+        (400, "invalid_grant")
+    );
+    let (status, body) = token_request(
+        &app,
+        &tp,
+        &[("grant_type", "authorization_code"), ("code", &code)],
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str().unwrap()),
+        (400, "invalid_request"),
+        "omitted although sent"
+    );
+    // Not spent by those failures.
+    assert_eq!(exchange(&app, &tp, &code).await.0, 200);
+}
+
+#[tokio::test]
+async fn codes_expire_after_ten_minutes() {
+    let app = spawn_app().await;
+    let tp = third_party(&app, ClientType::Confidential).await;
+    let code = get_code(&app, &tp, &[]).await;
+    app.clock.advance(601);
+    let (status, body) = exchange(&app, &tp, &code).await;
+    assert_eq!(
+        (status, body["error"].as_str().unwrap()),
+        (400, "invalid_grant")
+    );
+    assert!(body["error_description"]
+        .as_str()
+        .unwrap()
+        .contains("expired"));
+}
+
+#[tokio::test]
+async fn a_reused_code_fails_and_revokes_what_it_issued() {
+    let app = spawn_app().await;
+    let tp = third_party(&app, ClientType::Confidential).await;
+    let code = get_code(&app, &tp, &[]).await;
+    let (status, first) = exchange(&app, &tp, &code).await;
+    assert_eq!(status, 200);
+    let access = first["access_token"].as_str().unwrap();
+    let rt = first["refresh_token"].as_str().unwrap();
+    assert_eq!(introspect(&app, &tp, access).await["active"], true);
+
+    let (status, body) = exchange(&app, &tp, &code).await;
+    assert_eq!(
+        (status, body["error"].as_str().unwrap()),
+        (400, "invalid_grant")
+    );
+    assert_eq!(
+        introspect(&app, &tp, access).await["active"],
+        false,
+        "access token revoked"
+    );
+    assert_eq!(
+        introspect(&app, &tp, rt).await["active"],
+        false,
+        "refresh token revoked"
+    );
+    assert_eq!(refresh(&app, &tp, rt, None).await.0, 400, "refresh fails");
+}
+
+#[tokio::test]
+async fn refresh_rotates_and_reuse_revokes_the_whole_family() {
+    let app = spawn_app().await;
+    let tp = third_party(&app, ClientType::Confidential).await;
+    let code = get_code(&app, &tp, &[]).await;
+    let (_, first) = exchange(&app, &tp, &code).await;
+    let rt1 = first["refresh_token"].as_str().unwrap().to_owned();
+
+    let (status, second) = refresh(&app, &tp, &rt1, None).await;
+    assert_eq!(status, 200, "{second}");
+    let rt2 = second["refresh_token"].as_str().unwrap().to_owned();
+    assert_ne!(rt1, rt2, "rotation");
+    assert_eq!(
+        second["scope"], first["scope"],
+        "same scope when none is asked"
+    );
+    let (_, c1) = jwt_parts(first["access_token"].as_str().unwrap());
+    let (_, c2) = jwt_parts(second["access_token"].as_str().unwrap());
+    assert_eq!(c1["sid"], c2["sid"], "one family");
+
+    // rt1 is spent: presenting it again revokes everything.
+    let (status, body) = refresh(&app, &tp, &rt1, None).await;
+    assert_eq!(
+        (status, body["error"].as_str().unwrap()),
+        (400, "invalid_grant")
+    );
+    assert_eq!(
+        refresh(&app, &tp, &rt2, None).await.0,
+        400,
+        "the successor is revoked too"
+    );
+    for access in [&first["access_token"], &second["access_token"]] {
+        assert_eq!(
+            introspect(&app, &tp, access.as_str().unwrap()).await["active"],
+            false
+        );
+    }
+}
+
+#[tokio::test]
+async fn refresh_scope_may_narrow_but_not_widen() {
+    let app = spawn_app().await;
+    let tp = third_party(&app, ClientType::Confidential).await;
+    let code = get_code(&app, &tp, &[]).await;
+    let (_, first) = exchange(&app, &tp, &code).await;
+    let rt = first["refresh_token"].as_str().unwrap();
+    let (status, body) = refresh(&app, &tp, rt, Some("Standard OrgAdmin")).await;
+    assert_eq!(
+        (status, body["error"].as_str().unwrap()),
+        (400, "invalid_scope")
+    );
+    // The failed widening did not spend the token.
+    let (status, narrowed) = refresh(&app, &tp, rt, Some("Standard")).await;
+    assert_eq!(status, 200, "{narrowed}");
+    assert_eq!(narrowed["scope"], "Standard");
+    // The refresh token keeps the original scope (RFC 6749 §6): the next one may ask for all.
+    let (status, wide) =
+        refresh(&app, &tp, narrowed["refresh_token"].as_str().unwrap(), None).await;
+    assert_eq!(status, 200);
+    assert_eq!(wide["scope"], "Standard StandardEditFinancialData");
+}
+
+#[tokio::test]
+async fn refresh_tokens_expire_after_the_api_refresh_lifetime() {
+    let app = spawn_app().await;
+    let tp = third_party(&app, ClientType::Confidential).await;
+    let code = get_code(&app, &tp, &[]).await;
+    let (_, first) = exchange(&app, &tp, &code).await;
+    let rt = first["refresh_token"].as_str().unwrap();
+    app.clock.advance(90 * 86_400 + 1);
+    let (status, body) = refresh(&app, &tp, rt, None).await;
+    assert_eq!(
+        (status, body["error"].as_str().unwrap()),
+        (400, "invalid_grant")
+    );
+}
+
+#[tokio::test]
+async fn public_clients_must_use_pkce_and_a_wrong_verifier_is_refused() {
+    let app = spawn_app().await;
+    let tp = third_party(&app, ClientType::Public).await;
+    assert!(tp.secret.is_none());
+    let resp = app
+        .http
+        .get(authorize_url(&app, &tp, &[]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        param(&location_params(&resp).1, "error"),
+        Some("invalid_request"),
+        "no challenge"
+    );
+
+    let pkce = [
+        ("code_challenge", CHALLENGE),
+        ("code_challenge_method", "S256"),
+    ];
+    let code = get_code(&app, &tp, &pkce).await;
+    let wrong = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXx";
+    let (status, body) = token_request(
+        &app,
+        &tp,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("code_verifier", wrong),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str().unwrap()),
+        (400, "invalid_grant")
+    );
+    let (status, body) = token_request(
+        &app,
+        &tp,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("code_verifier", VERIFIER),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["refresh_token"].is_string());
+}
+
+#[tokio::test]
+async fn revocation_and_introspection() {
+    let app = spawn_app().await;
+    let tp = third_party(&app, ClientType::Confidential).await;
+    let code = get_code(&app, &tp, &[]).await;
+    let (_, t) = exchange(&app, &tp, &code).await;
+    let access = t["access_token"].as_str().unwrap();
+    let rt = t["refresh_token"].as_str().unwrap();
+
+    let a = introspect(&app, &tp, access).await;
+    assert_eq!(a["active"], true);
+    assert_eq!(a["sub"], tp.user_id);
+    assert_eq!(a["client_id"], tp.client_id);
+    assert_eq!(a["aud"], tp.audience);
+    assert_eq!(a["token_type"], "Bearer");
+    let r = introspect(&app, &tp, rt).await;
+    assert_eq!(r["active"], true);
+    assert_eq!(r["token_type"], "refresh_token");
+    assert_eq!(
+        introspect(&app, &tp, "garbage").await,
+        serde_json::json!({"active": false})
+    );
+
+    let revoke = |token: String| {
+        let app = &app;
+        let tp = &tp;
+        async move {
+            app.http
+                .post(app.url("/oauth/revoke"))
+                .header(
+                    "authorization",
+                    basic(&tp.client_id, tp.secret.as_deref().unwrap()),
+                )
+                .form(&[("token", token)])
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(
+        revoke("unknown-token".into()).await,
+        200,
+        "RFC 7009: unknown tokens are fine"
+    );
+    assert_eq!(revoke(rt.to_owned()).await, 200);
+    assert_eq!(introspect(&app, &tp, rt).await["active"], false);
+    assert_eq!(
+        introspect(&app, &tp, access).await["active"],
+        false,
+        "revoking the refresh token revokes its family"
+    );
+    assert_eq!(refresh(&app, &tp, rt, None).await.0, 400);
+
+    // Revoking an access token on its own.
+    let code = get_code(&app, &tp, &[]).await;
+    let (_, t2) = exchange(&app, &tp, &code).await;
+    let access2 = t2["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(revoke(access2.clone()).await, 200);
+    assert_eq!(introspect(&app, &tp, &access2).await["active"], false);
+    // Introspection needs client authentication.
+    let resp = app
+        .http
+        .post(app.url("/oauth/introspect"))
+        .form(&[("token", access2.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401);
+}
+
+#[tokio::test]
+async fn repeated_wrong_passwords_are_throttled() {
+    let app = spawn_app().await;
+    let tp = third_party(&app, ClientType::Confidential).await;
+    let b = Browser::new();
+    let html = b
+        .http
+        .get(authorize_url(&app, &tp, &[]))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let mut statuses = Vec::new();
+    for _ in 0..7 {
+        let resp = b
+            .http
+            .post(app.url("/authorize/login"))
+            .form(&[
+                ("request", field(&html, "request")),
+                ("csrf", field(&html, "csrf")),
+                ("username", tp.username.clone()),
+                ("password", "wrong password".into()),
+            ])
+            .send()
+            .await
+            .unwrap();
+        statuses.push(resp.status().as_u16());
+        if resp.status() == 429 {
+            assert!(resp.headers().get("retry-after").is_some());
+        }
+    }
+    assert_eq!(statuses[0], 401);
+    assert_eq!(*statuses.last().unwrap(), 429, "{statuses:?}");
+    // Even the right password waits out the block for that username.
+    let resp = sign_in_and_decide(
+        &app,
+        &b,
+        &authorize_url(&app, &tp, &[]),
+        &tp.username,
+        "approve",
+    )
+    .await;
+    assert_eq!(resp.status(), 429);
+}
