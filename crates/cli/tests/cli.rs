@@ -399,3 +399,67 @@ fn serve_over_tls_with_rustls() {
     assert!(meta["issuer"].as_str().unwrap().starts_with("https://"));
     server.terminate();
 }
+
+#[test]
+fn user_create_reads_the_password_from_stdin() {
+    use std::io::Write;
+    let env = Env::new();
+    let org = env.json(&["org", "create", "--name", "Acme"]);
+    let org_id = org["org_id"].as_str().unwrap();
+    env.json(&[
+        "api",
+        "create",
+        "--audience",
+        "https://crm.acme.test/",
+        "--name",
+        "CRM",
+        "--scopes",
+        "Standard OrgAdmin",
+    ]);
+    let run = |password: &str| {
+        let mut child = env
+            .cmd()
+            .args([
+                "user",
+                "create",
+                "--org",
+                org_id,
+                "--username",
+                "jane",
+                "--password-stdin",
+            ])
+            .args([
+                "--audience",
+                "https://crm.acme.test/",
+                "--scopes",
+                "Standard",
+                "--json",
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(password.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let short = run("short\n");
+    assert!(!short.status.success(), "short passwords are refused");
+    let out = run("correct horse battery\n");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v["user_id"].as_str().unwrap().starts_with("usr_"));
+    let again = run("correct horse battery\n");
+    assert!(!again.status.success(), "usernames are unique");
+    // The password never reaches the database in plaintext.
+    assert!(files_containing(env.dir.path(), &["correct horse battery"]).is_empty());
+}

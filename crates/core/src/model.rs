@@ -381,10 +381,10 @@ impl fmt::Debug for RefreshToken {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RotateOutcome {
     /// It was live; it is now spent and its successor stored.
-    Rotated(Family),
+    Rotated,
     /// It was spent within the reuse leeway and its successor is still unused: the caller may
-    /// hand out the same successor again (sealed form included).
-    Retried(Family, Vec<u8>),
+    /// hand out the same successor again (its sealed form).
+    Retried(Vec<u8>),
     /// It was already spent: the whole family is now revoked.
     Reused,
     /// Unknown, expired, or its family is revoked.

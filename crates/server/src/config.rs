@@ -36,6 +36,8 @@ pub struct RawConfig {
     pub max_body_bytes: usize,
     /// Largest number of pooled database connections.
     pub db_max_connections: u32,
+    /// SQLite: fsync on every commit (see `ConnectOptions::sqlite_sync_full`).
+    pub sqlite_sync_full: bool,
     /// Seconds within which a just-spent refresh token may be presented again and get the
     /// same successor (0 = any reuse revokes the family).
     pub refresh_reuse_leeway: i64,
@@ -58,6 +60,7 @@ impl RawConfig {
             max_body_bytes: 16 * 1024,
             db_max_connections: 8,
             refresh_reuse_leeway: 0,
+            sqlite_sync_full: true,
         }
     }
 }

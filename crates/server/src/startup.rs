@@ -56,6 +56,7 @@ impl Application {
         };
         let mut opts = calyx_store::ConnectOptions::new(&raw.database_url);
         opts.max_connections = raw.db_max_connections;
+        opts.sqlite_sync_full = raw.sqlite_sync_full;
         let store = calyx_store::connect(&opts).await.with_context(|| {
             format!(
                 "opening the database {}",

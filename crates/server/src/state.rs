@@ -52,6 +52,7 @@ pub struct Inner {
     keys: RwLock<Arc<KeySet>>,
     clients: Cache<String, Arc<ClientEntry>>,
     apis: Cache<String, Arc<Api>>,
+    apis_by_id: Cache<String, Arc<Api>>,
     /// Token issuance per client, if limited.
     pub issue_limiter: Option<KeyedLimiter>,
     /// Failed client authentications per client id.
@@ -133,6 +134,10 @@ impl AppState {
                 .max_capacity(10_000)
                 .time_to_live(cache_ttl)
                 .build(),
+            apis_by_id: Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(cache_ttl)
+                .build(),
             issue_limiter: NonZeroU32::new(p.client_rate_limit)
                 .map(|n| RateLimiter::keyed(Quota::per_second(n))),
             auth_failures: RateLimiter::keyed(Quota::per_minute(
@@ -204,9 +209,23 @@ impl AppState {
         Ok(Some(api))
     }
 
+    /// The API with this id, from the cache or the store.
+    pub async fn api_by_id(&self, id: &str) -> StoreResult<Option<Arc<Api>>> {
+        if let Some(hit) = self.apis_by_id.get(id) {
+            return Ok(Some(hit));
+        }
+        let Some(api) = self.store.api(id).await? else {
+            return Ok(None);
+        };
+        let api = Arc::new(api);
+        self.apis_by_id.insert(id.to_owned(), api.clone());
+        Ok(Some(api))
+    }
+
     /// Drops every cached client and API.
     pub fn invalidate_caches(&self) {
         self.clients.invalidate_all();
         self.apis.invalidate_all();
+        self.apis_by_id.invalidate_all();
     }
 }

@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use calyx_core::store::{Store, StoreError};
 
+mod batch;
 mod queries;
 mod rows;
 pub mod sqlite;
@@ -21,6 +22,9 @@ pub struct ConnectOptions {
     pub url: String,
     /// Largest number of pooled connections.
     pub max_connections: u32,
+    /// SQLite only: fsync every commit (`true`, power-loss durable) or only at WAL
+    /// checkpoints (`false`, durable across process crashes, faster).
+    pub sqlite_sync_full: bool,
 }
 
 impl ConnectOptions {
@@ -29,6 +33,7 @@ impl ConnectOptions {
         ConnectOptions {
             url: url.into(),
             max_connections: 8,
+            sqlite_sync_full: true,
         }
     }
 }

@@ -465,16 +465,17 @@ macro_rules! impl_store {
             ) -> calyx_core::store::StoreResult<
                 Option<(calyx_core::model::RefreshToken, calyx_core::model::Family)>,
             > {
-                let row: Option<$crate::rows::RefreshRow> =
-                    sqlx::query_as("SELECT * FROM refresh_tokens WHERE token_hash = $1")
-                        .bind(token_hash)
-                        .fetch_optional(self.reader())
-                        .await
-                        .map_err($crate::map_err)?;
-                let Some(row) = row else { return Ok(None) };
-                let token: calyx_core::model::RefreshToken = row.try_into()?;
-                let Some(family) = self.family(&token.family_id).await? else { return Ok(None) };
-                Ok(Some((token, family)))
+                let row: Option<$crate::rows::RefreshFamilyRow> = sqlx::query_as(
+                    "SELECT r.token_hash, r.family_id, r.scope, r.created_at, r.expires_at, r.used_at, \
+                       r.successor_sealed, f.client_id, f.user_id, f.org_id, f.api_id, \
+                       f.scope AS family_scope, f.created_at AS family_created_at, f.revoked_at \
+                     FROM refresh_tokens r JOIN families f ON f.id = r.family_id WHERE r.token_hash = $1",
+                )
+                .bind(token_hash)
+                .fetch_optional(self.reader())
+                .await
+                .map_err($crate::map_err)?;
+                row.map(TryInto::try_into).transpose()
             }
 
             async fn rotate_refresh(
@@ -484,89 +485,16 @@ macro_rules! impl_store {
                 now: i64,
                 leeway: i64,
             ) -> calyx_core::store::StoreResult<calyx_core::model::RotateOutcome> {
-                use calyx_core::model::RotateOutcome;
-                let mut tx = self.writer().begin().await.map_err($crate::map_err)?;
-                // The gate: spend the token only if it is live and its family is not revoked.
-                let family_id: Option<String> = sqlx::query_scalar(
-                    "UPDATE refresh_tokens SET used_at = $2, successor_hash = $3, successor_sealed = $4 \
-                     WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2 \
-                       AND family_id IN (SELECT id FROM families WHERE revoked_at IS NULL) \
-                     RETURNING family_id",
-                )
-                .bind(old_hash)
-                .bind(now)
-                .bind(&successor.token_hash)
-                .bind(&successor.successor_sealed)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err($crate::map_err)?;
-                if let Some(family_id) = family_id {
-                    let mut next = successor.clone();
-                    next.family_id = family_id.clone();
-                    next.successor_sealed = None;
-                    $crate::queries::insert_refresh!(&mut *tx, &next);
-                    let family: $crate::rows::FamilyRow = sqlx::query_as("SELECT * FROM families WHERE id = $1")
-                        .bind(&family_id)
-                        .fetch_one(&mut *tx)
-                        .await
-                        .map_err($crate::map_err)?;
-                    tx.commit().await.map_err($crate::map_err)?;
-                    return Ok(RotateOutcome::Rotated(family.try_into()?));
-                }
-                let row: Option<$crate::rows::RefreshRow> =
-                    sqlx::query_as("SELECT * FROM refresh_tokens WHERE token_hash = $1")
-                        .bind(old_hash)
-                        .fetch_optional(&mut *tx)
-                        .await
-                        .map_err($crate::map_err)?;
-                let Some(row) = row else {
-                    tx.rollback().await.map_err($crate::map_err)?;
-                    return Ok(RotateOutcome::Invalid);
+                let (reply, answer) = tokio::sync::oneshot::channel();
+                let job = $crate::batch::RotateJob {
+                    old_hash: old_hash.to_vec(),
+                    successor: successor.clone(),
+                    now,
+                    leeway,
+                    reply,
                 };
-                let old: calyx_core::model::RefreshToken = row.try_into()?;
-                let family: calyx_core::model::Family = sqlx::query_as::<_, $crate::rows::FamilyRow>(
-                    "SELECT * FROM families WHERE id = $1",
-                )
-                .bind(&old.family_id)
-                .fetch_one(&mut *tx)
-                .await
-                .map_err($crate::map_err)?
-                .try_into()?;
-                let Some(used_at) = old.used_at else {
-                    // Expired, or its family was revoked: refuse without further effect.
-                    tx.rollback().await.map_err($crate::map_err)?;
-                    return Ok(RotateOutcome::Invalid);
-                };
-                if family.revoked_at.is_some() {
-                    tx.rollback().await.map_err($crate::map_err)?;
-                    return Ok(RotateOutcome::Invalid);
-                }
-                if leeway > 0 && now - used_at <= leeway {
-                    if let Some(sealed) = old.successor_sealed.clone() {
-                        let successor_unused: Option<bool> = sqlx::query_scalar(
-                            "SELECT used_at IS NULL FROM refresh_tokens r \
-                             JOIN refresh_tokens o ON o.successor_hash = r.token_hash \
-                             WHERE o.token_hash = $1",
-                        )
-                        .bind(old_hash)
-                        .fetch_optional(&mut *tx)
-                        .await
-                        .map_err($crate::map_err)?;
-                        if successor_unused == Some(true) {
-                            tx.rollback().await.map_err($crate::map_err)?;
-                            return Ok(RotateOutcome::Retried(family, sealed));
-                        }
-                    }
-                }
-                // Reuse of a spent token: revoke the whole chain.
-                sqlx::query("UPDATE families SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
-                    .bind(&family.id)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err($crate::map_err)?;
-                tx.commit().await.map_err($crate::map_err)?;
-                Ok(RotateOutcome::Reused)
+                self.rotations.send(job).await.map_err(|_| $crate::batch::writer_gone())?;
+                answer.await.map_err(|_| $crate::batch::writer_gone())?
             }
 
             async fn revoke_jti(&self, jti: &str, expires_at: i64) -> calyx_core::store::StoreResult<()> {
@@ -610,5 +538,108 @@ macro_rules! insert_refresh {
     }};
 }
 
+/// Defines, for one sqlx database type, `rotate_one` (one rotation inside a transaction) and
+/// `spawn_rotation_writer` (the group-commit loop that runs waiting rotations together).
+macro_rules! impl_rotation_writer {
+    ($db:ty) => {
+        async fn rotate_one(
+            tx: &mut sqlx::Transaction<'_, $db>,
+            job: &$crate::batch::RotateJob,
+        ) -> calyx_core::store::StoreResult<calyx_core::model::RotateOutcome> {
+            use calyx_core::model::RotateOutcome;
+            let (old_hash, successor, now, leeway) = (&job.old_hash, &job.successor, job.now, job.leeway);
+            // The gate: spend the token only if it is live and its family is not revoked.
+            let family_id: Option<String> = sqlx::query_scalar(
+                "UPDATE refresh_tokens SET used_at = $2, successor_hash = $3, successor_sealed = $4 \
+                 WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2 \
+                   AND family_id IN (SELECT id FROM families WHERE revoked_at IS NULL) \
+                 RETURNING family_id",
+            )
+            .bind(old_hash)
+            .bind(now)
+            .bind(&successor.token_hash)
+            .bind(&successor.successor_sealed)
+            .fetch_optional(&mut **tx)
+            .await
+            .map_err($crate::map_err)?;
+            if let Some(family_id) = family_id {
+                let mut next = successor.clone();
+                next.family_id = family_id;
+                $crate::queries::insert_refresh!(&mut **tx, &next);
+                return Ok(RotateOutcome::Rotated);
+            }
+            // Not live: unknown, expired, revoked, or already spent.
+            let row: Option<(Option<i64>, Option<Vec<u8>>, String, Option<i64>)> = sqlx::query_as(
+                "SELECT r.used_at, r.successor_sealed, r.family_id, f.revoked_at \
+                 FROM refresh_tokens r JOIN families f ON f.id = r.family_id WHERE r.token_hash = $1",
+            )
+            .bind(old_hash)
+            .fetch_optional(&mut **tx)
+            .await
+            .map_err($crate::map_err)?;
+            let Some((used_at, sealed, family_id, revoked_at)) = row else {
+                return Ok(RotateOutcome::Invalid);
+            };
+            let (Some(used_at), None) = (used_at, revoked_at) else {
+                return Ok(RotateOutcome::Invalid);
+            };
+            if leeway > 0 && now - used_at <= leeway {
+                if let Some(sealed) = sealed {
+                    let successor_unused: Option<bool> = sqlx::query_scalar(
+                        "SELECT r.used_at IS NULL FROM refresh_tokens r \
+                         JOIN refresh_tokens o ON o.successor_hash = r.token_hash WHERE o.token_hash = $1",
+                    )
+                    .bind(old_hash)
+                    .fetch_optional(&mut **tx)
+                    .await
+                    .map_err($crate::map_err)?;
+                    if successor_unused == Some(true) {
+                        return Ok(RotateOutcome::Retried(sealed));
+                    }
+                }
+            }
+            // Reuse of a spent token: revoke the whole chain.
+            sqlx::query("UPDATE families SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
+                .bind(&family_id)
+                .bind(now)
+                .execute(&mut **tx)
+                .await
+                .map_err($crate::map_err)?;
+            Ok(RotateOutcome::Reused)
+        }
+
+        /// Starts the group-commit writer for refresh rotations on `pool`.
+        pub(crate) fn spawn_rotation_writer(
+            pool: sqlx::Pool<$db>,
+        ) -> tokio::sync::mpsc::Sender<$crate::batch::RotateJob> {
+            let (tx, mut rx) = tokio::sync::mpsc::channel::<$crate::batch::RotateJob>(4096);
+            tokio::spawn(async move {
+                while let Some(first) = rx.recv().await {
+                    let mut jobs = vec![first];
+                    while jobs.len() < $crate::batch::MAX_BATCH {
+                        match rx.try_recv() {
+                            Ok(job) => jobs.push(job),
+                            Err(_) => break,
+                        }
+                    }
+                    let outcomes = async {
+                        let mut tx = pool.begin().await.map_err($crate::map_err)?;
+                        let mut outcomes = Vec::with_capacity(jobs.len());
+                        for job in &jobs {
+                            outcomes.push(rotate_one(&mut tx, job).await?);
+                        }
+                        tx.commit().await.map_err($crate::map_err)?;
+                        Ok::<_, calyx_core::store::StoreError>(outcomes)
+                    }
+                    .await;
+                    $crate::batch::reply_all(jobs, outcomes);
+                }
+            });
+            tx
+        }
+    };
+}
+
+pub(crate) use impl_rotation_writer;
 pub(crate) use impl_store;
 pub(crate) use insert_refresh;

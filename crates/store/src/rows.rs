@@ -255,7 +255,7 @@ impl TryFrom<FamilyRow> for Family {
 }
 
 #[derive(sqlx::FromRow)]
-pub(crate) struct RefreshRow {
+pub(crate) struct RefreshFamilyRow {
     token_hash: Vec<u8>,
     family_id: String,
     scope: String,
@@ -263,19 +263,37 @@ pub(crate) struct RefreshRow {
     expires_at: i64,
     used_at: Option<i64>,
     successor_sealed: Option<Vec<u8>>,
+    client_id: String,
+    user_id: String,
+    org_id: String,
+    api_id: String,
+    family_scope: String,
+    family_created_at: i64,
+    revoked_at: Option<i64>,
 }
 
-impl TryFrom<RefreshRow> for RefreshToken {
+impl TryFrom<RefreshFamilyRow> for (RefreshToken, Family) {
     type Error = StoreError;
-    fn try_from(r: RefreshRow) -> Result<RefreshToken, StoreError> {
-        Ok(RefreshToken {
-            scope: scopes(&r.scope)?,
+    fn try_from(r: RefreshFamilyRow) -> Result<(RefreshToken, Family), StoreError> {
+        let family = Family {
+            id: r.family_id.clone(),
+            client_id: r.client_id,
+            user_id: r.user_id,
+            org_id: r.org_id,
+            api_id: r.api_id,
+            scope: scopes(&r.family_scope)?,
+            created_at: r.family_created_at,
+            revoked_at: r.revoked_at,
+        };
+        let token = RefreshToken {
             token_hash: r.token_hash,
             family_id: r.family_id,
+            scope: scopes(&r.scope)?,
             created_at: r.created_at,
             expires_at: r.expires_at,
             used_at: r.used_at,
             successor_sealed: r.successor_sealed,
-        })
+        };
+        Ok((token, family))
     }
 }

@@ -18,6 +18,8 @@ pub struct SqliteStore {
     /// One connection: SQLite has one writer at a time, and queueing writers here (async,
     /// in order) beats letting them spin in SQLite's busy handler, which sleeps.
     writes: SqlitePool,
+    /// Refresh rotations, committed in groups on the write connection (see `batch`).
+    rotations: tokio::sync::mpsc::Sender<crate::batch::RotateJob>,
 }
 
 impl SqliteStore {
@@ -32,7 +34,11 @@ impl SqliteStore {
             .map_err(|e| StoreError::Other(Box::new(e)))?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
+            .synchronous(if opts.sqlite_sync_full {
+                SqliteSynchronous::Full
+            } else {
+                SqliteSynchronous::Normal
+            })
             .busy_timeout(Duration::from_secs(5))
             .foreign_keys(true);
         let writes = SqlitePoolOptions::new()
@@ -51,7 +57,12 @@ impl SqliteStore {
             .connect_with(connect)
             .await
             .map_err(crate::map_err)?;
-        Ok(SqliteStore { reads, writes })
+        let rotations = spawn_rotation_writer(writes.clone());
+        Ok(SqliteStore {
+            reads,
+            writes,
+            rotations,
+        })
     }
 
     fn reader(&self) -> &SqlitePool {
@@ -64,3 +75,4 @@ impl SqliteStore {
 }
 
 crate::queries::impl_store!(SqliteStore);
+crate::queries::impl_rotation_writer!(sqlx::Sqlite);

@@ -42,6 +42,14 @@ pub struct Args {
     /// Largest accepted request body, bytes.
     #[arg(long, env = "CALYX_MAX_BODY_BYTES", default_value_t = 16 * 1024)]
     max_body_bytes: usize,
+    /// SQLite durability: `full` fsyncs every commit (survives power loss); `normal` fsyncs at
+    /// WAL checkpoints (survives a crash of Calyx, may lose the last commits on power loss).
+    #[arg(long, env = "CALYX_SQLITE_SYNCHRONOUS", default_value = "full", value_parser = ["full", "normal"])]
+    sqlite_synchronous: String,
+    /// Seconds within which a just-spent refresh token may be presented again and get the
+    /// same successor (0 = any reuse revokes the whole family).
+    #[arg(long, env = "CALYX_REFRESH_REUSE_LEEWAY", default_value_t = 0)]
+    refresh_reuse_leeway: i64,
     /// Largest number of pooled database connections.
     #[arg(long, env = "CALYX_DB_MAX_CONNECTIONS", default_value_t = 8)]
     db_max_connections: u32,
@@ -70,6 +78,8 @@ pub async fn run(g: &Global, a: Args) -> anyhow::Result<()> {
     raw.pepper = g.pepper.clone();
     raw.max_body_bytes = a.max_body_bytes;
     raw.db_max_connections = a.db_max_connections;
+    raw.sqlite_sync_full = a.sqlite_synchronous == "full";
+    raw.refresh_reuse_leeway = a.refresh_reuse_leeway.max(0);
     let settings = Settings::validate(raw)?;
 
     let demo = if a.dev {

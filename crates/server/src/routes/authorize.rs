@@ -628,9 +628,9 @@ fn render<T: Template>(status: StatusCode, page: T, form_target: Option<&str>) -
 }
 
 /// Scope names in words: `read:consumers` → "Read consumers", `write:x` → "Create and change
-/// x"; names without a verb are shown as they are.
+/// x", `StandardEditFinancialData` → "Standard edit financial data".
 fn describe_scope(scope: &str) -> String {
-    let words = |s: &str| s.replace(['.', '_', '-'], " ");
+    let words = |s: &str| split_camel(&s.replace(['.', '_', '-'], " "));
     match scope.split_once(':') {
         Some(("read", what)) => format!("Read {}", words(what)),
         Some(("write", what)) => format!("Create and change {}", words(what)),
@@ -638,6 +638,20 @@ fn describe_scope(scope: &str) -> String {
         Some((verb, what)) => format!("{} {}", capitalize(verb), words(what)),
         None => capitalize(&words(scope)),
     }
+}
+
+/// `EditFinancialData` → `Edit financial data`; lowercase text is left alone.
+fn split_camel(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 8);
+    for (i, c) in s.chars().enumerate() {
+        if c.is_uppercase() && i > 0 && !out.ends_with(' ') {
+            out.push(' ');
+            out.extend(c.to_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 fn capitalize(s: &str) -> String {

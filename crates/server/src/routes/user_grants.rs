@@ -6,6 +6,8 @@
 //! a transaction, so of any number of concurrent presentations exactly one wins. The checks
 //! here beforehand (client, redirect URI, verifier, scope) only decide whether to try.
 
+use std::sync::Arc;
+
 use axum::response::Response;
 use calyx_core::grant::{decide_scope, ensure_client_allows};
 use calyx_core::model::{Api, Family, GrantType, RefreshToken, RotateOutcome};
@@ -160,10 +162,8 @@ pub async fn refresh_token(
         .rotate_refresh(&old_hash, &successor_row, now, leeway)
         .await?
     {
-        RotateOutcome::Rotated(family) => {
-            respond(state, &family, &api, &scope, Some(successor), now)
-        }
-        RotateOutcome::Retried(family, sealed) => {
+        RotateOutcome::Rotated => respond(state, &family, &api, &scope, Some(successor), now),
+        RotateOutcome::Retried(sealed) => {
             let again = state
                 .web_sealer
                 .open(&sealed)
@@ -182,10 +182,9 @@ pub async fn refresh_token(
     }
 }
 
-async fn load_api(state: &AppState, api_id: &str) -> Result<Api, ApiError> {
+async fn load_api(state: &AppState, api_id: &str) -> Result<Arc<Api>, ApiError> {
     state
-        .store
-        .api(api_id)
+        .api_by_id(api_id)
         .await?
         .ok_or_else(|| invalid_grant("the API this grant was for no longer exists"))
 }

@@ -1,0 +1,163 @@
+//! Load driver for refresh-token rotation, used by `bench/refresh-rotation`.
+//!
+//! Seeds `--chains` grant families directly in the database (each with a live refresh
+//! token), then runs one task per chain that rotates its token as fast as the server answers
+//! for `--seconds`, each request using the refresh token the previous response returned.
+//! Prints rotations/s and latency percentiles.
+//!
+//! ```text
+//! refresh_load --database-url URL --pepper P --base http://127.0.0.1:PORT \
+//!   --client-id ID --client-secret S --audience AUD --user-id USR --chains 32 --seconds 20
+//! ```
+
+use std::time::{Duration, Instant};
+
+use calyx_core::model::{AuthCode, Family, RefreshToken};
+use calyx_server::manage::{Manager, Secrets};
+use calyx_token::secret::{generate_secret, random_id};
+
+fn arg(name: &str) -> String {
+    let args: Vec<String> = std::env::args().collect();
+    let i = args
+        .iter()
+        .position(|a| a == name)
+        .unwrap_or_else(|| panic!("missing {name}"));
+    args[i + 1].clone()
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let chains: usize = arg("--chains").parse()?;
+    let seconds: u64 = arg("--seconds").parse()?;
+    let base = arg("--base");
+    let client_id = arg("--client-id");
+    let secret = arg("--client-secret");
+    let secrets = Secrets {
+        pepper: Some(arg("--pepper")),
+        master_key: None,
+    };
+    let m = Manager::open(&arg("--database-url"), 2, &secrets).await?;
+    let api = m
+        .store
+        .api_by_audience(&arg("--audience"))
+        .await?
+        .expect("the API exists");
+    let user = m
+        .store
+        .user(&arg("--user-id"))
+        .await?
+        .expect("the user exists");
+    let now = m.clock.now();
+
+    let mut tokens = Vec::new();
+    for _ in 0..chains {
+        let code = generate_secret();
+        let rt = generate_secret();
+        let family = Family {
+            id: random_id("fam"),
+            client_id: client_id.clone(),
+            user_id: user.id.clone(),
+            org_id: user.org_id.clone(),
+            api_id: api.id.clone(),
+            scope: api.scopes.clone(),
+            created_at: now,
+            revoked_at: None,
+        };
+        m.store
+            .insert_code(&AuthCode {
+                code_hash: m.hasher.hash(&code),
+                family_id: family.id.clone(),
+                client_id: client_id.clone(),
+                user_id: user.id.clone(),
+                api_id: api.id.clone(),
+                scope: api.scopes.clone(),
+                redirect_uri: "https://app.example.com/cb".into(),
+                redirect_uri_given: false,
+                code_challenge: None,
+                created_at: now,
+                expires_at: now + 600,
+                used_at: None,
+            })
+            .await?;
+        let row = RefreshToken {
+            token_hash: m.hasher.hash(&rt),
+            family_id: family.id.clone(),
+            scope: api.scopes.clone(),
+            created_at: now,
+            expires_at: now + 86_400,
+            used_at: None,
+            successor_sealed: None,
+        };
+        assert!(
+            m.store
+                .redeem_code(&m.hasher.hash(&code), now, &family, Some(&row))
+                .await?
+        );
+        tokens.push(rt);
+    }
+
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(chains)
+        .build()?;
+    let url = format!("{base}/oauth/token");
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let started = Instant::now();
+    let tasks: Vec<_> = tokens
+        .into_iter()
+        .map(|mut rt| {
+            let (http, url, id, secret) =
+                (http.clone(), url.clone(), client_id.clone(), secret.clone());
+            tokio::spawn(async move {
+                let mut latencies = Vec::new();
+                let mut errors = 0u64;
+                while Instant::now() < deadline {
+                    let t = Instant::now();
+                    let resp = http
+                        .post(&url)
+                        .basic_auth(&id, Some(&secret))
+                        .form(&[
+                            ("grant_type", "refresh_token"),
+                            ("refresh_token", rt.as_str()),
+                        ])
+                        .send()
+                        .await;
+                    match resp {
+                        Ok(r) if r.status() == 200 => {
+                            let v: serde_json::Value = r.json().await.expect("JSON");
+                            rt = v["refresh_token"].as_str().expect("a successor").to_owned();
+                            latencies.push(t.elapsed());
+                        }
+                        _ => {
+                            errors += 1;
+                            break; // the chain is broken
+                        }
+                    }
+                }
+                (latencies, errors)
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    let mut errors = 0;
+    for t in tasks {
+        let (l, e) = t.await?;
+        all.extend(l);
+        errors += e;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    all.sort();
+    let pct = |p: f64| {
+        all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))
+            .copied()
+    };
+    let ms = |d: Option<Duration>| d.map(|d| d.as_secs_f64() * 1000.0).unwrap_or(f64::NAN);
+    println!(
+        "BENCH rotations={} rps={:.0} p50_ms={:.3} p99_ms={:.3} errors={}",
+        all.len(),
+        all.len() as f64 / elapsed,
+        ms(pct(0.50)),
+        ms(pct(0.99)),
+        errors
+    );
+    Ok(())
+}
