@@ -843,3 +843,45 @@ async fn repeated_wrong_passwords_are_throttled() {
     .await;
     assert_eq!(resp.status(), 429);
 }
+
+#[tokio::test]
+async fn with_a_reuse_leeway_the_previous_token_may_be_retried_for_the_same_successor() {
+    let app = crate::helpers::spawn_app_with(|raw| raw.refresh_reuse_leeway = 30).await;
+    let tp = third_party(&app, ClientType::Confidential).await;
+    let code = get_code(&app, &tp, &[]).await;
+    let (_, first) = exchange(&app, &tp, &code).await;
+    let rt1 = first["refresh_token"].as_str().unwrap().to_owned();
+    let (_, second) = refresh(&app, &tp, &rt1, None).await;
+    let rt2 = second["refresh_token"].as_str().unwrap().to_owned();
+
+    // A retry of rt1 (say the response was lost) within the leeway gets the same successor.
+    let (status, retried) = refresh(&app, &tp, &rt1, None).await;
+    assert_eq!(status, 200, "{retried}");
+    assert_eq!(retried["refresh_token"], rt2.as_str());
+
+    // Once the successor has been used, rt1 is plain reuse again: the family is revoked.
+    let (status, third) = refresh(&app, &tp, &rt2, None).await;
+    assert_eq!(status, 200);
+    let (status, _) = refresh(&app, &tp, &rt1, None).await;
+    assert_eq!(status, 400);
+    assert_eq!(
+        refresh(&app, &tp, third["refresh_token"].as_str().unwrap(), None)
+            .await
+            .0,
+        400
+    );
+
+    // And after the leeway, a retry is reuse even if the successor is unused.
+    let code = get_code(&app, &tp, &[]).await;
+    let (_, first) = exchange(&app, &tp, &code).await;
+    let rt1 = first["refresh_token"].as_str().unwrap().to_owned();
+    let (_, second) = refresh(&app, &tp, &rt1, None).await;
+    app.clock.advance(31);
+    assert_eq!(refresh(&app, &tp, &rt1, None).await.0, 400);
+    assert_eq!(
+        refresh(&app, &tp, second["refresh_token"].as_str().unwrap(), None)
+            .await
+            .0,
+        400
+    );
+}
