@@ -13,7 +13,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use calyx_core::client_auth::{self, ClientAuth};
 use calyx_core::grant::{self, decide_scope, ensure_client_allows, grant_for, target_audience};
-use calyx_core::model::{ClientType, GrantType};
+use calyx_core::model::{ClientType, GrantType, SigningAlg};
 use calyx_core::params::Params;
 use calyx_core::{ErrorCode, OAuthError};
 use calyx_token::secret::random_string;
@@ -274,18 +274,38 @@ async fn client_credentials(
         org_id: Some(client.org_id.clone()),
         sid: None,
     };
-    let keys = state.keys();
-    let key = keys
-        .signer(api.alg)
-        .ok_or_else(|| anyhow::anyhow!("no signing key for {} is loaded", api.alg))?;
-    let access_token = key.sign(&claims).map_err(anyhow::Error::new)?;
+    issue(state, api.alg, claims, None)
+}
+
+/// Signs `claims` with the current key of `alg` and answers with an RFC 6749 §5.1 response
+/// (`expires_in` from the claims, so it always matches the token).
+pub(crate) fn issue(
+    state: &AppState,
+    alg: SigningAlg,
+    claims: AccessClaims,
+    refresh_token: Option<String>,
+) -> Result<Response, ApiError> {
+    let access_token = sign_access_token(state, alg, &claims)?;
     Ok(token_response(&TokenResponse {
-        refresh_token: None,
         access_token,
         token_type: "Bearer",
-        expires_in: api.token_lifetime,
+        expires_in: claims.exp - claims.iat,
         scope: claims.scope,
+        refresh_token,
     }))
+}
+
+/// Signs `claims` with the current key of `alg`.
+pub(crate) fn sign_access_token(
+    state: &AppState,
+    alg: SigningAlg,
+    claims: &AccessClaims,
+) -> Result<String, ApiError> {
+    let keys = state.keys();
+    let key = keys
+        .signer(alg)
+        .ok_or_else(|| anyhow::anyhow!("no signing key for {alg} is loaded"))?;
+    Ok(key.sign(claims).map_err(anyhow::Error::new)?)
 }
 
 /// A JSON token response with `Cache-Control: no-store` (RFC 6749 §5.1).

@@ -16,7 +16,7 @@ use calyx_core::{pkce, ErrorCode, OAuthError, ScopeSet};
 use calyx_token::secret::{generate_secret, random_string};
 use calyx_token::AccessClaims;
 
-use super::token::{token_response, TokenResponse};
+use super::token::issue;
 use crate::error::ApiError;
 use crate::state::{AppState, ClientEntry};
 
@@ -209,16 +209,5 @@ fn respond(
         org_id: Some(family.org_id.clone()),
         sid: Some(family.id.clone()),
     };
-    let keys = state.keys();
-    let key = keys
-        .signer(api.alg)
-        .ok_or_else(|| anyhow::anyhow!("no signing key for {} is loaded", api.alg))?;
-    let access_token = key.sign(&claims).map_err(anyhow::Error::new)?;
-    Ok(token_response(&TokenResponse {
-        access_token,
-        token_type: "Bearer",
-        expires_in: api.user_token_lifetime,
-        scope: claims.scope,
-        refresh_token,
-    }))
+    issue(state, api.alg, claims, refresh_token)
 }
