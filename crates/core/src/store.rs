@@ -97,6 +97,16 @@ pub trait Store: Send + Sync + 'static {
     async fn user(&self, id: &str) -> StoreResult<Option<User>>;
     /// Looks a user up by login name.
     async fn user_by_username(&self, username: &str) -> StoreResult<Option<User>>;
+    /// Users of an organization ordered by id, after the cursor `after`, at most `limit`.
+    async fn list_users(
+        &self,
+        org_id: &str,
+        after: Option<&str>,
+        limit: i64,
+    ) -> StoreResult<Vec<User>>;
+    /// Deletes a user of `org_id` and, in the same transaction, revokes every grant family of
+    /// the user. False when there is no such user in that organization.
+    async fn delete_user(&self, org_id: &str, user_id: &str, now: i64) -> StoreResult<bool>;
     /// The scopes the user may grant for the API, if any were set.
     async fn user_scopes(&self, user_id: &str, api_id: &str) -> StoreResult<Option<ScopeSet>>;
 

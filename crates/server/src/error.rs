@@ -26,6 +26,22 @@ pub enum ApiError {
         /// Seconds until a retry may succeed.
         retry_after: u64,
     },
+    /// A Bearer token was missing or not accepted (RFC 6750 §3): 401 `invalid_token` (no
+    /// error code when no token was sent), 403 `insufficient_scope` naming the scope needed.
+    Bearer {
+        /// 401 or 403.
+        status: StatusCode,
+        /// `invalid_token`, `insufficient_scope`, or `None` when no token was sent.
+        error: Option<&'static str>,
+        /// For the developer.
+        description: String,
+        /// The scope that was needed (with `insufficient_scope`).
+        scope: Option<&'static str>,
+    },
+    /// No such resource (or one the caller may not see): 404.
+    NotFound(&'static str),
+    /// A uniqueness rule was broken: 409.
+    Conflict(String),
     /// The database is unreachable: 503, the cause logged.
     Unavailable(StoreError),
     /// Anything unexpected: 500, the cause logged.
@@ -52,6 +68,9 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Unavailable(_) => ApiError::Unavailable(e),
+            StoreError::Conflict(_) => {
+                ApiError::Conflict("it conflicts with an existing record".into())
+            }
             other => ApiError::Internal(anyhow::Error::new(other)),
         }
     }
@@ -104,6 +123,35 @@ impl IntoResponse for ApiError {
                     );
                 }
                 resp
+            }
+            ApiError::Bearer {
+                status,
+                error,
+                description,
+                scope,
+            } => {
+                let code = error.unwrap_or("invalid_request");
+                let body = serde_json::json!({"error": code, "error_description": description});
+                let mut resp = (status, axum::Json(body)).into_response();
+                let mut challenge = String::from("Bearer realm=\"calyx\"");
+                if let Some(e) = error {
+                    challenge.push_str(&format!(", error=\"{e}\""));
+                }
+                if let Some(s) = scope {
+                    challenge.push_str(&format!(", scope=\"{s}\""));
+                }
+                if let Ok(v) = HeaderValue::from_str(&challenge) {
+                    resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+                }
+                resp
+            }
+            ApiError::NotFound(what) => {
+                let body = serde_json::json!({"error": "not_found", "error_description": what});
+                (StatusCode::NOT_FOUND, axum::Json(body)).into_response()
+            }
+            ApiError::Conflict(what) => {
+                let body = serde_json::json!({"error": "conflict", "error_description": what});
+                (StatusCode::CONFLICT, axum::Json(body)).into_response()
             }
             ApiError::TooLarge(limit) => oauth_response(
                 StatusCode::PAYLOAD_TOO_LARGE,

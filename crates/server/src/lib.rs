@@ -13,6 +13,7 @@
 //! - `reload`: the poller that drops caches and reloads keys when the database changes.
 #![warn(missing_docs)]
 
+mod bearer;
 pub mod config;
 pub mod error;
 pub mod keys;

@@ -343,54 +343,7 @@ impl Manager {
 
     /// Creates a user; the password is stored only as an argon2id hash.
     pub async fn create_user(&self, new: NewUser) -> anyhow::Result<calyx_core::model::User> {
-        if self.store.org(&new.org_id).await?.is_none() {
-            bail!("no organization with id {}", new.org_id);
-        }
-        if new.password.is_some() && new.username.is_none() {
-            bail!("a password needs a username to sign in with");
-        }
-        if let Some(u) = &new.username {
-            if u.trim().is_empty() || u.len() > 255 || u.chars().any(char::is_control) {
-                bail!("a username must be 1 to 255 characters with no control characters");
-            }
-        }
-        let mut scopes = Vec::new();
-        for (audience, list) in &new.scopes {
-            let Some(api) = self.store.api_by_audience(audience).await? else {
-                bail!("no API with audience {audience}");
-            };
-            let set = ScopeSet::parse(list)
-                .map_err(|e| anyhow::anyhow!("--scopes: {}", e.description))?;
-            let unknown: Vec<&str> = set.iter().filter(|s| !api.scopes.contains(s)).collect();
-            if !unknown.is_empty() {
-                bail!(
-                    "the API {audience} does not define the scopes: {}",
-                    unknown.join(" ")
-                );
-            }
-            scopes.push((api.id, set));
-        }
-        let password_hash = match new.password {
-            Some(p) if p.len() < 8 => bail!("the password must be at least 8 characters"),
-            Some(p) => {
-                Some(tokio::task::spawn_blocking(move || crate::passwords::hash(&p)).await??)
-            }
-            None => None,
-        };
-        let user = calyx_core::model::User {
-            id: random_id("usr"),
-            org_id: new.org_id,
-            username: new.username,
-            password_hash,
-            external_id: new.external_id,
-            email: new.email,
-            created_at: self.clock.now(),
-        };
-        self.store
-            .insert_user(&user, &scopes)
-            .await
-            .map_err(|e| conflict(e, "a user with that username or external id"))?;
-        Ok(user)
+        Ok(create_user(&*self.store, &*self.clock, new).await?)
     }
 
     /// Rotates the signing key of `alg`; returns the new key id.
@@ -428,5 +381,98 @@ pub fn redact_url(url: &str) -> String {
             u.to_string()
         }
         _ => url.to_owned(),
+    }
+}
+
+/// Why a user could not be created.
+#[derive(Debug, thiserror::Error)]
+pub enum UserError {
+    /// The input is not acceptable (the text says why).
+    #[error("{0}")]
+    Invalid(String),
+    /// The username or external id is taken.
+    #[error("a user with that username or external id already exists")]
+    Conflict,
+    /// The database failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Creates a user (the CLI and `POST /v2/users` both come here). Allowed scopes must be
+/// defined by their API; the reserved user-management scopes are never allowed to users.
+pub async fn create_user(
+    store: &dyn Store,
+    clock: &dyn Clock,
+    new: NewUser,
+) -> Result<calyx_core::model::User, UserError> {
+    let invalid = |m: String| Err(UserError::Invalid(m));
+    if store.org(&new.org_id).await?.is_none() {
+        return invalid(format!("no organization with id {}", new.org_id));
+    }
+    if new.password.is_some() && new.username.is_none() {
+        return invalid("a password needs a username to sign in with".into());
+    }
+    for (what, v) in [
+        ("username", &new.username),
+        ("external_id", &new.external_id),
+        ("email", &new.email),
+    ] {
+        if let Some(v) = v {
+            if v.trim().is_empty() || v.len() > 255 || v.chars().any(char::is_control) {
+                return invalid(format!(
+                    "{what} must be 1 to 255 characters with no control characters"
+                ));
+            }
+        }
+    }
+    let mut scopes = Vec::new();
+    for (audience, list) in &new.scopes {
+        let Some(api) = store.api_by_audience(audience).await? else {
+            return invalid(format!("no API with audience {audience}"));
+        };
+        let set = ScopeSet::parse(list)
+            .map_err(|e| UserError::Invalid(format!("scopes: {}", e.description)))?;
+        let unknown: Vec<&str> = set.iter().filter(|s| !api.scopes.contains(s)).collect();
+        if !unknown.is_empty() {
+            return invalid(format!(
+                "the API {audience} does not define the scopes: {}",
+                unknown.join(" ")
+            ));
+        }
+        if let Some(r) = set
+            .iter()
+            .find(|s| calyx_core::scope::RESERVED_SCOPES.contains(s))
+        {
+            return invalid(format!(
+                "{r} is reserved for organization tokens and cannot be given to a user"
+            ));
+        }
+        scopes.push((api.id, set));
+    }
+    let password_hash = match new.password {
+        Some(p) if p.chars().count() < 8 => {
+            return invalid("the password must be at least 8 characters".into())
+        }
+        Some(p) => Some(
+            tokio::task::spawn_blocking(move || crate::passwords::hash(&p))
+                .await
+                .map_err(|e| UserError::Store(StoreError::Other(Box::new(e))))?
+                .map_err(|e| UserError::Store(StoreError::Other(e.into())))?,
+        ),
+        None => None,
+    };
+    let user = calyx_core::model::User {
+        id: random_id("usr"),
+        org_id: new.org_id,
+        username: new.username,
+        password_hash,
+        external_id: new.external_id,
+        email: new.email,
+        created_at: clock.now(),
+    };
+    match store.insert_user(&user, &scopes).await {
+        Ok(()) => Ok(user),
+        Err(StoreError::Conflict(_)) => Err(UserError::Conflict),
+        Err(e) => Err(e.into()),
     }
 }

@@ -7,14 +7,21 @@ use std::sync::OnceLock;
 use serde::Serialize;
 use utoipa::OpenApi;
 
-use crate::routes::{authorize, ops, revocation, token, well_known};
+use crate::routes::{authorize, ops, revocation, token, users, well_known};
 
 /// Token request parameters (RFC 6749 §4.4, RFC 8707), as a form or a JSON object.
 #[derive(Serialize, utoipa::ToSchema)]
 #[allow(dead_code)]
 pub struct TokenRequest {
-    /// `client_credentials`, `authorization_code` or `refresh_token`.
+    /// `client_credentials`, `authorization_code`, `refresh_token` or
+    /// `urn:ietf:params:oauth:grant-type:token-exchange`.
     grant_type: String,
+    /// The organization's token (token exchange).
+    subject_token: Option<String>,
+    /// `urn:ietf:params:oauth:token-type:access_token` (token exchange).
+    subject_token_type: Option<String>,
+    /// The user id to get a token for (token exchange).
+    requested_subject: Option<String>,
     /// The authorization code (authorization_code).
     code: Option<String>,
     /// The redirect URI the code was sent to (authorization_code).
@@ -72,6 +79,11 @@ pub struct OAuthErrorBody {
         authorize::login,
         authorize::consent,
         authorize::stylesheet,
+        users::create,
+        users::list,
+        users::get,
+        users::delete,
+        users::authenticate,
         revocation::revoke,
         revocation::introspect,
         well_known::metadata,
@@ -81,9 +93,38 @@ pub struct OAuthErrorBody {
         ops::metrics,
         ops::openapi,
     ),
-    components(schemas(TokenRequest, TokenOnly, token::TokenResponse, OAuthErrorBody))
+    components(schemas(
+        TokenRequest,
+        TokenOnly,
+        token::TokenResponse,
+        OAuthErrorBody,
+        users::NewUserBody,
+        users::UserView,
+        users::UserPage,
+        users::DelegatedToken
+    )),
+    modifiers(&OrgTokenAuth)
 )]
 struct ApiDoc;
+
+/// Declares the `org_token` security scheme (an org's client-credentials token, as Bearer).
+struct OrgTokenAuth;
+
+impl utoipa::Modify for OrgTokenAuth {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+        let components = doc.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "org_token",
+            SecurityScheme::Http(
+                Http::builder()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}
 
 const ALIASES: [(&str, &str); 3] = [
     ("/Authorize", "/authorize"),

@@ -346,6 +346,51 @@ macro_rules! impl_store {
                 Ok(row.map(Into::into))
             }
 
+            async fn list_users(
+                &self,
+                org_id: &str,
+                after: Option<&str>,
+                limit: i64,
+            ) -> calyx_core::store::StoreResult<Vec<calyx_core::model::User>> {
+                let rows: Vec<$crate::rows::UserRow> = sqlx::query_as(
+                    "SELECT * FROM users WHERE org_id = $1 AND ($2 IS NULL OR id > $2) ORDER BY id LIMIT $3",
+                )
+                .bind(org_id)
+                .bind(after)
+                .bind(limit)
+                .fetch_all(self.reader())
+                .await
+                .map_err($crate::map_err)?;
+                Ok(rows.into_iter().map(Into::into).collect())
+            }
+
+            async fn delete_user(
+                &self,
+                org_id: &str,
+                user_id: &str,
+                now: i64,
+            ) -> calyx_core::store::StoreResult<bool> {
+                let mut tx = self.writer().begin().await.map_err($crate::map_err)?;
+                let deleted = sqlx::query("DELETE FROM users WHERE id = $1 AND org_id = $2")
+                    .bind(user_id)
+                    .bind(org_id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err($crate::map_err)?
+                    .rows_affected()
+                    == 1;
+                if deleted {
+                    sqlx::query("UPDATE families SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL")
+                        .bind(user_id)
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err($crate::map_err)?;
+                }
+                tx.commit().await.map_err($crate::map_err)?;
+                Ok(deleted)
+            }
+
             async fn user_scopes(
                 &self,
                 user_id: &str,

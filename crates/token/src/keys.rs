@@ -246,9 +246,9 @@ impl KeySet {
     }
 
     /// Verifies a token this server signed: known `kid`, the key's own algorithm, `typ`
-    /// `at+jwt`, signature, and `exp` (no leeway). Issuer and audience are the caller's to
-    /// check.
-    pub fn verify(&self, token: &str) -> Result<AccessClaims, VerifyError> {
+    /// `at+jwt`, signature, and `exp` against `now` (the caller's clock, no leeway). Issuer and
+    /// audience are the caller's to check.
+    pub fn verify(&self, token: &str, now: i64) -> Result<AccessClaims, VerifyError> {
         let header =
             jsonwebtoken::decode_header(token).map_err(|_| VerifyError::Invalid("not a JWS"))?;
         if header.typ.as_deref() != Some("at+jwt") {
@@ -265,11 +265,17 @@ impl KeySet {
         }
         let mut v = jsonwebtoken::Validation::new(*alg);
         v.validate_aud = false;
+        // Expiry is checked below against the caller's clock, not the system's.
+        v.validate_exp = false;
         v.leeway = 0;
         v.set_required_spec_claims(&["exp", "iat", "iss", "sub"]);
-        jsonwebtoken::decode::<AccessClaims>(token, key, &v)
+        let claims = jsonwebtoken::decode::<AccessClaims>(token, key, &v)
             .map(|d| d.claims)
-            .map_err(|_| VerifyError::Invalid("bad signature or expired"))
+            .map_err(|_| VerifyError::Invalid("bad signature"))?;
+        if claims.exp <= now {
+            return Err(VerifyError::Invalid("expired"));
+        }
+        Ok(claims)
     }
 
     /// The key that signs for `alg`: the newest of that algorithm.

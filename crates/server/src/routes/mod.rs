@@ -10,6 +10,7 @@ pub(crate) mod ops;
 pub(crate) mod revocation;
 pub(crate) mod token;
 pub(crate) mod user_grants;
+pub(crate) mod users;
 pub(crate) mod well_known;
 
 /// The application's routes.
@@ -22,6 +23,12 @@ pub fn router(state: AppState) -> Router {
         .route("/authorize/login", post(authorize::login))
         .route("/authorize/consent", post(authorize::consent))
         .route("/assets/calyx.css", get(authorize::stylesheet))
+        .route("/v2/users", post(users::create).get(users::list))
+        .route("/v2/users/{user_id}", get(users::get).delete(users::delete))
+        .route(
+            "/v2/users/{user_id}/authenticate",
+            post(users::authenticate),
+        )
         .route("/oauth/revoke", post(revocation::revoke))
         .route("/oauth/introspect", post(revocation::introspect))
         .route(

@@ -49,7 +49,7 @@ async fn do_revoke(state: &AppState, headers: &HeaderMap, body: Body) -> Result<
         }
         return Ok(());
     }
-    if let Ok(claims) = state.keys().verify(token) {
+    if let Ok(claims) = state.keys().verify(token, state.clock.now()) {
         if claims.client_id == entry.client.id && claims.iss == state.issuer {
             state.store.revoke_jti(&claims.jti, claims.exp).await?;
         }
@@ -97,13 +97,17 @@ async fn do_introspect(
             "exp": rt.expires_at, "iat": rt.created_at, "iss": state.issuer,
         }));
     }
-    let Ok(claims) = state.keys().verify(token) else {
+    let Ok(claims) = state.keys().verify(token, state.clock.now()) else {
         return Ok(inactive);
     };
     if claims.iss != state.issuer
         || claims.exp <= now
         || state.store.jti_revoked(&claims.jti).await?
     {
+        return Ok(inactive);
+    }
+    let for_user = !claims.sub.ends_with("@clients");
+    if for_user && state.store.user(&claims.sub).await?.is_none() {
         return Ok(inactive);
     }
     if let Some(sid) = &claims.sid {

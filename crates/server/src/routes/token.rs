@@ -110,11 +110,9 @@ async fn handle(
             super::user_grants::authorization_code(state, &entry, &params).await
         }
         GrantType::RefreshToken => super::user_grants::refresh_token(state, &entry, &params).await,
-        other => Err(OAuthError::new(
-            ErrorCode::UnsupportedGrantType,
-            format!("grant_type {other} is not supported by this server yet"),
-        )
-        .into()),
+        GrantType::TokenExchange => {
+            super::user_grants::token_exchange(state, &entry, &params).await
+        }
     }
 }
 
@@ -327,6 +325,9 @@ fn error_label(e: &ApiError) -> &'static str {
         ApiError::OAuth { error, .. } => error.code.as_str(),
         ApiError::TooLarge(_) => "invalid_request",
         ApiError::RateLimited { .. } => "too_many_requests",
+        ApiError::Bearer { .. } => "invalid_token",
+        ApiError::NotFound(_) => "not_found",
+        ApiError::Conflict(_) => "conflict",
         ApiError::Unavailable(_) => "temporarily_unavailable",
         ApiError::Internal(_) => "server_error",
     }

@@ -211,3 +211,78 @@ fn respond(
     };
     issue(state, api.alg, claims, refresh_token)
 }
+
+/// `grant_type=urn:ietf:params:oauth:grant-type:token-exchange` (RFC 8693): the standard form
+/// of `/v2/users/{id}/authenticate`. The organization's client authenticates and presents its
+/// own org token as `subject_token` with `requested_subject` = the user id.
+pub async fn token_exchange(
+    state: &AppState,
+    entry: &ClientEntry,
+    params: &Params,
+) -> Result<Response, ApiError> {
+    const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
+    let client = &entry.client;
+    // Delegation extends the organization's machine access, so a client that may use
+    // client_credentials may exchange its own tokens too.
+    if !client.allows(GrantType::TokenExchange) {
+        ensure_client_allows(client, GrantType::ClientCredentials)?;
+    }
+    let subject = params.require("subject_token")?;
+    match params.get("subject_token_type") {
+        None | Some(ACCESS_TOKEN_TYPE) | Some("urn:ietf:params:oauth:token-type:jwt") => {}
+        Some(_) => {
+            return Err(OAuthError::invalid_request(format!(
+                "subject_token_type must be {ACCESS_TOKEN_TYPE}"
+            ))
+            .into())
+        }
+    }
+    let user_id = params.require("requested_subject")?;
+    let org = match crate::bearer::org_token(state, subject).await? {
+        Ok(org) => org,
+        Err(crate::bearer::Problem::Invalid(why)) => {
+            return Err(OAuthError::new(ErrorCode::InvalidGrant, why).into())
+        }
+        Err(crate::bearer::Problem::UserToken) => {
+            return Err(invalid_grant(
+                "the subject_token must be the organization's token, not a user token",
+            ))
+        }
+    };
+    if org.claims.client_id != client.id {
+        return Err(invalid_grant(
+            "the subject_token was issued to another client",
+        ));
+    }
+    if !org.scope.contains("users:authenticate") {
+        return Err(OAuthError::invalid_scope(
+            "the subject_token lacks the users:authenticate scope",
+        )
+        .into());
+    }
+    if let Some(aud) = params.get("audience").or(params.get("resource")) {
+        if aud != org.api.audience {
+            return Err(OAuthError::new(
+                ErrorCode::InvalidTarget,
+                "the audience must be the subject_token's",
+            )
+            .into());
+        }
+    }
+    let user = match super::users::own_user(state, &org, user_id).await {
+        Ok(u) => u,
+        Err(ApiError::NotFound(_)) => {
+            return Err(invalid_grant("no such user in this organization"))
+        }
+        Err(e) => return Err(e),
+    };
+    let (access_token, expires_in, scope) =
+        super::users::delegated_token(state, &org, &user).await?;
+    Ok(super::token::token_response(&serde_json::json!({
+        "access_token": access_token,
+        "issued_token_type": ACCESS_TOKEN_TYPE,
+        "token_type": "Bearer",
+        "expires_in": expires_in,
+        "scope": scope.to_string(),
+    })))
+}

@@ -17,14 +17,7 @@ use crate::state::AppState;
 )]
 pub async fn metadata(State(state): State<AppState>) -> impl IntoResponse {
     let base = state.issuer.trim_end_matches('/');
-    let grants: Vec<&str> = [
-        GrantType::ClientCredentials,
-        GrantType::AuthorizationCode,
-        GrantType::RefreshToken,
-    ]
-    .iter()
-    .map(|g| g.as_str())
-    .collect();
+    let grants: Vec<&str> = GrantType::ALL.iter().map(|g| g.as_str()).collect();
     Json(serde_json::json!({
         "issuer": state.issuer,
         "authorization_endpoint": format!("{base}/authorize"),

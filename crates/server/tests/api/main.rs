@@ -11,3 +11,4 @@ mod ops;
 mod rate_limits;
 mod rotation;
 mod third_party_client;
+mod users;

@@ -1,0 +1,332 @@
+//! The organization's user registry and delegation (SPEC §5, style B).
+//!
+//! Every endpoint takes the organization's machine token (`Authorization: Bearer`), checked in
+//! `bearer`: `users:write` to register, list, read and delete; `users:authenticate` to mint a
+//! user-scoped token. An organization only ever sees its own users: another org's user is a
+//! 404, exactly as if it did not exist.
+
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use calyx_core::model::User;
+use calyx_core::params::Params;
+use calyx_core::scope::RESERVED_SCOPES;
+use calyx_core::{OAuthError, ScopeSet};
+use calyx_token::secret::random_string;
+use calyx_token::AccessClaims;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::token::sign_access_token;
+use crate::bearer::{self, OrgToken};
+use crate::error::ApiError;
+use crate::manage::{self, NewUser, UserError};
+use crate::state::AppState;
+
+const WRITE: &str = "users:write";
+const AUTHENTICATE: &str = "users:authenticate";
+
+/// Body of `POST /v2/users`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct NewUserBody {
+    /// The organization's own id for the user; unique within the organization.
+    external_id: Option<String>,
+    /// Login name, unique across the deployment.
+    username: Option<String>,
+    /// Contact address.
+    email: Option<String>,
+    /// The scopes the user may hold for the org token's API, space-separated or as a list.
+    /// Defaults to the org token's own scopes (less the reserved ones).
+    #[schema(value_type = Option<String>)]
+    allowed_scopes: Option<ScopesField>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum ScopesField {
+    Text(String),
+    List(Vec<String>),
+}
+
+/// A user as the registry shows it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct UserView {
+    user_id: String,
+    org_id: String,
+    external_id: Option<String>,
+    username: Option<String>,
+    email: Option<String>,
+    /// The scopes the user may hold for the org token's API.
+    allowed_scopes: String,
+    created_at: i64,
+}
+
+/// A page of users.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct UserPage {
+    users: Vec<UserView>,
+    /// Pass as `after` to get the next page; absent on the last page.
+    next_after: Option<String>,
+}
+
+/// A delegated user token (the seed docs' `expiresIn` beside RFC 6749's `expires_in`).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct DelegatedToken {
+    access_token: String,
+    token_type: &'static str,
+    expires_in: i64,
+    #[serde(rename = "expiresIn")]
+    expires_in_camel: i64,
+}
+
+/// Registers a user of the caller's organization.
+#[utoipa::path(post, path = "/v2/users", tag = "users",
+    request_body(content = NewUserBody, content_type = "application/json"),
+    security(("org_token" = ["users:write"])),
+    responses(
+        (status = 201, description = "Registered", body = UserView),
+        (status = 400, description = "invalid_request", body = crate::openapi::OAuthErrorBody),
+        (status = 401, description = "invalid_token", body = crate::openapi::OAuthErrorBody),
+        (status = 403, description = "insufficient_scope", body = crate::openapi::OAuthErrorBody),
+        (status = 409, description = "The username or external id is taken", body = crate::openapi::OAuthErrorBody),
+    ))]
+pub async fn create(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let org = bearer::require(&state, &headers, WRITE).await?;
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
+    if !is_json {
+        return Err(OAuthError::invalid_request("Content-Type must be application/json").into());
+    }
+    let body: Value = serde_json::from_slice(&body)
+        .map_err(|e| OAuthError::invalid_request(format!("the body is not JSON: {e}")))?;
+    if !body.is_object() {
+        return Err(OAuthError::invalid_request("the body must be a JSON object").into());
+    }
+    let body: NewUserBody = serde_json::from_value(body)
+        .map_err(|e| OAuthError::invalid_request(format!("the body is not a valid user: {e}")))?;
+    let scopes = match body.allowed_scopes {
+        None => org
+            .scope
+            .iter()
+            .filter(|s| !RESERVED_SCOPES.contains(s))
+            .collect::<Vec<_>>()
+            .join(" "),
+        Some(ScopesField::Text(s)) => s,
+        Some(ScopesField::List(l)) => l.join(" "),
+    };
+    let new = NewUser {
+        org_id: org.org_id.clone(),
+        username: body.username,
+        password: None,
+        external_id: body.external_id,
+        email: body.email,
+        scopes: vec![(org.api.audience.clone(), scopes)],
+    };
+    let user = manage::create_user(&*state.store, &*state.clock, new)
+        .await
+        .map_err(|e| match e {
+            UserError::Invalid(m) => OAuthError::invalid_request(m).into(),
+            UserError::Conflict => ApiError::Conflict(e.to_string()),
+            UserError::Store(s) => ApiError::from(s),
+        })?;
+    let view = view(&state, &org, user).await?;
+    let location = HeaderValue::from_str(&format!("/v2/users/{}", view.user_id));
+    let mut resp = (StatusCode::CREATED, Json(view)).into_response();
+    if let Ok(v) = location {
+        resp.headers_mut().insert(header::LOCATION, v);
+    }
+    Ok(resp)
+}
+
+/// Lists the caller's users, oldest id first, `limit` (1–200, default 50) at a time.
+#[utoipa::path(get, path = "/v2/users", tag = "users",
+    params(
+        ("limit" = Option<u32>, Query, description = "Page size, 1 to 200 (default 50)"),
+        ("after" = Option<String>, Query, description = "The next_after of the previous page"),
+    ),
+    security(("org_token" = ["users:write"])),
+    responses(
+        (status = 200, description = "A page of users", body = UserPage),
+        (status = 401, description = "invalid_token", body = crate::openapi::OAuthErrorBody),
+        (status = 403, description = "insufficient_scope", body = crate::openapi::OAuthErrorBody),
+    ))]
+pub async fn list(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> Result<Json<UserPage>, ApiError> {
+    let org = bearer::require(&state, &headers, WRITE).await?;
+    let params = Params::from_form(q.unwrap_or_default().as_bytes())?;
+    let limit = match params.get("limit") {
+        None => 50,
+        Some(l) => l
+            .parse::<i64>()
+            .ok()
+            .filter(|n| (1..=200).contains(n))
+            .ok_or_else(|| {
+                OAuthError::invalid_request("limit must be a whole number from 1 to 200")
+            })?,
+    };
+    let users = state
+        .store
+        .list_users(&org.org_id, params.get("after"), limit + 1)
+        .await?;
+    let more = users.len() as i64 > limit;
+    let mut views = Vec::with_capacity(users.len());
+    for u in users.into_iter().take(limit as usize) {
+        views.push(view(&state, &org, u).await?);
+    }
+    let next_after = if more {
+        views.last().map(|v| v.user_id.clone())
+    } else {
+        None
+    };
+    Ok(Json(UserPage {
+        users: views,
+        next_after,
+    }))
+}
+
+/// One user of the caller's organization.
+#[utoipa::path(get, path = "/v2/users/{user_id}", tag = "users",
+    params(("user_id" = String, Path, description = "The user id")),
+    security(("org_token" = ["users:write"])),
+    responses(
+        (status = 200, description = "The user", body = UserView),
+        (status = 404, description = "No such user in this organization", body = crate::openapi::OAuthErrorBody),
+    ))]
+pub async fn get(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<UserView>, ApiError> {
+    let org = bearer::require(&state, &headers, WRITE).await?;
+    let user = own_user(&state, &org, &id).await?;
+    Ok(Json(view(&state, &org, user).await?))
+}
+
+/// Deletes a user; every token issued for the user stops working.
+#[utoipa::path(delete, path = "/v2/users/{user_id}", tag = "users",
+    params(("user_id" = String, Path, description = "The user id")),
+    security(("org_token" = ["users:write"])),
+    responses(
+        (status = 204, description = "Deleted; the user's tokens are revoked"),
+        (status = 404, description = "No such user in this organization", body = crate::openapi::OAuthErrorBody),
+    ))]
+pub async fn delete(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let org = bearer::require(&state, &headers, WRITE).await?;
+    if state
+        .store
+        .delete_user(&org.org_id, &id, state.clock.now())
+        .await?
+    {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::NotFound("no such user"))
+    }
+}
+
+/// Mints a user-scoped token for the org token's API (SPEC §5).
+#[utoipa::path(post, path = "/v2/users/{user_id}/authenticate", tag = "users",
+    params(("user_id" = String, Path, description = "The user id")),
+    security(("org_token" = ["users:authenticate"])),
+    responses(
+        (status = 200, description = "A user-scoped token", body = DelegatedToken),
+        (status = 401, description = "invalid_token", body = crate::openapi::OAuthErrorBody),
+        (status = 403, description = "insufficient_scope", body = crate::openapi::OAuthErrorBody),
+        (status = 404, description = "No such user in this organization", body = crate::openapi::OAuthErrorBody),
+    ))]
+pub async fn authenticate(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let org = bearer::require(&state, &headers, AUTHENTICATE).await?;
+    let user = own_user(&state, &org, &id).await?;
+    let (access_token, expires_in, _) = delegated_token(&state, &org, &user).await?;
+    let mut resp = Json(DelegatedToken {
+        access_token,
+        token_type: "Bearer",
+        expires_in,
+        expires_in_camel: expires_in,
+    })
+    .into_response();
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(resp)
+}
+
+/// A user-scoped token for `user`, for the org token's API: `sub` = the user, scopes = the
+/// user's allowed scopes for that API (never the reserved ones), the API's delegated lifetime.
+pub(crate) async fn delegated_token(
+    state: &AppState,
+    org: &OrgToken,
+    user: &User,
+) -> Result<(String, i64, ScopeSet), ApiError> {
+    let allowed = state
+        .store
+        .user_scopes(&user.id, &org.api.id)
+        .await?
+        .unwrap_or_default();
+    let scope: ScopeSet = allowed
+        .iter()
+        .filter(|s| !RESERVED_SCOPES.contains(s))
+        .collect();
+    let now = state.clock.now();
+    let lifetime = org.api.delegated_token_lifetime;
+    let claims = AccessClaims {
+        iss: state.issuer.clone(),
+        sub: user.id.clone(),
+        aud: org.api.audience.clone(),
+        exp: now + lifetime,
+        iat: now,
+        jti: random_string(16),
+        client_id: org.claims.client_id.clone(),
+        scope: scope.to_string(),
+        org_id: Some(user.org_id.clone()),
+        sid: None,
+    };
+    Ok((
+        sign_access_token(state, org.api.alg, &claims)?,
+        lifetime,
+        scope,
+    ))
+}
+
+/// The user, if it belongs to the caller's organization; otherwise 404, as if absent.
+pub(crate) async fn own_user(state: &AppState, org: &OrgToken, id: &str) -> Result<User, ApiError> {
+    match state.store.user(id).await? {
+        Some(u) if u.org_id == org.org_id => Ok(u),
+        _ => Err(ApiError::NotFound("no such user")),
+    }
+}
+
+async fn view(state: &AppState, org: &OrgToken, u: User) -> Result<UserView, ApiError> {
+    let allowed = state
+        .store
+        .user_scopes(&u.id, &org.api.id)
+        .await?
+        .unwrap_or_default();
+    Ok(UserView {
+        user_id: u.id,
+        org_id: u.org_id,
+        external_id: u.external_id,
+        username: u.username,
+        email: u.email,
+        allowed_scopes: allowed.to_string(),
+        created_at: u.created_at,
+    })
+}
