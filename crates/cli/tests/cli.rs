@@ -294,6 +294,97 @@ fn serve_dev_prints_credentials_and_a_curl_that_returns_a_token() {
         banner.push('\n');
     }
     assert!(banner.contains("client_secret"));
+    let user_line = banner
+        .lines()
+        .find(|l| l.trim_start().starts_with("user "))
+        .expect("a demo user");
+    let password = user_line.split_whitespace().nth(3).unwrap().to_owned();
+    assert!(password.len() >= 16, "{user_line}");
+    // The demo user can sign in on the login page: register a third-party app in the demo org
+    // (its id is in a demo token's org_id claim), then sign in through /authorize.
+    let demo_secret = banner
+        .lines()
+        .find(|l| l.trim_start().starts_with("client_secret"))
+        .unwrap();
+    let demo_secret = demo_secret.split_whitespace().last().unwrap();
+    let (_, demo_token) = token(&server.base(), "demo-m2m", demo_secret, None);
+    let payload = demo_token["access_token"]
+        .as_str()
+        .unwrap()
+        .split('.')
+        .nth(1)
+        .unwrap()
+        .to_owned();
+    let claims: Value = serde_json::from_slice(&base64_url_decode(&payload)).unwrap();
+    let org_id = claims["org_id"].as_str().unwrap();
+    let app = env.json(&[
+        "client",
+        "create",
+        "--org",
+        org_id,
+        "--name",
+        "Demo App",
+        "--grant-type",
+        "authorization_code",
+        "--redirect-uri",
+        "https://app.example.com/cb",
+    ]);
+    let app_id = app["client_id"].as_str().unwrap();
+    env.json(&[
+        "grant",
+        "create",
+        "--client",
+        app_id,
+        "--audience",
+        "https://api.example.com/",
+        "--scopes",
+        "read:consumers",
+        "--default",
+    ]);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let consent = rt.block_on(async {
+        let http = reqwest::Client::builder()
+            .cookie_store(true)
+            .build()
+            .unwrap();
+        let url = format!(
+            "{}/authorize?response_type=code&client_id={app_id}&state=s1",
+            server.base()
+        );
+        let mut html = String::new();
+        for _ in 0..100 {
+            // The running server picks the new client up within its reload interval.
+            let resp = http.get(&url).send().await.unwrap();
+            if resp.status() == 200 {
+                html = resp.text().await.unwrap();
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let field = |name: &str| {
+            let needle = format!("name=\"{name}\" value=\"");
+            let start = html.find(&needle).expect("the login form") + needle.len();
+            html[start..].split('"').next().unwrap().to_owned()
+        };
+        let form = [
+            ("request", field("request")),
+            ("csrf", field("csrf")),
+            ("username", "demo".into()),
+            ("password", password.clone()),
+        ];
+        let resp = http
+            .post(format!("{}/authorize/login", server.base()))
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        (resp.status().as_u16(), resp.text().await.unwrap())
+    });
+    assert_eq!(consent.0, 200, "the demo user signs in: {}", consent.1);
+    assert!(consent.1.contains("Allow") && consent.1.contains("Demo App"));
     let start = banner.find("curl -s").unwrap();
     let curl: String = banner[start..]
         .lines()
@@ -462,4 +553,11 @@ fn user_create_reads_the_password_from_stdin() {
     assert!(!again.status.success(), "usernames are unique");
     // The password never reaches the database in plaintext.
     assert!(files_containing(env.dir.path(), &["correct horse battery"]).is_empty());
+}
+
+fn base64_url_decode(s: &str) -> Vec<u8> {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(s)
+        .unwrap()
 }

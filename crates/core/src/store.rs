@@ -97,6 +97,8 @@ pub trait Store: Send + Sync + 'static {
     async fn user(&self, id: &str) -> StoreResult<Option<User>>;
     /// Looks a user up by login name.
     async fn user_by_username(&self, username: &str) -> StoreResult<Option<User>>;
+    /// Replaces a user's password hash. False when the user is unknown.
+    async fn set_password(&self, user_id: &str, password_hash: &str) -> StoreResult<bool>;
     /// Users of an organization ordered by id, after the cursor `after`, at most `limit`.
     async fn list_users(
         &self,

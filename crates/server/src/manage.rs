@@ -9,7 +9,9 @@ use calyx_core::model::{Api, Client, ClientGrant, ClientType, GrantType, Org, Si
 use calyx_core::store::{Store, StoreError};
 use calyx_core::ScopeSet;
 use calyx_token::seal::Sealer;
-use calyx_token::secret::{generate_secret, random_id, random_string, SecretHasher};
+use calyx_token::secret::{
+    generate_secret, random_alphanumeric, random_id, random_string, SecretHasher,
+};
 
 use crate::keys;
 
@@ -254,7 +256,7 @@ impl Manager {
                 }
                 id
             }
-            None => random_string(18),
+            None => random_alphanumeric(24),
         };
         let secret = (new.client_type == ClientType::Confidential).then(generate_secret);
         let client = Client {

@@ -346,6 +346,16 @@ macro_rules! impl_store {
                 Ok(row.map(Into::into))
             }
 
+            async fn set_password(&self, user_id: &str, password_hash: &str) -> calyx_core::store::StoreResult<bool> {
+                let done = sqlx::query("UPDATE users SET password_hash = $2 WHERE id = $1")
+                    .bind(user_id)
+                    .bind(password_hash)
+                    .execute(self.writer())
+                    .await
+                    .map_err($crate::map_err)?;
+                Ok(done.rows_affected() == 1)
+            }
+
             async fn list_users(
                 &self,
                 org_id: &str,

@@ -19,6 +19,28 @@ pub fn random_string(n_bytes: usize) -> String {
     URL_SAFE_NO_PAD.encode(buf)
 }
 
+/// `len` characters of `[0-9A-Za-z]` from the OS CSPRNG (rejection sampling, so every
+/// character is equally likely). For public identifiers such as client ids, which must be safe
+/// on a command line (never starting with `-`) and in URLs without escaping.
+pub fn random_alphanumeric(len: usize) -> String {
+    const ALPHABET: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    let rng = SystemRandom::new();
+    let mut out = String::with_capacity(len);
+    let mut buf = [0u8; 64];
+    while out.len() < len {
+        rng.fill(&mut buf)
+            .expect("the OS random number generator failed");
+        // 248 = 4 * 62: bytes at or above it would bias the first characters.
+        for b in buf.iter().filter(|b| **b < 248) {
+            if out.len() == len {
+                break;
+            }
+            out.push(ALPHABET[(*b % 62) as usize] as char);
+        }
+    }
+    out
+}
+
 /// A new 256-bit secret.
 pub fn generate_secret() -> String {
     random_string(32)
@@ -80,6 +102,15 @@ mod tests {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
         assert_ne!(s, generate_secret());
+    }
+
+    #[test]
+    fn alphanumeric_ids_have_the_length_and_alphabet_asked_for() {
+        for _ in 0..200 {
+            let id = random_alphanumeric(24);
+            assert_eq!(id.len(), 24);
+            assert!(id.bytes().all(|b| b.is_ascii_alphanumeric()), "{id}");
+        }
     }
 
     #[test]

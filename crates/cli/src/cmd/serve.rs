@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::bail;
 use calyx_core::model::{ClientType, GrantType, SigningAlg};
-use calyx_server::manage::{Manager, NewApi, NewClient};
+use calyx_server::manage::{Manager, NewApi, NewClient, NewUser};
 use calyx_server::{Application, RawConfig, Settings};
 
 use crate::Global;
@@ -58,6 +58,7 @@ pub struct Args {
 /// The demo API's audience.
 const DEMO_AUDIENCE: &str = "https://api.example.com/";
 const DEMO_CLIENT_ID: &str = "demo-m2m";
+const DEMO_USERNAME: &str = "demo";
 
 pub async fn run(g: &Global, a: Args) -> anyhow::Result<()> {
     if a.dev && !a.listen.ip().is_loopback() {
@@ -92,17 +93,25 @@ pub async fn run(g: &Global, a: Args) -> anyhow::Result<()> {
     tracing::info!(addr = %app.local_addr(), issuer = %app.issuer(), "calyx listening");
     // Machine-readable for scripts and tests that start on port 0.
     println!("listening on {}", app.local_addr());
-    if let Some((client_id, secret)) = demo {
-        print_demo(&base, &client_id, &secret);
+    if let Some(demo) = demo {
+        print_demo(&base, &demo);
     }
     app.run_until(shutdown_signal()).await?;
     tracing::info!("shut down cleanly");
     Ok(())
 }
 
-/// Creates the demo records if missing; gives the demo client a fresh secret every start
-/// (secrets are stored only as hashes, so the old one cannot be shown again).
-async fn provision_demo(m: &Manager) -> anyhow::Result<(String, String)> {
+/// What `--dev` prints.
+struct Demo {
+    client_id: String,
+    secret: String,
+    password: String,
+}
+
+/// Creates the demo records if missing; gives the demo client a fresh secret and the demo
+/// user a fresh password every start (both are stored only as hashes, so the old ones cannot
+/// be shown again).
+async fn provision_demo(m: &Manager) -> anyhow::Result<Demo> {
     let org = match m.store.org_by_name("Demo Org").await? {
         Some(o) => o,
         None => m.create_org("Demo Org").await?,
@@ -142,16 +151,51 @@ async fn provision_demo(m: &Manager) -> anyhow::Result<(String, String)> {
         true,
     )
     .await?;
-    Ok((DEMO_CLIENT_ID.into(), secret))
+    let password = calyx_token::secret::random_string(12);
+    match m.store.user_by_username(DEMO_USERNAME).await? {
+        Some(u) => {
+            m.store
+                .set_password(&u.id, &calyx_server::passwords::hash(&password)?)
+                .await?;
+        }
+        None => {
+            m.create_user(NewUser {
+                org_id: org_id_of_demo(m).await?,
+                username: Some(DEMO_USERNAME.into()),
+                password: Some(password.clone()),
+                scopes: vec![(
+                    DEMO_AUDIENCE.into(),
+                    "read:consumers read:credit.score".into(),
+                )],
+                ..NewUser::default()
+            })
+            .await?;
+        }
+    }
+    Ok(Demo {
+        client_id: DEMO_CLIENT_ID.into(),
+        secret,
+        password,
+    })
 }
 
-fn print_demo(base: &str, client_id: &str, secret: &str) {
+async fn org_id_of_demo(m: &Manager) -> anyhow::Result<String> {
+    Ok(m.store
+        .org_by_name("Demo Org")
+        .await?
+        .map(|o| o.id)
+        .unwrap_or_default())
+}
+
+fn print_demo(base: &str, d: &Demo) {
+    let (client_id, secret, password) = (&d.client_id, &d.secret, &d.password);
     println!(
-        "\nCalyx dev server — demo credentials (a new secret on every start)\n\
+        "\nCalyx dev server — demo credentials (new secrets on every start)\n\
          \n  issuer         {base}\
          \n  audience       {DEMO_AUDIENCE}\
          \n  client_id      {client_id}\
          \n  client_secret  {secret}\
+         \n  user           {DEMO_USERNAME} / {password}  (for the sign-in page)\
          \n\nGet a token:\n\
          \n  curl -s {base}/oauth/token \\\
          \n    -d grant_type=client_credentials \\\
