@@ -52,6 +52,13 @@ impl Params {
     }
 
     fn push(&mut self, name: String, value: String) -> Result<(), OAuthError> {
+        // No stored identifier can contain NUL, and PostgreSQL refuses it in text values.
+        if name.contains('\0') || value.contains('\0') {
+            return Err(OAuthError::invalid_request(format!(
+                "parameter {:?} contains a NUL character",
+                name.replace('\0', "")
+            )));
+        }
         if self.pairs.iter().any(|(n, _)| *n == name) || self.empties_contain(&name) {
             return Err(OAuthError::invalid_request(format!(
                 "parameter {name:?} is repeated"
@@ -146,6 +153,8 @@ mod tests {
             (br#"["a"]"#, true, "object"),
             (br#"{"a":"1""#, true, "not valid JSON"),
             (br#"{"a":"1"} x"#, true, "not valid JSON"),
+            (b"client_id=%00", false, "NUL"),
+            (br#"{"client_id":"a\u0000b"}"#, true, "NUL"),
         ];
         for (body, json, needle) in cases {
             let r = if *json {

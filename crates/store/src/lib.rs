@@ -11,6 +11,7 @@ use std::sync::Arc;
 use calyx_core::store::{Store, StoreError};
 
 mod batch;
+pub mod postgres;
 mod queries;
 mod rows;
 pub mod sqlite;
@@ -18,7 +19,7 @@ pub mod sqlite;
 /// Connection settings shared by every backend.
 #[derive(Debug, Clone)]
 pub struct ConnectOptions {
-    /// `sqlite://path` (created if missing) or, later, `postgres://...`.
+    /// `sqlite://path` (created if missing) or `postgres://user@host/db`.
     pub url: String,
     /// Largest number of pooled connections.
     pub max_connections: u32,
@@ -42,10 +43,12 @@ impl ConnectOptions {
 pub async fn connect(opts: &ConnectOptions) -> Result<Arc<dyn Store>, StoreError> {
     if opts.url.starts_with("sqlite:") {
         Ok(Arc::new(sqlite::SqliteStore::connect(opts).await?))
+    } else if opts.url.starts_with("postgres:") || opts.url.starts_with("postgresql:") {
+        Ok(Arc::new(postgres::PgStore::connect(opts).await?))
     } else {
         Err(StoreError::Other(
             format!(
-                "unsupported database URL {:?}: expected sqlite://PATH",
+                "unsupported database URL {:?}: expected sqlite://PATH or postgres://...",
                 opts.url
                     .split_once("://")
                     .map(|(s, _)| s)
@@ -71,6 +74,13 @@ pub(crate) fn map_err(e: sqlx::Error) -> StoreError {
         | sqlx::Error::PoolClosed
         | sqlx::Error::Tls(_)
         | sqlx::Error::WorkerCrashed => StoreError::Unavailable(Box::new(e)),
+        // PostgreSQL shutting down or restarting (admin_shutdown, crash_shutdown,
+        // cannot_connect_now): the next attempt may succeed.
+        sqlx::Error::Database(db)
+            if matches!(db.code().as_deref(), Some("57P01" | "57P02" | "57P03")) =>
+        {
+            StoreError::Unavailable(Box::new(e))
+        }
         _ => StoreError::Other(Box::new(e)),
     }
 }

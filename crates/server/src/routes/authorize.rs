@@ -193,7 +193,14 @@ pub async fn login(
             .insert(header::RETRY_AFTER, HeaderValue::from(wait));
         return resp;
     }
-    let user = match state.store.user_by_username(&form.username).await {
+    let lookup = async {
+        if form.username.contains('\0') {
+            Ok(None)
+        } else {
+            state.store.user_by_username(&form.username).await
+        }
+    };
+    let user = match lookup.await {
         Ok(u) => u,
         Err(e) => return ApiError::from(e).into_response(),
     };

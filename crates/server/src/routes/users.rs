@@ -228,10 +228,11 @@ pub async fn delete(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let org = bearer::require(&state, &headers, WRITE).await?;
-    if state
-        .store
-        .delete_user(&org.org_id, &id, state.clock.now())
-        .await?
+    if !id.contains('\0')
+        && state
+            .store
+            .delete_user(&org.org_id, &id, state.clock.now())
+            .await?
     {
         Ok(StatusCode::NO_CONTENT)
     } else {
@@ -308,6 +309,9 @@ pub(crate) async fn delegated_token(
 
 /// The user, if it belongs to the caller's organization; otherwise 404, as if absent.
 pub(crate) async fn own_user(state: &AppState, org: &OrgToken, id: &str) -> Result<User, ApiError> {
+    if id.contains('\0') {
+        return Err(ApiError::NotFound("no such user"));
+    }
     match state.store.user(id).await? {
         Some(u) if u.org_id == org.org_id => Ok(u),
         _ => Err(ApiError::NotFound("no such user")),

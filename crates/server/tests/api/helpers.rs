@@ -1,4 +1,8 @@
 //! `spawn_app()` and typed helpers.
+//!
+//! Every test body runs on SQLite by default and on PostgreSQL when
+//! `CALYX_TEST_DATABASE_URL` names a server (`scripts/test` runs the suite both ways): each
+//! test then gets a database of its own, created here.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,6 +23,7 @@ pub struct TestApp {
     pub manager: Manager,
     pub clock: OffsetClock,
     pub dir: tempfile::TempDir,
+    pub database_url: String,
     _shutdown: tokio::sync::oneshot::Sender<()>,
 }
 
@@ -36,8 +41,12 @@ pub async fn spawn_app() -> TestApp {
 
 pub async fn spawn_app_with(configure: impl FnOnce(&mut RawConfig)) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("calyx.db").display());
+    let url = match postgres_admin_url() {
+        Some(admin) => fresh_postgres_database(&admin).await,
+        None => format!("sqlite://{}", dir.path().join("calyx.db").display()),
+    };
     let mut raw = RawConfig::new(&url);
+    raw.db_max_connections = 4;
     raw.listen = "127.0.0.1:0".parse().unwrap();
     raw.reload_interval = Duration::from_millis(100);
     raw.pepper = Some("test-pepper".into());
@@ -70,7 +79,60 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut RawConfig)) -> TestApp {
         manager,
         clock,
         dir,
+        database_url: url,
         _shutdown: tx,
+    }
+}
+
+/// The PostgreSQL server to test against, if any.
+pub fn postgres_admin_url() -> Option<String> {
+    std::env::var("CALYX_TEST_DATABASE_URL")
+        .ok()
+        .filter(|u| u.starts_with("postgres"))
+}
+
+/// Creates an empty database for one test and returns its URL.
+async fn fresh_postgres_database(admin: &str) -> String {
+    use sqlx::{Connection, Executor};
+    let name = format!(
+        "calyx_t_{}",
+        calyx_token::secret::random_alphanumeric(16).to_lowercase()
+    );
+    let mut conn = sqlx::PgConnection::connect(admin)
+        .await
+        .expect("connecting to the test PostgreSQL");
+    conn.execute(format!("CREATE DATABASE {name}").as_str())
+        .await
+        .unwrap();
+    let (base, _) = admin.rsplit_once('/').unwrap();
+    format!("{base}/{name}")
+}
+
+impl TestApp {
+    /// Every byte the database holds: its files for SQLite, a `pg_dump` for PostgreSQL.
+    pub fn database_bytes(&self) -> Vec<(String, Vec<u8>)> {
+        match &self.database_url {
+            url if url.starts_with("postgres") => {
+                let out = std::process::Command::new("pg_dump")
+                    .arg("--dbname")
+                    .arg(url)
+                    .output()
+                    .expect("pg_dump");
+                assert!(
+                    out.status.success(),
+                    "pg_dump: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                vec![("pg_dump".into(), out.stdout)]
+            }
+            _ => std::fs::read_dir(self.dir.path())
+                .unwrap()
+                .map(|e| {
+                    let path = e.unwrap().path();
+                    (path.display().to_string(), std::fs::read(&path).unwrap())
+                })
+                .collect(),
+        }
     }
 }
 

@@ -448,4 +448,14 @@ async fn malformed_registrations_get_400_invalid_request() {
     }
     let (status, _, _) = call(&app, "GET", "/v2/users?limit=0", Some(&token), None).await;
     assert_eq!(status, 400);
+    let (status, _, _) = call(&app, "GET", "/v2/users?after=%00", Some(&token), None).await;
+    assert_eq!(status, 400);
+    for method in ["GET", "DELETE"] {
+        assert_eq!(
+            call(&app, method, "/v2/users/usr_%00x", Some(&token), None)
+                .await
+                .0,
+            404
+        );
+    }
 }
