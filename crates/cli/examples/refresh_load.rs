@@ -6,7 +6,7 @@
 //! Prints rotations/s and latency percentiles.
 //!
 //! ```text
-//! refresh_load --database-url URL --pepper P --base http://127.0.0.1:PORT \
+//! refresh_load --database-url URL --pepper P --base http://127.0.0.1:PORT[,http://...] \
 //!   --client-id ID --client-secret S --audience AUD --user-id USR --chains 32 --seconds 20
 //! ```
 
@@ -29,7 +29,7 @@ fn arg(name: &str) -> String {
 async fn main() -> anyhow::Result<()> {
     let chains: usize = arg("--chains").parse()?;
     let seconds: u64 = arg("--seconds").parse()?;
-    let base = arg("--base");
+    let bases: Vec<String> = arg("--base").split(',').map(str::to_owned).collect();
     let client_id = arg("--client-id");
     let secret = arg("--client-secret");
     let secrets = Secrets {
@@ -99,14 +99,16 @@ async fn main() -> anyhow::Result<()> {
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(chains)
         .build()?;
-    let url = format!("{base}/oauth/token");
+    let urls: Vec<String> = bases.iter().map(|b| format!("{b}/oauth/token")).collect();
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let started = Instant::now();
     let tasks: Vec<_> = tokens
         .into_iter()
-        .map(|mut rt| {
-            let (http, url, id, secret) =
-                (http.clone(), url.clone(), client_id.clone(), secret.clone());
+        .enumerate()
+        .map(|(i, mut rt)| {
+            // Chain i goes to node i mod n.
+            let url = urls[i % urls.len()].clone();
+            let (http, id, secret) = (http.clone(), client_id.clone(), secret.clone());
             tokio::spawn(async move {
                 let mut latencies = Vec::new();
                 let mut errors = 0u64;
