@@ -1,0 +1,347 @@
+//! Token validation against a cached JWKS.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use moka::sync::Cache;
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use crate::GuardError;
+
+/// What to accept.
+#[derive(Debug, Clone)]
+pub struct GuardConfig {
+    /// Required `iss`.
+    pub issuer: String,
+    /// Required `aud` (this API's audience).
+    pub audience: String,
+    /// Where the keys are; `{issuer}/.well-known/jwks.json` when absent.
+    pub jwks_uri: Option<String>,
+    /// Accepted algorithms. `none` can never be among them.
+    pub algorithms: Vec<Algorithm>,
+    /// Clock skew tolerated on `exp` and `nbf`.
+    pub leeway: Duration,
+    /// Least time between two JWKS fetches caused by unknown `kid`s.
+    pub min_refetch_interval: Duration,
+    /// How many verified tokens to remember.
+    pub cache_capacity: u64,
+}
+
+impl GuardConfig {
+    /// Defaults: ES256, EdDSA and RS256; 30 s leeway; at most one refetch per 10 s.
+    pub fn new(issuer: impl Into<String>, audience: impl Into<String>) -> Self {
+        GuardConfig {
+            issuer: issuer.into(),
+            audience: audience.into(),
+            jwks_uri: None,
+            algorithms: vec![Algorithm::ES256, Algorithm::EdDSA, Algorithm::RS256],
+            leeway: Duration::from_secs(30),
+            min_refetch_interval: Duration::from_secs(10),
+            cache_capacity: 100_000,
+        }
+    }
+
+    fn jwks_uri(&self) -> String {
+        self.jwks_uri.clone().unwrap_or_else(|| {
+            format!(
+                "{}/.well-known/jwks.json",
+                self.issuer.trim_end_matches('/')
+            )
+        })
+    }
+}
+
+/// RFC 7662 introspection for routes that must see revocations at once.
+#[derive(Debug, Clone)]
+pub struct Introspection {
+    /// The introspection endpoint.
+    pub endpoint: String,
+    /// This API's client id at the issuer.
+    pub client_id: String,
+    /// Its secret.
+    pub client_secret: String,
+    /// How long an "active" answer is reused (zero: ask every time).
+    pub cache_ttl: Duration,
+}
+
+/// A validated token.
+#[derive(Debug, Clone)]
+pub struct Verified {
+    /// All claims.
+    pub claims: serde_json::Map<String, serde_json::Value>,
+    /// The granted scopes.
+    pub scopes: HashSet<String>,
+    /// Expiry, Unix seconds.
+    pub exp: i64,
+}
+
+impl Verified {
+    /// The `sub` claim.
+    pub fn subject(&self) -> Option<&str> {
+        self.claims.get("sub").and_then(|v| v.as_str())
+    }
+
+    /// The `client_id` claim.
+    pub fn client_id(&self) -> Option<&str> {
+        self.claims.get("client_id").and_then(|v| v.as_str())
+    }
+
+    /// True when the token holds `scope`.
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.scopes.contains(scope)
+    }
+}
+
+#[derive(Deserialize)]
+struct Claims {
+    exp: i64,
+    #[serde(default)]
+    scope: String,
+    #[serde(flatten)]
+    rest: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Validates Bearer tokens. Cheap to clone; share one per API.
+#[derive(Clone)]
+pub struct Guard(Arc<Inner>);
+
+struct Inner {
+    cfg: GuardConfig,
+    http: reqwest::Client,
+    keys: RwLock<HashMap<String, (Option<Algorithm>, DecodingKey)>>,
+    fetch: tokio::sync::Mutex<Option<Instant>>,
+    fetches: AtomicU64,
+    verified: Cache<[u8; 32], Arc<Verified>>,
+    introspection: Option<Introspection>,
+    active: Cache<[u8; 32], ()>,
+}
+
+impl std::fmt::Debug for Guard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Guard")
+            .field("issuer", &self.0.cfg.issuer)
+            .field("audience", &self.0.cfg.audience)
+            .finish()
+    }
+}
+
+impl Guard {
+    /// A guard for tokens of `cfg.issuer` meant for `cfg.audience`.
+    pub fn new(cfg: GuardConfig) -> Guard {
+        Self::build(cfg, None)
+    }
+
+    /// The same, and every token is also checked with the issuer's introspection endpoint.
+    pub fn with_introspection(cfg: GuardConfig, introspection: Introspection) -> Guard {
+        Self::build(cfg, Some(introspection))
+    }
+
+    fn build(cfg: GuardConfig, introspection: Option<Introspection>) -> Guard {
+        let ttl = introspection
+            .as_ref()
+            .map(|i| i.cache_ttl)
+            .unwrap_or_default()
+            .max(Duration::from_millis(1));
+        Guard(Arc::new(Inner {
+            verified: Cache::builder()
+                .max_capacity(cfg.cache_capacity)
+                .expire_after(ExpireAtTokenExpiry)
+                .build(),
+            active: Cache::builder()
+                .max_capacity(cfg.cache_capacity)
+                .time_to_live(ttl)
+                .build(),
+            cfg,
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(5))
+                .build()
+                .expect("an HTTP client"),
+            keys: RwLock::default(),
+            fetch: tokio::sync::Mutex::new(None),
+            fetches: AtomicU64::new(0),
+            introspection,
+        }))
+    }
+
+    /// How many times the JWKS was fetched.
+    pub fn jwks_fetches(&self) -> u64 {
+        self.0.fetches.load(Ordering::Relaxed)
+    }
+
+    /// Validates a token (the part after `Bearer `).
+    pub async fn validate(&self, token: &str) -> Result<Arc<Verified>, GuardError> {
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let verified = match self.0.verified.get(&digest) {
+            Some(v) if v.exp + (self.0.cfg.leeway.as_secs() as i64) > now() => v,
+            _ => {
+                let v = Arc::new(self.validate_cold(token).await?);
+                self.0.verified.insert(digest, v.clone());
+                v
+            }
+        };
+        if let Some(i) = &self.0.introspection {
+            self.introspect(i, token, digest).await?;
+        }
+        Ok(verified)
+    }
+
+    async fn validate_cold(&self, token: &str) -> Result<Verified, GuardError> {
+        let cfg = &self.0.cfg;
+        let header = jsonwebtoken::decode_header(token)
+            .map_err(|_| GuardError::InvalidToken("malformed token"))?;
+        if !cfg.algorithms.contains(&header.alg) {
+            return Err(GuardError::InvalidToken("algorithm not accepted"));
+        }
+        let typ_ok = header.typ.as_deref().is_some_and(|t| {
+            t.eq_ignore_ascii_case("at+jwt") || t.eq_ignore_ascii_case("application/at+jwt")
+        });
+        if !typ_ok {
+            return Err(GuardError::InvalidToken(
+                "not an access token (typ must be at+jwt)",
+            ));
+        }
+        let kid = header.kid.ok_or(GuardError::InvalidToken("no kid"))?;
+        let (key_alg, key) = self.key(&kid).await?;
+        if key_alg.is_some_and(|a| a != header.alg) {
+            return Err(GuardError::InvalidToken("algorithm does not match the key"));
+        }
+        let mut v = Validation::new(header.alg);
+        v.set_issuer(&[&cfg.issuer]);
+        v.set_audience(&[&cfg.audience]);
+        v.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        v.validate_nbf = true;
+        v.leeway = cfg.leeway.as_secs();
+        let data = jsonwebtoken::decode::<Claims>(token, &key, &v).map_err(|e| {
+            use jsonwebtoken::errors::ErrorKind;
+            GuardError::InvalidToken(match e.kind() {
+                ErrorKind::ExpiredSignature => "expired",
+                ErrorKind::ImmatureSignature => "not yet valid",
+                ErrorKind::InvalidIssuer => "wrong issuer",
+                ErrorKind::InvalidAudience => "wrong audience",
+                ErrorKind::InvalidSignature => "bad signature",
+                _ => "invalid token",
+            })
+        })?;
+        let Claims {
+            exp,
+            scope,
+            mut rest,
+        } = data.claims;
+        let scopes = scope
+            .split(' ')
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect();
+        rest.insert("exp".into(), exp.into());
+        rest.insert("scope".into(), scope.into());
+        Ok(Verified {
+            claims: rest,
+            scopes,
+            exp,
+        })
+    }
+
+    /// The key for `kid`, fetching the JWKS when it is unknown and the last fetch is older
+    /// than the refetch interval. Concurrent misses share one fetch.
+    async fn key(&self, kid: &str) -> Result<(Option<Algorithm>, DecodingKey), GuardError> {
+        if let Some(k) = self.cached_key(kid) {
+            return Ok(k);
+        }
+        let mut last = self.0.fetch.lock().await;
+        if let Some(k) = self.cached_key(kid) {
+            return Ok(k); // fetched while we waited
+        }
+        if last.is_some_and(|t| t.elapsed() < self.0.cfg.min_refetch_interval) {
+            return Err(GuardError::InvalidToken("unknown key id"));
+        }
+        *last = Some(Instant::now());
+        self.0.fetches.fetch_add(1, Ordering::Relaxed);
+        let fetched = async {
+            let resp = self.0.http.get(self.0.cfg.jwks_uri()).send().await.ok()?;
+            resp.error_for_status().ok()?.json::<JwkSet>().await.ok()
+        }
+        .await;
+        let Some(set) = fetched else {
+            tracing::warn!(uri = %self.0.cfg.jwks_uri(), "fetching the JWKS failed");
+            return Err(GuardError::Unavailable);
+        };
+        let mut keys = HashMap::new();
+        for jwk in &set.keys {
+            let (Some(id), Ok(key)) = (jwk.common.key_id.clone(), DecodingKey::from_jwk(jwk))
+            else {
+                continue;
+            };
+            let alg = jwk
+                .common
+                .key_algorithm
+                .and_then(|a| a.to_string().parse::<Algorithm>().ok());
+            keys.insert(id, (alg, key));
+        }
+        *self.0.keys.write().unwrap_or_else(|e| e.into_inner()) = keys;
+        self.cached_key(kid)
+            .ok_or(GuardError::InvalidToken("unknown key id"))
+    }
+
+    fn cached_key(&self, kid: &str) -> Option<(Option<Algorithm>, DecodingKey)> {
+        self.0
+            .keys
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(kid)
+            .cloned()
+    }
+
+    async fn introspect(
+        &self,
+        i: &Introspection,
+        token: &str,
+        digest: [u8; 32],
+    ) -> Result<(), GuardError> {
+        if !i.cache_ttl.is_zero() && self.0.active.contains_key(&digest) {
+            return Ok(());
+        }
+        let resp = self
+            .0
+            .http
+            .post(&i.endpoint)
+            .basic_auth(&i.client_id, Some(&i.client_secret))
+            .form(&[("token", token)])
+            .send()
+            .await
+            .map_err(|_| GuardError::Unavailable)?;
+        let body: serde_json::Value = resp
+            .error_for_status()
+            .map_err(|_| GuardError::Unavailable)?
+            .json()
+            .await
+            .map_err(|_| GuardError::Unavailable)?;
+        if body["active"] != true {
+            return Err(GuardError::InvalidToken("revoked"));
+        }
+        if !i.cache_ttl.is_zero() {
+            self.0.active.insert(digest, ());
+        }
+        Ok(())
+    }
+}
+
+fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// Cached verified tokens leave the cache when they expire.
+struct ExpireAtTokenExpiry;
+
+impl moka::Expiry<[u8; 32], Arc<Verified>> for ExpireAtTokenExpiry {
+    fn expire_after_create(&self, _: &[u8; 32], v: &Arc<Verified>, _: Instant) -> Option<Duration> {
+        Some(Duration::from_secs((v.exp - now()).clamp(0, 86_400) as u64))
+    }
+}
