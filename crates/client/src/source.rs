@@ -1,0 +1,351 @@
+//! Client credentials, cached and single-flight.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde::Deserialize;
+
+use crate::Error;
+
+/// Where the authorization server's endpoints are.
+#[derive(Debug, Clone)]
+pub struct Endpoints {
+    /// The token endpoint.
+    pub token: String,
+    /// The authorization endpoint, if the server has one.
+    pub authorization: Option<String>,
+}
+
+impl Endpoints {
+    /// Reads RFC 8414 metadata from `{issuer}/.well-known/oauth-authorization-server`.
+    pub async fn discover(http: &reqwest::Client, issuer: &str) -> Result<Endpoints, Error> {
+        let url = format!(
+            "{}/.well-known/oauth-authorization-server",
+            issuer.trim_end_matches('/')
+        );
+        let m: serde_json::Value = http
+            .get(url)
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        let token = m["token_endpoint"]
+            .as_str()
+            .ok_or_else(|| Error::InvalidResponse("no token_endpoint".into()))?;
+        Ok(Endpoints {
+            token: token.to_owned(),
+            authorization: m["authorization_endpoint"].as_str().map(str::to_owned),
+        })
+    }
+}
+
+/// How the client authenticates at the token endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AuthMethod {
+    /// HTTP Basic (RFC 6749 §2.3.1, id and secret form-urlencoded first).
+    #[default]
+    Basic,
+    /// `client_id` and `client_secret` in the body.
+    Post,
+}
+
+/// A client's id and secret.
+#[derive(Clone)]
+pub struct Credentials {
+    /// The client id.
+    pub client_id: String,
+    /// The client secret (absent for public clients).
+    pub client_secret: Option<String>,
+    /// How to send them.
+    pub method: AuthMethod,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("client_id", &self.client_id)
+            .field("method", &self.method)
+            .finish()
+    }
+}
+
+impl Credentials {
+    /// Adds the client authentication to a token-endpoint request with `form`.
+    pub(crate) fn apply(
+        &self,
+        req: reqwest::RequestBuilder,
+        form: &mut Vec<(String, String)>,
+    ) -> reqwest::RequestBuilder {
+        match (&self.client_secret, self.method) {
+            (Some(secret), AuthMethod::Basic) => {
+                let enc = |s: &str| {
+                    url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>()
+                };
+                req.basic_auth(enc(&self.client_id), Some(enc(secret)))
+            }
+            (Some(secret), AuthMethod::Post) => {
+                form.push(("client_id".into(), self.client_id.clone()));
+                form.push(("client_secret".into(), secret.clone()));
+                req
+            }
+            (None, _) => {
+                form.push(("client_id".into(), self.client_id.clone()));
+                req
+            }
+        }
+    }
+}
+
+/// An access token and when it expires.
+#[derive(Clone)]
+pub struct AccessToken {
+    /// The token.
+    pub token: String,
+    /// Granted scopes, if the server said.
+    pub scope: Option<String>,
+    /// When it stops being valid (by the local clock, from `expires_in`).
+    pub expires_at: Instant,
+    /// The refresh token, if one came with it.
+    pub refresh_token: Option<String>,
+    obtained_at: Instant,
+}
+
+impl std::fmt::Debug for AccessToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccessToken")
+            .field("scope", &self.scope)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AccessToken {
+    /// Renew from here on (80% of the lifetime), in the background.
+    fn refresh_at(&self) -> Instant {
+        (self.obtained_at + (self.expires_at - self.obtained_at).mul_f64(0.8))
+            .min(self.usable_until())
+    }
+
+    /// Never hand out past here. The margin (a tenth of the lifetime, 1 to 30 s) covers the
+    /// request's own travel time and `exp` being whole seconds: a server that truncates `iat`
+    /// can put `exp` up to a second before `obtained + expires_in`.
+    pub(crate) fn usable_until(&self) -> Instant {
+        let lifetime = self.expires_at - self.obtained_at;
+        self.expires_at - (lifetime / 10).clamp(Duration::from_secs(1), Duration::from_secs(30))
+    }
+}
+
+#[derive(Deserialize)]
+struct TokenBody {
+    access_token: String,
+    expires_in: Option<u64>,
+    scope: Option<String>,
+    refresh_token: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ErrorBody {
+    error: String,
+    error_description: Option<String>,
+}
+
+/// POSTs a form to the token endpoint, retrying after `Retry-After` on 429 and 503 (at most
+/// three times, each wait capped at 60 s), and turns RFC 6749 errors into [`Error::OAuth`].
+pub(crate) async fn post_token(
+    http: &reqwest::Client,
+    endpoint: &str,
+    creds: &Credentials,
+    form: Vec<(String, String)>,
+) -> Result<AccessToken, Error> {
+    let mut attempt = 0;
+    loop {
+        let mut form = form.clone();
+        let req = creds.apply(http.post(endpoint), &mut form);
+        let started = Instant::now();
+        let resp = req.form(&form).send().await?;
+        let status = resp.status().as_u16();
+        if status == 200 {
+            let b: TokenBody = resp
+                .json()
+                .await
+                .map_err(|e| Error::InvalidResponse(e.to_string()))?;
+            let lifetime = Duration::from_secs(b.expires_in.unwrap_or(3600));
+            return Ok(AccessToken {
+                token: b.access_token,
+                scope: b.scope,
+                expires_at: started + lifetime,
+                refresh_token: b.refresh_token,
+                obtained_at: started,
+            });
+        }
+        if status == 429 || status == 503 {
+            let wait = resp
+                .headers()
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok())
+                .map(Duration::from_secs)
+                .unwrap_or(Duration::from_secs(1 << attempt))
+                .min(Duration::from_secs(60));
+            attempt += 1;
+            if attempt > 3 {
+                return Err(Error::RetryLater(wait));
+            }
+            tracing::debug!(?wait, status, "token endpoint asked to retry later");
+            tokio::time::sleep(wait).await;
+            continue;
+        }
+        let text = resp.text().await.unwrap_or_default();
+        return Err(match serde_json::from_str::<ErrorBody>(&text) {
+            Ok(e) => Error::OAuth {
+                status,
+                error: e.error,
+                description: e.error_description,
+            },
+            Err(_) => Error::InvalidResponse(format!("HTTP {status}: {text}")),
+        });
+    }
+}
+
+/// (audience, scope): what a cached token is for.
+type SlotKey = (String, Option<String>);
+
+/// One cached token and the lock that makes its renewal single-flight.
+#[derive(Default)]
+struct Slot {
+    token: tokio::sync::Mutex<Option<AccessToken>>,
+    renewing: AtomicBool,
+}
+
+/// Client-credentials tokens, cached per (audience, scope). Cheap to clone; share one.
+#[derive(Clone)]
+pub struct TokenSource {
+    http: reqwest::Client,
+    endpoints: Arc<Endpoints>,
+    creds: Arc<Credentials>,
+    slots: Arc<Mutex<HashMap<SlotKey, Arc<Slot>>>>,
+}
+
+impl TokenSource {
+    /// A token source for `creds` at `endpoints`.
+    pub fn new(http: reqwest::Client, endpoints: Endpoints, creds: Credentials) -> TokenSource {
+        TokenSource {
+            http,
+            endpoints: Arc::new(endpoints),
+            creds: Arc::new(creds),
+            slots: Arc::default(),
+        }
+    }
+
+    /// A valid token for `audience` (and `scope`): the cached one while it is fresh, otherwise
+    /// a new one — fetched once however many callers ask at the same moment.
+    pub async fn token(&self, audience: &str, scope: Option<&str>) -> Result<AccessToken, Error> {
+        let key = (audience.to_owned(), scope.map(str::to_owned));
+        let slot = self
+            .slots
+            .lock()
+            .expect("the slot map")
+            .entry(key.clone())
+            .or_default()
+            .clone();
+        let now = Instant::now();
+        {
+            let cached = slot.token.lock().await;
+            if let Some(t) = cached.as_ref().filter(|t| now < t.usable_until()) {
+                if now >= t.refresh_at() && !slot.renewing.swap(true, Ordering::SeqCst) {
+                    self.renew_in_background(slot.clone(), key);
+                }
+                return Ok(t.clone());
+            }
+        }
+        // Expired or never fetched: the first caller fetches while holding the lock; the rest
+        // wait for it and then find the fresh token.
+        let mut guard = slot.token.lock().await;
+        if let Some(t) = guard.as_ref().filter(|t| Instant::now() < t.usable_until()) {
+            return Ok(t.clone());
+        }
+        let fresh = self.fetch(&key.0, key.1.as_deref()).await?;
+        *guard = Some(fresh.clone());
+        Ok(fresh)
+    }
+
+    /// Attaches `Authorization: Bearer` with a token for `audience` to a request.
+    pub async fn authorize(
+        &self,
+        req: reqwest::RequestBuilder,
+        audience: &str,
+    ) -> Result<reqwest::RequestBuilder, Error> {
+        let t = self.token(audience, None).await?;
+        Ok(req.bearer_auth(t.token))
+    }
+
+    fn renew_in_background(&self, slot: Arc<Slot>, key: SlotKey) {
+        let this = self.clone();
+        tokio::spawn(async move {
+            match this.fetch(&key.0, key.1.as_deref()).await {
+                Ok(t) => *slot.token.lock().await = Some(t),
+                Err(e) => {
+                    tracing::warn!(error = %e, "renewing a token ahead of expiry failed; will retry")
+                }
+            }
+            slot.renewing.store(false, Ordering::SeqCst);
+        });
+    }
+
+    async fn fetch(&self, audience: &str, scope: Option<&str>) -> Result<AccessToken, Error> {
+        let mut form = vec![
+            ("grant_type".to_owned(), "client_credentials".to_owned()),
+            ("audience".to_owned(), audience.to_owned()),
+        ];
+        if let Some(s) = scope {
+            form.push(("scope".into(), s.into()));
+        }
+        post_token(&self.http, &self.endpoints.token, &self.creds, form).await
+    }
+}
+
+/// A user-scoped token for an organization's user: `POST {base}/v2/users/{user_id}/authenticate`
+/// with the organization's token (SPEC §5).
+pub async fn delegate(
+    http: &reqwest::Client,
+    base_url: &str,
+    org_token: &str,
+    user_id: &str,
+) -> Result<AccessToken, Error> {
+    let url = format!(
+        "{}/v2/users/{}/authenticate",
+        base_url.trim_end_matches('/'),
+        user_id
+    );
+    let started = Instant::now();
+    let resp = http.post(url).bearer_auth(org_token).send().await?;
+    let status = resp.status().as_u16();
+    let v: serde_json::Value = resp
+        .json()
+        .await
+        .map_err(|e| Error::InvalidResponse(e.to_string()))?;
+    if status != 200 {
+        return Err(Error::OAuth {
+            status,
+            error: v["error"].as_str().unwrap_or("unknown").to_owned(),
+            description: v["error_description"].as_str().map(str::to_owned),
+        });
+    }
+    let token = v["access_token"]
+        .as_str()
+        .ok_or_else(|| Error::InvalidResponse("no access_token".into()))?;
+    let lifetime = v["expires_in"]
+        .as_u64()
+        .or(v["expiresIn"].as_u64())
+        .unwrap_or(3600);
+    Ok(AccessToken {
+        token: token.to_owned(),
+        scope: None,
+        expires_at: started + Duration::from_secs(lifetime),
+        refresh_token: None,
+        obtained_at: started,
+    })
+}
