@@ -23,7 +23,9 @@ mod source;
 pub use auth_code::AuthorizationRequest;
 pub use error::Error;
 pub use refresh::{RefreshSession, RefreshStore};
-pub use source::{delegate, AccessToken, AuthMethod, Credentials, Endpoints, TokenSource};
+pub use source::{
+    delegate, AccessToken, AudienceParam, AuthMethod, Credentials, Endpoints, TokenSource,
+};
 
 /// `n` random bytes from the OS, base64url without padding.
 pub(crate) fn random(n: usize) -> String {

@@ -19,19 +19,21 @@ pub struct Endpoints {
 }
 
 impl Endpoints {
-    /// Reads RFC 8414 metadata from `{issuer}/.well-known/oauth-authorization-server`.
+    /// Reads RFC 8414 metadata from `{issuer}/.well-known/oauth-authorization-server`, or
+    /// OpenID Connect discovery (`/.well-known/openid-configuration`) when that is absent.
     pub async fn discover(http: &reqwest::Client, issuer: &str) -> Result<Endpoints, Error> {
-        let url = format!(
-            "{}/.well-known/oauth-authorization-server",
-            issuer.trim_end_matches('/')
-        );
-        let m: serde_json::Value = http
-            .get(url)
+        let base = issuer.trim_end_matches('/');
+        let mut resp = http
+            .get(format!("{base}/.well-known/oauth-authorization-server"))
             .send()
-            .await?
-            .error_for_status()?
-            .json()
             .await?;
+        if resp.status() == reqwest::StatusCode::NOT_FOUND {
+            resp = http
+                .get(format!("{base}/.well-known/openid-configuration"))
+                .send()
+                .await?;
+        }
+        let m: serde_json::Value = resp.error_for_status()?.json().await?;
         let token = m["token_endpoint"]
             .as_str()
             .ok_or_else(|| Error::InvalidResponse("no token_endpoint".into()))?;
@@ -220,10 +222,21 @@ struct Slot {
     renewing: AtomicBool,
 }
 
+/// How the target API is named in token requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AudienceParam {
+    /// `audience=...` (Auth0 style; Calyx accepts it).
+    #[default]
+    Audience,
+    /// `resource=...` (RFC 8707; Calyx accepts it too).
+    Resource,
+}
+
 /// Client-credentials tokens, cached per (audience, scope). Cheap to clone; share one.
 #[derive(Clone)]
 pub struct TokenSource {
     http: reqwest::Client,
+    audience_param: AudienceParam,
     endpoints: Arc<Endpoints>,
     creds: Arc<Credentials>,
     slots: Arc<Mutex<HashMap<SlotKey, Arc<Slot>>>>,
@@ -234,10 +247,17 @@ impl TokenSource {
     pub fn new(http: reqwest::Client, endpoints: Endpoints, creds: Credentials) -> TokenSource {
         TokenSource {
             http,
+            audience_param: AudienceParam::default(),
             endpoints: Arc::new(endpoints),
             creds: Arc::new(creds),
             slots: Arc::default(),
         }
+    }
+
+    /// Names the API with `resource` (RFC 8707) instead of `audience`.
+    pub fn with_audience_param(mut self, param: AudienceParam) -> TokenSource {
+        self.audience_param = param;
+        self
     }
 
     /// A valid token for `audience` (and `scope`): the cached one while it is fresh, otherwise
@@ -296,9 +316,13 @@ impl TokenSource {
     }
 
     async fn fetch(&self, audience: &str, scope: Option<&str>) -> Result<AccessToken, Error> {
+        let name = match self.audience_param {
+            AudienceParam::Audience => "audience",
+            AudienceParam::Resource => "resource",
+        };
         let mut form = vec![
             ("grant_type".to_owned(), "client_credentials".to_owned()),
-            ("audience".to_owned(), audience.to_owned()),
+            (name.to_owned(), audience.to_owned()),
         ];
         if let Some(s) = scope {
             form.push(("scope".into(), s.into()));
