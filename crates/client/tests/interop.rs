@@ -8,6 +8,16 @@ use std::process::{Command, Stdio};
 use calyx_client::{AudienceParam, AuthMethod, Credentials, Endpoints, TokenSource};
 use calyx_guard::{Guard, GuardConfig};
 
+/// Stops the provider when the test ends, even by panic.
+struct Reaped(std::process::Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 #[tokio::test]
 #[ignore = "needs Node and tests/interop/node_modules: run by scripts/interop-test"]
 async fn client_credentials_from_oidc_provider_and_the_guard_accepts_its_jwt() {
@@ -15,14 +25,16 @@ async fn client_credentials_from_oidc_provider_and_the_guard_accepts_its_jwt() {
         env!("CARGO_MANIFEST_DIR"),
         "/../../tests/interop/provider.mjs"
     );
-    let mut child = Command::new("node")
-        .arg(script)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("node");
+    let mut child = Reaped(
+        Command::new("node")
+            .arg(script)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("node"),
+    );
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
+    BufReader::new(child.0.stdout.take().unwrap())
         .read_line(&mut line)
         .unwrap();
     let port = line
@@ -63,5 +75,4 @@ async fn client_credentials_from_oidc_provider_and_the_guard_accepts_its_jwt() {
         .await
         .expect("the guard accepts it");
     assert!(verified.has_scope("read:consumers"));
-    let _ = child.kill();
 }
