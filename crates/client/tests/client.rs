@@ -442,3 +442,34 @@ async fn the_delegation_helper_gets_a_user_token() {
     .unwrap_err();
     assert!(matches!(err, Error::OAuth { status: 404, .. }), "{err:?}");
 }
+
+#[tokio::test]
+async fn client_secret_post_works_too_and_errors_are_typed() {
+    let w = world(0, None).await;
+    let creds = Credentials {
+        method: AuthMethod::Post,
+        ..w.creds.clone()
+    };
+    let source = TokenSource::new(reqwest::Client::new(), w.endpoints().await, creds.clone());
+    source
+        .token(AUD, Some("read"))
+        .await
+        .expect("client_secret_post");
+    let err = source.token(AUD, Some("admin")).await.unwrap_err();
+    assert!(
+        matches!(&err, Error::OAuth { status: 400, error, .. } if error == "invalid_scope"),
+        "{err:?}"
+    );
+    let wrong = Credentials {
+        client_secret: Some("wrong".into()),
+        ..creds
+    };
+    let err = TokenSource::new(reqwest::Client::new(), w.endpoints().await, wrong)
+        .token(AUD, None)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::OAuth { status: 401, error, .. } if error == "invalid_client"),
+        "{err:?}"
+    );
+}

@@ -8,7 +8,6 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use moka::sync::Cache;
-use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use crate::GuardError;
@@ -28,7 +27,7 @@ pub struct GuardConfig {
     pub leeway: Duration,
     /// Least time between two JWKS fetches caused by unknown `kid`s.
     pub min_refetch_interval: Duration,
-    /// How many verified tokens to remember.
+    /// How many verified tokens to remember (0: verify every time).
     pub cache_capacity: u64,
 }
 
@@ -97,14 +96,8 @@ impl Verified {
     }
 }
 
-#[derive(Deserialize)]
-struct Claims {
-    exp: i64,
-    #[serde(default)]
-    scope: String,
-    #[serde(flatten)]
-    rest: serde_json::Map<String, serde_json::Value>,
-}
+/// A key from the JWKS: the algorithm it declares, if any, and the parsed key.
+type Key = (Option<Algorithm>, Arc<DecodingKey>);
 
 /// Validates Bearer tokens. Cheap to clone; share one per API.
 #[derive(Clone)]
@@ -113,7 +106,9 @@ pub struct Guard(Arc<Inner>);
 struct Inner {
     cfg: GuardConfig,
     http: reqwest::Client,
-    keys: RwLock<HashMap<String, (Option<Algorithm>, DecodingKey)>>,
+    keys: RwLock<HashMap<String, Key>>,
+    /// One prepared `Validation` per accepted algorithm (issuer, audience, leeway set once).
+    validations: Vec<(Algorithm, Validation)>,
     fetch: tokio::sync::Mutex<Option<Instant>>,
     fetches: AtomicU64,
     verified: Cache<[u8; 32], Arc<Verified>>,
@@ -147,6 +142,19 @@ impl Guard {
             .map(|i| i.cache_ttl)
             .unwrap_or_default()
             .max(Duration::from_millis(1));
+        let validations = cfg
+            .algorithms
+            .iter()
+            .map(|alg| {
+                let mut v = Validation::new(*alg);
+                v.set_issuer(&[&cfg.issuer]);
+                v.set_audience(&[&cfg.audience]);
+                v.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+                v.validate_nbf = true;
+                v.leeway = cfg.leeway.as_secs();
+                (*alg, v)
+            })
+            .collect();
         Guard(Arc::new(Inner {
             verified: Cache::builder()
                 .max_capacity(cfg.cache_capacity)
@@ -162,10 +170,22 @@ impl Guard {
                 .build()
                 .expect("an HTTP client"),
             keys: RwLock::default(),
+            validations,
             fetch: tokio::sync::Mutex::new(None),
             fetches: AtomicU64::new(0),
             introspection,
         }))
+    }
+
+    /// A guard that starts with `jwks` already loaded (it still refetches from
+    /// `cfg.jwks_uri` on an unknown `kid`, after the refetch interval).
+    pub fn from_jwks(cfg: GuardConfig, jwks: &JwkSet) -> Guard {
+        let guard = Self::build(cfg, None);
+        *guard.0.keys.write().unwrap_or_else(|e| e.into_inner()) = keys_of(jwks);
+        if let Ok(mut last) = guard.0.fetch.try_lock() {
+            *last = Some(Instant::now());
+        }
+        guard
     }
 
     /// How many times the JWKS was fetched.
@@ -176,11 +196,19 @@ impl Guard {
     /// Validates a token (the part after `Bearer `).
     pub async fn validate(&self, token: &str) -> Result<Arc<Verified>, GuardError> {
         let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-        let verified = match self.0.verified.get(&digest) {
+        let caching = self.0.cfg.cache_capacity > 0;
+        let cached = if caching {
+            self.0.verified.get(&digest)
+        } else {
+            None
+        };
+        let verified = match cached {
             Some(v) if v.exp + (self.0.cfg.leeway.as_secs() as i64) > now() => v,
             _ => {
                 let v = Arc::new(self.validate_cold(token).await?);
-                self.0.verified.insert(digest, v.clone());
+                if caching {
+                    self.0.verified.insert(digest, v.clone());
+                }
                 v
             }
         };
@@ -210,37 +238,41 @@ impl Guard {
         if key_alg.is_some_and(|a| a != header.alg) {
             return Err(GuardError::InvalidToken("algorithm does not match the key"));
         }
-        let mut v = Validation::new(header.alg);
-        v.set_issuer(&[&cfg.issuer]);
-        v.set_audience(&[&cfg.audience]);
-        v.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        v.validate_nbf = true;
-        v.leeway = cfg.leeway.as_secs();
-        let data = jsonwebtoken::decode::<Claims>(token, &key, &v).map_err(|e| {
-            use jsonwebtoken::errors::ErrorKind;
-            GuardError::InvalidToken(match e.kind() {
-                ErrorKind::ExpiredSignature => "expired",
-                ErrorKind::ImmatureSignature => "not yet valid",
-                ErrorKind::InvalidIssuer => "wrong issuer",
-                ErrorKind::InvalidAudience => "wrong audience",
-                ErrorKind::InvalidSignature => "bad signature",
-                _ => "invalid token",
-            })
-        })?;
-        let Claims {
-            exp,
-            scope,
-            mut rest,
-        } = data.claims;
-        let scopes = scope
+        let v = self
+            .0
+            .validations
+            .iter()
+            .find(|(a, _)| *a == header.alg)
+            .map(|(_, v)| v)
+            .ok_or(GuardError::InvalidToken("algorithm not accepted"))?;
+        let data =
+            jsonwebtoken::decode::<serde_json::Map<String, serde_json::Value>>(token, &key, v)
+                .map_err(|e| {
+                    use jsonwebtoken::errors::ErrorKind;
+                    GuardError::InvalidToken(match e.kind() {
+                        ErrorKind::ExpiredSignature => "expired",
+                        ErrorKind::ImmatureSignature => "not yet valid",
+                        ErrorKind::InvalidIssuer => "wrong issuer",
+                        ErrorKind::InvalidAudience => "wrong audience",
+                        ErrorKind::InvalidSignature => "bad signature",
+                        _ => "invalid token",
+                    })
+                })?;
+        let claims = data.claims;
+        let exp = claims
+            .get("exp")
+            .and_then(|v| v.as_i64())
+            .ok_or(GuardError::InvalidToken("no exp"))?;
+        let scopes = claims
+            .get("scope")
+            .and_then(|v| v.as_str())
+            .unwrap_or("")
             .split(' ')
             .filter(|s| !s.is_empty())
             .map(str::to_owned)
             .collect();
-        rest.insert("exp".into(), exp.into());
-        rest.insert("scope".into(), scope.into());
         Ok(Verified {
-            claims: rest,
+            claims,
             scopes,
             exp,
         })
@@ -248,7 +280,7 @@ impl Guard {
 
     /// The key for `kid`, fetching the JWKS when it is unknown and the last fetch is older
     /// than the refetch interval. Concurrent misses share one fetch.
-    async fn key(&self, kid: &str) -> Result<(Option<Algorithm>, DecodingKey), GuardError> {
+    async fn key(&self, kid: &str) -> Result<Key, GuardError> {
         if let Some(k) = self.cached_key(kid) {
             return Ok(k);
         }
@@ -270,24 +302,13 @@ impl Guard {
             tracing::warn!(uri = %self.0.cfg.jwks_uri(), "fetching the JWKS failed");
             return Err(GuardError::Unavailable);
         };
-        let mut keys = HashMap::new();
-        for jwk in &set.keys {
-            let (Some(id), Ok(key)) = (jwk.common.key_id.clone(), DecodingKey::from_jwk(jwk))
-            else {
-                continue;
-            };
-            let alg = jwk
-                .common
-                .key_algorithm
-                .and_then(|a| a.to_string().parse::<Algorithm>().ok());
-            keys.insert(id, (alg, key));
-        }
+        let keys = keys_of(&set);
         *self.0.keys.write().unwrap_or_else(|e| e.into_inner()) = keys;
         self.cached_key(kid)
             .ok_or(GuardError::InvalidToken("unknown key id"))
     }
 
-    fn cached_key(&self, kid: &str) -> Option<(Option<Algorithm>, DecodingKey)> {
+    fn cached_key(&self, kid: &str) -> Option<Key> {
         self.0
             .keys
             .read()
@@ -328,6 +349,21 @@ impl Guard {
         }
         Ok(())
     }
+}
+
+fn keys_of(set: &JwkSet) -> HashMap<String, Key> {
+    let mut keys = HashMap::new();
+    for jwk in &set.keys {
+        let (Some(id), Ok(key)) = (jwk.common.key_id.clone(), DecodingKey::from_jwk(jwk)) else {
+            continue;
+        };
+        let alg = jwk
+            .common
+            .key_algorithm
+            .and_then(|a| a.to_string().parse::<Algorithm>().ok());
+        keys.insert(id, (alg, Arc::new(key)));
+    }
+    keys
 }
 
 fn now() -> i64 {
