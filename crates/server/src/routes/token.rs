@@ -179,16 +179,17 @@ pub(crate) async fn authenticated_client(
 async fn authenticate(state: &AppState, auth: &ClientAuth) -> Result<Arc<ClientEntry>, ApiError> {
     let id = auth.client_id();
     let now = state.clock.now();
-    let blocked_for = state
-        .auth_blocked
-        .get(id)
-        .map(|until| until - now)
-        .filter(|s| *s > 0);
     if let Some(entry) = state.cached_client(id) {
         if credentials_match(state, &entry, auth, now) {
             return Ok(entry);
         }
     }
+    // Only a failed fast path pays for the block-list lookup.
+    let blocked_for = state
+        .auth_blocked
+        .get(id)
+        .map(|until| until - now)
+        .filter(|s| *s > 0);
     if let Some(retry_after) = blocked_for {
         return Err(ApiError::RateLimited {
             retry_after: retry_after as u64,
