@@ -287,9 +287,4 @@ impl KeySet {
     pub fn jwks_json(&self) -> &str {
         &self.jwks
     }
-
-    /// The key ids, oldest first.
-    pub fn kids(&self) -> impl Iterator<Item = &str> {
-        self.keys.iter().map(|k| k.kid())
-    }
 }

@@ -13,6 +13,16 @@ pub(crate) mod user_grants;
 pub(crate) mod users;
 pub(crate) mod well_known;
 
+/// True when the request's media type (parameters such as `charset` aside, case-insensitive)
+/// is `essence`.
+pub(crate) fn has_content_type(headers: &axum::http::HeaderMap, essence: &str) -> bool {
+    headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case(essence))
+}
+
 /// The application's routes.
 pub fn router(state: AppState) -> Router {
     Router::new()

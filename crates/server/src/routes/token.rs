@@ -122,13 +122,8 @@ pub(crate) async fn read_params(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Params, ApiError> {
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let essence = content_type.split(';').next().unwrap_or("").trim();
-    let is_form = essence.eq_ignore_ascii_case("application/x-www-form-urlencoded");
-    let is_json = essence.eq_ignore_ascii_case("application/json");
+    let is_form = super::has_content_type(headers, "application/x-www-form-urlencoded");
+    let is_json = super::has_content_type(headers, "application/json");
     if !is_form && !is_json {
         return Err(OAuthError::invalid_request(
             "Content-Type must be application/x-www-form-urlencoded or application/json",

@@ -98,12 +98,7 @@ pub async fn create(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let org = bearer::require(&state, &headers, WRITE).await?;
-    let is_json = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
-    if !is_json {
+    if !super::has_content_type(&headers, "application/json") {
         return Err(OAuthError::invalid_request("Content-Type must be application/json").into());
     }
     let body: Value = serde_json::from_slice(&body)
