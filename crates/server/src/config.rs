@@ -34,6 +34,13 @@ pub struct RawConfig {
     pub pepper: Option<String>,
     /// Largest accepted request body, bytes.
     pub max_body_bytes: usize,
+    /// Time allowed for a request's whole body to arrive.
+    pub body_read_timeout: Duration,
+    /// Time allowed for a request's headers (or a TLS handshake) to arrive; an idle
+    /// keep-alive connection is closed after the same time.
+    pub header_read_timeout: Duration,
+    /// Open connections at most; more wait in the listen backlog.
+    pub max_connections: usize,
     /// Largest number of pooled database connections.
     pub db_max_connections: u32,
     /// SQLite: fsync on every commit (see `ConnectOptions::sqlite_sync_full`).
@@ -58,6 +65,9 @@ impl RawConfig {
             master_key: None,
             pepper: None,
             max_body_bytes: 16 * 1024,
+            body_read_timeout: Duration::from_secs(10),
+            header_read_timeout: Duration::from_secs(10),
+            max_connections: 4096,
             db_max_connections: 8,
             refresh_reuse_leeway: 0,
             sqlite_sync_full: true,

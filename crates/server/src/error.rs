@@ -21,6 +21,10 @@ pub enum ApiError {
     },
     /// The request body is over the size limit: 413 with `invalid_request`.
     TooLarge(usize),
+    /// The request body did not arrive in time: 408 with `invalid_request`.
+    BodyTimeout(std::time::Duration),
+    /// The request body could not be read (the client broke off, bad chunking): 400.
+    BodyUnreadable,
     /// Over a rate limit: 429 with `Retry-After`.
     RateLimited {
         /// Seconds until a retry may succeed.
@@ -157,6 +161,19 @@ impl IntoResponse for ApiError {
                 StatusCode::PAYLOAD_TOO_LARGE,
                 ErrorCode::InvalidRequest,
                 &format!("the request body is larger than {limit} bytes"),
+            ),
+            ApiError::BodyTimeout(limit) => oauth_response(
+                StatusCode::REQUEST_TIMEOUT,
+                ErrorCode::InvalidRequest,
+                &format!(
+                    "the request body did not arrive within {} seconds",
+                    limit.as_secs()
+                ),
+            ),
+            ApiError::BodyUnreadable => oauth_response(
+                StatusCode::BAD_REQUEST,
+                ErrorCode::InvalidRequest,
+                "the request body could not be read",
             ),
             ApiError::RateLimited { retry_after } => {
                 let mut resp = oauth_response(

@@ -23,6 +23,7 @@ mod openapi;
 pub mod passwords;
 mod reload;
 mod routes;
+mod serve;
 mod startup;
 mod state;
 mod web;

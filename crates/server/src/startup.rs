@@ -2,16 +2,14 @@
 //! [`Application::build`]: bind (port 0 picks a free port), open and migrate the database,
 //! load keys, then serve until a shutdown future resolves.
 
-use std::future::Future;
-use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::Duration;
-
 use anyhow::Context;
 use axum::http::{header, HeaderValue};
 use axum::Router;
 use calyx_core::clock::{Clock, SystemClock};
 use calyx_core::model::SigningAlg;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
@@ -91,6 +89,7 @@ impl Application {
             keys: keyset,
             client_rate_limit: raw.client_rate_limit,
             max_body_bytes: raw.max_body_bytes,
+            body_read_timeout: raw.body_read_timeout,
             refresh_reuse_leeway: raw.refresh_reuse_leeway,
         });
         Ok(Application {
@@ -128,36 +127,19 @@ impl Application {
             self.start_seq,
         ));
         let app = router(self.state.clone());
-        let result = match &self.settings.tls {
-            None => {
-                let listener = tokio::net::TcpListener::from_std(self.listener)?;
-                axum::serve(
-                    listener,
-                    app.into_make_service_with_connect_info::<SocketAddr>(),
-                )
-                .with_graceful_shutdown(shutdown)
-                .await
-                .context("serving HTTP")
-            }
-            Some(tls) => {
-                let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-                let config =
-                    axum_server::tls_rustls::RustlsConfig::from_pem_file(&tls.cert, &tls.key)
-                        .await
-                        .context("loading the TLS certificate and key")?;
-                let handle = axum_server::Handle::new();
-                let h = handle.clone();
-                tokio::spawn(async move {
-                    shutdown.await;
-                    h.graceful_shutdown(Some(Duration::from_secs(10)));
-                });
-                axum_server::from_tcp_rustls(self.listener, config)
-                    .handle(handle)
-                    .serve(app.into_make_service_with_connect_info::<SocketAddr>())
-                    .await
-                    .context("serving HTTPS")
-            }
+        let tls = match &self.settings.tls {
+            Some(files) => Some(crate::serve::tls_acceptor(files)?),
+            None => None,
         };
+        let raw = &self.settings.raw;
+        let limits = crate::serve::ConnectionLimits {
+            max_connections: raw.max_connections,
+            header_read_timeout: raw.header_read_timeout,
+        };
+        let listener = tokio::net::TcpListener::from_std(self.listener)?;
+        let result = crate::serve::serve(listener, tls, app, limits, shutdown)
+            .await
+            .context("serving HTTP");
         reload.abort();
         result
     }

@@ -75,6 +75,8 @@ pub struct Inner {
     pub metrics: Metrics,
     /// Largest accepted request body.
     pub max_body_bytes: usize,
+    /// Time allowed for a request body to arrive.
+    pub body_read_timeout: Duration,
 }
 
 impl std::ops::Deref for AppState {
@@ -102,6 +104,8 @@ pub struct StateParts {
     pub client_rate_limit: u32,
     /// Largest accepted request body.
     pub max_body_bytes: usize,
+    /// Time allowed for a request body to arrive.
+    pub body_read_timeout: Duration,
     /// Refresh reuse leeway, seconds.
     pub refresh_reuse_leeway: i64,
 }
@@ -162,6 +166,7 @@ impl AppState {
             refresh_reuse_leeway: p.refresh_reuse_leeway,
             metrics: Metrics::default(),
             max_body_bytes: p.max_body_bytes,
+            body_read_timeout: p.body_read_timeout,
         }))
     }
 

@@ -42,6 +42,16 @@ pub struct Args {
     /// Largest accepted request body, bytes.
     #[arg(long, env = "CALYX_MAX_BODY_BYTES", default_value_t = 16 * 1024)]
     max_body_bytes: usize,
+    /// Seconds a client has to send a request's whole body.
+    #[arg(long, env = "CALYX_BODY_READ_TIMEOUT", default_value_t = 10)]
+    body_read_timeout: u64,
+    /// Seconds a client has to send a request's headers (or finish a TLS handshake); idle
+    /// keep-alive connections are closed after the same time.
+    #[arg(long, env = "CALYX_HEADER_READ_TIMEOUT", default_value_t = 10)]
+    header_read_timeout: u64,
+    /// Open connections at most; more wait in the listen backlog.
+    #[arg(long, env = "CALYX_MAX_CONNECTIONS", default_value_t = 4096)]
+    max_connections: usize,
     /// SQLite durability: `full` fsyncs every commit (survives power loss); `normal` fsyncs at
     /// WAL checkpoints (survives a crash of Calyx, may lose the last commits on power loss).
     #[arg(long, env = "CALYX_SQLITE_SYNCHRONOUS", default_value = "full", value_parser = ["full", "normal"])]
@@ -78,6 +88,9 @@ pub async fn run(g: &Global, a: Args) -> anyhow::Result<()> {
     raw.master_key = g.master_key.clone();
     raw.pepper = g.pepper.clone();
     raw.max_body_bytes = a.max_body_bytes;
+    raw.body_read_timeout = Duration::from_secs(a.body_read_timeout.max(1));
+    raw.header_read_timeout = Duration::from_secs(a.header_read_timeout.max(1));
+    raw.max_connections = a.max_connections.max(1);
     raw.db_max_connections = a.db_max_connections;
     raw.sqlite_sync_full = a.sqlite_synchronous == "full";
     raw.refresh_reuse_leeway = a.refresh_reuse_leeway.max(0);

@@ -1,7 +1,13 @@
 //! Every route, registered in one place.
 
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
+
+use crate::error::ApiError;
 
 use crate::state::AppState;
 
@@ -54,5 +60,56 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
         .route("/openapi.json", get(ops::openapi))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            whole_body,
+        ))
         .with_state(state)
+}
+
+/// Reads every request body whole before any handler runs: at most `max_body_bytes` (413)
+/// and within `body_read_timeout` (408). A client that trickles its body (a slow POST) then
+/// costs one small buffer until its deadline rather than a handler, and handlers and
+/// extractors all see a complete in-memory body under one limit.
+async fn whole_body(
+    State(state): State<AppState>,
+    req: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let (parts, body) = req.into_parts();
+    let limit = state.max_body_bytes;
+    let declared = parts
+        .headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(ApiError::TooLarge(limit));
+    }
+    let bytes = match tokio::time::timeout(
+        state.body_read_timeout,
+        axum::body::to_bytes(body, limit),
+    )
+    .await
+    {
+        Ok(Ok(bytes)) => bytes,
+        Ok(Err(e)) if is_length_limit(&e) => return Err(ApiError::TooLarge(limit)),
+        Ok(Err(_)) => return Err(ApiError::BodyUnreadable),
+        Err(_) => return Err(ApiError::BodyTimeout(state.body_read_timeout)),
+    };
+    Ok(next
+        .run(Request::from_parts(parts, Body::from(bytes)))
+        .await)
+}
+
+/// True when reading a body failed because it went over the limit.
+fn is_length_limit(e: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = source {
+        if err.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        source = err.source();
+    }
+    false
 }

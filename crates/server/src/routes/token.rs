@@ -130,14 +130,8 @@ pub(crate) async fn read_params(
         )
         .into());
     }
+    // `routes::whole_body` has already read the body within the limits.
     let limit = state.max_body_bytes;
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > limit) {
-        return Err(ApiError::TooLarge(limit));
-    }
     let bytes = axum::body::to_bytes(body, limit)
         .await
         .map_err(|_| ApiError::TooLarge(limit))?;
@@ -319,7 +313,9 @@ pub(crate) fn token_response<T: Serialize>(body: &T) -> Response {
 fn error_label(e: &ApiError) -> &'static str {
     match e {
         ApiError::OAuth { error, .. } => error.code.as_str(),
-        ApiError::TooLarge(_) => "invalid_request",
+        ApiError::TooLarge(_) | ApiError::BodyTimeout(_) | ApiError::BodyUnreadable => {
+            "invalid_request"
+        }
         ApiError::RateLimited { .. } => "too_many_requests",
         ApiError::Bearer { .. } => "invalid_token",
         ApiError::NotFound(_) => "not_found",

@@ -10,5 +10,6 @@ mod errors;
 mod ops;
 mod rate_limits;
 mod rotation;
+mod slow_clients;
 mod third_party_client;
 mod users;
