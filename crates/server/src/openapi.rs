@@ -13,9 +13,8 @@ use crate::routes::{authorize, ops, revocation, token, users, well_known};
 #[derive(Serialize, utoipa::ToSchema)]
 #[allow(dead_code)]
 pub struct TokenRequest {
-    /// `client_credentials`, `authorization_code`, `refresh_token` or
-    /// `urn:ietf:params:oauth:grant-type:token-exchange`.
-    grant_type: String,
+    /// The grant.
+    grant_type: GrantTypeName,
     /// The organization's token (token exchange).
     subject_token: Option<String>,
     /// `urn:ietf:params:oauth:token-type:access_token` (token exchange).
@@ -40,6 +39,24 @@ pub struct TokenRequest {
     resource: Option<String>,
     /// Space-separated scopes; all the grant allows when absent.
     scope: Option<String>,
+}
+
+/// The grants the token endpoint knows; any other value gets `unsupported_grant_type`.
+#[derive(Serialize, utoipa::ToSchema)]
+#[allow(dead_code)]
+pub enum GrantTypeName {
+    /// RFC 6749 §4.4.
+    #[serde(rename = "client_credentials")]
+    ClientCredentials,
+    /// RFC 6749 §4.1.3.
+    #[serde(rename = "authorization_code")]
+    AuthorizationCode,
+    /// RFC 6749 §6.
+    #[serde(rename = "refresh_token")]
+    RefreshToken,
+    /// RFC 8693.
+    #[serde(rename = "urn:ietf:params:oauth:grant-type:token-exchange")]
+    TokenExchange,
 }
 
 /// Revocation and introspection parameters (RFC 7009, RFC 7662).
@@ -95,19 +112,23 @@ pub struct OAuthErrorBody {
     ),
     components(schemas(
         TokenRequest,
+        GrantTypeName,
         TokenOnly,
         token::TokenResponse,
         OAuthErrorBody,
         users::NewUserBody,
         users::UserView,
         users::UserPage,
-        users::DelegatedToken
+        users::DelegatedToken,
+        authorize::LoginForm,
+        authorize::ConsentForm
     )),
-    modifiers(&OrgTokenAuth)
+    modifiers(&OrgTokenAuth, &BodyLimits)
 )]
 struct ApiDoc;
 
-/// Declares the `org_token` security scheme (an org's client-credentials token, as Bearer).
+/// Declares the security schemes: `org_token` (an org's client-credentials token, as Bearer)
+/// and `client_basic` (client authentication by HTTP Basic).
 struct OrgTokenAuth;
 
 impl utoipa::Modify for OrgTokenAuth {
@@ -123,6 +144,62 @@ impl utoipa::Modify for OrgTokenAuth {
                     .build(),
             ),
         );
+        components.add_security_scheme(
+            "client_basic",
+            SecurityScheme::Http(
+                Http::builder()
+                    .scheme(HttpAuthScheme::Basic)
+                    .description(Some(
+                        "Client id and secret, each form-urlencoded (RFC 6749 §2.3.1); \
+                         or client_id and client_secret in the body instead",
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// Documents what `routes::whole_body` answers for every operation that takes a body: 408
+/// when the body is late, 413 when it is too large, 400 when it cannot be read.
+struct BodyLimits;
+
+impl utoipa::Modify for BodyLimits {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        let error = |description: &str| {
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("OAuthErrorBody")))
+                        .build(),
+                )
+                .build()
+        };
+        for item in doc.paths.paths.values_mut() {
+            let ops = [
+                &mut item.post,
+                &mut item.put,
+                &mut item.patch,
+                &mut item.delete,
+            ];
+            for op in ops.into_iter().flatten() {
+                if op.request_body.is_none() {
+                    continue;
+                }
+                let responses = &mut op.responses.responses;
+                for (status, description) in [
+                    ("400", "invalid_request: the body could not be read"),
+                    ("408", "invalid_request: the body did not arrive in time"),
+                    ("413", "invalid_request: the body is too large"),
+                ] {
+                    responses
+                        .entry(status.to_owned())
+                        .or_insert_with(|| error(description).into());
+                }
+            }
+        }
     }
 }
 

@@ -9,6 +9,7 @@
 use std::net::SocketAddr;
 
 use askama::Template;
+use axum::extract::rejection::FormRejection;
 use axum::extract::{ConnectInfo, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -83,20 +84,27 @@ struct ErrorPage<'a> {
     code: &'a str,
 }
 
-/// The login and consent form fields.
-#[derive(Deserialize)]
+/// The login form fields.
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct LoginForm {
+    /// The sealed authorization request the page carries.
     request: String,
+    /// The CSRF token, equal to the CSRF cookie.
     csrf: String,
+    /// The user's username.
     username: String,
+    /// The user's password.
     password: String,
 }
 
 /// The consent form fields.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct ConsentForm {
+    /// The sealed authorization request the page carries.
     request: String,
+    /// The CSRF token, equal to the CSRF cookie.
     csrf: String,
+    /// `approve` or `deny`.
     decision: String,
 }
 
@@ -151,10 +159,12 @@ pub async fn authorize(
 
 /// Handles the login form.
 #[utoipa::path(post, path = "/authorize/login", tag = "oauth",
-    request_body(content = String, content_type = "application/x-www-form-urlencoded",
-        description = "request, csrf, username, password"),
+    request_body(content = LoginForm, content_type = "application/x-www-form-urlencoded",
+        description = "The sign-in form as the login page posts it"),
     responses(
         (status = 200, description = "Consent page", content_type = "text/html", body = String),
+        (status = 303, description = "Consent already given: back to the redirect URI with a code"),
+        (status = 400, description = "Not the sign-in form, or the request expired: error page", content_type = "text/html", body = String),
         (status = 401, description = "Wrong username or password: the login page again", content_type = "text/html", body = String),
         (status = 429, description = "Too many failed sign-ins", content_type = "text/html", body = String),
     ))]
@@ -162,8 +172,11 @@ pub async fn login(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    Form(form): Form<LoginForm>,
+    form: Result<Form<LoginForm>, FormRejection>,
 ) -> Response {
+    let Ok(Form(form)) = form else {
+        return bad_form();
+    };
     let (pending, client, csrf) =
         match continue_flow(&state, &headers, &form.request, &form.csrf).await {
             Ok(v) => v,
@@ -250,14 +263,21 @@ const LOGIN_BLOCK_SECS: i64 = 60;
 
 /// Handles the consent form: Approve issues a code, Deny answers `access_denied`.
 #[utoipa::path(post, path = "/authorize/consent", tag = "oauth",
-    request_body(content = String, content_type = "application/x-www-form-urlencoded",
-        description = "request, csrf, decision=approve|deny"),
-    responses((status = 303, description = "Back to the redirect URI with code and state, or error=access_denied")))]
+    request_body(content = ConsentForm, content_type = "application/x-www-form-urlencoded",
+        description = "The consent form as the consent page posts it (decision: approve or deny)"),
+    responses(
+        (status = 200, description = "The sign-in session ended: the login page again", content_type = "text/html", body = String),
+        (status = 303, description = "Back to the redirect URI with code and state, or error=access_denied"),
+        (status = 400, description = "Not the consent form, or the request expired: error page", content_type = "text/html", body = String),
+    ))]
 pub async fn consent(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Form(form): Form<ConsentForm>,
+    form: Result<Form<ConsentForm>, FormRejection>,
 ) -> Response {
+    let Ok(Form(form)) = form else {
+        return bad_form();
+    };
     let (pending, client, csrf) =
         match continue_flow(&state, &headers, &form.request, &form.csrf).await {
             Ok(v) => v,
@@ -613,6 +633,17 @@ fn login_page(
         error,
     };
     render(status, page, None)
+}
+
+/// A sign-in or consent post that is not the form the pages send (wrong media type, fields
+/// missing): the error page rather than axum's plain-text rejection.
+fn bad_form() -> Response {
+    error_page(
+        StatusCode::BAD_REQUEST,
+        "Bad request",
+        "This form was incomplete. Go back to the application and start signing in again.",
+        ErrorCode::InvalidRequest,
+    )
 }
 
 fn error_page(status: StatusCode, title: &str, message: &str, code: ErrorCode) -> Response {

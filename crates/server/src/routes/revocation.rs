@@ -21,10 +21,12 @@ use crate::state::AppState;
 /// token was known.
 #[utoipa::path(post, path = "/oauth/revoke", tag = "oauth",
     request_body(content = crate::openapi::TokenOnly, content_type = "application/x-www-form-urlencoded"),
+    security((), ("client_basic" = [])),
     responses(
         (status = 200, description = "Revoked, or unknown"),
         (status = 400, description = "invalid_request", body = crate::openapi::OAuthErrorBody),
         (status = 401, description = "invalid_client", body = crate::openapi::OAuthErrorBody),
+        (status = 429, description = "Too many failed client authentications", body = crate::openapi::OAuthErrorBody),
     ))]
 pub async fn revoke(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
     match do_revoke(&state, &headers, body).await {
@@ -60,9 +62,12 @@ async fn do_revoke(state: &AppState, headers: &HeaderMap, body: Body) -> Result<
 /// Describes a token (RFC 7662): `{"active": false}` for anything unknown, expired or revoked.
 #[utoipa::path(post, path = "/oauth/introspect", tag = "oauth",
     request_body(content = crate::openapi::TokenOnly, content_type = "application/x-www-form-urlencoded"),
+    security((), ("client_basic" = [])),
     responses(
         (status = 200, description = "RFC 7662 introspection response", body = Object),
+        (status = 400, description = "invalid_request", body = crate::openapi::OAuthErrorBody),
         (status = 401, description = "invalid_client", body = crate::openapi::OAuthErrorBody),
+        (status = 429, description = "Too many failed client authentications", body = crate::openapi::OAuthErrorBody),
     ))]
 pub async fn introspect(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
     match do_introspect(&state, &headers, body).await {

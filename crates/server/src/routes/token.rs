@@ -56,8 +56,7 @@ pub struct TokenResponse {
         ),
         description = "Client credentials (RFC 6749 §4.4), authorization code (§4.1.3) or refresh token (§6). The same names as a form or a JSON object."
     ),
-    params(("Authorization" = Option<String>, Header,
-        description = "HTTP Basic client authentication (RFC 6749 §2.3.1), instead of client_secret in the body")),
+    security((), ("client_basic" = [])),
     responses(
         (status = 200, description = "Token issued", body = TokenResponse),
         (status = 400, description = "invalid_request, invalid_scope, invalid_target, unauthorized_client or unsupported_grant_type", body = crate::openapi::OAuthErrorBody),

@@ -151,6 +151,7 @@ pub async fn create(
     security(("org_token" = ["users:write"])),
     responses(
         (status = 200, description = "A page of users", body = UserPage),
+        (status = 400, description = "invalid_request: a bad limit", body = crate::openapi::OAuthErrorBody),
         (status = 401, description = "invalid_token", body = crate::openapi::OAuthErrorBody),
         (status = 403, description = "insufficient_scope", body = crate::openapi::OAuthErrorBody),
     ))]
@@ -160,8 +161,15 @@ pub async fn list(
     RawQuery(q): RawQuery,
 ) -> Result<Json<UserPage>, ApiError> {
     let org = bearer::require(&state, &headers, WRITE).await?;
-    let params = Params::from_form(q.unwrap_or_default().as_bytes())?;
-    let limit = match params.get("limit") {
+    let query = q.unwrap_or_default();
+    let params = Params::from_form(query.as_bytes())?;
+    // `limit=` is not a number: refuse it rather than read it as absent.
+    let given = params.get("limit").or_else(|| {
+        url::form_urlencoded::parse(query.as_bytes())
+            .any(|(k, _)| k == "limit")
+            .then_some("")
+    });
+    let limit = match given {
         None => 50,
         Some(l) => l
             .parse::<i64>()
@@ -197,6 +205,8 @@ pub async fn list(
     security(("org_token" = ["users:write"])),
     responses(
         (status = 200, description = "The user", body = UserView),
+        (status = 401, description = "invalid_token", body = crate::openapi::OAuthErrorBody),
+        (status = 403, description = "insufficient_scope", body = crate::openapi::OAuthErrorBody),
         (status = 404, description = "No such user in this organization", body = crate::openapi::OAuthErrorBody),
     ))]
 pub async fn get(
@@ -215,6 +225,8 @@ pub async fn get(
     security(("org_token" = ["users:write"])),
     responses(
         (status = 204, description = "Deleted; the user's tokens are revoked"),
+        (status = 401, description = "invalid_token", body = crate::openapi::OAuthErrorBody),
+        (status = 403, description = "insufficient_scope", body = crate::openapi::OAuthErrorBody),
         (status = 404, description = "No such user in this organization", body = crate::openapi::OAuthErrorBody),
     ))]
 pub async fn delete(

@@ -885,3 +885,22 @@ async fn with_a_reuse_leeway_the_previous_token_may_be_retried_for_the_same_succ
         400
     );
 }
+
+#[tokio::test]
+async fn a_post_that_is_not_the_page_form_gets_the_400_error_page() {
+    let app = spawn_app().await;
+    for path in ["/authorize/login", "/authorize/consent"] {
+        for (content_type, body) in [
+            (None, ""),
+            (Some("application/x-www-form-urlencoded"), "csrf=x"),
+            (Some("application/json"), r#"{"request":"r","csrf":"c"}"#),
+        ] {
+            let resp = app.post_raw(path, content_type, None, body).await;
+            assert_eq!(resp.status(), 400, "{path} {content_type:?} {body}");
+            assert!(resp.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/html"));
+        }
+    }
+}
