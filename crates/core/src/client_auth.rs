@@ -167,8 +167,9 @@ pub fn parse_basic(header: &str) -> Result<(String, String), OAuthError> {
 }
 
 fn form_decode(s: &str) -> String {
-    // application/x-www-form-urlencoded decoding of a lone value: '+' is a space.
-    form_urlencoded::parse(format!("v={s}").as_bytes())
+    // application/x-www-form-urlencoded decoding of a lone value: '+' is a space. A raw '&'
+    // (from a client that skipped the encoding) is part of the value, not a separator.
+    form_urlencoded::parse(format!("v={}", s.replace('&', "%26")).as_bytes())
         .next()
         .map(|(_, v)| v.into_owned())
         .unwrap_or_default()
@@ -188,6 +189,15 @@ mod tests {
         let (id, secret) = parse_basic(&basic("my%3Aapp+1:p%40ss%2Bword")).unwrap();
         assert_eq!(id, "my:app 1");
         assert_eq!(secret, "p@ss+word");
+    }
+
+    /// Found by the `token_request` fuzz target: an unencoded `&` cut the value short.
+    #[test]
+    fn an_unencoded_ampersand_stays_in_the_basic_credentials() {
+        let (id, secret) = parse_basic(&basic("my&app:p&ss=1")).unwrap();
+        assert_eq!((id.as_str(), secret.as_str()), ("my&app", "p&ss=1"));
+        let (id, _) = parse_basic(&basic("my%26app:s")).unwrap();
+        assert_eq!(id, "my&app");
     }
 
     #[test]

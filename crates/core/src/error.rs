@@ -77,11 +77,14 @@ pub struct OAuthError {
 }
 
 impl OAuthError {
-    /// Builds an error from a code and a description.
+    /// Builds an error from a code and a description. The description is brought within the
+    /// characters RFC 6749 §5.2 allows in `error_description` (%x20-21 / %x23-5B / %x5D-7E),
+    /// since descriptions may quote the request: `"` becomes `'`, `\` becomes `/`, anything
+    /// else outside the set `?`.
     pub fn new(code: ErrorCode, description: impl Into<Cow<'static, str>>) -> Self {
         OAuthError {
             code,
-            description: description.into(),
+            description: within_rfc_charset(description.into()),
         }
     }
 
@@ -99,5 +102,40 @@ impl OAuthError {
     /// `invalid_scope` with a description.
     pub fn invalid_scope(description: impl Into<Cow<'static, str>>) -> Self {
         Self::new(ErrorCode::InvalidScope, description)
+    }
+}
+
+fn within_rfc_charset(d: Cow<'static, str>) -> Cow<'static, str> {
+    let allowed =
+        |c: char| matches!(c, '\u{20}'..='\u{21}' | '\u{23}'..='\u{5B}' | '\u{5D}'..='\u{7E}');
+    if d.chars().all(allowed) {
+        return d;
+    }
+    d.chars()
+        .map(|c| match c {
+            '"' => '\'',
+            '\\' => '/',
+            c if allowed(c) => c,
+            _ => '?',
+        })
+        .collect::<String>()
+        .into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found by the `token_request` fuzz target: descriptions quoted parameter names with `"`.
+    #[test]
+    fn descriptions_stay_within_the_rfc_6749_error_description_characters() {
+        let e =
+            OAuthError::invalid_request(format!("parameter {:?} is repeated", "a\"b\\c\u{e9}\n"));
+        assert_eq!(e.description, "parameter 'a/'b//c?/n' is repeated");
+        let fine = OAuthError::invalid_request("missing audience");
+        assert!(matches!(
+            fine.description,
+            Cow::Borrowed("missing audience")
+        ));
     }
 }

@@ -176,7 +176,9 @@ mod tests {
 
 /// The scopes a user grant may carry: what the client's grant allows, less the reserved
 /// user-management scopes (never put in user tokens), within what the account allows. Absent
-/// a request, the most the account allows (SPEC §4.2, the seed docs' "highest available scope").
+/// a request, the most the account allows (SPEC §4.2, the seed docs' "highest available scope");
+/// an empty request (`scope=%20`) is no request, and gets no grant where there is nothing to
+/// give either.
 pub fn decide_user_scope(
     requested: Option<&ScopeSet>,
     client_allows: &ScopeSet,
@@ -186,13 +188,12 @@ pub fn decide_user_scope(
         .iter()
         .filter(|s| account_allows.contains(s) && !crate::scope::RESERVED_SCOPES.contains(s))
         .collect();
-    match requested {
+    match requested.filter(|r| !r.is_empty()) {
         None if max.is_empty() => Err(OAuthError::new(
             ErrorCode::AccessDenied,
             "the account has no access to this API that the application may request",
         )),
         None => Ok(max),
-        Some(r) if r.is_empty() => Ok(max),
         Some(r) if r.is_subset(&max) => Ok(r.clone()),
         Some(r) => Err(OAuthError::invalid_scope(format!(
             "scope not available to this account or application: {}",
@@ -235,6 +236,27 @@ mod user_scope_tests {
                 .unwrap_err()
                 .code,
             ErrorCode::AccessDenied
+        );
+    }
+
+    /// Found by the `scope` fuzz target: `scope=%20` used to get an empty grant (and so a
+    /// token for the API) for an account with no access to it, where no scope got
+    /// `access_denied`.
+    #[test]
+    fn an_empty_scope_request_is_no_request() {
+        let p = |s| ScopeSet::parse(s).unwrap();
+        let (client, account) = (p("read"), p("write"));
+        for requested in [None, Some(&p(" "))] {
+            assert_eq!(
+                decide_user_scope(requested, &client, &account)
+                    .unwrap_err()
+                    .code,
+                ErrorCode::AccessDenied
+            );
+        }
+        assert_eq!(
+            decide_user_scope(Some(&p(" ")), &client, &p("read write")).unwrap(),
+            p("read")
         );
     }
 }

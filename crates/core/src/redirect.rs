@@ -2,8 +2,9 @@
 //!
 //! The request's URI, with its query component removed, must equal a registered URI exactly
 //! (scheme, host, port, path — no normalization, no prefix or wildcard matching). Its query is
-//! kept for the way back. A fragment is refused. When the request names none, the client must
-//! have exactly one registered.
+//! kept for the way back. A registered URI that has a query itself (RFC 6749 §3.1.2 allows one)
+//! matches only when the request's URI equals it whole. A fragment is refused. When the
+//! request names none, the client must have exactly one registered.
 
 /// Why a redirect URI cannot be used. These are shown on an error page, never redirected to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,7 +47,7 @@ pub fn resolve(given: Option<&str>, registered: &[String]) -> Result<Redirect, R
                 return Err(RedirectError::Fragment);
             }
             let without_query = uri.split_once('?').map_or(uri, |(base, _)| base);
-            if registered.iter().any(|r| r == without_query) {
+            if registered.iter().any(|r| r == uri || r == without_query) {
                 Ok(Redirect {
                     uri: uri.to_owned(),
                     given: true,
@@ -124,6 +125,25 @@ mod tests {
         for (given, registered, want) in cases {
             let got = resolve(*given, registered).map(|r| r.uri);
             assert_eq!(got.as_deref().map_err(|e| *e), *want, "{given:?}");
+        }
+    }
+
+    /// Found by the `redirect_uri` fuzz target: a URI registered with a query could be
+    /// registered but never matched, because only the request's URI lost its query.
+    #[test]
+    fn a_registered_uri_with_a_query_matches_only_itself() {
+        let reg = vec!["https://app.example.com/cb?tenant=1".to_owned()];
+        let ok = |u: &str| resolve(Some(u), &reg).map(|r| r.uri);
+        assert_eq!(
+            ok("https://app.example.com/cb?tenant=1").as_deref(),
+            Ok("https://app.example.com/cb?tenant=1")
+        );
+        for other in [
+            "https://app.example.com/cb",
+            "https://app.example.com/cb?tenant=2",
+            "https://app.example.com/cb?tenant=1&x=2",
+        ] {
+            assert_eq!(ok(other), Err(RedirectError::NotRegistered), "{other}");
         }
     }
 }

@@ -21,7 +21,7 @@ impl ScopeSet {
         for token in s.split(' ').filter(|t| !t.is_empty()) {
             if !token.bytes().all(is_nqchar) {
                 return Err(OAuthError::invalid_scope(
-                    "scope tokens may only contain printable ASCII other than '\"' and '\\'",
+                    "scope tokens may only contain printable ASCII other than double quotes and backslashes",
                 ));
             }
             set.insert(token.to_owned());

@@ -203,7 +203,8 @@ impl Guard {
             None
         };
         let verified = match cached {
-            Some(v) if v.exp + (self.0.cfg.leeway.as_secs() as i64) > now() => v,
+            // Saturating: an `exp` near i64::MAX is a token that never expires, not a panic.
+            Some(v) if v.exp.saturating_add(self.0.cfg.leeway.as_secs() as i64) > now() => v,
             _ => {
                 let v = Arc::new(self.validate_cold(token).await?);
                 if caching {
@@ -259,6 +260,11 @@ impl Guard {
                     })
                 })?;
         let claims = data.claims;
+        // jsonwebtoken also takes an array of issuers that holds ours; RFC 9068 §4 wants `iss`
+        // to be exactly the issuer identifier.
+        if claims.get("iss").and_then(|v| v.as_str()) != Some(cfg.issuer.as_str()) {
+            return Err(GuardError::InvalidToken("wrong issuer"));
+        }
         let exp = claims
             .get("exp")
             .and_then(|v| v.as_i64())
@@ -379,5 +385,58 @@ struct ExpireAtTokenExpiry;
 impl moka::Expiry<[u8; 32], Arc<Verified>> for ExpireAtTokenExpiry {
     fn expire_after_create(&self, _: &[u8; 32], v: &Arc<Verified>, _: Instant) -> Option<Duration> {
         Some(Duration::from_secs((v.exp - now()).clamp(0, 86_400) as u64))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use calyx_token::{SigningAlg, SigningKey};
+    use serde_json::json;
+
+    const ISS: &str = "https://auth.example.com";
+    const AUD: &str = "https://api.example.com/";
+
+    fn guard(key: &SigningKey, cache_capacity: u64) -> Guard {
+        let jwks = serde_json::from_value(json!({ "keys": [key.public_jwk()] })).unwrap();
+        let mut cfg = GuardConfig::new(ISS, AUD);
+        cfg.cache_capacity = cache_capacity;
+        Guard::from_jwks(cfg, &jwks)
+    }
+
+    fn claims(iss: serde_json::Value, exp: i64) -> serde_json::Value {
+        json!({"iss": iss, "sub": "s@clients", "aud": AUD, "exp": exp})
+    }
+
+    /// Found by the `guard_jwt` fuzz target: jsonwebtoken accepts `iss` as an array that
+    /// holds the issuer.
+    #[tokio::test]
+    async fn an_array_of_issuers_is_not_the_issuer() {
+        let (_, key) = SigningKey::generate(SigningAlg::EdDSA).unwrap();
+        let g = guard(&key, 0);
+        let far = 4_102_444_800;
+        assert!(g
+            .validate(&key.sign(&claims(json!(ISS), far)).unwrap())
+            .await
+            .is_ok());
+        for iss in [json!([ISS]), json!([ISS, "https://evil.example"])] {
+            let token = key.sign(&claims(iss, far)).unwrap();
+            assert_eq!(
+                g.validate(&token).await.unwrap_err(),
+                GuardError::InvalidToken("wrong issuer")
+            );
+        }
+    }
+
+    /// Found by the `guard_jwt` fuzz target: a cache hit added the leeway to `exp` unchecked,
+    /// which overflowed (a panic in debug builds) for `exp` near `i64::MAX`.
+    #[tokio::test]
+    async fn a_cached_token_with_the_largest_exp_stays_valid() {
+        let (_, key) = SigningKey::generate(SigningAlg::EdDSA).unwrap();
+        let g = guard(&key, 16);
+        let token = key.sign(&claims(json!(ISS), i64::MAX)).unwrap();
+        for _ in 0..2 {
+            assert_eq!(g.validate(&token).await.unwrap().exp, i64::MAX);
+        }
     }
 }

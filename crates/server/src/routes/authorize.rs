@@ -459,7 +459,12 @@ async fn validate(
         .ok_or_else(|| OAuthError::new(ErrorCode::UnauthorizedClient, "unknown client"))?;
     let audience = target_audience(params, &entry.grants)?;
     let grant = grant_for(&entry.grants, audience)?;
-    let scope = params.get("scope").map(ScopeSet::parse).transpose()?;
+    // A blank scope (`scope=%20`) is no scope, as an empty one is (RFC 6749 §3.2).
+    let scope = params
+        .get("scope")
+        .map(ScopeSet::parse)
+        .transpose()?
+        .filter(|s| !s.is_empty());
     if let Some(s) = &scope {
         // Refuse early what the application could never get; the account is checked later.
         decide_user_scope(Some(s), &grant.scopes, s)?;
