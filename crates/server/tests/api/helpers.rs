@@ -18,7 +18,10 @@ use serde_json::Value;
 
 /// A running application with its own database.
 pub struct TestApp {
+    /// The server's address as clients see it (through the recording proxy).
     pub base: String,
+    /// The server's own socket, for tests about connections themselves.
+    pub direct: std::net::SocketAddr,
     pub http: reqwest::Client,
     pub manager: Manager,
     pub clock: OffsetClock,
@@ -45,7 +48,12 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut RawConfig)) -> TestApp {
         Some(admin) => fresh_postgres_database(&admin).await,
         None => format!("sqlite://{}", dir.path().join("calyx.db").display()),
     };
+    // Clients reach the server through a recording proxy, and the server logs at trace level,
+    // for the secret scan that runs after the whole suite (tests/secret_scan.rs).
+    crate::traffic::capture_server_logs();
+    let proxy = crate::traffic::Proxy::bind().await;
     let mut raw = RawConfig::new(&url);
+    raw.issuer = Some(format!("http://{}", proxy.addr()));
     raw.db_max_connections = 4;
     raw.listen = "127.0.0.1:0".parse().unwrap();
     raw.reload_interval = Duration::from_millis(100);
@@ -60,7 +68,9 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut RawConfig)) -> TestApp {
         Application::build_with_clock(Settings::validate(raw).unwrap(), Arc::new(clock.clone()))
             .await
             .expect("the application builds");
-    let base = format!("http://{}", app.local_addr());
+    let direct = app.local_addr();
+    let base = format!("http://{}", proxy.addr());
+    proxy.start(direct);
     let store = app.state().store.clone();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(app.run_until(async {
@@ -75,6 +85,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut RawConfig)) -> TestApp {
         .unwrap();
     TestApp {
         base,
+        direct,
         http,
         manager,
         clock,

@@ -2,6 +2,8 @@
 //! talks HTTP to it.
 
 mod helpers;
+#[path = "../traffic.rs"]
+mod traffic;
 
 mod authorization_code;
 mod client_credentials;

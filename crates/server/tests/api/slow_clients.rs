@@ -23,8 +23,9 @@ async fn read_until_closed(stream: &mut TcpStream, limit: Duration) -> Option<Ve
     }
 }
 
+/// The server's own socket: these tests are about its connections, not the proxy's.
 fn host_port(app: &TestApp) -> String {
-    app.base.trim_start_matches("http://").to_owned()
+    app.direct.to_string()
 }
 
 #[tokio::test]
