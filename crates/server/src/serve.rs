@@ -3,10 +3,15 @@
 //!
 //! `axum::serve` gives hyper no timer, so a client that sends its headers one byte at a time
 //! (slowloris) would hold its connection for ever, and it accepts without bound. Rather than
-//! wrap it, this module drives hyper-util's connection builder itself: the builder carries the
-//! header deadline (which also closes idle keep-alive connections), and a semaphore permit,
-//! taken before `accept`, caps open connections — past the cap, new connections wait in the
-//! kernel's backlog instead of costing memory here. Request *bodies* get their own deadline
+//! wrap it, this module drives hyper's HTTP/1.1 connection builder itself: the builder carries
+//! the header deadline, which runs from the moment a connection can take a request — so a
+//! connection that never sends a byte, or sits idle after a response, is closed too — and a
+//! semaphore permit, taken before `accept`, caps open connections: past the cap, new
+//! connections wait in the kernel's backlog instead of costing memory here.
+//!
+//! HTTP/1.1 only, TLS included (ALPN offers `http/1.1`): hyper's HTTP/2 server has no
+//! header or idle deadline, and protocol detection would read a first byte with no timer
+//! at all. Token endpoints gain nothing from multiplexing. Request *bodies* get their own deadline
 //! and size limit in [`crate::routes`], where an error can be answered in JSON.
 
 use std::future::Future;
@@ -18,8 +23,8 @@ use anyhow::Context;
 use axum::extract::ConnectInfo;
 use axum::Router;
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
@@ -42,11 +47,11 @@ pub(crate) struct ConnectionLimits {
 /// How long in-flight requests may run on after the shutdown signal.
 const DRAIN: Duration = Duration::from_secs(10);
 
-/// Largest request head (request line plus headers) hyper buffers; beyond it the client gets
-/// 431. hyper's default is ~400 KiB, far more than any OAuth request needs.
+/// Largest request head (request line plus headers); beyond it the client gets 431. hyper's
+/// default is ~400 KiB, far more than any OAuth request needs.
 const MAX_HEAD_BYTES: usize = 64 * 1024;
 
-/// Loads a certificate chain and private key into a TLS acceptor (HTTP/2 and HTTP/1.1 by ALPN).
+/// Loads a certificate chain and private key into a TLS acceptor (ALPN: HTTP/1.1).
 pub(crate) fn tls_acceptor(files: &TlsFiles) -> anyhow::Result<TlsAcceptor> {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -62,7 +67,7 @@ pub(crate) fn tls_acceptor(files: &TlsFiles) -> anyhow::Result<TlsAcceptor> {
         .with_no_client_auth()
         .with_single_cert(certs, key)
         .context("pairing the TLS certificate with its key")?;
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
@@ -77,13 +82,11 @@ pub(crate) async fn serve(
 ) -> anyhow::Result<()> {
     let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let graceful = GracefulShutdown::new();
-    let mut builder = auto::Builder::new(TokioExecutor::new());
+    let mut builder = http1::Builder::new();
     builder
-        .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout)
-        .max_buf_size(MAX_HEAD_BYTES);
-    builder.http2().timer(TokioTimer::new());
+        .max_header_size(MAX_HEAD_BYTES);
     let builder = Arc::new(builder);
     tokio::pin!(shutdown);
 
@@ -140,7 +143,7 @@ pub(crate) async fn serve(
 
 /// Serves one connection; every request carries the peer address as `ConnectInfo`.
 async fn serve_connection<S>(
-    builder: &auto::Builder<TokioExecutor>,
+    builder: &http1::Builder,
     watcher: hyper_util::server::graceful::Watcher,
     stream: S,
     remote: SocketAddr,
@@ -153,7 +156,7 @@ async fn serve_connection<S>(
         app.clone().oneshot(req.map(axum::body::Body::new))
     });
     let conn = builder.serve_connection(TokioIo::new(stream), service);
-    if let Err(e) = watcher.watch(conn.into_owned()).await {
+    if let Err(e) = watcher.watch(conn).await {
         tracing::trace!(%remote, error = %e, "connection ended with an error");
     }
 }

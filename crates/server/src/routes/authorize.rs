@@ -122,7 +122,7 @@ pub struct ConsentForm {
     ),
     responses(
         (status = 200, description = "Login or consent page", content_type = "text/html", body = String),
-        (status = 302, description = "Back to the redirect URI with an error"),
+        (status = 303, description = "Back to the redirect URI with an error"),
         (status = 400, description = "Unknown client or unusable redirect URI: error page, no redirect", content_type = "text/html", body = String),
     ))]
 pub async fn authorize(
@@ -163,7 +163,7 @@ pub async fn authorize(
         description = "The sign-in form as the login page posts it"),
     responses(
         (status = 200, description = "Consent page", content_type = "text/html", body = String),
-        (status = 303, description = "Consent already given: back to the redirect URI with a code"),
+        (status = 303, description = "Back to the redirect URI with an error (the account has no access the application may ask for)"),
         (status = 400, description = "Not the sign-in form, or the request expired: error page", content_type = "text/html", body = String),
         (status = 401, description = "Wrong username or password: the login page again", content_type = "text/html", body = String),
         (status = 429, description = "Too many failed sign-ins", content_type = "text/html", body = String),

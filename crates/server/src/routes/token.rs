@@ -162,32 +162,41 @@ pub(crate) async fn authenticated_client(
 /// Authenticates the client (RFC 6749 §2.3). Unknown client and wrong secret fail alike.
 ///
 /// After [`crate::state::Inner::auth_failures`] failures a client id is blocked for a minute:
-/// further *failed* attempts get 429 without touching the database. A correct secret still
-/// succeeds while blocked, so an attacker who knows a client id cannot lock its owner out.
+/// further *failed* attempts get 429, and when the client is cached they cost no database read.
+/// A correct secret still succeeds while blocked — cached or not — so an attacker who knows a
+/// client id cannot lock its owner out.
 async fn authenticate(state: &AppState, auth: &ClientAuth) -> Result<Arc<ClientEntry>, ApiError> {
     let id = auth.client_id();
     let now = state.clock.now();
-    if let Some(entry) = state.cached_client(id) {
-        if credentials_match(state, &entry, auth, now) {
-            return Ok(entry);
+    let cached = state.cached_client(id);
+    if let Some(entry) = &cached {
+        if credentials_match(state, entry, auth, now) {
+            return Ok(entry.clone());
         }
     }
     // Only a failed fast path pays for the block-list lookup.
-    let blocked_for = state
+    let blocked = state
         .auth_blocked
         .get(id)
         .map(|until| until - now)
-        .filter(|s| *s > 0);
-    if let Some(retry_after) = blocked_for {
-        return Err(ApiError::RateLimited {
-            retry_after: retry_after as u64,
+        .filter(|s| *s > 0)
+        .map(|s| ApiError::RateLimited {
+            retry_after: s as u64,
         });
+    if cached.is_some() {
+        // The cached entry is what the database holds (a change would have dropped it).
+        if let Some(blocked) = blocked {
+            return Err(blocked);
+        }
     }
     // Not cached, or cached before a secret rotation: ask the database.
     if let Some(entry) = state.load_client_entry(id).await? {
         if credentials_match(state, &entry, auth, now) {
             return Ok(entry);
         }
+    }
+    if let Some(blocked) = blocked {
+        return Err(blocked);
     }
     tracing::info!(client_id = %id, "client authentication failed");
     if state.auth_failures.check_key(&id.to_owned()).is_err() {

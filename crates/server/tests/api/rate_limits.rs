@@ -59,3 +59,24 @@ async fn repeated_authentication_failures_are_throttled_without_locking_out_the_
     // The real secret still works while guesses are being refused.
     app.token(&c).await;
 }
+
+#[tokio::test]
+async fn the_owner_gets_in_while_blocked_even_when_the_client_is_not_cached() {
+    let app = spawn_app().await;
+    let c = app.machine_client().await;
+    let wrong = [
+        ("grant_type", "client_credentials"),
+        ("client_id", c.client_id.as_str()),
+        ("client_secret", "guess"),
+        ("audience", c.audience.as_str()),
+    ];
+    for _ in 0..25 {
+        app.post_token_form(&wrong).await;
+    }
+    assert_eq!(app.post_token_form(&wrong).await.status(), 429);
+    // Any configuration change makes every node drop its cached clients.
+    app.machine_client().await;
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    app.token(&c).await;
+    assert_eq!(app.post_token_form(&wrong).await.status(), 429);
+}

@@ -102,7 +102,7 @@ async fn slowloris_connections_do_not_starve_other_clients() {
 }
 
 #[tokio::test]
-async fn a_request_whose_headers_never_finish_is_closed_at_the_header_deadline() {
+async fn connections_whose_headers_never_finish_or_never_start_are_closed_at_the_deadline() {
     let app = spawn_app_with(|raw| raw.header_read_timeout = Duration::from_secs(1)).await;
     let mut s = TcpStream::connect(host_port(&app)).await.unwrap();
     s.write_all(b"GET /healthz HTTP/1.1\r\nHost: calyx\r\n")
@@ -114,7 +114,13 @@ async fn a_request_whose_headers_never_finish_is_closed_at_the_header_deadline()
     // Whatever hyper writes first (nothing, or a 408), it is never a served request.
     assert!(!String::from_utf8_lossy(&sent).contains("200 OK"));
 
-    // An idle keep-alive connection is closed after the same deadline.
+    // So is a connection that never sends a byte...
+    let mut s = TcpStream::connect(host_port(&app)).await.unwrap();
+    read_until_closed(&mut s, Duration::from_secs(5))
+        .await
+        .expect("the server closes a connection that sends nothing");
+
+    // ...and an idle keep-alive connection, after the same deadline.
     let mut s = TcpStream::connect(host_port(&app)).await.unwrap();
     s.write_all(b"GET /healthz HTTP/1.1\r\nHost: calyx\r\n\r\n")
         .await
