@@ -159,7 +159,7 @@ impl utoipa::Modify for OrgTokenAuth {
     }
 }
 
-/// Documents what `routes::whole_body` answers for every operation that takes a body: 408
+/// Documents what `routes::read_body` answers for every operation that takes a body: 408
 /// when the body is late, 413 when it is too large, 400 when it cannot be read.
 struct BodyLimits;
 

@@ -30,10 +30,13 @@ pub(crate) fn has_content_type(headers: &axum::http::HeaderMap, essence: &str) -
 }
 
 /// The application's routes.
+///
+/// The token, revocation and introspection endpoints read their bodies through
+/// [`read_body`] themselves (via `token::read_params`); every other route gets the same
+/// limits from the [`whole_body`] middleware, which the token endpoint — the hot path — does
+/// not pay for.
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/oauth/token", post(token::token))
-        .route("/v2/oauth/token", post(token::token))
+    let limited = Router::new()
         .route("/authorize", get(authorize::authorize))
         .route("/Authorize", get(authorize::authorize))
         .route("/authorize/login", post(authorize::login))
@@ -45,8 +48,6 @@ pub fn router(state: AppState) -> Router {
             "/v2/users/{user_id}/authenticate",
             post(users::authenticate),
         )
-        .route("/oauth/revoke", post(revocation::revoke))
-        .route("/oauth/introspect", post(revocation::introspect))
         .route(
             "/.well-known/oauth-authorization-server",
             get(well_known::metadata),
@@ -63,40 +64,49 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             whole_body,
-        ))
+        ));
+    Router::new()
+        .route("/oauth/token", post(token::token))
+        .route("/v2/oauth/token", post(token::token))
+        .route("/oauth/revoke", post(revocation::revoke))
+        .route("/oauth/introspect", post(revocation::introspect))
+        .merge(limited)
         .with_state(state)
 }
 
-/// Reads every request body whole before any handler runs: at most `max_body_bytes` (413)
-/// and within `body_read_timeout` (408). A client that trickles its body (a slow POST) then
-/// costs one small buffer until its deadline rather than a handler, and handlers and
-/// extractors all see a complete in-memory body under one limit.
-async fn whole_body(
-    State(state): State<AppState>,
-    req: Request,
-    next: Next,
-) -> Result<Response, ApiError> {
-    let (parts, body) = req.into_parts();
+/// Reads a request body whole: at most `max_body_bytes` (413) and within
+/// `body_read_timeout` (408). A client that trickles its body (a slow POST) then costs one
+/// small buffer until its deadline rather than a handler.
+pub(crate) async fn read_body(
+    state: &AppState,
+    headers: &axum::http::HeaderMap,
+    body: Body,
+) -> Result<axum::body::Bytes, ApiError> {
     let limit = state.max_body_bytes;
-    let declared = parts
-        .headers
+    let declared = headers
         .get(axum::http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(ApiError::TooLarge(limit));
     }
-    let bytes = match tokio::time::timeout(
-        state.body_read_timeout,
-        axum::body::to_bytes(body, limit),
-    )
-    .await
-    {
-        Ok(Ok(bytes)) => bytes,
-        Ok(Err(e)) if is_length_limit(&e) => return Err(ApiError::TooLarge(limit)),
-        Ok(Err(_)) => return Err(ApiError::BodyUnreadable),
-        Err(_) => return Err(ApiError::BodyTimeout(state.body_read_timeout)),
-    };
+    match tokio::time::timeout(state.body_read_timeout, axum::body::to_bytes(body, limit)).await {
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(e)) if is_length_limit(&e) => Err(ApiError::TooLarge(limit)),
+        Ok(Err(_)) => Err(ApiError::BodyUnreadable),
+        Err(_) => Err(ApiError::BodyTimeout(state.body_read_timeout)),
+    }
+}
+
+/// [`read_body`] before the handler, so that handlers and extractors see a complete
+/// in-memory body under one limit.
+async fn whole_body(
+    State(state): State<AppState>,
+    req: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let (parts, body) = req.into_parts();
+    let bytes = read_body(&state, &parts.headers, body).await?;
     Ok(next
         .run(Request::from_parts(parts, Body::from(bytes)))
         .await)

@@ -129,11 +129,7 @@ pub(crate) async fn read_params(
         )
         .into());
     }
-    // `routes::whole_body` has already read the body within the limits.
-    let limit = state.max_body_bytes;
-    let bytes = axum::body::to_bytes(body, limit)
-        .await
-        .map_err(|_| ApiError::TooLarge(limit))?;
+    let bytes = super::read_body(state, headers, body).await?;
     let params = if is_form {
         Params::from_form(&bytes)?
     } else {
