@@ -177,7 +177,6 @@ const MIN_LEN: usize = 8;
 
 /// The secrets in one stream of HTTP traffic (either direction).
 pub fn secrets_in(stream: &[u8]) -> Vec<(Kind, String)> {
-    use base64::Engine;
     use regex::Regex;
     static PATTERNS: OnceLock<(Regex, Regex, Regex)> = OnceLock::new();
     let (form, json, basic) = PATTERNS.get_or_init(|| {
@@ -209,12 +208,9 @@ pub fn secrets_in(stream: &[u8]) -> Vec<(Kind, String)> {
         out.push((kind(&c[1]), c[2].to_owned()));
     }
     for c in basic.captures_iter(&text) {
-        let Ok(raw) = base64::engine::general_purpose::STANDARD.decode(&c[1]) else {
-            continue;
-        };
-        let raw = String::from_utf8_lossy(&raw).into_owned();
-        if let Some((_, secret)) = raw.split_once(':') {
-            out.push((Kind::ClientSecret, decode(secret)));
+        // Decoded as the server decodes it (RFC 6749 §2.3.1).
+        if let Ok((_, secret)) = calyx_core::client_auth::parse_basic(&format!("Basic {}", &c[1])) {
+            out.push((Kind::ClientSecret, secret));
         }
     }
     out.retain(|(_, v)| v.len() >= MIN_LEN);

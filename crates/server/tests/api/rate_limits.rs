@@ -1,6 +1,6 @@
 //! Per-client issuance limits and client-authentication failure throttling.
 
-use crate::helpers::{spawn_app, spawn_app_with};
+use crate::helpers::{spawn_app, spawn_app_with, MachineClient};
 
 #[tokio::test]
 async fn a_client_over_its_issuance_rate_gets_429_with_retry_after() {
@@ -40,12 +40,7 @@ async fn a_client_over_its_issuance_rate_gets_429_with_retry_after() {
 async fn repeated_authentication_failures_are_throttled_without_locking_out_the_owner() {
     let app = spawn_app().await;
     let c = app.machine_client().await;
-    let wrong = [
-        ("grant_type", "client_credentials"),
-        ("client_id", c.client_id.as_str()),
-        ("client_secret", "guess"),
-        ("audience", c.audience.as_str()),
-    ];
+    let wrong = wrong_secret(&c);
     let mut statuses = Vec::new();
     for _ in 0..25 {
         statuses.push(app.post_token_form(&wrong).await.status().as_u16());
@@ -64,12 +59,7 @@ async fn repeated_authentication_failures_are_throttled_without_locking_out_the_
 async fn the_owner_gets_in_while_blocked_even_when_the_client_is_not_cached() {
     let app = spawn_app().await;
     let c = app.machine_client().await;
-    let wrong = [
-        ("grant_type", "client_credentials"),
-        ("client_id", c.client_id.as_str()),
-        ("client_secret", "guess"),
-        ("audience", c.audience.as_str()),
-    ];
+    let wrong = wrong_secret(&c);
     for _ in 0..25 {
         app.post_token_form(&wrong).await;
     }
@@ -79,4 +69,14 @@ async fn the_owner_gets_in_while_blocked_even_when_the_client_is_not_cached() {
     tokio::time::sleep(std::time::Duration::from_millis(400)).await;
     app.token(&c).await;
     assert_eq!(app.post_token_form(&wrong).await.status(), 429);
+}
+
+/// A client-credentials request for `c` with a wrong secret.
+fn wrong_secret(c: &MachineClient) -> [(&'static str, &str); 4] {
+    [
+        ("grant_type", "client_credentials"),
+        ("client_id", &c.client_id),
+        ("client_secret", "guess"),
+        ("audience", &c.audience),
+    ]
 }
