@@ -54,13 +54,8 @@ impl Env {
         let log = self.dir.path().join(format!("server-{}.log", extra.len()));
         let mut child = self
             .cmd()
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--reload-interval-ms",
-                "100",
-            ])
+            // The default reload interval: what an operator gets.
+            .args(["serve", "--listen", "127.0.0.1:0"])
             .args(extra)
             .env("RUST_LOG", "trace")
             .stdout(Stdio::piped())
@@ -560,4 +555,196 @@ fn base64_url_decode(s: &str) -> Vec<u8> {
     base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(s)
         .unwrap()
+}
+
+/// An org, an API and a client-credentials client with a default grant, made with the CLI;
+/// returns (client id, secret, audience).
+fn provision_machine_client(env: &Env, alg: &str) -> (String, String, String) {
+    let org = env.json(&["org", "create", "--name", "Acme"]);
+    let aud = format!("https://api-{}.acme.test/", alg.to_lowercase());
+    env.json(&[
+        "api",
+        "create",
+        "--audience",
+        &aud,
+        "--name",
+        "Acme API",
+        "--scopes",
+        "read:consumers",
+        "--alg",
+        alg,
+    ]);
+    let client = env.json(&[
+        "client",
+        "create",
+        "--org",
+        org["org_id"].as_str().unwrap(),
+        "--name",
+        "Backend",
+    ]);
+    let id = client["client_id"].as_str().unwrap().to_owned();
+    env.json(&[
+        "grant",
+        "create",
+        "--client",
+        &id,
+        "--audience",
+        &aud,
+        "--scopes",
+        "read:consumers",
+        "--default",
+    ]);
+    (
+        id,
+        client["client_secret"].as_str().unwrap().to_owned(),
+        aud,
+    )
+}
+
+/// The time from `calyx client rotate-secret --grace-seconds 0` returning to the old secret's
+/// last successful token request, while a client keeps using the old secret back to back
+/// against a server at its default settings.
+#[test]
+fn a_secret_rotated_without_grace_stops_working_within_250_ms_on_a_running_server() {
+    let env = Env::new();
+    let (id, mut secret, aud) = provision_machine_client(&env, "ES256");
+    let server = env.serve(&[]);
+    let base = server.base();
+    let mut windows = Vec::new();
+    for _ in 0..3 {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let hammer = {
+            let (stop, base, id, old, aud) = (
+                stop.clone(),
+                base.clone(),
+                id.clone(),
+                secret.clone(),
+                aud.clone(),
+            );
+            std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                rt.block_on(async {
+                    let http = reqwest::Client::new();
+                    let mut last_ok = None;
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        let resp = http
+                            .post(format!("{base}/oauth/token"))
+                            .form(&[
+                                ("grant_type", "client_credentials"),
+                                ("client_id", id.as_str()),
+                                ("client_secret", old.as_str()),
+                                ("audience", aud.as_str()),
+                            ])
+                            .send()
+                            .await
+                            .unwrap();
+                        if resp.status() == 200 {
+                            last_ok = Some(Instant::now());
+                        }
+                    }
+                    last_ok
+                })
+            })
+        };
+        std::thread::sleep(Duration::from_millis(300));
+        let rotated = env.json(&["client", "rotate-secret", &id, "--grace-seconds", "0"]);
+        let returned = Instant::now();
+        std::thread::sleep(Duration::from_millis(1000));
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let last_ok = hammer
+            .join()
+            .unwrap()
+            .expect("the old secret worked before");
+        windows.push(last_ok.saturating_duration_since(returned));
+        secret = rotated["client_secret"].as_str().unwrap().to_owned();
+        assert_eq!(token(&base, &id, &secret, Some(&aud)).0, 200);
+    }
+    eprintln!("old secret's last success after rotate-secret returned: {windows:?}");
+    let worst = windows.iter().max().unwrap();
+    assert!(
+        *worst < Duration::from_millis(250),
+        "the old secret kept working for {worst:?} after the rotation returned"
+    );
+}
+
+#[test]
+fn an_api_with_a_new_algorithm_made_while_the_server_runs_gets_tokens_at_once() {
+    let env = Env::new();
+    env.json(&["org", "create", "--name", "Warmup"]);
+    // A long reload interval: only the on-demand key load can make the first request work.
+    let server = env.serve(&["--reload-interval-ms", "600000"]);
+    let (id, secret, aud) = provision_machine_client(&env, "EdDSA");
+    let (status, body) = token(&server.base(), &id, &secret, Some(&aud));
+    assert_eq!(status, 200, "{body}");
+    let header = jsonwebtoken::decode_header(body["access_token"].as_str().unwrap()).unwrap();
+    assert_eq!(header.alg, jsonwebtoken::Algorithm::EdDSA);
+}
+
+#[test]
+fn keys_list_shows_each_state_and_retire_unpublishes_at_once() {
+    let env = Env::new();
+    let (id, secret, aud) = provision_machine_client(&env, "ES256");
+    let server = env.serve(&[]);
+    let base = server.base();
+    let list = || -> Vec<Value> {
+        let out = env.cmd().args(["keys", "list", "--json"]).output().unwrap();
+        assert!(out.status.success());
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let states = |keys: &[Value]| -> Vec<String> {
+        keys.iter()
+            .map(|k| k["state"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let before = list();
+    assert_eq!(states(&before), ["current", "next"], "{before:?}");
+    let current = before[0]["kid"].as_str().unwrap().to_owned();
+    let next = before[1]["kid"].as_str().unwrap().to_owned();
+    let (_, body) = token(&base, &id, &secret, Some(&aud));
+    assert_eq!(kid_of(body["access_token"].as_str().unwrap()), current);
+
+    let retired = env.json(&["keys", "retire", &current]);
+    assert_eq!(retired["state"], "retired");
+    let jwks_kids = || -> Vec<String> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let v: Value = reqwest::get(format!("{base}/.well-known/jwks.json"))
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            v["keys"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|k| k["kid"].as_str().unwrap().to_owned())
+                .collect()
+        })
+    };
+    eventually("the retired key leaves the JWKS", || {
+        !jwks_kids().contains(&current)
+    });
+    let (_, body) = token(&base, &id, &secret, Some(&aud));
+    assert_eq!(kid_of(body["access_token"].as_str().unwrap()), next);
+    assert_eq!(states(&list()), ["retired", "current", "next"]);
+    let out = env
+        .cmd()
+        .args(["keys", "retire", &current])
+        .output()
+        .unwrap();
+    assert!(
+        !out.status.success(),
+        "a retired key cannot be retired again"
+    );
 }

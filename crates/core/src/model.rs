@@ -244,8 +244,12 @@ pub struct StoredKey {
     pub alg: SigningAlg,
     /// PKCS#8 DER, or its sealed form (see the server's key loading).
     pub private_key: Vec<u8>,
-    /// Creation time; the newest key of an algorithm signs.
+    /// Creation time.
     pub created_at: i64,
+    /// When the key started signing; `None` for the *next* key of its algorithm, which is
+    /// published before it signs anything. The most recently promoted key of an algorithm
+    /// signs.
+    pub promoted_at: Option<i64>,
     /// After this time the key is neither used nor published.
     pub retires_at: Option<i64>,
 }
@@ -257,6 +261,7 @@ impl fmt::Debug for StoredKey {
             .field("alg", &self.alg)
             .field("private_key", &"[redacted]")
             .field("created_at", &self.created_at)
+            .field("promoted_at", &self.promoted_at)
             .field("retires_at", &self.retires_at)
             .finish()
     }

@@ -49,6 +49,11 @@ impl ScopeSet {
         self.0.difference(&other.0).map(String::as_str)
     }
 
+    /// The tokens in both sets.
+    pub fn intersection(&self, other: &ScopeSet) -> ScopeSet {
+        ScopeSet(self.0.intersection(&other.0).cloned().collect())
+    }
+
     /// The tokens, sorted.
     pub fn iter(&self) -> impl Iterator<Item = &str> {
         self.0.iter().map(String::as_str)

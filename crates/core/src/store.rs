@@ -4,8 +4,7 @@
 use async_trait::async_trait;
 
 use crate::model::{
-    Api, AuthCode, Client, ClientGrant, Family, Org, RefreshToken, RotateOutcome, SigningAlg,
-    StoredKey, User,
+    Api, AuthCode, Client, ClientGrant, Family, Org, RefreshToken, RotateOutcome, StoredKey, User,
 };
 use crate::ScopeSet;
 
@@ -83,20 +82,23 @@ pub trait Store: Send + Sync + 'static {
     async fn insert_key(&self, key: &StoredKey) -> StoreResult<()>;
     /// Keys not retired at `now`, oldest first.
     async fn live_keys(&self, now: i64) -> StoreResult<Vec<StoredKey>>;
-    /// Sets `retires_at` on every live key of `alg` other than `keep_kid` that has none.
-    async fn schedule_key_retirement(
-        &self,
-        alg: SigningAlg,
-        keep_kid: &str,
-        retires_at: i64,
-    ) -> StoreResult<()>;
+    /// Every key, retired ones included, oldest first.
+    async fn all_keys(&self) -> StoreResult<Vec<StoredKey>>;
+    /// In one transaction: makes the next key `kid` sign from `now` on, and schedules every
+    /// other signing key of its algorithm that has no retirement yet to retire at
+    /// `retire_previous_at`. False (nothing written) when `kid` is not an unretired next key.
+    async fn promote_key(&self, kid: &str, now: i64, retire_previous_at: i64) -> StoreResult<bool>;
+    /// Retires `kid` at `now`: it stops signing and leaves the JWKS. False when there is no
+    /// such live key.
+    async fn retire_key(&self, kid: &str, now: i64) -> StoreResult<bool>;
 
     /// Creates a user with its allowed scopes per API (`(api_id, scopes)`).
     async fn insert_user(&self, user: &User, scopes: &[(String, ScopeSet)]) -> StoreResult<()>;
     /// Looks a user up by id.
     async fn user(&self, id: &str) -> StoreResult<Option<User>>;
-    /// Looks a user up by login name.
-    async fn user_by_username(&self, username: &str) -> StoreResult<Option<User>>;
+    /// The users with this login name, in every organization (a username is unique only
+    /// within its organization), oldest first.
+    async fn users_by_username(&self, username: &str) -> StoreResult<Vec<User>>;
     /// Replaces a user's password hash. False when the user is unknown.
     async fn set_password(&self, user_id: &str, password_hash: &str) -> StoreResult<bool>;
     /// Users of an organization ordered by id, after the cursor `after`, at most `limit`.

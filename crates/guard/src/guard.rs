@@ -1,7 +1,7 @@
 //! Token validation against a cached JWKS.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -111,6 +111,13 @@ struct Inner {
     validations: Vec<(Algorithm, Validation)>,
     fetch: tokio::sync::Mutex<Option<Instant>>,
     fetches: AtomicU64,
+    /// Origin of the millisecond clock below.
+    started: Instant,
+    /// When the JWKS in hand goes stale (its `Cache-Control: max-age` ran out), in
+    /// milliseconds since `started`; `u64::MAX` until the first fetch.
+    stale_at_ms: AtomicU64,
+    /// A background refetch is under way.
+    refreshing: AtomicBool,
     verified: Cache<[u8; 32], Arc<Verified>>,
     introspection: Option<Introspection>,
     active: Cache<[u8; 32], ()>,
@@ -173,6 +180,9 @@ impl Guard {
             validations,
             fetch: tokio::sync::Mutex::new(None),
             fetches: AtomicU64::new(0),
+            started: Instant::now(),
+            stale_at_ms: AtomicU64::new(u64::MAX),
+            refreshing: AtomicBool::new(false),
             introspection,
         }))
     }
@@ -181,7 +191,7 @@ impl Guard {
     /// `cfg.jwks_uri` on an unknown `kid`, after the refetch interval).
     pub fn from_jwks(cfg: GuardConfig, jwks: &JwkSet) -> Guard {
         let guard = Self::build(cfg, None);
-        *guard.0.keys.write().unwrap_or_else(|e| e.into_inner()) = keys_of(jwks);
+        guard.install(keys_of(jwks), DEFAULT_JWKS_MAX_AGE);
         if let Ok(mut last) = guard.0.fetch.try_lock() {
             *last = Some(Instant::now());
         }
@@ -194,7 +204,11 @@ impl Guard {
     }
 
     /// Validates a token (the part after `Bearer `).
+    ///
+    /// The JWKS is kept for its `Cache-Control: max-age` and then refetched in the background;
+    /// a key it no longer lists stops verifying from then on, cached tokens included.
     pub async fn validate(&self, token: &str) -> Result<Arc<Verified>, GuardError> {
+        self.refresh_if_stale();
         let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         let caching = self.0.cfg.cache_capacity > 0;
         let cached = if caching {
@@ -298,20 +312,79 @@ impl Guard {
             return Err(GuardError::InvalidToken("unknown key id"));
         }
         *last = Some(Instant::now());
+        let Some((keys, max_age)) = self.fetch_jwks().await else {
+            return Err(GuardError::Unavailable);
+        };
+        self.install(keys, max_age);
+        self.cached_key(kid)
+            .ok_or(GuardError::InvalidToken("unknown key id"))
+    }
+
+    /// Fetches the JWKS: its keys and how long it may be kept (`Cache-Control: max-age`).
+    async fn fetch_jwks(&self) -> Option<(HashMap<String, Key>, Duration)> {
         self.0.fetches.fetch_add(1, Ordering::Relaxed);
         let fetched = async {
             let resp = self.0.http.get(self.0.cfg.jwks_uri()).send().await.ok()?;
-            resp.error_for_status().ok()?.json::<JwkSet>().await.ok()
+            let resp = resp.error_for_status().ok()?;
+            let max_age = resp
+                .headers()
+                .get(reqwest::header::CACHE_CONTROL)
+                .and_then(|v| v.to_str().ok())
+                .map_or(DEFAULT_JWKS_MAX_AGE, max_age);
+            Some((keys_of(&resp.json::<JwkSet>().await.ok()?), max_age))
         }
         .await;
-        let Some(set) = fetched else {
+        if fetched.is_none() {
             tracing::warn!(uri = %self.0.cfg.jwks_uri(), "fetching the JWKS failed");
-            return Err(GuardError::Unavailable);
+        }
+        fetched
+    }
+
+    /// Replaces the keys in hand with a freshly fetched set, kept for `max_age`. A key the
+    /// issuer stopped publishing is dropped, and so is every verified token in the cache, so
+    /// that tokens signed with a retired (perhaps compromised) key stop passing.
+    fn install(&self, keys: HashMap<String, Key>, max_age: Duration) {
+        let dropped = {
+            let mut held = self.0.keys.write().unwrap_or_else(|e| e.into_inner());
+            let dropped = held.keys().any(|kid| !keys.contains_key(kid));
+            *held = keys;
+            dropped
         };
-        let keys = keys_of(&set);
-        *self.0.keys.write().unwrap_or_else(|e| e.into_inner()) = keys;
-        self.cached_key(kid)
-            .ok_or(GuardError::InvalidToken("unknown key id"))
+        if dropped {
+            self.0.verified.invalidate_all();
+            self.0.active.invalidate_all();
+        }
+        let ttl = max_age.clamp(MIN_JWKS_MAX_AGE, MAX_JWKS_MAX_AGE);
+        let stale_at = self.elapsed_ms().saturating_add(ttl.as_millis() as u64);
+        self.0.stale_at_ms.store(stale_at, Ordering::Release);
+    }
+
+    /// Starts a background refetch when the JWKS in hand has outlived its `max-age`; the
+    /// request that notices goes on with the keys in hand.
+    fn refresh_if_stale(&self) {
+        if self.elapsed_ms() < self.0.stale_at_ms.load(Ordering::Acquire)
+            || self.0.refreshing.swap(true, Ordering::AcqRel)
+        {
+            return;
+        }
+        let guard = self.clone();
+        tokio::spawn(async move {
+            match guard.fetch_jwks().await {
+                Some((keys, max_age)) => guard.install(keys, max_age),
+                // Try again after the refetch interval; keep the keys in hand meanwhile.
+                None => guard.0.stale_at_ms.store(
+                    guard
+                        .elapsed_ms()
+                        .saturating_add(guard.0.cfg.min_refetch_interval.as_millis() as u64),
+                    Ordering::Release,
+                ),
+            }
+            guard.0.refreshing.store(false, Ordering::Release);
+        });
+    }
+
+    fn elapsed_ms(&self) -> u64 {
+        self.0.started.elapsed().as_millis() as u64
     }
 
     fn cached_key(&self, kid: &str) -> Option<Key> {
@@ -355,6 +428,29 @@ impl Guard {
         }
         Ok(())
     }
+}
+
+/// How long a JWKS is kept when its response names no `max-age`.
+const DEFAULT_JWKS_MAX_AGE: Duration = Duration::from_secs(300);
+/// Bounds on a JWKS `max-age`: no refetch more than once a second, none kept beyond a day.
+const MIN_JWKS_MAX_AGE: Duration = Duration::from_secs(1);
+const MAX_JWKS_MAX_AGE: Duration = Duration::from_secs(86_400);
+
+/// The `max-age` of a `Cache-Control` value (`no-cache` and `no-store` count as 0).
+fn max_age(cache_control: &str) -> Duration {
+    let mut age = DEFAULT_JWKS_MAX_AGE;
+    for directive in cache_control.split(',').map(str::trim) {
+        let lower = directive.to_ascii_lowercase();
+        if lower == "no-cache" || lower == "no-store" {
+            return Duration::ZERO;
+        }
+        if let Some(n) = lower.strip_prefix("max-age=") {
+            if let Ok(n) = n.trim_matches('"').parse::<u64>() {
+                age = Duration::from_secs(n);
+            }
+        }
+    }
+    age
 }
 
 fn keys_of(set: &JwkSet) -> HashMap<String, Key> {
@@ -406,6 +502,15 @@ mod tests {
 
     fn claims(iss: serde_json::Value, exp: i64) -> serde_json::Value {
         json!({"iss": iss, "sub": "s@clients", "aud": AUD, "exp": exp})
+    }
+
+    #[test]
+    fn the_jwks_max_age_is_read_from_cache_control() {
+        assert_eq!(max_age("public, max-age=60"), Duration::from_secs(60));
+        assert_eq!(max_age("Max-Age=5, public"), Duration::from_secs(5));
+        assert_eq!(max_age("no-cache"), Duration::ZERO);
+        assert_eq!(max_age("public"), DEFAULT_JWKS_MAX_AGE);
+        assert_eq!(max_age("max-age=x"), DEFAULT_JWKS_MAX_AGE);
     }
 
     /// Found by the `guard_jwt` fuzz target: jsonwebtoken accepts `iss` as an array that

@@ -324,7 +324,7 @@ async fn a_key_rotated_on_the_server_is_accepted_without_a_restart() {
     let guard = Guard::new(w.config());
     let before = w.token(&w.audience, "read:consumers").await;
     guard.validate(&before).await.unwrap();
-    let new_kid = w.manager.rotate_key(SigningAlg::ES256).await.unwrap();
+    let new_kid = w.manager.rotate_key(SigningAlg::ES256).await.unwrap().kid;
     let mut after = String::new();
     for _ in 0..100 {
         after = w.token(&w.audience, "read:consumers").await;
@@ -398,4 +398,95 @@ async fn introspection_mode_rejects_a_revoked_token_at_once() {
         .validate(&t)
         .await
         .expect("offline validation cannot see it (by design)");
+}
+
+#[tokio::test]
+async fn a_guard_that_fetched_the_jwks_before_a_rotation_accepts_the_first_token_after_it() {
+    let w = calyx().await;
+    let mut cfg = w.config();
+    // As Keycloak's and jose's verifiers do: no refetch for a while after a fetch.
+    cfg.min_refetch_interval = Duration::from_secs(60);
+    let guard = Guard::new(cfg);
+    guard
+        .validate(&w.token(&w.audience, "read:consumers").await)
+        .await
+        .unwrap();
+    assert_eq!(guard.jwks_fetches(), 1);
+    let rotated = w.manager.rotate_key(SigningAlg::ES256).await.unwrap();
+    assert!(
+        rotated.was_published,
+        "the promoted key was published before"
+    );
+    let mut first = String::new();
+    for _ in 0..100 {
+        first = w.token(&w.audience, "read:consumers").await;
+        if jsonwebtoken::decode_header(&first).unwrap().kid.as_deref() == Some(&rotated.kid) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let header = jsonwebtoken::decode_header(&first).unwrap();
+    assert_eq!(header.kid.as_deref(), Some(rotated.kid.as_str()));
+    guard
+        .validate(&first)
+        .await
+        .expect("the key that signs after the rotation was in the JWKS fetched before it");
+    assert_eq!(guard.jwks_fetches(), 1, "no refetch was needed");
+}
+
+/// A JWKS endpoint whose key set the test swaps, served with `Cache-Control: max-age=1`.
+async fn jwks_server(set: Arc<std::sync::Mutex<Value>>) -> String {
+    let app = Router::new().route(
+        "/jwks",
+        get(move || {
+            let set = set.clone();
+            async move {
+                let body = set.lock().unwrap().clone();
+                ([("cache-control", "public, max-age=1")], Json(body))
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}/jwks")
+}
+
+#[tokio::test]
+async fn a_key_the_issuer_stops_publishing_stops_verifying_once_the_jwks_max_age_passes() {
+    let (_, retired) = SigningKey::generate(SigningAlg::ES256).unwrap();
+    let (_, kept) = SigningKey::generate(SigningAlg::ES256).unwrap();
+    let set = Arc::new(std::sync::Mutex::new(
+        json!({"keys": [retired.public_jwk(), kept.public_jwk()]}),
+    ));
+    let mut cfg = GuardConfig::new("https://issuer.example", "https://api.example/");
+    cfg.jwks_uri = Some(jwks_server(set.clone()).await);
+    cfg.min_refetch_interval = Duration::from_secs(60);
+    let guard = Guard::new(cfg);
+    let exp = calyx_core::clock::SystemClock.now() + 600;
+    let claims = json!({"iss": "https://issuer.example", "aud": "https://api.example/",
+        "sub": "s@clients", "exp": exp});
+    let compromised = retired.sign(&claims).unwrap();
+    let fine = kept.sign(&claims).unwrap();
+    guard.validate(&compromised).await.unwrap();
+    guard.validate(&fine).await.unwrap();
+
+    // The issuer retires the key; the guard notices within max-age, in the background.
+    *set.lock().unwrap() = json!({"keys": [kept.public_jwk()]});
+    let started = std::time::Instant::now();
+    while guard.validate(&compromised).await.is_ok() {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "a retired key kept verifying (cached tokens included)"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    guard
+        .validate(&fine)
+        .await
+        .expect("the key still published still verifies");
+    assert_eq!(
+        guard.validate(&compromised).await.unwrap_err(),
+        calyx_guard::GuardError::InvalidToken("unknown key id")
+    );
 }

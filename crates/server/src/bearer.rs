@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use axum::http::{header, HeaderMap, StatusCode};
 use calyx_core::model::Api;
+use calyx_core::scope::RESERVED_SCOPES;
 use calyx_core::ScopeSet;
 use calyx_token::AccessClaims;
 
@@ -28,6 +29,9 @@ pub struct OrgToken {
     pub api: Arc<Api>,
     /// Its scopes.
     pub scope: ScopeSet,
+    /// What the token's client is granted for the API now (reserved scopes removed): the
+    /// most a user it registers or authenticates may hold.
+    pub grant_scopes: ScopeSet,
 }
 
 /// Why a token is not an acceptable org token.
@@ -69,12 +73,27 @@ pub async fn org_token(
     let Some(org_id) = claims.org_id.clone() else {
         return Ok(Err(Problem::Invalid("the token names no organization")));
     };
+    let Some(client) = state.client_entry(&claims.client_id).await? else {
+        return Ok(Err(Problem::Invalid("the token's client no longer exists")));
+    };
+    let grant_scopes = client
+        .grants
+        .iter()
+        .find(|g| g.api_id == api.id)
+        .map(|g| {
+            g.scopes
+                .iter()
+                .filter(|s| !RESERVED_SCOPES.contains(s))
+                .collect()
+        })
+        .unwrap_or_default();
     let scope = ScopeSet::parse(&claims.scope).unwrap_or_default();
     Ok(Ok(OrgToken {
         claims,
         org_id,
         api,
         scope,
+        grant_scopes,
     }))
 }
 

@@ -26,7 +26,8 @@ pub struct RawConfig {
     pub insecure_http: bool,
     /// Token issuance limit per client, requests per second; 0 = unlimited.
     pub client_rate_limit: u32,
-    /// How often to check the database for changes made elsewhere (CLI, other nodes).
+    /// How often to check the database for changes made elsewhere (CLI, other nodes): the
+    /// bound on how long a revoked secret or a retired key keeps working on this node.
     pub reload_interval: Duration,
     /// Base64 AES-256 key sealing private signing keys at rest.
     pub master_key: Option<String>,
@@ -48,6 +49,9 @@ pub struct RawConfig {
     /// Seconds within which a just-spent refresh token may be presented again and get the
     /// same successor (0 = any reuse revokes the family).
     pub refresh_reuse_leeway: i64,
+    /// Serve the legacy `POST /v1/users/authenticate/{user_id}` (client credentials in a
+    /// Bearer header, the user token as plain text). Needs TLS or a loopback address.
+    pub legacy_user_authenticate_v1: bool,
 }
 
 impl RawConfig {
@@ -61,7 +65,7 @@ impl RawConfig {
             tls_key: None,
             insecure_http: false,
             client_rate_limit: 0,
-            reload_interval: Duration::from_secs(1),
+            reload_interval: Duration::from_millis(100),
             master_key: None,
             pepper: None,
             max_body_bytes: 16 * 1024,
@@ -71,6 +75,7 @@ impl RawConfig {
             db_max_connections: 8,
             refresh_reuse_leeway: 0,
             sqlite_sync_full: true,
+            legacy_user_authenticate_v1: false,
         }
     }
 }
@@ -118,6 +123,12 @@ impl Settings {
                  unencrypted connection. Use --tls-cert/--tls-key, put a TLS proxy in front and \
                  pass --issuer https://..., or pass --insecure-http",
                 raw.listen
+            );
+        }
+        if raw.legacy_user_authenticate_v1 && tls.is_none() && !raw.listen.ip().is_loopback() {
+            bail!(
+                "--legacy-user-authenticate-v1 sends a client secret in every request: serve it \
+                 with --tls-cert/--tls-key, or on a loopback address behind a TLS proxy"
             );
         }
         Ok(Settings { raw, tls })
@@ -178,6 +189,19 @@ mod tests {
         assert!(check_issuer("http://auth.example.com", true).is_ok());
         assert!(check_issuer("https://a.example.com/?x=1", false).is_err());
         assert!(check_issuer("ftp://a.example.com", false).is_err());
+    }
+
+    #[test]
+    fn the_legacy_endpoint_needs_tls_or_loopback() {
+        let mut raw = RawConfig::new("sqlite::memory:");
+        raw.legacy_user_authenticate_v1 = true;
+        assert!(Settings::validate(raw.clone()).is_ok(), "loopback");
+        raw.listen = "0.0.0.0:8080".parse().unwrap();
+        raw.insecure_http = true;
+        assert!(
+            Settings::validate(raw).is_err(),
+            "plain http on a public interface"
+        );
     }
 
     #[test]

@@ -44,6 +44,8 @@ pub enum ApiError {
     },
     /// No such resource (or one the caller may not see): 404.
     NotFound(&'static str),
+    /// The path exists, the method does not: 405.
+    MethodNotAllowed,
     /// A uniqueness rule was broken: 409.
     Conflict(String),
     /// The database is unreachable: 503, the cause logged.
@@ -82,6 +84,13 @@ impl From<StoreError> for ApiError {
 
 impl From<anyhow::Error> for ApiError {
     fn from(e: anyhow::Error) -> Self {
+        // An unreachable database under a layer of context is still a 503.
+        if matches!(e.downcast_ref(), Some(StoreError::Unavailable(_))) {
+            return match e.downcast::<StoreError>() {
+                Ok(store) => ApiError::Unavailable(store),
+                Err(e) => ApiError::Internal(e),
+            };
+        }
         ApiError::Internal(e)
     }
 }
@@ -152,6 +161,13 @@ impl IntoResponse for ApiError {
             ApiError::NotFound(what) => {
                 let body = serde_json::json!({"error": "not_found", "error_description": what});
                 (StatusCode::NOT_FOUND, axum::Json(body)).into_response()
+            }
+            ApiError::MethodNotAllowed => {
+                let body = serde_json::json!({
+                    "error": "method_not_allowed",
+                    "error_description": "this path does not take that method",
+                });
+                (StatusCode::METHOD_NOT_ALLOWED, axum::Json(body)).into_response()
             }
             ApiError::Conflict(what) => {
                 let body = serde_json::json!({"error": "conflict", "error_description": what});

@@ -7,7 +7,7 @@ use anyhow::{bail, Context};
 use calyx_core::clock::{Clock, SystemClock};
 use calyx_core::model::{Api, Client, ClientGrant, ClientType, GrantType, Org, SigningAlg};
 use calyx_core::store::{Store, StoreError};
-use calyx_core::ScopeSet;
+use calyx_core::{redirect, ScopeSet};
 use calyx_token::seal::Sealer;
 use calyx_token::secret::{
     generate_secret, random_alphanumeric, random_id, random_string, SecretHasher,
@@ -48,6 +48,24 @@ impl std::fmt::Debug for Secrets {
     }
 }
 
+/// A signing key as `keys list` shows it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct KeyInfo {
+    /// Key id (RFC 7638 thumbprint).
+    pub kid: String,
+    /// Algorithm (`ES256`, `EdDSA` or `RS256`).
+    pub alg: &'static str,
+    /// `next` (published, signs after the next rotation), `current` (signs), `previous`
+    /// (published until its tokens expire) or `retired` (unpublished).
+    pub state: &'static str,
+    /// Creation time.
+    pub created_at: i64,
+    /// When it started signing.
+    pub promoted_at: Option<i64>,
+    /// When it leaves (or left) the JWKS.
+    pub retires_at: Option<i64>,
+}
+
 /// Fields of a new API.
 #[derive(Debug, Clone)]
 pub struct NewApi {
@@ -84,6 +102,10 @@ pub struct NewUser {
     pub email: Option<String>,
     /// Allowed scopes per API: `(audience, space-separated scopes)`.
     pub scopes: Vec<(String, String)>,
+    /// The most any entry of `scopes` may hold: the registering organization client's grant.
+    /// A scope beyond it is refused (`UserError::BeyondGrant`), so registering a user can
+    /// never widen what the organization itself may obtain.
+    pub ceiling: Option<ScopeSet>,
 }
 
 impl std::fmt::Debug for NewUser {
@@ -244,7 +266,16 @@ impl Manager {
             bail!("a public client cannot use client_credentials: it has no secret");
         }
         for uri in &new.redirect_uris {
-            check_redirect_uri(uri)?;
+            redirect::check_redirect_uri(uri).map_err(anyhow::Error::msg)?;
+        }
+        for (what, uri) in [
+            ("the website URI", &new.website_uri),
+            ("the privacy policy URI", &new.privacy_policy_uri),
+            ("the terms of service URI", &new.tos_uri),
+        ] {
+            if let Some(uri) = uri {
+                redirect::check_link(what, uri).map_err(anyhow::Error::msg)?;
+            }
         }
         if grant_types.contains(&GrantType::AuthorizationCode) && new.redirect_uris.is_empty() {
             bail!("a client using authorization_code needs at least one --redirect-uri");
@@ -348,9 +379,53 @@ impl Manager {
         Ok(create_user(&*self.store, &*self.clock, new).await?)
     }
 
-    /// Rotates the signing key of `alg`; returns the new key id.
-    pub async fn rotate_key(&self, alg: SigningAlg) -> anyhow::Result<String> {
+    /// Rotates the signing key of `alg`: the published next key starts signing and a new
+    /// next key is published.
+    pub async fn rotate_key(&self, alg: SigningAlg) -> anyhow::Result<keys::Rotated> {
         keys::rotate(&*self.store, &self.sealer, alg, self.clock.now()).await
+    }
+
+    /// Unpublishes a key at once (a compromised key); a successor takes over its role.
+    pub async fn retire_key(&self, kid: &str) -> anyhow::Result<SigningAlg> {
+        keys::retire(&*self.store, &self.sealer, kid, self.clock.now())
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("no live signing key with id {kid}"))
+    }
+
+    /// Every signing key, retired ones included, with its state at this moment.
+    pub async fn list_keys(&self) -> anyhow::Result<Vec<KeyInfo>> {
+        let now = self.clock.now();
+        let all = self
+            .store
+            .all_keys()
+            .await
+            .context("reading signing keys")?;
+        let current: Vec<&str> = SigningAlg::ALL
+            .iter()
+            .filter_map(|alg| {
+                all.iter()
+                    .filter(|k| k.alg == *alg && k.retires_at.is_none_or(|r| r > now))
+                    .filter(|k| k.promoted_at.is_some())
+                    .max_by_key(|k| k.promoted_at)
+                    .map(|k| k.kid.as_str())
+            })
+            .collect();
+        Ok(all
+            .iter()
+            .map(|k| KeyInfo {
+                kid: k.kid.clone(),
+                alg: k.alg.as_str(),
+                state: match (k.retires_at, k.promoted_at) {
+                    (Some(r), _) if r <= now => "retired",
+                    (_, None) => "next",
+                    _ if current.contains(&k.kid.as_str()) => "current",
+                    _ => "previous",
+                },
+                created_at: k.created_at,
+                promoted_at: k.promoted_at,
+                retires_at: k.retires_at,
+            })
+            .collect())
     }
 }
 
@@ -359,20 +434,6 @@ fn conflict(e: StoreError, what: &str) -> anyhow::Error {
         StoreError::Conflict(_) => anyhow::anyhow!("{what} already exists"),
         other => anyhow::Error::new(other),
     }
-}
-
-/// A redirect URI must be absolute, without a fragment, and without whitespace (RFC 6749
-/// §3.1.2).
-fn check_redirect_uri(uri: &str) -> anyhow::Result<()> {
-    let parsed = url::Url::parse(uri)
-        .with_context(|| format!("redirect URI {uri:?} is not an absolute URI"))?;
-    if parsed.fragment().is_some() || uri.contains('#') {
-        bail!("redirect URI {uri:?} must not contain a fragment");
-    }
-    if uri.chars().any(char::is_whitespace) {
-        bail!("redirect URI {uri:?} must not contain whitespace");
-    }
-    Ok(())
 }
 
 /// A database URL with any password replaced, for messages.
@@ -392,6 +453,9 @@ pub enum UserError {
     /// The input is not acceptable (the text says why).
     #[error("{0}")]
     Invalid(String),
+    /// An allowed scope is outside the registering client's grant.
+    #[error("{0}")]
+    BeyondGrant(String),
     /// The username or external id is taken.
     #[error("a user with that username or external id already exists")]
     Conflict,
@@ -448,6 +512,15 @@ pub async fn create_user(
             return invalid(format!(
                 "{r} is reserved for organization tokens and cannot be given to a user"
             ));
+        }
+        if let Some(ceiling) = &new.ceiling {
+            let beyond: Vec<&str> = set.difference(ceiling).collect();
+            if !beyond.is_empty() {
+                return Err(UserError::BeyondGrant(format!(
+                    "allowed_scopes goes beyond what this client is granted for {audience}: {}",
+                    beyond.join(" ")
+                )));
+            }
         }
         scopes.push((api.id, set));
     }

@@ -6,6 +6,9 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
+/// The media type of [`Metrics::encode`]'s output (OpenMetrics 1.0 text).
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
 /// Labels of `calyx_token_requests_total`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct TokenLabels {
@@ -51,7 +54,7 @@ impl Default for Metrics {
 }
 
 impl Metrics {
-    /// The text exposition format.
+    /// The OpenMetrics text exposition format.
     pub fn encode(&self) -> String {
         let mut out = String::new();
         // Writing to a String cannot fail.

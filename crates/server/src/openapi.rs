@@ -218,7 +218,18 @@ pub fn document() -> &'static serde_json::Value {
     DOC.get_or_init(|| {
         let mut doc = ApiDoc::openapi();
         for (alias, primary) in ALIASES {
-            if let Some(item) = doc.paths.paths.get(primary).cloned() {
+            if let Some(mut item) = doc.paths.paths.get(primary).cloned() {
+                // operationIds are unique across a document (OpenAPI 3.1 §4.8.10.1).
+                let suffix: String = alias
+                    .chars()
+                    .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+                    .collect();
+                for op in [&mut item.get, &mut item.post].into_iter().flatten() {
+                    if let Some(id) = &mut op.operation_id {
+                        id.push_str("_as");
+                        id.push_str(&suffix);
+                    }
+                }
                 doc.paths.paths.insert(alias.to_owned(), item);
             }
         }

@@ -3,7 +3,7 @@
 //! Every `interval` the task reads the change counter that database triggers bump on any write
 //! to clients, grants, APIs or keys. When it moves — a CLI command, another node — the client
 //! and API caches are dropped and the key set is reloaded, so a rotated key signs and is
-//! published within one interval (1 s by default), on every node. Once a minute the key set is
+//! published within one interval (100 ms by default), on every node. Once a minute the key set is
 //! reloaded regardless, which is when retired keys leave the JWKS, and idle rate-limiter state
 //! is pruned.
 
@@ -51,6 +51,7 @@ pub async fn run(state: AppState, interval: Duration, mut last_seq: i64) {
             }
             state.auth_failures.retain_recent();
             state.login_failures_user.retain_recent();
+            state.login_failures_pair.retain_recent();
             state.login_failures_ip.retain_recent();
         }
     }

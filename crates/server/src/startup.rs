@@ -91,6 +91,7 @@ impl Application {
             max_body_bytes: raw.max_body_bytes,
             body_read_timeout: raw.body_read_timeout,
             refresh_reuse_leeway: raw.refresh_reuse_leeway,
+            legacy_user_authenticate_v1: raw.legacy_user_authenticate_v1,
         });
         Ok(Application {
             listener,

@@ -3,9 +3,11 @@
 //! The token endpoint's hot path reads clients, their grants and APIs from in-memory caches
 //! (moka) and the signing keys from an in-memory [`KeySet`]; it touches the database only on a
 //! cache miss. The `reload` task drops the caches whenever the database's change counter moves,
-//! so writes made by the CLI or by another node take effect within one reload interval.
+//! so writes made by the CLI or by another node take effect within one reload interval
+//! (100 ms by default).
 
 use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -50,9 +52,14 @@ pub struct Inner {
     /// Sealing of private keys at rest.
     pub sealer: Sealer,
     keys: RwLock<Arc<KeySet>>,
+    /// Serialises on-demand loads of a missing signing key.
+    pub key_load: tokio::sync::Mutex<()>,
     clients: Cache<String, Arc<ClientEntry>>,
     apis: Cache<String, Arc<Api>>,
     apis_by_id: Cache<String, Arc<Api>>,
+    /// Bumped by every [`AppState::invalidate_caches`]; a read that began before a bump does
+    /// not leave what it read in the cache.
+    cache_epoch: AtomicU64,
     /// Token issuance per client, if limited.
     pub issue_limiter: Option<KeyedLimiter>,
     /// Failed client authentications per client id.
@@ -61,9 +68,12 @@ pub struct Inner {
     pub auth_blocked: Cache<String, i64>,
     /// Failed sign-ins per username.
     pub login_failures_user: KeyedLimiter,
+    /// Failed sign-ins per (client address, username).
+    pub login_failures_pair: KeyedLimiter,
     /// Failed sign-ins per client address.
     pub login_failures_ip: KeyedLimiter,
-    /// Usernames and addresses refused until the stored time (`user:..` / `ip:..`).
+    /// Usernames, (address, username) pairs and addresses blocked until the stored time
+    /// (`user:..` / `pair:..` / `ip:..`).
     pub login_blocked: Cache<String, i64>,
     /// Seals web state (pending requests, sessions) and leeway successors.
     pub web_sealer: Sealer,
@@ -77,6 +87,8 @@ pub struct Inner {
     pub max_body_bytes: usize,
     /// Time allowed for a request body to arrive.
     pub body_read_timeout: Duration,
+    /// Serve the legacy `POST /v1/users/authenticate/{user_id}`.
+    pub legacy_user_authenticate_v1: bool,
 }
 
 impl std::ops::Deref for AppState {
@@ -108,6 +120,8 @@ pub struct StateParts {
     pub body_read_timeout: Duration,
     /// Refresh reuse leeway, seconds.
     pub refresh_reuse_leeway: i64,
+    /// Serve the legacy `POST /v1/users/authenticate/{user_id}`.
+    pub legacy_user_authenticate_v1: bool,
 }
 
 /// Failed authentications allowed per client id per minute before it is blocked.
@@ -130,6 +144,7 @@ impl AppState {
             hasher: p.hasher,
             sealer: p.sealer,
             keys: RwLock::new(Arc::new(p.keys)),
+            key_load: tokio::sync::Mutex::new(()),
             clients: Cache::builder()
                 .max_capacity(100_000)
                 .time_to_live(cache_ttl)
@@ -142,6 +157,7 @@ impl AppState {
                 .max_capacity(10_000)
                 .time_to_live(cache_ttl)
                 .build(),
+            cache_epoch: AtomicU64::new(0),
             issue_limiter: NonZeroU32::new(p.client_rate_limit)
                 .map(|n| RateLimiter::keyed(Quota::per_second(n))),
             auth_failures: RateLimiter::keyed(Quota::per_minute(
@@ -152,6 +168,9 @@ impl AppState {
                 .time_to_live(Duration::from_secs(60))
                 .build(),
             login_failures_user: RateLimiter::keyed(Quota::per_minute(
+                NonZeroU32::new(LOGIN_FAILURES_PER_USER_PER_MINUTE).expect("non-zero"),
+            )),
+            login_failures_pair: RateLimiter::keyed(Quota::per_minute(
                 NonZeroU32::new(LOGIN_FAILURES_PER_USER_PER_MINUTE).expect("non-zero"),
             )),
             login_failures_ip: RateLimiter::keyed(Quota::per_minute(
@@ -167,6 +186,7 @@ impl AppState {
             metrics: Metrics::default(),
             max_body_bytes: p.max_body_bytes,
             body_read_timeout: p.body_read_timeout,
+            legacy_user_authenticate_v1: p.legacy_user_authenticate_v1,
         }))
     }
 
@@ -185,20 +205,49 @@ impl AppState {
         self.clients.get(client_id)
     }
 
+    /// The client and its grants, from the cache or the store.
+    pub async fn client_entry(&self, client_id: &str) -> StoreResult<Option<Arc<ClientEntry>>> {
+        match self.cached_client(client_id) {
+            Some(hit) => Ok(Some(hit)),
+            None => self.load_client_entry(client_id).await,
+        }
+    }
+
     /// Reads the client from the store and refreshes the cache (used on a miss, and to
     /// re-check a failed secret in case it was rotated since it was cached).
     pub async fn load_client_entry(
         &self,
         client_id: &str,
     ) -> StoreResult<Option<Arc<ClientEntry>>> {
-        let Some(client) = self.store.client(client_id).await? else {
+        let epoch = self.cache_epoch.load(Ordering::SeqCst);
+        let client = self.store.client(client_id).await?;
+        // The grants are read for an unknown client too, so that an unknown client id and a
+        // wrong secret cost the same work and cannot be told apart by timing.
+        let grants = self.store.grants_for_client(client_id).await?;
+        let Some(client) = client else {
             self.clients.invalidate(client_id);
             return Ok(None);
         };
-        let grants = self.store.grants_for_client(client_id).await?;
         let entry = Arc::new(ClientEntry { client, grants });
-        self.clients.insert(client_id.to_owned(), entry.clone());
+        self.cache_if_current(&self.clients, client_id, entry.clone(), epoch);
         Ok(Some(entry))
+    }
+
+    /// Caches `value` unless the caches were invalidated since `epoch` was read: a row read
+    /// just before a change (a rotated secret, say) must not outlive the change in the cache.
+    fn cache_if_current<V: Clone + Send + Sync + 'static>(
+        &self,
+        cache: &Cache<String, V>,
+        key: &str,
+        value: V,
+        epoch: u64,
+    ) {
+        cache.insert(key.to_owned(), value);
+        // `invalidate_caches` bumps the epoch before dropping the entries: either the bump is
+        // seen here, or the drop comes after this insert.
+        if self.cache_epoch.load(Ordering::SeqCst) != epoch {
+            cache.invalidate(key);
+        }
     }
 
     /// The API with this audience, from the cache or the store.
@@ -206,11 +255,12 @@ impl AppState {
         if let Some(hit) = self.apis.get(audience) {
             return Ok(Some(hit));
         }
+        let epoch = self.cache_epoch.load(Ordering::SeqCst);
         let Some(api) = self.store.api_by_audience(audience).await? else {
             return Ok(None);
         };
         let api = Arc::new(api);
-        self.apis.insert(audience.to_owned(), api.clone());
+        self.cache_if_current(&self.apis, audience, api.clone(), epoch);
         Ok(Some(api))
     }
 
@@ -219,16 +269,18 @@ impl AppState {
         if let Some(hit) = self.apis_by_id.get(id) {
             return Ok(Some(hit));
         }
+        let epoch = self.cache_epoch.load(Ordering::SeqCst);
         let Some(api) = self.store.api(id).await? else {
             return Ok(None);
         };
         let api = Arc::new(api);
-        self.apis_by_id.insert(id.to_owned(), api.clone());
+        self.cache_if_current(&self.apis_by_id, id, api.clone(), epoch);
         Ok(Some(api))
     }
 
     /// Drops every cached client and API.
     pub fn invalidate_caches(&self) {
+        self.cache_epoch.fetch_add(1, Ordering::SeqCst);
         self.clients.invalidate_all();
         self.apis.invalidate_all();
         self.apis_by_id.invalidate_all();

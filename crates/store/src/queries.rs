@@ -245,13 +245,14 @@ macro_rules! impl_store {
                 k: &calyx_core::model::StoredKey,
             ) -> calyx_core::store::StoreResult<()> {
                 sqlx::query(
-                    "INSERT INTO signing_keys (kid, alg, private_key, created_at, retires_at, generation) \
-                     SELECT $1, $2, $3, $4, $5, COALESCE(MAX(generation), 0) + 1 FROM signing_keys",
+                    "INSERT INTO signing_keys (kid, alg, private_key, created_at, promoted_at, retires_at, generation) \
+                     SELECT $1, $2, $3, $4, $5, $6, COALESCE(MAX(generation), 0) + 1 FROM signing_keys",
                 )
                 .bind(&k.kid)
                 .bind(k.alg.as_str())
                 .bind(&k.private_key)
                 .bind(k.created_at)
+                .bind(k.promoted_at)
                 .bind(k.retires_at)
                 .execute(self.writer())
                 .await
@@ -263,35 +264,72 @@ macro_rules! impl_store {
                 &self,
                 now: i64,
             ) -> calyx_core::store::StoreResult<Vec<calyx_core::model::StoredKey>> {
+                let mut keys = self.all_keys().await?;
+                keys.retain(|k| k.retires_at.is_none_or(|r| r > now));
+                Ok(keys)
+            }
+
+            async fn all_keys(
+                &self,
+            ) -> calyx_core::store::StoreResult<Vec<calyx_core::model::StoredKey>> {
                 let rows: Vec<$crate::rows::KeyRow> = sqlx::query_as(
-                    "SELECT kid, alg, private_key, created_at, retires_at FROM signing_keys \
-                     WHERE retires_at IS NULL OR retires_at > $1 ORDER BY generation",
+                    "SELECT kid, alg, private_key, created_at, promoted_at, retires_at FROM signing_keys \
+                     ORDER BY generation",
                 )
-                .bind(now)
                 .fetch_all(self.reader())
                 .await
                 .map_err($crate::map_err)?;
                 rows.into_iter().map(TryInto::try_into).collect()
             }
 
-            async fn schedule_key_retirement(
+            async fn promote_key(
                 &self,
-                alg: calyx_core::model::SigningAlg,
-                keep_kid: &str,
-                retires_at: i64,
-            ) -> calyx_core::store::StoreResult<()> {
-                sqlx::query(
-                    "UPDATE signing_keys SET retires_at = $3 \
-                     WHERE alg = $1 AND kid <> $2 AND retires_at IS NULL",
+                kid: &str,
+                now: i64,
+                retire_previous_at: i64,
+            ) -> calyx_core::store::StoreResult<bool> {
+                let mut tx = self.writer().begin().await.map_err($crate::map_err)?;
+                let promoted = sqlx::query(
+                    "UPDATE signing_keys SET promoted_at = $2 \
+                     WHERE kid = $1 AND promoted_at IS NULL AND (retires_at IS NULL OR retires_at > $2)",
                 )
-                .bind(alg.as_str())
-                .bind(keep_kid)
-                .bind(retires_at)
+                .bind(kid)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err($crate::map_err)?
+                .rows_affected()
+                    == 1;
+                if !promoted {
+                    return Ok(false);
+                }
+                sqlx::query(
+                    "UPDATE signing_keys SET retires_at = $2 \
+                     WHERE alg = (SELECT alg FROM signing_keys WHERE kid = $1) AND kid <> $1 \
+                     AND promoted_at IS NOT NULL AND retires_at IS NULL",
+                )
+                .bind(kid)
+                .bind(retire_previous_at)
+                .execute(&mut *tx)
+                .await
+                .map_err($crate::map_err)?;
+                tx.commit().await.map_err($crate::map_err)?;
+                Ok(true)
+            }
+
+            async fn retire_key(&self, kid: &str, now: i64) -> calyx_core::store::StoreResult<bool> {
+                let done = sqlx::query(
+                    "UPDATE signing_keys SET retires_at = $2 \
+                     WHERE kid = $1 AND (retires_at IS NULL OR retires_at > $2)",
+                )
+                .bind(kid)
+                .bind(now)
                 .execute(self.writer())
                 .await
                 .map_err($crate::map_err)?;
-                Ok(())
+                Ok(done.rows_affected() == 1)
             }
+
             async fn insert_user(
                 &self,
                 u: &calyx_core::model::User,
@@ -333,17 +371,17 @@ macro_rules! impl_store {
                 Ok(row.map(Into::into))
             }
 
-            async fn user_by_username(
+            async fn users_by_username(
                 &self,
                 username: &str,
-            ) -> calyx_core::store::StoreResult<Option<calyx_core::model::User>> {
-                let row: Option<$crate::rows::UserRow> =
-                    sqlx::query_as("SELECT * FROM users WHERE username = $1")
+            ) -> calyx_core::store::StoreResult<Vec<calyx_core::model::User>> {
+                let rows: Vec<$crate::rows::UserRow> =
+                    sqlx::query_as("SELECT * FROM users WHERE username = $1 ORDER BY created_at, id")
                         .bind(username)
-                        .fetch_optional(self.reader())
+                        .fetch_all(self.reader())
                         .await
                         .map_err($crate::map_err)?;
-                Ok(row.map(Into::into))
+                Ok(rows.into_iter().map(Into::into).collect())
             }
 
             async fn set_password(&self, user_id: &str, password_hash: &str) -> calyx_core::store::StoreResult<bool> {

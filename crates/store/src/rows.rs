@@ -149,6 +149,7 @@ pub(crate) struct KeyRow {
     alg: String,
     private_key: Vec<u8>,
     created_at: i64,
+    promoted_at: Option<i64>,
     retires_at: Option<i64>,
 }
 
@@ -160,6 +161,7 @@ impl TryFrom<KeyRow> for StoredKey {
             kid: r.kid,
             private_key: r.private_key,
             created_at: r.created_at,
+            promoted_at: r.promoted_at,
             retires_at: r.retires_at,
         })
     }

@@ -192,11 +192,13 @@ impl SigningKey {
     }
 }
 
-/// The keys in force: the newest of each algorithm signs; all of them are published so that
-/// tokens signed before a rotation keep verifying.
+/// The keys in force. The newest signing key of each algorithm signs; every key is published,
+/// so that tokens signed before a rotation keep verifying and the *next* keys (published,
+/// not yet signing) are known to resource servers before a rotation makes them sign.
 #[derive(Clone, Default)]
 pub struct KeySet {
     keys: Vec<Arc<SigningKey>>,
+    signers: Vec<Arc<SigningKey>>,
     verifiers: Vec<(String, jsonwebtoken::Algorithm, jsonwebtoken::DecodingKey)>,
     jwks: Arc<str>,
 }
@@ -217,9 +219,20 @@ pub enum VerifyError {
 }
 
 impl KeySet {
-    /// Builds the set from keys given oldest first.
+    /// Builds the set from keys given oldest first, every one of them able to sign.
     pub fn new(keys: Vec<SigningKey>) -> KeySet {
-        let keys: Vec<Arc<SigningKey>> = keys.into_iter().map(Arc::new).collect();
+        KeySet::with_next(keys, Vec::new())
+    }
+
+    /// Builds the set from the signing keys (oldest promotion first) and the next keys, which
+    /// are published but never sign.
+    pub fn with_next(signing: Vec<SigningKey>, next: Vec<SigningKey>) -> KeySet {
+        let signers: Vec<Arc<SigningKey>> = signing.into_iter().map(Arc::new).collect();
+        let keys: Vec<Arc<SigningKey>> = signers
+            .iter()
+            .cloned()
+            .chain(next.into_iter().map(Arc::new))
+            .collect();
         let jwks = json!({"keys": keys.iter().rev().map(|k| k.public_jwk()).collect::<Vec<_>>()});
         let verifiers = keys
             .iter()
@@ -240,6 +253,7 @@ impl KeySet {
             .collect();
         KeySet {
             keys,
+            signers,
             verifiers,
             jwks: jwks.to_string().into(),
         }
@@ -278,12 +292,12 @@ impl KeySet {
         Ok(claims)
     }
 
-    /// The key that signs for `alg`: the newest of that algorithm.
+    /// The key that signs for `alg`: the most recently promoted of that algorithm.
     pub fn signer(&self, alg: SigningAlg) -> Option<&Arc<SigningKey>> {
-        self.keys.iter().rev().find(|k| k.alg == alg)
+        self.signers.iter().rev().find(|k| k.alg == alg)
     }
 
-    /// The JWKS document (RFC 7517 §5), newest keys first.
+    /// The JWKS document (RFC 7517 §5): next keys first, then the signing keys, newest first.
     pub fn jwks_json(&self) -> &str {
         &self.jwks
     }

@@ -1,4 +1,4 @@
-//! `calyx keys rotate`.
+//! `calyx keys rotate | list | retire`.
 
 use calyx_core::model::SigningAlg;
 use calyx_server::manage::Manager;
@@ -8,8 +8,9 @@ use crate::output::print;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
-    /// Add a new signing key; it signs from the next reload (≤ 1 s) on every server, and the
-    /// previous key stays published until the tokens it signed have expired.
+    /// Make the published next key sign and publish a new next key. Running servers switch
+    /// within their reload interval; resource servers already hold the new signing key, and
+    /// the previous key stays published until the tokens it signed have expired.
     Rotate {
         /// Algorithm of the key to rotate.
         #[arg(long, default_value = "ES256")]
@@ -18,15 +19,66 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Every key with its state: next, current, previous or retired.
+    List {
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Unpublish a key at once (a compromised key): tokens it signed stop verifying. A
+    /// retired current key is replaced by the next key; a retired next key by a new one.
+    Retire {
+        /// The key id (`kid`).
+        kid: String,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 pub async fn run(m: &Manager, c: Command) -> anyhow::Result<()> {
-    let Command::Rotate { alg, json } = c;
-    let kid = m.rotate_key(alg).await?;
-    print(
-        json,
-        json!({"kid": kid, "alg": alg.as_str()}),
-        &[("kid", kid.clone()), ("alg", alg.to_string())],
-    );
+    match c {
+        Command::Rotate { alg, json } => {
+            let r = m.rotate_key(alg).await?;
+            if !r.was_published {
+                eprintln!(
+                    "warning: there was no published next {alg} key; {} signs without having \
+                     been published first",
+                    r.kid
+                );
+            }
+            print(
+                json,
+                json!({"kid": r.kid, "alg": alg.as_str(), "next_kid": r.next_kid}),
+                &[
+                    ("kid", r.kid.clone()),
+                    ("alg", alg.to_string()),
+                    ("next_kid", r.next_kid.clone()),
+                ],
+            );
+        }
+        Command::List { json } => {
+            let keys = m.list_keys().await?;
+            if json {
+                for k in keys {
+                    println!("{}", serde_json::to_value(&k)?);
+                }
+            } else {
+                println!("{:<44} {:<6} {:<9} RETIRES_AT", "KID", "ALG", "STATE");
+                for k in keys {
+                    let retires = k.retires_at.map(|r| r.to_string()).unwrap_or_default();
+                    println!("{:<44} {:<6} {:<9} {retires}", k.kid, k.alg, k.state);
+                }
+            }
+        }
+        Command::Retire { kid, json } => {
+            let alg = m.retire_key(&kid).await?;
+            print(
+                json,
+                json!({"kid": kid, "alg": alg.as_str(), "state": "retired"}),
+                &[("kid", kid.clone()), ("state", "retired".into())],
+            );
+        }
+    }
     Ok(())
 }

@@ -36,8 +36,9 @@ pub struct Args {
     /// Token requests per second allowed per client (0 = unlimited).
     #[arg(long, env = "CALYX_CLIENT_RATE_LIMIT", default_value_t = 0)]
     client_rate_limit: u32,
-    /// How often to pick up changes made by the CLI or other nodes, milliseconds.
-    #[arg(long, env = "CALYX_RELOAD_INTERVAL_MS", default_value_t = 1000)]
+    /// How often to pick up changes made by the CLI or other nodes, milliseconds: a secret
+    /// rotated without grace or a retired key stops working on this node within it.
+    #[arg(long, env = "CALYX_RELOAD_INTERVAL_MS", default_value_t = 100)]
     reload_interval_ms: u64,
     /// Largest accepted request body, bytes.
     #[arg(long, env = "CALYX_MAX_BODY_BYTES", default_value_t = 16 * 1024)]
@@ -63,6 +64,11 @@ pub struct Args {
     /// Largest number of pooled database connections.
     #[arg(long, env = "CALYX_DB_MAX_CONNECTIONS", default_value_t = 8)]
     db_max_connections: u32,
+    /// Legacy: also serve `POST /v1/users/authenticate/{user_id}` with
+    /// `Authorization: Bearer <client_id>:<client_secret>`, answering the user token as plain
+    /// text, for clients written against that older shape. Needs TLS or a loopback address.
+    #[arg(long, env = "CALYX_LEGACY_USER_AUTHENTICATE_V1")]
+    legacy_user_authenticate_v1: bool,
 }
 
 /// The demo API's audience.
@@ -94,6 +100,7 @@ pub async fn run(g: &Global, a: Args) -> anyhow::Result<()> {
     raw.db_max_connections = a.db_max_connections;
     raw.sqlite_sync_full = a.sqlite_synchronous == "full";
     raw.refresh_reuse_leeway = a.refresh_reuse_leeway.max(0);
+    raw.legacy_user_authenticate_v1 = a.legacy_user_authenticate_v1;
     let settings = Settings::validate(raw)?;
 
     let demo = if a.dev {
@@ -165,7 +172,9 @@ async fn provision_demo(m: &Manager) -> anyhow::Result<Demo> {
     )
     .await?;
     let password = calyx_token::secret::random_string(12);
-    match m.store.user_by_username(DEMO_USERNAME).await? {
+    let demo_org = org_id_of_demo(m).await?;
+    let existing = m.store.users_by_username(DEMO_USERNAME).await?;
+    match existing.into_iter().find(|u| u.org_id == demo_org) {
         Some(u) => {
             m.store
                 .set_password(&u.id, &calyx_server::passwords::hash(&password)?)
@@ -173,7 +182,7 @@ async fn provision_demo(m: &Manager) -> anyhow::Result<Demo> {
         }
         None => {
             m.create_user(NewUser {
-                org_id: org_id_of_demo(m).await?,
+                org_id: demo_org,
                 username: Some(DEMO_USERNAME.into()),
                 password: Some(password.clone()),
                 scopes: vec![(

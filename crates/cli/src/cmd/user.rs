@@ -62,6 +62,7 @@ pub async fn run(m: &Manager, c: Command) -> anyhow::Result<()> {
             external_id: a.external_id,
             email: a.email,
             scopes: a.audience.zip(a.scopes).into_iter().collect(),
+            ceiling: None,
         })
         .await?;
     print(

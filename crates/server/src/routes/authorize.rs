@@ -150,6 +150,7 @@ pub async fn authorize(
     let back = Back {
         uri: redirect.uri.clone(),
         state: st.clone(),
+        iss: state.issuer.clone(),
     };
     match validate(&state, &params, &client, redirect, st).await {
         Ok(pending) => show_next_page(&state, &headers, &client, pending).await,
@@ -184,15 +185,13 @@ pub async fn login(
         };
     let now = state.clock.now();
     let ip = peer.ip().to_string();
-    let user_key = format!("user:{}", form.username.to_lowercase());
-    let ip_key = format!("ip:{ip}");
-    let blocked = [&user_key, &ip_key]
-        .iter()
-        .filter_map(|k| state.login_blocked.get(k.as_str()))
-        .map(|until| until - now)
-        .max()
-        .filter(|s| *s > 0);
-    if let Some(wait) = blocked {
+    let name = form.username.to_lowercase();
+    let throttle = LoginThrottle {
+        user: format!("user:{name}"),
+        pair: format!("pair:{ip}|{name}"),
+        ip: format!("ip:{ip}"),
+    };
+    let too_many = |wait: i64| {
         let msg = format!("Too many failed sign-in attempts. Try again in {wait} seconds.");
         let mut resp = login_page(
             StatusCode::TOO_MANY_REQUESTS,
@@ -204,44 +203,34 @@ pub async fn login(
         );
         resp.headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from(wait));
-        return resp;
-    }
-    let lookup = async {
-        if form.username.contains('\0') {
-            Ok(None)
-        } else {
-            state.store.user_by_username(&form.username).await
-        }
+        resp
     };
-    let user = match lookup.await {
-        Ok(u) => u,
+    // This address is refused outright: it guessed too often, for this user or for any.
+    if let Some(wait) = throttle.hard_wait(&state, now) {
+        return too_many(wait);
+    }
+    let candidates = if form.username.contains('\0') {
+        Ok(Vec::new())
+    } else {
+        state.store.users_by_username(&form.username).await
+    };
+    let candidates = match candidates {
+        Ok(c) => c,
         Err(e) => return ApiError::from(e).into_response(),
     };
-    let ok = passwords::verify(
-        form.password,
-        user.as_ref().and_then(|u| u.password_hash.clone()),
-    )
-    .await;
-    let Some(user) = user.filter(|_| ok) else {
+    let Some(user) = matching_user(&form.password, candidates).await else {
         tracing::info!(%ip, "sign-in failed");
-        for key in [user_key, ip_key] {
-            let limiter = if key.starts_with("ip:") {
-                &state.login_failures_ip
-            } else {
-                &state.login_failures_user
-            };
-            if limiter.check_key(&key).is_err() {
-                state.login_blocked.insert(key, now + LOGIN_BLOCK_SECS);
-            }
-        }
-        return login_page(
-            StatusCode::UNAUTHORIZED,
-            &client,
-            &form.request,
-            &csrf,
-            &form.username,
-            Some("The username or password is not correct."),
-        );
+        return match throttle.record_failure(&state, now) {
+            Some(wait) => too_many(wait),
+            None => login_page(
+                StatusCode::UNAUTHORIZED,
+                &client,
+                &form.request,
+                &csrf,
+                &form.username,
+                Some("The username or password is not correct."),
+            ),
+        };
     };
     let session = web::seal(
         &state.web_sealer,
@@ -260,6 +249,71 @@ pub async fn login(
 
 /// How long a username or address is refused after too many failures.
 const LOGIN_BLOCK_SECS: i64 = 60;
+
+/// The block-list keys of one sign-in attempt.
+///
+/// - `pair` (username and address) and `ip` (address) are *hard*: while blocked, attempts
+///   from that address are refused without looking at the password, so a guesser is stopped.
+/// - `user` (username, from anywhere) is *soft*: while blocked, a wrong password is answered
+///   429, but the right one still signs in — otherwise anyone could lock a user out by
+///   guessing six times, as the token endpoint refuses to let anyone lock a client out.
+struct LoginThrottle {
+    user: String,
+    pair: String,
+    ip: String,
+}
+
+impl LoginThrottle {
+    /// Seconds this address must still wait, if it is blocked.
+    fn hard_wait(&self, state: &AppState, now: i64) -> Option<i64> {
+        [&self.pair, &self.ip]
+            .iter()
+            .filter_map(|k| state.login_blocked.get(k.as_str()))
+            .map(|until| until - now)
+            .max()
+            .filter(|s| *s > 0)
+    }
+
+    /// Counts a failed attempt against every key; returns the wait to announce when any key
+    /// is (now) blocked.
+    fn record_failure(&self, state: &AppState, now: i64) -> Option<i64> {
+        for (key, limiter) in [
+            (&self.user, &state.login_failures_user),
+            (&self.pair, &state.login_failures_pair),
+            (&self.ip, &state.login_failures_ip),
+        ] {
+            if limiter.check_key(key).is_err()
+                && state.login_blocked.get(key).is_none_or(|u| u <= now)
+            {
+                state
+                    .login_blocked
+                    .insert(key.clone(), now + LOGIN_BLOCK_SECS);
+            }
+        }
+        [&self.user, &self.pair, &self.ip]
+            .iter()
+            .filter_map(|k| state.login_blocked.get(k.as_str()))
+            .map(|until| until - now)
+            .max()
+            .filter(|s| *s > 0)
+    }
+}
+
+/// The user among `candidates` (the users of every organization with the username) whose
+/// password this is; the oldest account wins if several share the password. Always checks
+/// at least one hash, so an unknown username takes as long as a wrong password.
+async fn matching_user(password: &str, candidates: Vec<User>) -> Option<User> {
+    if candidates.is_empty() {
+        passwords::verify(password.to_owned(), None).await;
+        return None;
+    }
+    for user in candidates {
+        if passwords::verify(password.to_owned(), user.password_hash.clone()).await {
+            return Some(user);
+        }
+    }
+    None
+}
 
 /// Handles the consent form: Approve issues a code, Deny answers `access_denied`.
 #[utoipa::path(post, path = "/authorize/consent", tag = "oauth",
@@ -286,6 +340,7 @@ pub async fn consent(
     let back = Back {
         uri: pending.redirect_uri.clone(),
         state: Some(pending.state.clone()),
+        iss: state.issuer.clone(),
     };
     let Some(user) = session_user(&state, &headers).await else {
         return login_page(
@@ -329,10 +384,13 @@ pub async fn consent(
     back.with(&[("code", &code)])
 }
 
-/// Where errors and codes go back to.
+/// Where errors and codes go back to. Every response carries `state` (when the request had
+/// one) and `iss` (RFC 9207), so a client talking to several servers knows which one
+/// answered.
 struct Back {
     uri: String,
     state: Option<String>,
+    iss: String,
 }
 
 impl Back {
@@ -353,6 +411,7 @@ impl Back {
             if let Some(s) = &self.state {
                 q.append_pair("state", s);
             }
+            q.append_pair("iss", &self.iss);
         }
         let mut resp = StatusCode::SEE_OTHER.into_response();
         if let Ok(v) = HeaderValue::from_str(url.as_str()) {
@@ -408,6 +467,12 @@ async fn verified_client(
         Err(e) => return Err(ApiError::from(e).into_response()),
     };
     match redirect::resolve(params.get("redirect_uri"), &entry.client.redirect_uris) {
+        Ok(r) if redirect::reserved_parameter(&r.uri).is_some() => Err(error_page(
+            StatusCode::BAD_REQUEST,
+            "Invalid redirect URI",
+            "The redirect_uri must not carry code, state, error or iss in its query: the response adds them.",
+            ErrorCode::InvalidRequest,
+        )),
         Ok(r) => Ok((entry.client.clone(), r)),
         Err(e) => Err(error_page(
             StatusCode::BAD_REQUEST,
@@ -578,6 +643,7 @@ async fn consent_or_error(
     let back = Back {
         uri: pending.redirect_uri.clone(),
         state: Some(pending.state.clone()),
+        iss: state.issuer.clone(),
     };
     let scope = match user_scope(state, pending, user).await {
         Ok(s) => s,
@@ -609,17 +675,28 @@ async fn consent_or_error(
             .map(|s| (s.to_owned(), describe_scope(s)))
             .collect(),
         description: client.description.as_deref(),
-        website_uri: client.website_uri.as_deref(),
-        privacy_policy_uri: client.privacy_policy_uri.as_deref(),
-        tos_uri: client.tos_uri.as_deref(),
-        has_links: client.website_uri.is_some()
-            || client.privacy_policy_uri.is_some()
-            || client.tos_uri.is_some(),
+        website_uri: safe_link(&client.website_uri),
+        privacy_policy_uri: safe_link(&client.privacy_policy_uri),
+        tos_uri: safe_link(&client.tos_uri),
+        has_links: [
+            &client.website_uri,
+            &client.privacy_policy_uri,
+            &client.tos_uri,
+        ]
+        .into_iter()
+        .any(|l| safe_link(l).is_some()),
         redirect_host: &host,
         request: sealed,
         csrf,
     };
     render(StatusCode::OK, page, origin.as_deref())
+}
+
+/// A registered link, if it is one a page may show (registration refuses the others; this
+/// also keeps out any stored before that rule).
+fn safe_link(link: &Option<String>) -> Option<&str> {
+    link.as_deref()
+        .filter(|l| redirect::check_link("link", l).is_ok())
 }
 
 fn login_page(

@@ -12,6 +12,7 @@ use crate::error::ApiError;
 use crate::state::AppState;
 
 pub(crate) mod authorize;
+pub(crate) mod legacy;
 pub(crate) mod ops;
 pub(crate) mod revocation;
 pub(crate) mod token;
@@ -36,7 +37,7 @@ pub(crate) fn has_content_type(headers: &axum::http::HeaderMap, essence: &str) -
 /// limits from the [`whole_body`] middleware, which the token endpoint — the hot path — does
 /// not pay for.
 pub fn router(state: AppState) -> Router {
-    let limited = Router::new()
+    let mut limited = Router::new()
         .route("/authorize", get(authorize::authorize))
         .route("/Authorize", get(authorize::authorize))
         .route("/authorize/login", post(authorize::login))
@@ -60,18 +61,37 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
-        .route("/openapi.json", get(ops::openapi))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            whole_body,
-        ));
+        .route("/openapi.json", get(ops::openapi));
+    if state.legacy_user_authenticate_v1 {
+        limited = limited.route(
+            "/v1/users/authenticate/{user_id}",
+            post(legacy::authenticate_user),
+        );
+    }
+    let limited = limited.layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        whole_body,
+    ));
     Router::new()
         .route("/oauth/token", post(token::token))
         .route("/v2/oauth/token", post(token::token))
         .route("/oauth/revoke", post(revocation::revoke))
         .route("/oauth/introspect", post(revocation::introspect))
         .merge(limited)
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
+}
+
+/// Any path no route serves: a JSON 404 in the RFC 6749 error shape, never an empty body
+/// (clients that decode every error body as JSON would fail on one).
+async fn not_found() -> ApiError {
+    ApiError::NotFound("no such endpoint")
+}
+
+/// A known path with a method it does not take: a JSON 405, likewise.
+async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
 }
 
 /// Reads a request body whole: at most `max_body_bytes` (413) and within

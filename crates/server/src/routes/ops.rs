@@ -31,15 +31,14 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     }
 }
 
-/// Prometheus text exposition.
+/// The metrics in the OpenMetrics text format (what the encoder writes: `# EOF`, counters
+/// typed by family with `_total` samples), under the OpenMetrics media type, so that a
+/// Prometheus parser types every sample rather than reading it as the classic format.
 #[utoipa::path(get, path = "/metrics", tag = "operations",
-    responses((status = 200, description = "Prometheus metrics", body = String, content_type = "text/plain")))]
+    responses((status = 200, description = "Metrics in the OpenMetrics text format", body = String, content_type = "application/openmetrics-text")))]
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
+        [(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)],
         state.metrics.encode(),
     )
 }

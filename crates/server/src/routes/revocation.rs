@@ -2,15 +2,19 @@
 //!
 //! A refresh token is looked up by its keyed hash; anything else is tried as one of this
 //! server's JWTs. Revoking a refresh token revokes its whole family; revoking an access token
-//! records its `jti` until it would have expired. A client may revoke and introspect only
-//! tokens issued to it, except that access tokens may be introspected by any authenticated
-//! client (resource servers register as clients to do so).
+//! records its `jti` until it would have expired. A client may revoke only tokens issued to
+//! it (a public client too, RFC 7009 §5). Introspection needs a confidential client: it may
+//! introspect refresh tokens issued to it and any access token (resource servers register as
+//! confidential clients to do so); a public client, which proves nothing by naming its id, is
+//! refused with 401.
 
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use calyx_core::model::ClientType;
+use calyx_core::{ErrorCode, OAuthError};
 use serde_json::json;
 
 use super::token::{authenticated_client, read_params};
@@ -88,6 +92,17 @@ async fn do_introspect(
 ) -> Result<serde_json::Value, ApiError> {
     let params = read_params(state, headers, body).await?;
     let entry = authenticated_client(state, headers, &params).await?;
+    if entry.client.client_type == ClientType::Public {
+        // A public client proves nothing by naming its id (RFC 7662 §2.1 wants the caller
+        // authorized): it may not learn about tokens, its own or anyone else's.
+        return Err(ApiError::OAuth {
+            error: OAuthError::new(
+                ErrorCode::InvalidClient,
+                "introspection needs a confidential client's credentials",
+            ),
+            basic_challenge: false,
+        });
+    }
     let token = params.require("token")?;
     let now = state.clock.now();
     let inactive = json!({"active": false});

@@ -17,12 +17,18 @@ use calyx_core::model::{ClientType, GrantType, SigningAlg};
 use calyx_core::params::Params;
 use calyx_core::{ErrorCode, OAuthError};
 use calyx_token::secret::random_string;
-use calyx_token::AccessClaims;
+use calyx_token::{AccessClaims, SigningKey};
 use serde::Serialize;
 
 use crate::error::ApiError;
+use crate::keys;
 use crate::metrics::TokenLabels;
 use crate::state::{AppState, ClientEntry};
+
+/// The least time a failed client authentication takes once it reaches the database: longer
+/// than the reads take, so an unknown client id and a wrong secret are answered alike. Only
+/// failures wait; it also slows guessing.
+const FAILURE_FLOOR: std::time::Duration = std::time::Duration::from_millis(10);
 
 /// How long a client id stays blocked after too many failed authentications.
 const AUTH_BLOCK_SECS: i64 = 60;
@@ -155,44 +161,44 @@ pub(crate) async fn authenticated_client(
     authenticate(state, &auth).await
 }
 
-/// Authenticates the client (RFC 6749 §2.3). Unknown client and wrong secret fail alike.
+/// Authenticates the client (RFC 6749 §2.3). Unknown client and wrong secret fail alike, and
+/// take the same time: a failed check always reads the client and its grants from the
+/// database (it may have been rotated since it was cached), an unknown id is checked against a
+/// dummy hash, and the answer waits until [`FAILURE_FLOOR`] after that read began, so that what
+/// still differs (decoding a row or none) cannot be timed.
 ///
 /// After [`crate::state::Inner::auth_failures`] failures a client id is blocked for a minute:
-/// further *failed* attempts get 429, and when the client is cached they cost no database read.
-/// A correct secret still succeeds while blocked — cached or not — so an attacker who knows a
-/// client id cannot lock its owner out.
-async fn authenticate(state: &AppState, auth: &ClientAuth) -> Result<Arc<ClientEntry>, ApiError> {
+/// further *failed* attempts get 429. A correct secret still succeeds while blocked — cached
+/// or not — so an attacker who knows a client id cannot lock its owner out.
+pub(crate) async fn authenticate(
+    state: &AppState,
+    auth: &ClientAuth,
+) -> Result<Arc<ClientEntry>, ApiError> {
     let id = auth.client_id();
     let now = state.clock.now();
-    let cached = state.cached_client(id);
-    if let Some(entry) = &cached {
-        if credentials_match(state, entry, auth, now) {
-            return Ok(entry.clone());
-        }
-    }
-    // Only a failed fast path pays for the block-list lookup.
-    let blocked = state
-        .auth_blocked
-        .get(id)
-        .map(|until| until - now)
-        .filter(|s| *s > 0)
-        .map(|s| ApiError::RateLimited {
-            retry_after: s as u64,
-        });
-    if cached.is_some() {
-        // The cached entry is what the database holds (a change would have dropped it).
-        if let Some(blocked) = blocked {
-            return Err(blocked);
-        }
-    }
-    // Not cached, or cached before a secret rotation: ask the database.
-    if let Some(entry) = state.load_client_entry(id).await? {
+    if let Some(entry) = state.cached_client(id) {
         if credentials_match(state, &entry, auth, now) {
             return Ok(entry);
         }
     }
-    if let Some(blocked) = blocked {
-        return Err(blocked);
+    let floor = tokio::time::Instant::now() + FAILURE_FLOOR;
+    match state.load_client_entry(id).await? {
+        Some(entry) => {
+            if credentials_match(state, &entry, auth, now) {
+                return Ok(entry);
+            }
+        }
+        None => {
+            if let Some(secret) = auth.secret() {
+                state.hasher.verify(secret.expose(), &[0; 32]);
+            }
+        }
+    }
+    tokio::time::sleep_until(floor).await;
+    if let Some(until) = state.auth_blocked.get(id).filter(|until| *until > now) {
+        return Err(ApiError::RateLimited {
+            retry_after: (until - now) as u64,
+        });
     }
     tracing::info!(client_id = %id, "client authentication failed");
     if state.auth_failures.check_key(&id.to_owned()).is_err() {
@@ -266,18 +272,18 @@ async fn client_credentials(
         org_id: Some(client.org_id.clone()),
         sid: None,
     };
-    issue(state, api.alg, claims, None)
+    issue(state, api.alg, claims, None).await
 }
 
 /// Signs `claims` with the current key of `alg` and answers with an RFC 6749 §5.1 response
 /// (`expires_in` from the claims, so it always matches the token).
-pub(crate) fn issue(
+pub(crate) async fn issue(
     state: &AppState,
     alg: SigningAlg,
     claims: AccessClaims,
     refresh_token: Option<String>,
 ) -> Result<Response, ApiError> {
-    let access_token = sign_access_token(state, alg, &claims)?;
+    let access_token = sign_access_token(state, alg, &claims).await?;
     Ok(token_response(&TokenResponse {
         access_token,
         token_type: "Bearer",
@@ -288,16 +294,40 @@ pub(crate) fn issue(
 }
 
 /// Signs `claims` with the current key of `alg`.
-pub(crate) fn sign_access_token(
+pub(crate) async fn sign_access_token(
     state: &AppState,
     alg: SigningAlg,
     claims: &AccessClaims,
 ) -> Result<String, ApiError> {
     let keys = state.keys();
-    let key = keys
-        .signer(alg)
-        .ok_or_else(|| anyhow::anyhow!("no signing key for {alg} is loaded"))?;
+    let key = match keys.signer(alg) {
+        Some(key) => key,
+        None => &load_signer(state, alg).await?,
+    };
     Ok(key.sign(claims).map_err(anyhow::Error::new)?)
+}
+
+/// The signing key of an algorithm the in-memory key set lacks — an API created with a new
+/// algorithm on a running server, before the reload task has seen it. The set is reloaded
+/// from the database, and a key is created there if none exists, so a configuration change
+/// never surfaces as an error. Concurrent callers share one load.
+async fn load_signer(state: &AppState, alg: SigningAlg) -> Result<Arc<SigningKey>, ApiError> {
+    let _one_at_a_time = state.key_load.lock().await;
+    if let Some(key) = state.keys().signer(alg) {
+        return Ok(key.clone());
+    }
+    let now = state.clock.now();
+    let mut set = keys::load_keyset(&*state.store, &state.sealer, now).await?;
+    if set.signer(alg).is_none() {
+        keys::ensure_keys(&*state.store, &state.sealer, [alg], now).await?;
+        set = keys::load_keyset(&*state.store, &state.sealer, now).await?;
+    }
+    let key = set
+        .signer(alg)
+        .cloned()
+        .ok_or_else(|| anyhow::anyhow!("no signing key for {alg} could be loaded"))?;
+    state.set_keys(set);
+    Ok(key)
 }
 
 /// A JSON token response with `Cache-Control: no-store` (RFC 6749 §5.1).
@@ -323,6 +353,7 @@ fn error_label(e: &ApiError) -> &'static str {
         ApiError::RateLimited { .. } => "too_many_requests",
         ApiError::Bearer { .. } => "invalid_token",
         ApiError::NotFound(_) => "not_found",
+        ApiError::MethodNotAllowed => "method_not_allowed",
         ApiError::Conflict(_) => "conflict",
         ApiError::Unavailable(_) => "temporarily_unavailable",
         ApiError::Internal(_) => "server_error",

@@ -120,7 +120,7 @@ pub async fn authorization_code(
             "the authorization code was already used; tokens issued from it are revoked",
         ));
     }
-    respond(state, &family, &api, &record.scope, refresh, now)
+    respond(state, &family, &api, &record.scope, refresh, now).await
 }
 
 /// `grant_type=refresh_token`.
@@ -162,7 +162,7 @@ pub async fn refresh_token(
         .rotate_refresh(&old_hash, &successor_row, now, leeway)
         .await?
     {
-        RotateOutcome::Rotated => respond(state, &family, &api, &scope, Some(successor), now),
+        RotateOutcome::Rotated => respond(state, &family, &api, &scope, Some(successor), now).await,
         RotateOutcome::Retried(sealed) => {
             let again = state
                 .web_sealer
@@ -170,7 +170,7 @@ pub async fn refresh_token(
                 .ok()
                 .and_then(|b| String::from_utf8(b).ok())
                 .ok_or_else(|| anyhow::anyhow!("the sealed successor could not be opened"))?;
-            respond(state, &family, &api, &scope, Some(again), now)
+            respond(state, &family, &api, &scope, Some(again), now).await
         }
         RotateOutcome::Reused => {
             tracing::warn!(client_id = %client.id, family = %family.id, "refresh token reused; family revoked");
@@ -189,7 +189,7 @@ async fn load_api(state: &AppState, api_id: &str) -> Result<Arc<Api>, ApiError> 
         .ok_or_else(|| invalid_grant("the API this grant was for no longer exists"))
 }
 
-fn respond(
+async fn respond(
     state: &AppState,
     family: &Family,
     api: &Api,
@@ -209,7 +209,7 @@ fn respond(
         org_id: Some(family.org_id.clone()),
         sid: Some(family.id.clone()),
     };
-    issue(state, api.alg, claims, refresh_token)
+    issue(state, api.alg, claims, refresh_token).await
 }
 
 /// `grant_type=urn:ietf:params:oauth:grant-type:token-exchange` (RFC 8693): the standard form
@@ -269,15 +269,21 @@ pub async fn token_exchange(
             .into());
         }
     }
-    let user = match super::users::own_user(state, &org, user_id).await {
+    let user = match super::users::own_user(state, &org.org_id, user_id).await {
         Ok(u) => u,
         Err(ApiError::NotFound(_)) => {
             return Err(invalid_grant("no such user in this organization"))
         }
         Err(e) => return Err(e),
     };
-    let (access_token, expires_in, scope) =
-        super::users::delegated_token(state, &org, &user).await?;
+    let (access_token, expires_in, scope) = super::users::delegated_token(
+        state,
+        &org.claims.client_id,
+        &org.api,
+        &org.grant_scopes,
+        &user,
+    )
+    .await?;
     Ok(super::token::token_response(&serde_json::json!({
         "access_token": access_token,
         "issued_token_type": ACCESS_TOKEN_TYPE,

@@ -10,9 +10,8 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use calyx_core::model::User;
+use calyx_core::model::{Api, User};
 use calyx_core::params::Params;
-use calyx_core::scope::RESERVED_SCOPES;
 use calyx_core::{OAuthError, ScopeSet};
 use calyx_token::secret::random_string;
 use calyx_token::AccessClaims;
@@ -109,12 +108,7 @@ pub async fn create(
     let body: NewUserBody = serde_json::from_value(body)
         .map_err(|e| OAuthError::invalid_request(format!("the body is not a valid user: {e}")))?;
     let scopes = match body.allowed_scopes {
-        None => org
-            .scope
-            .iter()
-            .filter(|s| !RESERVED_SCOPES.contains(s))
-            .collect::<Vec<_>>()
-            .join(" "),
+        None => org.scope.intersection(&org.grant_scopes).to_string(),
         Some(ScopesField::Text(s)) => s,
         Some(ScopesField::List(l)) => l.join(" "),
     };
@@ -125,11 +119,13 @@ pub async fn create(
         external_id: body.external_id,
         email: body.email,
         scopes: vec![(org.api.audience.clone(), scopes)],
+        ceiling: Some(org.grant_scopes.clone()),
     };
     let user = manage::create_user(&*state.store, &*state.clock, new)
         .await
         .map_err(|e| match e {
             UserError::Invalid(m) => OAuthError::invalid_request(m).into(),
+            UserError::BeyondGrant(m) => OAuthError::invalid_scope(m).into(),
             UserError::Conflict => ApiError::Conflict(e.to_string()),
             UserError::Store(s) => ApiError::from(s),
         })?;
@@ -215,7 +211,7 @@ pub async fn get(
     Path(id): Path<String>,
 ) -> Result<Json<UserView>, ApiError> {
     let org = bearer::require(&state, &headers, WRITE).await?;
-    let user = own_user(&state, &org, &id).await?;
+    let user = own_user(&state, &org.org_id, &id).await?;
     Ok(Json(view(&state, &org, user).await?))
 }
 
@@ -263,8 +259,15 @@ pub async fn authenticate(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let org = bearer::require(&state, &headers, AUTHENTICATE).await?;
-    let user = own_user(&state, &org, &id).await?;
-    let (access_token, expires_in, _) = delegated_token(&state, &org, &user).await?;
+    let user = own_user(&state, &org.org_id, &id).await?;
+    let (access_token, expires_in, _) = delegated_token(
+        &state,
+        &org.claims.client_id,
+        &org.api,
+        &org.grant_scopes,
+        &user,
+    )
+    .await?;
     let mut resp = Json(DelegatedToken {
         access_token,
         token_type: "Bearer",
@@ -278,49 +281,50 @@ pub async fn authenticate(
 }
 
 /// A user-scoped token for `user`, for the org token's API: `sub` = the user, scopes = the
-/// user's allowed scopes for that API (never the reserved ones), the API's delegated lifetime.
+/// user's allowed scopes for that API within what the org client is granted now (never the
+/// reserved ones, never more than the client itself could obtain), the API's delegated
+/// lifetime.
 pub(crate) async fn delegated_token(
     state: &AppState,
-    org: &OrgToken,
+    client_id: &str,
+    api: &Api,
+    ceiling: &ScopeSet,
     user: &User,
 ) -> Result<(String, i64, ScopeSet), ApiError> {
     let allowed = state
         .store
-        .user_scopes(&user.id, &org.api.id)
+        .user_scopes(&user.id, &api.id)
         .await?
         .unwrap_or_default();
-    let scope: ScopeSet = allowed
-        .iter()
-        .filter(|s| !RESERVED_SCOPES.contains(s))
-        .collect();
+    let scope = allowed.intersection(ceiling);
     let now = state.clock.now();
-    let lifetime = org.api.delegated_token_lifetime;
+    let lifetime = api.delegated_token_lifetime;
     let claims = AccessClaims {
         iss: state.issuer.clone(),
         sub: user.id.clone(),
-        aud: org.api.audience.clone(),
+        aud: api.audience.clone(),
         exp: now + lifetime,
         iat: now,
         jti: random_string(16),
-        client_id: org.claims.client_id.clone(),
+        client_id: client_id.to_owned(),
         scope: scope.to_string(),
         org_id: Some(user.org_id.clone()),
         sid: None,
     };
     Ok((
-        sign_access_token(state, org.api.alg, &claims)?,
+        sign_access_token(state, api.alg, &claims).await?,
         lifetime,
         scope,
     ))
 }
 
-/// The user, if it belongs to the caller's organization; otherwise 404, as if absent.
-pub(crate) async fn own_user(state: &AppState, org: &OrgToken, id: &str) -> Result<User, ApiError> {
+/// The user, if it belongs to the organization `org_id`; otherwise 404, as if absent.
+pub(crate) async fn own_user(state: &AppState, org_id: &str, id: &str) -> Result<User, ApiError> {
     if id.contains('\0') {
         return Err(ApiError::NotFound("no such user"));
     }
     match state.store.user(id).await? {
-        Some(u) if u.org_id == org.org_id => Ok(u),
+        Some(u) if u.org_id == org_id => Ok(u),
         _ => Err(ApiError::NotFound("no such user")),
     }
 }

@@ -26,6 +26,7 @@ pub async fn metadata(State(state): State<AppState>) -> impl IntoResponse {
         "introspection_endpoint": format!("{base}/oauth/introspect"),
         "code_challenge_methods_supported": ["S256"],
         "response_modes_supported": ["query"],
+        "authorization_response_iss_parameter_supported": true,
         "jwks_uri": format!("{base}/.well-known/jwks.json"),
         "grant_types_supported": grants,
         "response_types_supported": ["code"],

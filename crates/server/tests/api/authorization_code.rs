@@ -904,3 +904,230 @@ async fn a_post_that_is_not_the_page_form_gets_the_400_error_page() {
         }
     }
 }
+
+#[tokio::test]
+async fn every_authorization_response_names_the_issuer() {
+    let app = spawn_app().await;
+    let tp = third_party(&app, ClientType::Confidential).await;
+    let meta = app
+        .get_json("/.well-known/oauth-authorization-server")
+        .await;
+    assert_eq!(meta["authorization_response_iss_parameter_supported"], true);
+    // RFC 9207 §2: success and error responses alike.
+    for decision in ["approve", "deny"] {
+        let resp = sign_in_and_decide(
+            &app,
+            &Browser::new(),
+            &authorize_url(&app, &tp, &[]),
+            &tp.username,
+            decision,
+        )
+        .await;
+        let (_, params) = location_params(&resp);
+        assert_eq!(param(&params, "iss"), Some(app.base.as_str()), "{decision}");
+        assert_eq!(
+            params.iter().filter(|(k, _)| k == "iss").count(),
+            1,
+            "{decision}"
+        );
+    }
+    // An error found before the login page, too.
+    let resp = app
+        .http
+        .get(
+            authorize_url(&app, &tp, &[("response_type", "token")])
+                .replace("response_type=code&", ""),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 303);
+    let (_, params) = location_params(&resp);
+    assert_eq!(param(&params, "error"), Some("unsupported_response_type"));
+    assert_eq!(param(&params, "iss"), Some(app.base.as_str()));
+}
+
+#[tokio::test]
+async fn a_redirect_uri_carrying_response_parameters_is_refused_so_none_arrives_twice() {
+    let app = spawn_app().await;
+    let tp = third_party(&app, ClientType::Confidential).await;
+    for name in ["code", "state", "error", "iss"] {
+        let uri = format!("{REDIRECT}?{name}=planted");
+        // At /authorize: an error page, no redirect.
+        let resp = app
+            .http
+            .get(authorize_url(&app, &tp, &[("redirect_uri", &uri)]))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 400, "{name}");
+        assert!(resp.headers().get("location").is_none(), "{name}");
+        // At registration.
+        let err = app
+            .manager
+            .create_client(NewClient {
+                org_id: app.manager.create_org(&unique("org")).await.unwrap().id,
+                name: "App".into(),
+                grant_types: vec![GrantType::AuthorizationCode],
+                redirect_uris: vec![uri.clone()],
+                ..Default::default()
+            })
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains(name), "{name}: {err}");
+    }
+}
+
+#[tokio::test]
+async fn links_and_redirect_uris_with_unsafe_schemes_are_refused_at_registration() {
+    let app = spawn_app().await;
+    let org = app.manager.create_org(&unique("org")).await.unwrap();
+    let client = |redirect: &str, website: Option<&str>| NewClient {
+        org_id: org.id.clone(),
+        name: "App".into(),
+        grant_types: vec![GrantType::AuthorizationCode],
+        redirect_uris: vec![redirect.into()],
+        website_uri: website.map(str::to_owned),
+        ..Default::default()
+    };
+    for bad in [
+        "javascript:alert(document.cookie)",
+        "data:text/html,<script>alert(1)</script>",
+        "file:///etc/passwd",
+        "http://app.example.com/cb",
+    ] {
+        assert!(
+            app.manager.create_client(client(bad, None)).await.is_err(),
+            "redirect {bad}"
+        );
+        assert!(
+            app.manager
+                .create_client(client(REDIRECT, Some(bad)))
+                .await
+                .is_err(),
+            "website {bad}"
+        );
+    }
+    for (what, field) in [("privacy", 0), ("terms", 1)] {
+        let mut c = client(REDIRECT, None);
+        let bad = Some("javascript:alert(1)".to_owned());
+        if field == 0 {
+            c.privacy_policy_uri = bad;
+        } else {
+            c.tos_uri = bad;
+        }
+        assert!(app.manager.create_client(c).await.is_err(), "{what}");
+    }
+    // Native apps (RFC 8252): loopback http and private-use schemes.
+    for ok in [
+        "com.example.app:/oauth2redirect",
+        "http://127.0.0.1:5173/cb",
+    ] {
+        app.manager
+            .create_client(client(ok, Some("http://localhost:5173/")))
+            .await
+            .unwrap_or_else(|e| panic!("{ok}: {e}"));
+    }
+}
+
+/// Opens the login page at `authorize` and signs in; returns the status of the login POST.
+async fn attempt_login(
+    b: reqwest::Client,
+    authorize: String,
+    login_url: String,
+    username: String,
+    password: &str,
+) -> u16 {
+    let html = b.get(authorize).send().await.unwrap().text().await.unwrap();
+    b.post(login_url)
+        .form(&[
+            ("request", field(&html, "request")),
+            ("csrf", field(&html, "csrf")),
+            ("username", username),
+            ("password", password.into()),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+/// A browser whose connections come from another loopback address, straight to the server.
+fn browser_at(addr: [u8; 4]) -> Browser {
+    Browser {
+        http: reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .local_address(std::net::IpAddr::from(addr))
+            .build()
+            .unwrap(),
+    }
+}
+
+#[tokio::test]
+async fn six_bad_guesses_block_the_guesser_but_not_the_user_with_the_right_password() {
+    let app = spawn_app().await;
+    let tp = third_party(&app, ClientType::Confidential).await;
+    let direct = |path: &str| format!("http://{}{path}", app.direct);
+    let authorize = authorize_url(&app, &tp, &[]).replace(&app.base, &direct(""));
+    let login_url = direct("/authorize/login");
+    let login = |b: &Browser, password: &'static str| {
+        attempt_login(
+            b.http.clone(),
+            authorize.clone(),
+            login_url.clone(),
+            tp.username.clone(),
+            password,
+        )
+    };
+    let guesser = browser_at([127, 0, 0, 1]);
+    let mut statuses = Vec::new();
+    for _ in 0..6 {
+        statuses.push(login(&guesser, "wrong password").await);
+    }
+    assert_eq!(statuses[..5], [401; 5], "{statuses:?}");
+    assert_eq!(statuses[5], 429, "{statuses:?}");
+    // The guesser's address is refused even with the right password.
+    assert_eq!(login(&guesser, PASSWORD).await, 429);
+    // The user, elsewhere, still signs in; a wrong guess from there is answered 429.
+    let user = browser_at([127, 0, 0, 2]);
+    assert_eq!(login(&user, "another wrong one").await, 429);
+    assert_eq!(login(&user, PASSWORD).await, 200, "the consent page");
+}
+
+#[tokio::test]
+async fn a_public_client_may_not_introspect_and_revokes_only_its_own_tokens() {
+    let app = spawn_app().await;
+    let confidential = third_party(&app, ClientType::Confidential).await;
+    let public = third_party(&app, ClientType::Public).await;
+    let code = get_code(&app, &confidential, &[]).await;
+    let (_, t) = exchange(&app, &confidential, &code).await;
+    let access = t["access_token"].as_str().unwrap();
+    let rt = t["refresh_token"].as_str().unwrap();
+    for token in [access, rt] {
+        let resp = app
+            .http
+            .post(app.url("/oauth/introspect"))
+            .form(&[("token", token), ("client_id", &public.client_id)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 401);
+        let v: Value = resp.json().await.unwrap();
+        assert_eq!(v["error"], "invalid_client");
+        let resp = app
+            .http
+            .post(app.url("/oauth/revoke"))
+            .form(&[("token", token), ("client_id", &public.client_id)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "RFC 7009: nothing to say");
+    }
+    assert_eq!(
+        introspect(&app, &confidential, access).await["active"],
+        true
+    );
+    assert_eq!(introspect(&app, &confidential, rt).await["active"], true);
+}

@@ -182,3 +182,29 @@ async fn garbage_never_produces_a_5xx() {
     let resp = app.http.get(app.url("/oauth/token")).send().await.unwrap();
     assert_eq!(resp.status(), 405);
 }
+
+#[tokio::test]
+async fn unknown_paths_and_methods_get_json_errors_not_empty_bodies() {
+    let app = spawn_app().await;
+    for (method, path, status, error) in [
+        ("GET", "/v1/nothing-here", 404, "not_found"),
+        ("POST", "/oauth/tokens", 404, "not_found"),
+        ("GET", "/", 404, "not_found"),
+        ("DELETE", "/oauth/token", 405, "method_not_allowed"),
+        ("GET", "/oauth/token", 405, "method_not_allowed"),
+    ] {
+        let resp = app
+            .http
+            .request(method.parse().unwrap(), app.url(path))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), status, "{method} {path}");
+        assert!(resp.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json"));
+        let v: Value = resp.json().await.unwrap();
+        assert_eq!(v["error"], error, "{method} {path}");
+    }
+}

@@ -164,6 +164,20 @@ impl TestApp {
         alg: SigningAlg,
         lifetime: Option<i64>,
     ) -> MachineClient {
+        self.machine_client_granted(scopes, scopes, alg, lifetime)
+            .await
+    }
+
+    /// Creates an org, an API defining `api_scopes`, and a confidential client granted
+    /// `granted` (a subset, plus any reserved `users:*` scopes).
+    pub async fn machine_client_granted(
+        &self,
+        api_scopes: &str,
+        granted: &str,
+        alg: SigningAlg,
+        lifetime: Option<i64>,
+    ) -> MachineClient {
+        let scopes = api_scopes;
         let org = self.manager.create_org(&unique("org")).await.unwrap();
         let audience = format!("https://{}.example.com/", unique("api"));
         self.manager
@@ -191,7 +205,7 @@ impl TestApp {
             .await
             .unwrap();
         self.manager
-            .create_grant(&client.id, &audience, scopes, false)
+            .create_grant(&client.id, &audience, granted, false)
             .await
             .unwrap();
         MachineClient {
@@ -234,8 +248,8 @@ impl TestApp {
         req.send().await.unwrap()
     }
 
-    /// A client-credentials token with client_secret_post, asserting success.
-    pub async fn token(&self, c: &MachineClient) -> Value {
+    /// A client-credentials request with client_secret_post: status and body.
+    pub async fn token_response(&self, c: &MachineClient) -> (u16, Value) {
         let resp = self
             .post_token_form(&[
                 ("grant_type", "client_credentials"),
@@ -244,13 +258,27 @@ impl TestApp {
                 ("audience", &c.audience),
             ])
             .await;
-        assert_eq!(
-            resp.status(),
-            200,
-            "token request failed: {}",
-            resp.text().await.unwrap()
-        );
-        resp.json().await.unwrap()
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    /// A client-credentials token with client_secret_post, asserting success.
+    pub async fn token(&self, c: &MachineClient) -> Value {
+        let (status, body) = self.token_response(c).await;
+        assert_eq!(status, 200, "token request failed: {body}");
+        body
+    }
+
+    /// GETs `path` and parses the JSON body.
+    pub async fn get_json(&self, path: &str) -> Value {
+        self.http
+            .get(self.url(path))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
     }
 
     pub async fn jwks(&self) -> JwkSet {

@@ -142,3 +142,54 @@ async fn openapi_describes_every_route() {
         .is_some());
     assert!(token_body.get("application/json").is_some());
 }
+
+#[tokio::test]
+async fn metrics_are_openmetrics_under_their_own_media_type_and_every_sample_is_typed() {
+    let app = spawn_app().await;
+    let c = app.machine_client().await;
+    app.token(&c).await;
+    let resp = app.http.get(app.url("/metrics")).send().await.unwrap();
+    let ct = resp.headers()["content-type"].to_str().unwrap().to_owned();
+    assert!(
+        ct.starts_with("application/openmetrics-text; version=1.0.0"),
+        "{ct}"
+    );
+    let text = resp.text().await.unwrap();
+    assert!(text.ends_with("# EOF\n"), "OpenMetrics ends with # EOF");
+    // OpenMetrics: a sample belongs to the family it extends by one of its type's suffixes.
+    let mut families: Vec<(String, String)> = Vec::new();
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = rest.split_once(' ').unwrap();
+            families.push((name.to_owned(), kind.to_owned()));
+        } else if !line.starts_with('#') && !line.is_empty() {
+            let name = line.split(['{', ' ']).next().unwrap();
+            let typed = families.iter().any(|(family, kind)| {
+                let suffixes: &[&str] = match kind.as_str() {
+                    "counter" => &["_total", "_created"],
+                    "histogram" => &["_bucket", "_count", "_sum", "_created"],
+                    _ => &[""],
+                };
+                suffixes
+                    .iter()
+                    .any(|s| name.strip_suffix(s) == Some(family.as_str()))
+            });
+            assert!(typed, "{name} has no TYPE line of its family:\n{text}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn every_operation_id_in_the_openapi_document_is_unique() {
+    let app = spawn_app().await;
+    let doc = app.get_json("/openapi.json").await;
+    let mut seen = std::collections::BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let id = op["operationId"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{method} {path}"));
+            assert!(seen.insert(id.to_owned()), "{method} {path} reuses {id}");
+        }
+    }
+}

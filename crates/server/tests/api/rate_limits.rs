@@ -80,3 +80,63 @@ fn wrong_secret(c: &MachineClient) -> [(&'static str, &str); 4] {
         ("audience", &c.audience),
     ]
 }
+
+/// Unknown client ids and wrong secrets do the same work, so that timing does not reveal
+/// which client ids exist. Paired requests, alternating which goes first: with equal work,
+/// each is the slower one about half the time (a systematic difference, such as one database
+/// read more, makes one of them slower in nearly every pair).
+#[tokio::test]
+async fn an_unknown_client_and_a_wrong_secret_cannot_be_told_apart_by_timing() {
+    let app = spawn_app().await;
+    // Each client gets fewer wrong secrets than would block it.
+    let mut clients = Vec::new();
+    for _ in 0..8 {
+        clients.push(app.machine_client().await);
+    }
+    let http = reqwest::Client::new();
+    let url = format!("http://{}/oauth/token", app.direct);
+    let timed = |id: String| {
+        let (http, url) = (&http, &url);
+        async move {
+            let started = std::time::Instant::now();
+            let resp = http
+                .post(url)
+                .form(&[
+                    ("grant_type", "client_credentials"),
+                    ("client_id", id.as_str()),
+                    ("client_secret", "not-the-secret"),
+                ])
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), 401);
+            resp.bytes().await.unwrap();
+            started.elapsed()
+        }
+    };
+    for c in &clients {
+        timed(c.client_id.clone()).await; // warm the connection and the caches
+    }
+    let pairs = 112;
+    let mut wrong_secret_slower = 0;
+    for i in 0..pairs {
+        let known = clients[i % clients.len()].client_id.clone();
+        let unknown = calyx_token::secret::random_alphanumeric(24);
+        let (k, u) = if i % 2 == 0 {
+            let k = timed(known).await;
+            (k, timed(unknown).await)
+        } else {
+            let u = timed(unknown).await;
+            (timed(known).await, u)
+        };
+        if k > u {
+            wrong_secret_slower += 1;
+        }
+    }
+    let share = wrong_secret_slower as f64 / pairs as f64;
+    eprintln!("the wrong secret was slower in {wrong_secret_slower} of {pairs} pairs");
+    assert!(
+        (0.2..=0.8).contains(&share),
+        "the wrong secret was slower in {wrong_secret_slower} of {pairs} pairs"
+    );
+}

@@ -1,5 +1,6 @@
 //! Secret rotation (with and without grace) and signing-key rotation on a running server.
 
+use calyx_core::model::SigningAlg;
 use serde_json::Value;
 
 use crate::helpers::{jwt_parts, spawn_app, MachineClient, TestApp};
@@ -67,7 +68,8 @@ async fn key_rotation_takes_effect_on_a_running_server_and_old_tokens_keep_verif
         .manager
         .rotate_key(calyx_core::model::SigningAlg::ES256)
         .await
-        .unwrap();
+        .unwrap()
+        .kid;
     assert_ne!(old_header["kid"], new_kid.as_str());
     app.eventually("new tokens carry the new kid", || async {
         let v = app.token(&c).await;
@@ -90,4 +92,118 @@ async fn key_rotation_takes_effect_on_a_running_server_and_old_tokens_keep_verif
     let fresh = app.token(&c).await;
     app.verify(fresh["access_token"].as_str().unwrap(), &c.audience)
         .await;
+}
+
+fn kids(jwks: &jsonwebtoken::jwk::JwkSet) -> Vec<String> {
+    jwks.keys
+        .iter()
+        .filter_map(|k| k.common.key_id.clone())
+        .collect()
+}
+
+#[tokio::test]
+async fn an_api_with_a_new_algorithm_signs_at_once_on_a_running_server() {
+    // A reload interval far longer than the test: only the on-demand load can help.
+    let app = crate::helpers::spawn_app_with(|raw| {
+        raw.reload_interval = std::time::Duration::from_secs(3600)
+    })
+    .await;
+    for alg in [SigningAlg::EdDSA, SigningAlg::RS256] {
+        let c = app.machine_client_with("read:consumers", alg, None).await;
+        let resp = app.token_response(&c).await;
+        assert_eq!(resp.0, 200, "{alg}: {}", resp.1);
+        let token = resp.1["access_token"].as_str().unwrap();
+        assert_eq!(jwt_parts(token).0["alg"], alg.as_str());
+        app.verify(token, &c.audience).await;
+    }
+}
+
+#[tokio::test]
+async fn the_next_key_is_published_before_it_signs_and_a_rotation_promotes_it() {
+    let app = spawn_app().await;
+    let c = app.machine_client().await;
+    let before = kids(&app.jwks().await);
+    assert_eq!(
+        before.len(),
+        2,
+        "the current and the next ES256 key: {before:?}"
+    );
+    let signing = jwt_parts(app.token(&c).await["access_token"].as_str().unwrap()).0["kid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let next: Vec<&String> = before.iter().filter(|k| **k != signing).collect();
+    assert_eq!(next.len(), 1);
+
+    let rotated = app.manager.rotate_key(SigningAlg::ES256).await.unwrap();
+    assert_eq!(&rotated.kid, next[0], "the published next key is promoted");
+    app.eventually("new tokens are signed by the promoted key", || async {
+        jwt_parts(app.token(&c).await["access_token"].as_str().unwrap()).0["kid"]
+            == rotated.kid.as_str()
+    })
+    .await;
+    let after = kids(&app.jwks().await);
+    assert!(after.contains(&signing), "the previous key stays published");
+    assert!(
+        after.contains(&rotated.next_kid),
+        "a new next key is published"
+    );
+    assert_eq!(after.len(), 3);
+    let listed = app.manager.list_keys().await.unwrap();
+    let state_of = |kid: &str| listed.iter().find(|k| k.kid == kid).unwrap().state;
+    assert_eq!(state_of(&signing), "previous");
+    assert_eq!(state_of(&rotated.kid), "current");
+    assert_eq!(state_of(&rotated.next_kid), "next");
+}
+
+#[tokio::test]
+async fn a_retired_key_leaves_the_jwks_at_once_and_its_tokens_stop_being_accepted() {
+    let app = spawn_app().await;
+    let c = app
+        .machine_client_with(
+            "read:consumers users:write users:authenticate",
+            SigningAlg::ES256,
+            None,
+        )
+        .await;
+    let token = app.token(&c).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let kid = jwt_parts(&token).0["kid"].as_str().unwrap().to_owned();
+    let users = |t: String| {
+        let app = &app;
+        async move {
+            app.http
+                .get(app.url("/v2/users"))
+                .bearer_auth(t)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(users(token.clone()).await, 200);
+
+    let alg = app.manager.retire_key(&kid).await.unwrap();
+    assert_eq!(alg, SigningAlg::ES256);
+    app.eventually("the retired key leaves the JWKS", || async {
+        !kids(&app.jwks().await).contains(&kid)
+    })
+    .await;
+    assert_eq!(users(token.clone()).await, 401, "its tokens are refused");
+    // Signing goes on with the key that was next, and a new next key is published.
+    let fresh = app.token(&c).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_ne!(jwt_parts(&fresh).0["kid"], kid.as_str());
+    assert_eq!(users(fresh).await, 200);
+    assert_eq!(kids(&app.jwks().await).len(), 2);
+    assert!(
+        app.manager.retire_key(&kid).await.is_err(),
+        "already retired"
+    );
+    assert!(app.manager.retire_key("no-such-kid").await.is_err());
 }

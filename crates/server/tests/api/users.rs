@@ -5,7 +5,7 @@ use calyx_core::model::SigningAlg;
 use calyx_token::{AccessClaims, SigningKey};
 use serde_json::{json, Value};
 
-use crate::helpers::{basic, spawn_app, MachineClient, TestApp};
+use crate::helpers::{basic, jwt_parts, spawn_app, MachineClient, TestApp};
 
 const ORG_SCOPES: &str = "read:consumers write:consumers users:write users:authenticate";
 
@@ -467,4 +467,217 @@ async fn malformed_registrations_get_400_invalid_request() {
             404
         );
     }
+}
+
+/// An org client granted only `read:consumers` (plus user management) on an API that also
+/// defines `write:consumers` and `read:credit.score`; returns it and its org token.
+async fn narrow_org(app: &TestApp) -> (MachineClient, String) {
+    let c = app
+        .machine_client_granted(
+            "read:consumers write:consumers read:credit.score",
+            "read:consumers users:write users:authenticate",
+            SigningAlg::ES256,
+            None,
+        )
+        .await;
+    let token = app.token(&c).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    (c, token)
+}
+
+async fn authenticate_user(app: &TestApp, org_token: &str, user: &str) -> (u16, Value) {
+    let path = format!("/v2/users/{user}/authenticate");
+    let (status, body, _) = call(app, "POST", &path, Some(org_token), None).await;
+    (status, body)
+}
+
+async fn exchange(app: &TestApp, c: &MachineClient, org_token: &str, user: &str) -> (u16, Value) {
+    let resp = app
+        .http
+        .post(app.url("/oauth/token"))
+        .header("authorization", basic(&c.client_id, &c.secret))
+        .form(&[
+            (
+                "grant_type",
+                "urn:ietf:params:oauth:grant-type:token-exchange",
+            ),
+            ("subject_token", org_token),
+            ("requested_subject", user),
+        ])
+        .send()
+        .await
+        .unwrap();
+    (resp.status().as_u16(), resp.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn a_user_cannot_be_given_scopes_beyond_the_org_clients_grant() {
+    let app = spawn_app().await;
+    let (c, token) = narrow_org(&app).await;
+    for scopes in [
+        json!("write:consumers"),
+        json!(["read:consumers", "read:credit.score"]),
+    ] {
+        let (status, v, _) = call(
+            &app,
+            "POST",
+            "/v2/users",
+            Some(&token),
+            Some(json!({"allowed_scopes": scopes})),
+        )
+        .await;
+        assert_eq!(
+            (status, v["error"].as_str()),
+            (400, Some("invalid_scope")),
+            "{v}"
+        );
+    }
+    // Within the grant: accepted, and the minted tokens hold exactly that.
+    let u = register(&app, &token, json!({"allowed_scopes": "read:consumers"})).await;
+    let id = u["user_id"].as_str().unwrap();
+    let (status, body) = authenticate_user(&app, &token, id).await;
+    assert_eq!(status, 200, "{body}");
+    let (_, claims) = jwt_parts(body["access_token"].as_str().unwrap());
+    assert_eq!(claims["scope"], "read:consumers");
+    assert_eq!(claims["client_id"], c.client_id.as_str());
+
+    // The grant narrows after registration: minting intersects with the grant as it is now.
+    app.manager
+        .create_grant(
+            &c.client_id,
+            &c.audience,
+            "users:write users:authenticate",
+            true,
+        )
+        .await
+        .unwrap();
+    app.eventually("tokens follow the narrowed grant", || async {
+        let (status, body) = authenticate_user(&app, &token, id).await;
+        status == 200 && jwt_parts(body["access_token"].as_str().unwrap()).1["scope"] == ""
+    })
+    .await;
+    let (status, ex) = exchange(&app, &c, &token, id).await;
+    assert_eq!(status, 200, "{ex}");
+    assert_eq!(ex["scope"], "", "the exchange intersects too");
+}
+
+#[tokio::test]
+async fn a_username_is_unique_per_organization_and_reveals_nothing_across_them() {
+    let app = spawn_app().await;
+    let (_, a) = org(&app, ORG_SCOPES).await;
+    let (_, b) = org(&app, ORG_SCOPES).await;
+    register(&app, &a, json!({"username": "jane"})).await;
+    // Org B may have its own jane: a refusal here would tell B that some org has one.
+    register(&app, &b, json!({"username": "jane"})).await;
+    let (status, v, _) = call(
+        &app,
+        "POST",
+        "/v2/users",
+        Some(&b),
+        Some(json!({"username": "jane"})),
+    )
+    .await;
+    assert_eq!(status, 409, "within one org the name is taken: {v}");
+}
+
+async fn legacy(app: &TestApp, user: &str, authorization: &str) -> reqwest::Response {
+    app.http
+        .post(app.url(&format!("/v1/users/authenticate/{user}")))
+        .header("authorization", authorization)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_legacy_v1_authenticate_is_off_unless_enabled() {
+    let app = spawn_app().await;
+    let (c, token) = org(&app, ORG_SCOPES).await;
+    let u = register(&app, &token, json!({"allowed_scopes": "read:consumers"})).await;
+    let resp = legacy(
+        &app,
+        u["user_id"].as_str().unwrap(),
+        &format!("Bearer {}:{}", c.client_id, c.secret),
+    )
+    .await;
+    assert_eq!(resp.status(), 404);
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(v["error"], "not_found");
+}
+
+#[tokio::test]
+async fn the_legacy_v1_authenticate_answers_the_user_token_as_plain_text() {
+    let app = crate::helpers::spawn_app_with(|raw| raw.legacy_user_authenticate_v1 = true).await;
+    let (c, token) = org(&app, ORG_SCOPES).await;
+    let u = register(&app, &token, json!({"allowed_scopes": "read:consumers"})).await;
+    let id = u["user_id"].as_str().unwrap();
+    let good = format!("Bearer {}:{}", c.client_id, c.secret);
+
+    let resp = legacy(&app, id, &good).await;
+    assert_eq!(resp.status(), 200);
+    assert!(resp.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain"));
+    assert_eq!(resp.headers()["cache-control"], "no-store");
+    let user_token = resp.text().await.unwrap();
+    let claims = app.verify(&user_token, &c.audience).await;
+    assert_eq!(claims["sub"], id);
+    assert_eq!(claims["scope"], "read:consumers");
+
+    // Errors are JSON, as the sample decodes them.
+    let (other, other_token) = org(&app, ORG_SCOPES).await;
+    let theirs = register(&app, &other_token, json!({})).await;
+    for (auth, user, status, error) in [
+        (
+            format!("Bearer {}:wrong", c.client_id),
+            id,
+            401,
+            "invalid_client",
+        ),
+        (format!("Bearer {}", c.client_id), id, 401, "invalid_client"),
+        (
+            format!("Basic {}:{}", c.client_id, c.secret),
+            id,
+            401,
+            "invalid_client",
+        ),
+        (
+            good.clone(),
+            theirs["user_id"].as_str().unwrap(),
+            404,
+            "not_found",
+        ),
+        (good.clone(), "usr_nobody", 404, "not_found"),
+    ] {
+        let resp = legacy(&app, user, &auth).await;
+        assert_eq!(resp.status(), status, "{auth}");
+        let v: Value = resp.json().await.unwrap();
+        assert_eq!(v["error"], error, "{auth}");
+    }
+    // Another organization's client cannot reach this user.
+    let resp = legacy(
+        &app,
+        id,
+        &format!("Bearer {}:{}", other.client_id, other.secret),
+    )
+    .await;
+    assert_eq!(resp.status(), 404);
+
+    // Throttled like the token endpoint: after 20 failures a minute, 429.
+    let mut last = 0;
+    for _ in 0..25 {
+        last = legacy(&app, id, &format!("Bearer {}:wrong", c.client_id))
+            .await
+            .status()
+            .as_u16();
+    }
+    assert_eq!(last, 429);
+    assert_eq!(
+        legacy(&app, id, &good).await.status(),
+        200,
+        "the owner still gets in"
+    );
 }
