@@ -126,8 +126,12 @@ pub struct StateParts {
 
 /// Failed authentications allowed per client id per minute before it is blocked.
 const AUTH_FAILURES_PER_MINUTE: u32 = 20;
-/// Failed sign-ins allowed per username per minute.
+/// Failed sign-ins allowed per username per minute before wrong passwords get 429 (the right
+/// one still signs in).
 const LOGIN_FAILURES_PER_USER_PER_MINUTE: u32 = 5;
+/// Failed sign-ins allowed per (address, username) per minute before that address is refused
+/// for that username.
+const LOGIN_FAILURES_PER_PAIR_PER_MINUTE: u32 = 10;
 /// Failed sign-ins allowed per client address per minute.
 const LOGIN_FAILURES_PER_IP_PER_MINUTE: u32 = 20;
 
@@ -171,7 +175,7 @@ impl AppState {
                 NonZeroU32::new(LOGIN_FAILURES_PER_USER_PER_MINUTE).expect("non-zero"),
             )),
             login_failures_pair: RateLimiter::keyed(Quota::per_minute(
-                NonZeroU32::new(LOGIN_FAILURES_PER_USER_PER_MINUTE).expect("non-zero"),
+                NonZeroU32::new(LOGIN_FAILURES_PER_PAIR_PER_MINUTE).expect("non-zero"),
             )),
             login_failures_ip: RateLimiter::keyed(Quota::per_minute(
                 NonZeroU32::new(LOGIN_FAILURES_PER_IP_PER_MINUTE).expect("non-zero"),

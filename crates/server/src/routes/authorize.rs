@@ -205,7 +205,7 @@ pub async fn login(
             .insert(header::RETRY_AFTER, HeaderValue::from(wait));
         resp
     };
-    // This address is refused outright: it guessed too often, for this user or for any.
+    // This address is refused outright: it guessed too often, at this user or at any.
     if let Some(wait) = throttle.hard_wait(&state, now) {
         return too_many(wait);
     }
@@ -252,11 +252,12 @@ const LOGIN_BLOCK_SECS: i64 = 60;
 
 /// The block-list keys of one sign-in attempt.
 ///
-/// - `pair` (username and address) and `ip` (address) are *hard*: while blocked, attempts
-///   from that address are refused without looking at the password, so a guesser is stopped.
-/// - `user` (username, from anywhere) is *soft*: while blocked, a wrong password is answered
-///   429, but the right one still signs in — otherwise anyone could lock a user out by
-///   guessing six times, as the token endpoint refuses to let anyone lock a client out.
+/// - `user` (the username, from anywhere) is *soft*: once blocked, a wrong password is
+///   answered 429 but the right one still signs in, so nobody can lock a user out by guessing
+///   (the token endpoint treats client secrets alike).
+/// - `pair` (this address and username) and `ip` (this address) are *hard*, at higher
+///   thresholds: once blocked, attempts from that address are refused without looking at the
+///   password, which is what stops a guesser.
 struct LoginThrottle {
     user: String,
     pair: String,
