@@ -174,13 +174,23 @@ pub(crate) async fn authenticate(
     state: &AppState,
     auth: &ClientAuth,
 ) -> Result<Arc<ClientEntry>, ApiError> {
-    let id = auth.client_id();
     let now = state.clock.now();
-    if let Some(entry) = state.cached_client(id) {
+    if let Some(entry) = state.cached_client(auth.client_id()) {
         if credentials_match(state, &entry, auth, now) {
             return Ok(entry);
         }
     }
+    // Boxed: the hot path's future stays as small as it was.
+    Box::pin(authenticate_from_database(state, auth, now)).await
+}
+
+/// The rest of [`authenticate`]: not cached, or the cached secret did not match.
+async fn authenticate_from_database(
+    state: &AppState,
+    auth: &ClientAuth,
+    now: i64,
+) -> Result<Arc<ClientEntry>, ApiError> {
+    let id = auth.client_id();
     let floor = tokio::time::Instant::now() + FAILURE_FLOOR;
     match state.load_client_entry(id).await? {
         Some(entry) => {
@@ -302,7 +312,8 @@ pub(crate) async fn sign_access_token(
     let keys = state.keys();
     let key = match keys.signer(alg) {
         Some(key) => key,
-        None => &load_signer(state, alg).await?,
+        // Boxed: the cold path adds nothing to the hot path's future.
+        None => &Box::pin(load_signer(state, alg)).await?,
     };
     Ok(key.sign(claims).map_err(anyhow::Error::new)?)
 }
