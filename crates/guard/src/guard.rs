@@ -111,11 +111,9 @@ struct Inner {
     validations: Vec<(Algorithm, Validation)>,
     fetch: tokio::sync::Mutex<Option<Instant>>,
     fetches: AtomicU64,
-    /// Origin of the millisecond clock below.
-    started: Instant,
-    /// When the JWKS in hand goes stale (its `Cache-Control: max-age` ran out), in
-    /// milliseconds since `started`; `u64::MAX` until the first fetch.
-    stale_at_ms: AtomicU64,
+    /// When the JWKS in hand goes stale (its `Cache-Control: max-age` ran out), Unix
+    /// seconds; `u64::MAX` until the first fetch.
+    stale_at: AtomicU64,
     /// A background refetch is under way.
     refreshing: AtomicBool,
     verified: Cache<[u8; 32], Arc<Verified>>,
@@ -180,8 +178,7 @@ impl Guard {
             validations,
             fetch: tokio::sync::Mutex::new(None),
             fetches: AtomicU64::new(0),
-            started: Instant::now(),
-            stale_at_ms: AtomicU64::new(u64::MAX),
+            stale_at: AtomicU64::new(u64::MAX),
             refreshing: AtomicBool::new(false),
             introspection,
         }))
@@ -208,7 +205,9 @@ impl Guard {
     /// The JWKS is kept for its `Cache-Control: max-age` and then refetched in the background;
     /// a key it no longer lists stops verifying from then on, cached tokens included.
     pub async fn validate(&self, token: &str) -> Result<Arc<Verified>, GuardError> {
-        self.refresh_if_stale();
+        // One clock read serves the staleness check and the cached token's expiry.
+        let now = now();
+        self.refresh_if_stale(now);
         let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         let caching = self.0.cfg.cache_capacity > 0;
         let cached = if caching {
@@ -218,7 +217,7 @@ impl Guard {
         };
         let verified = match cached {
             // Saturating: an `exp` near i64::MAX is a token that never expires, not a panic.
-            Some(v) if v.exp.saturating_add(self.0.cfg.leeway.as_secs() as i64) > now() => v,
+            Some(v) if v.exp.saturating_add(self.0.cfg.leeway.as_secs() as i64) > now => v,
             _ => {
                 let v = Arc::new(self.validate_cold(token).await?);
                 if caching {
@@ -312,7 +311,7 @@ impl Guard {
             return Err(GuardError::InvalidToken("unknown key id"));
         }
         *last = Some(Instant::now());
-        let Some((keys, max_age)) = self.fetch_jwks().await else {
+        let Some((keys, max_age)) = Box::pin(self.fetch_jwks()).await else {
             return Err(GuardError::Unavailable);
         };
         self.install(keys, max_age);
@@ -355,14 +354,13 @@ impl Guard {
             self.0.active.invalidate_all();
         }
         let ttl = max_age.clamp(MIN_JWKS_MAX_AGE, MAX_JWKS_MAX_AGE);
-        let stale_at = self.elapsed_ms().saturating_add(ttl.as_millis() as u64);
-        self.0.stale_at_ms.store(stale_at, Ordering::Release);
+        self.stale_after(ttl);
     }
 
     /// Starts a background refetch when the JWKS in hand has outlived its `max-age`; the
     /// request that notices goes on with the keys in hand.
-    fn refresh_if_stale(&self) {
-        if self.elapsed_ms() < self.0.stale_at_ms.load(Ordering::Acquire)
+    fn refresh_if_stale(&self, now: i64) {
+        if (now.max(0) as u64) < self.0.stale_at.load(Ordering::Acquire)
             || self.0.refreshing.swap(true, Ordering::AcqRel)
         {
             return;
@@ -372,19 +370,16 @@ impl Guard {
             match guard.fetch_jwks().await {
                 Some((keys, max_age)) => guard.install(keys, max_age),
                 // Try again after the refetch interval; keep the keys in hand meanwhile.
-                None => guard.0.stale_at_ms.store(
-                    guard
-                        .elapsed_ms()
-                        .saturating_add(guard.0.cfg.min_refetch_interval.as_millis() as u64),
-                    Ordering::Release,
-                ),
+                None => guard.stale_after(guard.0.cfg.min_refetch_interval.max(MIN_JWKS_MAX_AGE)),
             }
             guard.0.refreshing.store(false, Ordering::Release);
         });
     }
 
-    fn elapsed_ms(&self) -> u64 {
-        self.0.started.elapsed().as_millis() as u64
+    /// The JWKS in hand goes stale `ttl` from now.
+    fn stale_after(&self, ttl: Duration) {
+        let at = (now().max(0) as u64).saturating_add(ttl.as_secs());
+        self.0.stale_at.store(at, Ordering::Release);
     }
 
     fn cached_key(&self, kid: &str) -> Option<Key> {
