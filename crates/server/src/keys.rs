@@ -13,6 +13,10 @@ use calyx_core::store::Store;
 use calyx_token::seal::Sealer;
 use calyx_token::{KeySet, SigningKey};
 
+/// How long resource servers may keep the JWKS (its `Cache-Control: max-age`): a next key
+/// published for less than this may not have reached them yet.
+pub const JWKS_MAX_AGE_SECS: i64 = 60;
+
 /// Slack added to the longest access-token lifetime before an old key retires.
 const RETIRE_SLACK_SECS: i64 = 300;
 
@@ -75,6 +79,8 @@ pub struct Rotated {
     /// False when there was no next key to promote, so the new key signs without having been
     /// published first (only on a database that no server has started on since its upgrade).
     pub was_published: bool,
+    /// Seconds the promoted key had been published (0 when it was not).
+    pub published_for: i64,
 }
 
 /// Promotes the next key of `alg` (the oldest, if several nodes made one each), schedules the
@@ -93,8 +99,10 @@ pub async fn rotate(
     let next = live
         .iter()
         .find(|k| k.alg == alg && k.promoted_at.is_none())
-        .map(|k| k.kid.clone());
+        .map(|k| (k.kid.clone(), now - k.created_at));
     let was_published = next.is_some();
+    let published_for = next.as_ref().map_or(0, |(_, age)| *age);
+    let next = next.map(|(kid, _)| kid);
     let kid = match next {
         Some(kid) => kid,
         None => insert_new_key(store, sealer, alg, now, None).await?,
@@ -120,6 +128,7 @@ pub async fn rotate(
         kid,
         next_kid,
         was_published,
+        published_for,
     })
 }
 

@@ -1,6 +1,7 @@
 //! `calyx keys rotate | list | retire`.
 
 use calyx_core::model::SigningAlg;
+use calyx_server::keys::JWKS_MAX_AGE_SECS;
 use calyx_server::manage::Manager;
 use serde_json::json;
 
@@ -45,6 +46,13 @@ pub async fn run(m: &Manager, c: Command) -> anyhow::Result<()> {
                     "warning: there was no published next {alg} key; {} signs without having \
                      been published first",
                     r.kid
+                );
+            } else if r.published_for < JWKS_MAX_AGE_SECS {
+                eprintln!(
+                    "warning: {} was published only {} s ago; resource servers that fetched the \
+                     JWKS before then will refetch it when they first see the key. Leave at \
+                     least {JWKS_MAX_AGE_SECS} s between rotations",
+                    r.kid, r.published_for
                 );
             }
             print(

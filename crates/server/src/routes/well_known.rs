@@ -46,12 +46,15 @@ pub async fn metadata(State(state): State<AppState>) -> impl IntoResponse {
     responses((status = 200, description = "RFC 7517 JWK set", body = Object))
 )]
 pub async fn jwks(State(state): State<AppState>) -> impl IntoResponse {
+    // Short enough that a retired key leaves resource servers soon, long enough to absorb
+    // bursts; rotations need no short max-age, as the next key is published in advance.
+    static CACHE_CONTROL: std::sync::LazyLock<String> =
+        std::sync::LazyLock::new(|| format!("public, max-age={}", crate::keys::JWKS_MAX_AGE_SECS));
     let keys = state.keys();
     (
         [
             (header::CONTENT_TYPE, "application/json"),
-            // Short enough that a rotation is seen quickly, long enough to absorb bursts.
-            (header::CACHE_CONTROL, "public, max-age=60"),
+            (header::CACHE_CONTROL, CACHE_CONTROL.as_str()),
         ],
         keys.jwks_json().to_owned(),
     )
