@@ -156,18 +156,12 @@ pub async fn retire(
     {
         return Ok(None);
     }
-    let others: Vec<&StoredKey> = live
-        .iter()
-        .filter(|k| k.alg == alg && k.kid != kid)
-        .collect();
-    let was_signing = key.promoted_at.is_some()
-        && !others.iter().any(|k| {
-            k.promoted_at
-                .is_some_and(|p| p > key.promoted_at.unwrap_or(0))
-        });
-    if was_signing {
-        // Retired keys stop signing at once; the next key takes over.
-        if let Some(next) = others.iter().find(|k| k.promoted_at.is_none()) {
+    if current_key(&live, alg, now).is_some_and(|k| k.kid == kid) {
+        // A retired key stops signing at once; the next key takes over.
+        let next = live
+            .iter()
+            .find(|k| k.alg == alg && k.promoted_at.is_none());
+        if let Some(next) = next {
             store
                 .promote_key(&next.kid, now, retire_after(store, now).await?)
                 .await
@@ -176,6 +170,16 @@ pub async fn retire(
     }
     ensure_keys(store, sealer, [alg], now).await?;
     Ok(Some(alg))
+}
+
+/// The key that signs for `alg` at `now` among `keys` (given oldest first): the most recently
+/// promoted live key, the newest of those promoted in the same second — as [`load_keyset`]
+/// orders them.
+pub fn current_key(keys: &[StoredKey], alg: SigningAlg, now: i64) -> Option<&StoredKey> {
+    keys.iter()
+        .filter(|k| k.alg == alg && k.promoted_at.is_some())
+        .filter(|k| k.retires_at.is_none_or(|r| r > now))
+        .max_by_key(|k| k.promoted_at)
 }
 
 /// When keys that stop signing now may leave the JWKS: after the longest access-token

@@ -402,13 +402,7 @@ impl Manager {
             .context("reading signing keys")?;
         let current: Vec<&str> = SigningAlg::ALL
             .iter()
-            .filter_map(|alg| {
-                all.iter()
-                    .filter(|k| k.alg == *alg && k.retires_at.is_none_or(|r| r > now))
-                    .filter(|k| k.promoted_at.is_some())
-                    .max_by_key(|k| k.promoted_at)
-                    .map(|k| k.kid.as_str())
-            })
+            .filter_map(|alg| keys::current_key(&all, *alg, now).map(|k| k.kid.as_str()))
             .collect();
         Ok(all
             .iter()
