@@ -9,6 +9,8 @@ use axum::response::{IntoResponse, Response};
 use calyx_core::store::StoreError;
 use calyx_core::{ErrorCode, OAuthError};
 
+use crate::manage::ManageError;
+
 /// An error answered to a client.
 #[derive(Debug)]
 pub enum ApiError {
@@ -43,7 +45,7 @@ pub enum ApiError {
         scope: Option<&'static str>,
     },
     /// No such resource (or one the caller may not see): 404.
-    NotFound(&'static str),
+    NotFound(std::borrow::Cow<'static, str>),
     /// The path exists, the method does not: 405.
     MethodNotAllowed,
     /// A uniqueness rule was broken: 409.
@@ -92,6 +94,19 @@ impl From<anyhow::Error> for ApiError {
             };
         }
         ApiError::Internal(e)
+    }
+}
+
+impl From<ManageError> for ApiError {
+    fn from(e: ManageError) -> Self {
+        match e {
+            ManageError::Invalid(m) => OAuthError::invalid_request(m).into(),
+            ManageError::InvalidScope(m) => OAuthError::invalid_scope(m).into(),
+            ManageError::NotFound(m) => ApiError::NotFound(m.into()),
+            ManageError::Conflict(m) => ApiError::Conflict(m),
+            ManageError::Store(s) => s.into(),
+            ManageError::Other(e) => e.into(),
+        }
     }
 }
 

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use calyx_core::clock::{Clock, SystemClock};
 use calyx_core::model::{Api, Client, ClientGrant, ClientType, GrantType, Org, SigningAlg};
 use calyx_core::store::{Store, StoreError};
@@ -14,6 +14,42 @@ use calyx_token::secret::{
 };
 
 use crate::keys;
+
+/// Why a management operation failed: what the CLI prints and what an HTTP API maps to
+/// 400, 404 and 409; anything else is the database's or the machine's fault.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ManageError {
+    /// The input is not acceptable (the text says why, for the person who gave it).
+    #[error("{0}")]
+    Invalid(String),
+    /// A scope was asked for beyond what is allowed (OAuth's `invalid_scope`).
+    #[error("{0}")]
+    InvalidScope(String),
+    /// Something the operation names does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// It would break a uniqueness rule.
+    #[error("{0}")]
+    Conflict(String),
+    /// The database failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Anything else (key generation, sealing, a worker that died).
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+/// Result of a management operation.
+pub type ManageResult<T> = Result<T, ManageError>;
+
+fn invalid<T>(why: impl Into<String>) -> ManageResult<T> {
+    Err(ManageError::Invalid(why.into()))
+}
+
+fn not_found<T>(what: impl Into<String>) -> ManageResult<T> {
+    Err(ManageError::NotFound(what.into()))
+}
 
 /// Open database plus the secrets needed to write to it correctly.
 pub struct Manager {
@@ -103,7 +139,7 @@ pub struct NewUser {
     /// Allowed scopes per API: `(audience, space-separated scopes)`.
     pub scopes: Vec<(String, String)>,
     /// The most any entry of `scopes` may hold: the registering organization client's grant.
-    /// A scope beyond it is refused (`UserError::BeyondGrant`), so registering a user can
+    /// A scope beyond it is refused (`ManageError::InvalidScope`), so registering a user can
     /// never widen what the organization itself may obtain.
     pub ceiling: Option<ScopeSet>,
 }
@@ -180,10 +216,10 @@ impl Manager {
     }
 
     /// Creates an organization.
-    pub async fn create_org(&self, name: &str) -> anyhow::Result<Org> {
+    pub async fn create_org(&self, name: &str) -> ManageResult<Org> {
         let name = name.trim();
         if name.is_empty() {
-            bail!("the organization name must not be empty");
+            return invalid("the organization name must not be empty");
         }
         let org = Org {
             id: random_id("org"),
@@ -198,14 +234,14 @@ impl Manager {
     }
 
     /// Creates an API and makes sure a signing key exists for its algorithm.
-    pub async fn create_api(&self, new: NewApi) -> anyhow::Result<Api> {
+    pub async fn create_api(&self, new: NewApi) -> ManageResult<Api> {
         if new.audience.trim().is_empty() || new.audience.chars().any(char::is_whitespace) {
-            bail!("the audience must be a non-empty string without spaces");
+            return invalid("the audience must be a non-empty string without spaces");
         }
         let scopes = ScopeSet::parse(&new.scopes)
-            .map_err(|e| anyhow::anyhow!("--scopes: {}", e.description))?;
+            .map_err(|e| ManageError::Invalid(format!("--scopes: {}", e.description)))?;
         let lifetime = |v: Option<i64>, d: i64, what: &str| match v {
-            Some(s) if s <= 0 => bail!("{what} must be a positive number of seconds"),
+            Some(s) if s <= 0 => invalid(format!("{what} must be a positive number of seconds")),
             Some(s) => Ok(s),
             None => Ok(d),
         };
@@ -246,9 +282,9 @@ impl Manager {
     }
 
     /// Registers a client; returns it and, for a confidential client, its secret (shown once).
-    pub async fn create_client(&self, new: NewClient) -> anyhow::Result<(Client, Option<String>)> {
+    pub async fn create_client(&self, new: NewClient) -> ManageResult<(Client, Option<String>)> {
         if new.name.trim().is_empty() {
-            bail!("the client name must not be empty");
+            return invalid("the client name must not be empty");
         }
         let grant_types = if new.grant_types.is_empty() {
             match new.client_type {
@@ -263,10 +299,10 @@ impl Manager {
         if new.client_type == ClientType::Public
             && grant_types.contains(&GrantType::ClientCredentials)
         {
-            bail!("a public client cannot use client_credentials: it has no secret");
+            return invalid("a public client cannot use client_credentials: it has no secret");
         }
         for uri in &new.redirect_uris {
-            redirect::check_redirect_uri(uri).map_err(anyhow::Error::msg)?;
+            redirect::check_redirect_uri(uri).map_err(ManageError::Invalid)?;
         }
         for (what, uri) in [
             ("the website URI", &new.website_uri),
@@ -274,16 +310,18 @@ impl Manager {
             ("the terms of service URI", &new.tos_uri),
         ] {
             if let Some(uri) = uri {
-                redirect::check_link(what, uri).map_err(anyhow::Error::msg)?;
+                redirect::check_link(what, uri).map_err(ManageError::Invalid)?;
             }
         }
         if grant_types.contains(&GrantType::AuthorizationCode) && new.redirect_uris.is_empty() {
-            bail!("a client using authorization_code needs at least one --redirect-uri");
+            return invalid("a client using authorization_code needs at least one --redirect-uri");
         }
         let id = match new.client_id {
             Some(id) => {
                 if id.is_empty() || id.len() > 255 || id.chars().any(char::is_control) {
-                    bail!("a client id must be 1 to 255 characters with no control characters");
+                    return invalid(
+                        "a client id must be 1 to 255 characters with no control characters",
+                    );
                 }
                 id
             }
@@ -307,7 +345,7 @@ impl Manager {
             created_at: self.clock.now(),
         };
         if self.store.org(&client.org_id).await?.is_none() {
-            bail!("no organization with id {}", client.org_id);
+            return not_found(format!("no organization with id {}", client.org_id));
         }
         self.store
             .insert_client(&client)
@@ -318,19 +356,17 @@ impl Manager {
 
     /// Gives a confidential client a new secret. The old one keeps working for
     /// `grace_seconds` (0 = stops at once). Returns the new secret.
-    pub async fn rotate_secret(
-        &self,
-        client_id: &str,
-        grace_seconds: i64,
-    ) -> anyhow::Result<String> {
+    pub async fn rotate_secret(&self, client_id: &str, grace_seconds: i64) -> ManageResult<String> {
         let Some(client) = self.store.client(client_id).await? else {
-            bail!("no client with id {client_id}");
+            return not_found(format!("no client with id {client_id}"));
         };
         if client.client_type == ClientType::Public {
-            bail!("client {client_id} is public: it has no secret to rotate");
+            return invalid(format!(
+                "client {client_id} is public: it has no secret to rotate"
+            ));
         }
         if grace_seconds < 0 {
-            bail!("--grace-seconds must not be negative");
+            return invalid("--grace-seconds must not be negative");
         }
         let secret = generate_secret();
         let previous_expires = (grace_seconds > 0).then(|| self.clock.now() + grace_seconds);
@@ -347,21 +383,21 @@ impl Manager {
         audience: &str,
         scopes: &str,
         is_default: bool,
-    ) -> anyhow::Result<ClientGrant> {
+    ) -> ManageResult<ClientGrant> {
         let Some(api) = self.store.api_by_audience(audience).await? else {
-            bail!("no API with audience {audience}");
+            return not_found(format!("no API with audience {audience}"));
         };
         if self.store.client(client_id).await?.is_none() {
-            bail!("no client with id {client_id}");
+            return not_found(format!("no client with id {client_id}"));
         }
-        let scopes =
-            ScopeSet::parse(scopes).map_err(|e| anyhow::anyhow!("--scopes: {}", e.description))?;
+        let scopes = ScopeSet::parse(scopes)
+            .map_err(|e| ManageError::Invalid(format!("--scopes: {}", e.description)))?;
         let unknown: Vec<&str> = scopes.iter().filter(|s| !api.defines(s)).collect();
         if !unknown.is_empty() {
-            bail!(
+            return invalid(format!(
                 "the API {audience} does not define the scopes: {}",
                 unknown.join(" ")
-            );
+            ));
         }
         let grant = ClientGrant {
             client_id: client_id.to_owned(),
@@ -375,25 +411,25 @@ impl Manager {
     }
 
     /// Creates a user; the password is stored only as an argon2id hash.
-    pub async fn create_user(&self, new: NewUser) -> anyhow::Result<calyx_core::model::User> {
-        Ok(create_user(&*self.store, &*self.clock, new).await?)
+    pub async fn create_user(&self, new: NewUser) -> ManageResult<calyx_core::model::User> {
+        create_user(&*self.store, &*self.clock, new).await
     }
 
     /// Rotates the signing key of `alg`: the published next key starts signing and a new
     /// next key is published.
-    pub async fn rotate_key(&self, alg: SigningAlg) -> anyhow::Result<keys::Rotated> {
-        keys::rotate(&*self.store, &self.sealer, alg, self.clock.now()).await
+    pub async fn rotate_key(&self, alg: SigningAlg) -> ManageResult<keys::Rotated> {
+        Ok(keys::rotate(&*self.store, &self.sealer, alg, self.clock.now()).await?)
     }
 
     /// Unpublishes a key at once (a compromised key); a successor takes over its role.
-    pub async fn retire_key(&self, kid: &str) -> anyhow::Result<SigningAlg> {
+    pub async fn retire_key(&self, kid: &str) -> ManageResult<SigningAlg> {
         keys::retire(&*self.store, &self.sealer, kid, self.clock.now())
             .await?
-            .ok_or_else(|| anyhow::anyhow!("no live signing key with id {kid}"))
+            .ok_or_else(|| ManageError::NotFound(format!("no live signing key with id {kid}")))
     }
 
     /// Every signing key, retired ones included, with its state at this moment.
-    pub async fn list_keys(&self) -> anyhow::Result<Vec<KeyInfo>> {
+    pub async fn list_keys(&self) -> ManageResult<Vec<KeyInfo>> {
         let now = self.clock.now();
         let all = self
             .store
@@ -423,10 +459,10 @@ impl Manager {
     }
 }
 
-fn conflict(e: StoreError, what: &str) -> anyhow::Error {
+fn conflict(e: StoreError, what: &str) -> ManageError {
     match e {
-        StoreError::Conflict(_) => anyhow::anyhow!("{what} already exists"),
-        other => anyhow::Error::new(other),
+        StoreError::Conflict(_) => ManageError::Conflict(format!("{what} already exists")),
+        other => ManageError::Store(other),
     }
 }
 
@@ -441,36 +477,18 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
-/// Why a user could not be created.
-#[derive(Debug, thiserror::Error)]
-pub enum UserError {
-    /// The input is not acceptable (the text says why).
-    #[error("{0}")]
-    Invalid(String),
-    /// An allowed scope is outside the registering client's grant.
-    #[error("{0}")]
-    BeyondGrant(String),
-    /// The username or external id is taken.
-    #[error("a user with that username or external id already exists")]
-    Conflict,
-    /// The database failed.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
 /// Creates a user (the CLI and `POST /v2/users` both come here). Allowed scopes must be
 /// defined by their API; the reserved user-management scopes are never allowed to users.
 pub async fn create_user(
     store: &dyn Store,
     clock: &dyn Clock,
     new: NewUser,
-) -> Result<calyx_core::model::User, UserError> {
-    let invalid = |m: String| Err(UserError::Invalid(m));
+) -> ManageResult<calyx_core::model::User> {
     if store.org(&new.org_id).await?.is_none() {
         return invalid(format!("no organization with id {}", new.org_id));
     }
     if new.password.is_some() && new.username.is_none() {
-        return invalid("a password needs a username to sign in with".into());
+        return invalid("a password needs a username to sign in with");
     }
     for (what, v) in [
         ("username", &new.username),
@@ -491,7 +509,7 @@ pub async fn create_user(
             return invalid(format!("no API with audience {audience}"));
         };
         let set = ScopeSet::parse(list)
-            .map_err(|e| UserError::Invalid(format!("scopes: {}", e.description)))?;
+            .map_err(|e| ManageError::Invalid(format!("scopes: {}", e.description)))?;
         let unknown: Vec<&str> = set.iter().filter(|s| !api.scopes.contains(s)).collect();
         if !unknown.is_empty() {
             return invalid(format!(
@@ -510,7 +528,7 @@ pub async fn create_user(
         if let Some(ceiling) = &new.ceiling {
             let beyond: Vec<&str> = set.difference(ceiling).collect();
             if !beyond.is_empty() {
-                return Err(UserError::BeyondGrant(format!(
+                return Err(ManageError::InvalidScope(format!(
                     "allowed_scopes goes beyond what this client is granted for {audience}: {}",
                     beyond.join(" ")
                 )));
@@ -520,13 +538,12 @@ pub async fn create_user(
     }
     let password_hash = match new.password {
         Some(p) if p.chars().count() < 8 => {
-            return invalid("the password must be at least 8 characters".into())
+            return invalid("the password must be at least 8 characters")
         }
         Some(p) => Some(
             tokio::task::spawn_blocking(move || crate::passwords::hash(&p))
                 .await
-                .map_err(|e| UserError::Store(StoreError::Other(Box::new(e))))?
-                .map_err(|e| UserError::Store(StoreError::Other(e.into())))?,
+                .map_err(anyhow::Error::new)??,
         ),
         None => None,
     };
@@ -541,7 +558,9 @@ pub async fn create_user(
     };
     match store.insert_user(&user, &scopes).await {
         Ok(()) => Ok(user),
-        Err(StoreError::Conflict(_)) => Err(UserError::Conflict),
+        Err(StoreError::Conflict(_)) => Err(ManageError::Conflict(
+            "a user with that username or external id already exists".into(),
+        )),
         Err(e) => Err(e.into()),
     }
 }

@@ -86,7 +86,7 @@ pub fn router(state: AppState) -> Router {
 /// Any path no route serves: a JSON 404 in the RFC 6749 error shape, never an empty body
 /// (clients that decode every error body as JSON would fail on one).
 async fn not_found() -> ApiError {
-    ApiError::NotFound("no such endpoint")
+    ApiError::NotFound("no such endpoint".into())
 }
 
 /// A known path with a method it does not take: a JSON 405, likewise.

@@ -21,7 +21,7 @@ use serde_json::Value;
 use super::token::sign_access_token;
 use crate::bearer::{self, OrgToken};
 use crate::error::ApiError;
-use crate::manage::{self, NewUser, UserError};
+use crate::manage::{self, NewUser};
 use crate::state::AppState;
 
 const WRITE: &str = "users:write";
@@ -123,12 +123,7 @@ pub async fn create(
     };
     let user = manage::create_user(&*state.store, &*state.clock, new)
         .await
-        .map_err(|e| match e {
-            UserError::Invalid(m) => OAuthError::invalid_request(m).into(),
-            UserError::BeyondGrant(m) => OAuthError::invalid_scope(m).into(),
-            UserError::Conflict => ApiError::Conflict(e.to_string()),
-            UserError::Store(s) => ApiError::from(s),
-        })?;
+        .map_err(ApiError::from)?;
     let view = view(&state, &org, user).await?;
     let location = HeaderValue::from_str(&format!("/v2/users/{}", view.user_id));
     let mut resp = (StatusCode::CREATED, Json(view)).into_response();
@@ -239,7 +234,7 @@ pub async fn delete(
     {
         Ok(StatusCode::NO_CONTENT)
     } else {
-        Err(ApiError::NotFound("no such user"))
+        Err(ApiError::NotFound("no such user".into()))
     }
 }
 
@@ -321,11 +316,11 @@ pub(crate) async fn delegated_token(
 /// The user, if it belongs to the organization `org_id`; otherwise 404, as if absent.
 pub(crate) async fn own_user(state: &AppState, org_id: &str, id: &str) -> Result<User, ApiError> {
     if id.contains('\0') {
-        return Err(ApiError::NotFound("no such user"));
+        return Err(ApiError::NotFound("no such user".into()));
     }
     match state.store.user(id).await? {
         Some(u) if u.org_id == org_id => Ok(u),
-        _ => Err(ApiError::NotFound("no such user")),
+        _ => Err(ApiError::NotFound("no such user".into())),
     }
 }
 
