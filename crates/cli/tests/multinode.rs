@@ -1,4 +1,4 @@
-//! Several `calyx serve` processes on one PostgreSQL database (SPEC §7).
+//! Several `calyx serve` processes on one PostgreSQL database.
 //!
 //! These need a PostgreSQL server: `scripts/test` runs them with
 //! `CALYX_TEST_DATABASE_URL=postgres://...` (and `--include-ignored`); without it they are

@@ -332,7 +332,7 @@ impl TokenSource {
 }
 
 /// A user-scoped token for an organization's user: `POST {base}/v2/users/{user_id}/authenticate`
-/// with the organization's token (SPEC §5).
+/// with the organization's token (`POST /v2/users/{user_id}/authenticate`).
 pub async fn delegate(
     http: &reqwest::Client,
     base_url: &str,

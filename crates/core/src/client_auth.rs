@@ -45,7 +45,7 @@ pub enum ClientAuth {
         secret: Secret,
     },
     /// `client_id` and `client_secret` in the body (RFC 6749 §2.3.1, "NOT RECOMMENDED" but
-    /// what the seed docs' clients send).
+    /// what many integration guides' clients send).
     Post {
         /// Client id.
         client_id: String,

@@ -176,7 +176,7 @@ mod tests {
 
 /// The scopes a user grant may carry: what the client's grant allows, less the reserved
 /// user-management scopes (never put in user tokens), within what the account allows. Absent
-/// a request, the most the account allows (SPEC §4.2, the seed docs' "highest available scope");
+/// a request, the most the account allows (what integration guides call the "highest available scope");
 /// an empty request (`scope=%20`) is no request, and gets no grant where there is nothing to
 /// give either.
 pub fn decide_user_scope(

@@ -1,4 +1,4 @@
-//! The domain (SPEC §2): organizations, APIs, clients, client grants and signing keys, as the
+//! The domain: organizations, APIs, clients, client grants and signing keys, as the
 //! protocol logic sees them. Times are Unix seconds.
 
 use std::fmt;
@@ -155,7 +155,7 @@ pub struct Api {
     pub token_lifetime: i64,
     /// Lifetime of user tokens from the code and refresh grants, seconds.
     pub user_token_lifetime: i64,
-    /// Lifetime of delegated user tokens (SPEC §5), seconds.
+    /// Lifetime of delegated user tokens (`/v2/users/{id}/authenticate`), seconds.
     pub delegated_token_lifetime: i64,
     /// Lifetime of refresh tokens, seconds.
     pub refresh_token_lifetime: i64,
@@ -267,7 +267,7 @@ impl fmt::Debug for StoredKey {
     }
 }
 
-/// A person who signs in on the login page, or whom an organization registers (SPEC §5).
+/// A person who signs in on the login page, or whom an organization registers (`/v2/users`).
 #[derive(Clone, PartialEq, Eq)]
 pub struct User {
     /// Opaque id, `usr_...`; the `sub` of the user's tokens.

@@ -2,7 +2,7 @@
 //!
 //! RFC 6749 §3.2 says parameters must not be repeated and that a parameter sent without a
 //! value is treated as omitted. Auth0-style clients send the same names as a JSON object
-//! (seed docs: `content-type: application/json`), so both formats parse into one [`Params`].
+//! (many clients send `content-type: application/json`), so both formats parse into one [`Params`].
 
 use std::fmt;
 

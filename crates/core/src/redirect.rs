@@ -1,4 +1,4 @@
-//! Redirect URI resolution for the authorization endpoint (RFC 6749 §3.1.2, SPEC §4.2).
+//! Redirect URI resolution for the authorization endpoint (RFC 6749 §3.1.2).
 //!
 //! The request's URI, with its query component removed, must equal a registered URI exactly
 //! (scheme, host, port, path — no normalization, no prefix or wildcard matching). Its query is

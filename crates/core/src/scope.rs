@@ -6,7 +6,7 @@ use std::fmt;
 use crate::OAuthError;
 
 /// The scope names every API has implicitly; they let an organization's client manage its
-/// users (SPEC §5) and are never copied into user tokens.
+/// users (`/v2/users`) and are never copied into user tokens.
 pub const RESERVED_SCOPES: [&str; 2] = ["users:write", "users:authenticate"];
 
 /// A set of scope tokens. Kept sorted so that its string form is stable.

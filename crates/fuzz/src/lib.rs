@@ -7,7 +7,7 @@
 //! - [`token_request`]: token-endpoint bodies (form and JSON) and the `Authorization` header
 //!   through `calyx_core::params`, `client_auth` and the grant decisions (RFC 6749 §2.3.1, §3.2,
 //!   §3.3, §5.2).
-//! - [`redirect_uri`]: `calyx_core::redirect::resolve` (RFC 6749 §3.1.2, SPEC §4.2).
+//! - [`redirect_uri`]: `calyx_core::redirect::resolve` (RFC 6749 §3.1.2).
 //! - [`scope`]: `calyx_core::ScopeSet` and the scope decisions (RFC 6749 §3.3).
 //! - [`guard_jwt`]: `calyx_guard::Guard::validate`, both on tokens as the fuzzer writes them and
 //!   on fuzzed headers and claims that the harness signs with a real key (RFC 9068, RFC 7519).

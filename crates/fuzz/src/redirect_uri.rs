@@ -1,4 +1,4 @@
-//! Redirect URI resolution (RFC 6749 §3.1.2, SPEC §4.2): exact matching, nothing normalized.
+//! Redirect URI resolution (RFC 6749 §3.1.2): exact matching, nothing normalized.
 //!
 //! Input, read as UTF-8 (lossily, as the server's form decoding does): the first line is the
 //! `redirect_uri` parameter (empty: not sent), every further line a registered URI.

@@ -1,6 +1,6 @@
 //! # calyx-guard
 //!
-//! What an API needs to accept Calyx access tokens (SPEC §8, style D): validate
+//! What an API needs to accept Calyx access tokens: validate
 //! `Authorization: Bearer <jwt>` offline against the issuer's JWKS, and answer per RFC 6750.
 //!
 //! - [`Guard`] validates: the `alg` is on the allow-list (never `none`), `typ` is `at+jwt`

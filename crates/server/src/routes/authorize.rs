@@ -1,4 +1,4 @@
-//! The authorization endpoint (RFC 6749 §4.1.1, SPEC §4.2) with its login and consent pages.
+//! The authorization endpoint (RFC 6749 §4.1.1) with its login and consent pages.
 //!
 //! `GET /authorize` checks the client and redirect URI first: problems with either show an
 //! error page and never redirect (an unverified redirect URI is an open redirect). Every
@@ -26,7 +26,7 @@ use crate::passwords;
 use crate::state::AppState;
 use crate::web::{self, CSRF_COOKIE, SESSION_COOKIE, SESSION_SECS};
 
-/// Codes live ten minutes (SPEC §4.1).
+/// Codes live ten minutes, the most RFC 6749 §4.1.2 recommends.
 const CODE_SECS: i64 = 600;
 /// A pending request must be completed within this time.
 const PENDING_SECS: i64 = 900;

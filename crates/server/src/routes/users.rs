@@ -1,4 +1,4 @@
-//! The organization's user registry and delegation (SPEC §5, style B).
+//! The organization's user registry and delegation.
 //!
 //! Every endpoint takes the organization's machine token (`Authorization: Bearer`), checked in
 //! `bearer`: `users:write` to register, list, read and delete; `users:authenticate` to mint a
@@ -70,7 +70,7 @@ pub struct UserPage {
     next_after: Option<String>,
 }
 
-/// A delegated user token (the seed docs' `expiresIn` beside RFC 6749's `expires_in`).
+/// A delegated user token (the camel-case `expiresIn` existing clients read, beside RFC 6749's `expires_in`).
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct DelegatedToken {
     access_token: String,
@@ -238,7 +238,7 @@ pub async fn delete(
     }
 }
 
-/// Mints a user-scoped token for the org token's API (SPEC §5).
+/// Mints a user-scoped token for the org token's API.
 #[utoipa::path(post, path = "/v2/users/{user_id}/authenticate", tag = "users",
     params(("user_id" = String, Path, description = "The user id")),
     security(("org_token" = ["users:authenticate"])),

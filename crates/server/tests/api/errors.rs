@@ -1,4 +1,4 @@
-//! Every error of SPEC §4.1, as a table: request in, exact status and `error` out.
+//! Every token-endpoint error (RFC 6749 §5.2), as a table: request in, exact status and `error` out.
 
 use serde_json::Value;
 

@@ -1,0 +1,129 @@
+//! Claims about the tree that a reader relies on, checked on every `cargo test` (in the spirit
+//! of rust-analyzer's `tidy.rs`): comments and docs cite RFCs and this repository, never
+//! documents outside it; ARCHITECTURE.md names only files that exist; the client and the guard
+//! depend on no other Calyx crate.
+
+use std::path::{Path, PathBuf};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Every file and folder of the repository, build output and installed packages aside.
+fn paths() -> Vec<PathBuf> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            if ["target", "node_modules", ".git"].contains(&name.as_str()) {
+                continue;
+            }
+            out.push(path.clone());
+            if path.is_dir() {
+                walk(&path, out);
+            }
+        }
+    }
+    let mut all = Vec::new();
+    walk(&root(), &mut all);
+    all
+}
+
+/// The text files a person reads: sources, manifests, scripts, docs (not fuzz inputs).
+fn text_files() -> Vec<PathBuf> {
+    paths()
+        .into_iter()
+        .filter(|p| p.is_file())
+        .filter(|p| {
+            let name = p.file_name().unwrap().to_string_lossy();
+            ["rs", "md", "toml", "sh", "sql", "mjs", "html", "css"]
+                .iter()
+                .any(|ext| name.ends_with(&format!(".{ext}")))
+                || p.parent()
+                    .is_some_and(|d| d.ends_with("scripts") || d.ends_with("bench"))
+        })
+        .collect()
+}
+
+#[test]
+fn nothing_cites_documents_outside_the_repository() {
+    // Built from pieces so that this file does not match itself.
+    let banned = [
+        format!("{} §", "SPEC"),
+        format!("{} style", "SPEC"),
+        format!("{} doc", "seed"),
+    ];
+    let mut hits = Vec::new();
+    for path in text_files() {
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            continue;
+        };
+        for (n, line) in text.lines().enumerate() {
+            if banned.iter().any(|b| line.contains(b.as_str())) {
+                hits.push(format!("{}:{}: {}", path.display(), n + 1, line.trim()));
+            }
+        }
+    }
+    assert!(
+        hits.is_empty(),
+        "cite an RFC or a file of this repository instead:\n{}",
+        hits.join("\n")
+    );
+}
+
+#[test]
+fn architecture_md_names_only_files_that_exist() {
+    let text = std::fs::read_to_string(root().join("ARCHITECTURE.md")).unwrap();
+    let all: Vec<String> = paths()
+        .iter()
+        .map(|p| {
+            p.strip_prefix(root())
+                .unwrap_or(p)
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    let mut missing = Vec::new();
+    for quoted in text.split('`').skip(1).step_by(2) {
+        let is_path = !quoted.contains(' ')
+            && !quoted.contains("://")
+            && !quoted.starts_with('/')
+            && (quoted.contains('/') || [".rs", ".md", ".sql"].iter().any(|e| quoted.ends_with(e)));
+        if !is_path {
+            continue;
+        }
+        // `templates/*.html`, `fuzz/corpus/<target>/`: the part before the pattern must exist.
+        let wanted = quoted
+            .split(['*', '<'])
+            .next()
+            .unwrap_or_default()
+            .trim_end_matches('/');
+        let exists = all
+            .iter()
+            .any(|f| f == wanted || f.ends_with(&format!("/{wanted}")));
+        if !exists {
+            missing.push(quoted.to_owned());
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "ARCHITECTURE.md names what the tree does not have: {missing:?}"
+    );
+}
+
+#[test]
+fn the_client_and_the_guard_depend_on_no_other_calyx_crate() {
+    for krate in ["client", "guard"] {
+        let manifest =
+            std::fs::read_to_string(root().join("crates").join(krate).join("Cargo.toml")).unwrap();
+        let mut section = String::new();
+        for line in manifest.lines() {
+            let line = line.trim();
+            if line.starts_with('[') {
+                section = line.to_owned();
+            } else if section == "[dependencies]" && line.starts_with("calyx") {
+                panic!("calyx-{krate} depends on {line}: it must work against any issuer");
+            }
+        }
+    }
+}
