@@ -33,7 +33,7 @@ async fn main() -> anyhow::Result<()> {
     let client_id = arg("--client-id");
     let secret = arg("--client-secret");
     let secrets = Secrets {
-        pepper: Some(arg("--pepper")),
+        pepper: Some(arg("--pepper").into()),
         master_key: None,
     };
     let m = Manager::open(&arg("--database-url"), 2, &secrets).await?;

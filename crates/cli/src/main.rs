@@ -2,6 +2,7 @@
 //! arguments, sets up logging and dispatches.
 
 use clap::{Parser, Subcommand};
+use secrecy::SecretString;
 
 mod cmd;
 mod output;
@@ -31,11 +32,11 @@ pub struct Global {
     )]
     pub database_url: String,
     /// Pepper for secret hashes. When unset, one is generated and kept in the database.
-    #[arg(long, global = true, env = "CALYX_PEPPER", hide_env_values = true)]
-    pub pepper: Option<String>,
+    #[arg(long, global = true, env = "CALYX_PEPPER", hide_env_values = true, value_parser = secret)]
+    pub pepper: Option<SecretString>,
     /// Base64 AES-256 key that seals private signing keys at rest.
-    #[arg(long, global = true, env = "CALYX_MASTER_KEY", hide_env_values = true)]
-    pub master_key: Option<String>,
+    #[arg(long, global = true, env = "CALYX_MASTER_KEY", hide_env_values = true, value_parser = secret)]
+    pub master_key: Option<SecretString>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -62,6 +63,11 @@ pub enum Command {
     /// Manage signing keys.
     #[command(subcommand)]
     Keys(cmd::keys::Command),
+}
+
+/// Parses a secret flag into a type that never prints it.
+fn secret(s: &str) -> Result<SecretString, std::convert::Infallible> {
+    Ok(SecretString::from(s))
 }
 
 fn main() -> anyhow::Result<()> {

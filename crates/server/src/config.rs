@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
+use secrecy::SecretString;
 use url::Url;
 
 /// Configuration as given, before validation.
@@ -29,10 +30,10 @@ pub struct RawConfig {
     /// How often to check the database for changes made elsewhere (CLI, other nodes): the
     /// bound on how long a revoked secret or a retired key keeps working on this node.
     pub reload_interval: Duration,
-    /// Base64 AES-256 key sealing private signing keys at rest.
-    pub master_key: Option<String>,
+    /// Base64 AES-256 key sealing private signing keys at rest (never printed).
+    pub master_key: Option<SecretString>,
     /// Pepper for secret hashes; when absent one is generated and kept in the database.
-    pub pepper: Option<String>,
+    pub pepper: Option<SecretString>,
     /// Largest accepted request body, bytes.
     pub max_body_bytes: usize,
     /// Time allowed for a request's whole body to arrive.
@@ -189,6 +190,16 @@ mod tests {
         assert!(check_issuer("http://auth.example.com", true).is_ok());
         assert!(check_issuer("https://a.example.com/?x=1", false).is_err());
         assert!(check_issuer("ftp://a.example.com", false).is_err());
+    }
+
+    #[test]
+    fn printing_the_settings_never_shows_the_pepper_or_the_master_key() {
+        let mut raw = RawConfig::new("sqlite::memory:");
+        raw.pepper = Some("pepper-value-0d9f".into());
+        raw.master_key = Some("bWFzdGVyLWtleS12YWx1ZQ==".into());
+        let shown = format!("{:?}", Settings::validate(raw).unwrap());
+        assert!(!shown.contains("pepper-value-0d9f"), "{shown}");
+        assert!(!shown.contains("bWFzdGVyLWtleS12YWx1ZQ=="), "{shown}");
     }
 
     #[test]

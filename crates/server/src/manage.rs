@@ -12,6 +12,7 @@ use calyx_token::seal::Sealer;
 use calyx_token::secret::{
     generate_secret, random_alphanumeric, random_id, random_string, SecretHasher,
 };
+use secrecy::{ExposeSecret, SecretString};
 
 use crate::keys;
 
@@ -63,25 +64,13 @@ pub struct Manager {
     pub clock: Arc<dyn Clock>,
 }
 
-/// Secrets that configure how data is written.
-#[derive(Clone, Default)]
+/// Secrets that configure how data is written; `Debug` shows neither.
+#[derive(Clone, Default, Debug)]
 pub struct Secrets {
     /// The pepper for secret hashes (`CALYX_PEPPER`); generated and stored when absent.
-    pub pepper: Option<String>,
+    pub pepper: Option<SecretString>,
     /// The master key sealing private keys (`CALYX_MASTER_KEY`).
-    pub master_key: Option<String>,
-}
-
-impl std::fmt::Debug for Secrets {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Secrets")
-            .field("pepper", &self.pepper.as_ref().map(|_| "[redacted]"))
-            .field(
-                "master_key",
-                &self.master_key.as_ref().map(|_| "[redacted]"),
-            )
-            .finish()
-    }
+    pub master_key: Option<SecretString>,
 }
 
 /// A signing key as `keys list` shows it.
@@ -200,13 +189,13 @@ impl Manager {
         clock: Arc<dyn Clock>,
     ) -> anyhow::Result<Manager> {
         let pepper = match &secrets.pepper {
-            Some(p) => p.clone(),
+            Some(p) => p.expose_secret().to_owned(),
             None => store
                 .meta_get_or_insert("pepper", &random_string(32))
                 .await
                 .context("reading the secret-hash pepper from the database")?,
         };
-        let sealer = Sealer::new(secrets.master_key.as_deref())?;
+        let sealer = Sealer::new(secrets.master_key.as_ref().map(|k| k.expose_secret()))?;
         Ok(Manager {
             store,
             hasher: SecretHasher::new(pepper.as_bytes()),
