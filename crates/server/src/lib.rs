@@ -26,6 +26,7 @@ mod routes;
 mod serve;
 mod startup;
 mod state;
+mod throttle;
 mod web;
 
 pub use config::{RawConfig, Settings};

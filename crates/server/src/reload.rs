@@ -49,10 +49,14 @@ pub async fn run(state: AppState, interval: Duration, mut last_seq: i64) {
             if let Some(l) = &state.issue_limiter {
                 l.retain_recent();
             }
-            state.auth_failures.retain_recent();
-            state.login_failures_user.retain_recent();
-            state.login_failures_pair.retain_recent();
-            state.login_failures_ip.retain_recent();
+            for t in [
+                &state.client_auth,
+                &state.login_user,
+                &state.login_pair,
+                &state.login_ip,
+            ] {
+                t.retain_recent();
+            }
         }
     }
 }

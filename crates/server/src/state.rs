@@ -23,6 +23,7 @@ use governor::{Quota, RateLimiter};
 use moka::sync::Cache;
 
 use crate::metrics::Metrics;
+use crate::throttle::Throttle;
 
 /// A client with its grants, as the token endpoint needs it.
 #[derive(Debug)]
@@ -62,19 +63,14 @@ pub struct Inner {
     cache_epoch: AtomicU64,
     /// Token issuance per client, if limited.
     pub issue_limiter: Option<KeyedLimiter>,
-    /// Failed client authentications per client id.
-    pub auth_failures: KeyedLimiter,
-    /// Client ids blocked after too many failures, until the stored time.
-    pub auth_blocked: Cache<String, i64>,
-    /// Failed sign-ins per username.
-    pub login_failures_user: KeyedLimiter,
-    /// Failed sign-ins per (client address, username).
-    pub login_failures_pair: KeyedLimiter,
-    /// Failed sign-ins per client address.
-    pub login_failures_ip: KeyedLimiter,
-    /// Usernames, (address, username) pairs and addresses blocked until the stored time
-    /// (`user:..` / `pair:..` / `ip:..`).
-    pub login_blocked: Cache<String, i64>,
+    /// Failed client authentications per client id: 429 for failures past 20 a minute.
+    pub client_auth: Throttle,
+    /// Failed sign-ins per username, from anywhere: soft (wrong passwords get 429).
+    pub login_user: Throttle,
+    /// Failed sign-ins per (client address, username): hard (the address is refused).
+    pub login_pair: Throttle,
+    /// Failed sign-ins per client address, at any username: hard.
+    pub login_ip: Throttle,
     /// Seals web state (pending requests, sessions) and leeway successors.
     pub web_sealer: Sealer,
     /// Add `Secure` to cookies (the issuer is https).
@@ -124,6 +120,8 @@ pub struct StateParts {
     pub legacy_user_authenticate_v1: bool,
 }
 
+/// How long a client id, username or address stays blocked.
+const BLOCK_SECS: i64 = 60;
 /// Failed authentications allowed per client id per minute before it is blocked.
 const AUTH_FAILURES_PER_MINUTE: u32 = 20;
 /// Failed sign-ins allowed per username per minute before wrong passwords get 429 (the right
@@ -134,6 +132,10 @@ const LOGIN_FAILURES_PER_USER_PER_MINUTE: u32 = 5;
 const LOGIN_FAILURES_PER_PAIR_PER_MINUTE: u32 = 10;
 /// Failed sign-ins allowed per client address per minute.
 const LOGIN_FAILURES_PER_IP_PER_MINUTE: u32 = 20;
+
+fn per_minute(n: u32) -> NonZeroU32 {
+    NonZeroU32::new(n).expect("a non-zero quota")
+}
 
 impl AppState {
     /// Builds the state.
@@ -164,26 +166,10 @@ impl AppState {
             cache_epoch: AtomicU64::new(0),
             issue_limiter: NonZeroU32::new(p.client_rate_limit)
                 .map(|n| RateLimiter::keyed(Quota::per_second(n))),
-            auth_failures: RateLimiter::keyed(Quota::per_minute(
-                NonZeroU32::new(AUTH_FAILURES_PER_MINUTE).expect("non-zero"),
-            )),
-            auth_blocked: Cache::builder()
-                .max_capacity(100_000)
-                .time_to_live(Duration::from_secs(60))
-                .build(),
-            login_failures_user: RateLimiter::keyed(Quota::per_minute(
-                NonZeroU32::new(LOGIN_FAILURES_PER_USER_PER_MINUTE).expect("non-zero"),
-            )),
-            login_failures_pair: RateLimiter::keyed(Quota::per_minute(
-                NonZeroU32::new(LOGIN_FAILURES_PER_PAIR_PER_MINUTE).expect("non-zero"),
-            )),
-            login_failures_ip: RateLimiter::keyed(Quota::per_minute(
-                NonZeroU32::new(LOGIN_FAILURES_PER_IP_PER_MINUTE).expect("non-zero"),
-            )),
-            login_blocked: Cache::builder()
-                .max_capacity(100_000)
-                .time_to_live(Duration::from_secs(120))
-                .build(),
+            client_auth: Throttle::new(per_minute(AUTH_FAILURES_PER_MINUTE), BLOCK_SECS),
+            login_user: Throttle::new(per_minute(LOGIN_FAILURES_PER_USER_PER_MINUTE), BLOCK_SECS),
+            login_pair: Throttle::new(per_minute(LOGIN_FAILURES_PER_PAIR_PER_MINUTE), BLOCK_SECS),
+            login_ip: Throttle::new(per_minute(LOGIN_FAILURES_PER_IP_PER_MINUTE), BLOCK_SECS),
             web_sealer,
             secure_cookies,
             refresh_reuse_leeway: p.refresh_reuse_leeway,

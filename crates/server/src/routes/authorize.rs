@@ -187,9 +187,9 @@ pub async fn login(
     let ip = peer.ip().to_string();
     let name = form.username.to_lowercase();
     let throttle = LoginThrottle {
-        user: format!("user:{name}"),
-        pair: format!("pair:{ip}|{name}"),
-        ip: format!("ip:{ip}"),
+        pair: format!("{ip}|{name}"),
+        user: name,
+        ip: ip.clone(),
     };
     let too_many = |wait: i64| {
         let msg = format!("Too many failed sign-in attempts. Try again in {wait} seconds.");
@@ -247,9 +247,6 @@ pub async fn login(
     resp
 }
 
-/// How long a username or address is refused after too many failures.
-const LOGIN_BLOCK_SECS: i64 = 60;
-
 /// The block-list keys of one sign-in attempt.
 ///
 /// - `user` (the username, from anywhere) is *soft*: once blocked, a wrong password is
@@ -267,36 +264,26 @@ struct LoginThrottle {
 impl LoginThrottle {
     /// Seconds this address must still wait, if it is blocked.
     fn hard_wait(&self, state: &AppState, now: i64) -> Option<i64> {
-        [&self.pair, &self.ip]
-            .iter()
-            .filter_map(|k| state.login_blocked.get(k.as_str()))
-            .map(|until| until - now)
-            .max()
-            .filter(|s| *s > 0)
+        [
+            state.login_pair.blocked_for(&self.pair, now),
+            state.login_ip.blocked_for(&self.ip, now),
+        ]
+        .into_iter()
+        .flatten()
+        .max()
     }
 
     /// Counts a failed attempt against every key; returns the wait to announce when any key
     /// is (now) blocked.
     fn record_failure(&self, state: &AppState, now: i64) -> Option<i64> {
-        for (key, limiter) in [
-            (&self.user, &state.login_failures_user),
-            (&self.pair, &state.login_failures_pair),
-            (&self.ip, &state.login_failures_ip),
-        ] {
-            if limiter.check_key(key).is_err()
-                && state.login_blocked.get(key).is_none_or(|u| u <= now)
-            {
-                state
-                    .login_blocked
-                    .insert(key.clone(), now + LOGIN_BLOCK_SECS);
-            }
-        }
-        [&self.user, &self.pair, &self.ip]
-            .iter()
-            .filter_map(|k| state.login_blocked.get(k.as_str()))
-            .map(|until| until - now)
-            .max()
-            .filter(|s| *s > 0)
+        [
+            state.login_user.fail(&self.user, now),
+            state.login_pair.fail(&self.pair, now),
+            state.login_ip.fail(&self.ip, now),
+        ]
+        .into_iter()
+        .flatten()
+        .max()
     }
 }
 

@@ -30,9 +30,6 @@ use crate::state::{AppState, ClientEntry};
 /// failures wait; it also slows guessing.
 const FAILURE_FLOOR: std::time::Duration = std::time::Duration::from_millis(10);
 
-/// How long a client id stays blocked after too many failed authentications.
-const AUTH_BLOCK_SECS: i64 = 60;
-
 /// A successful token response (RFC 6749 §5.1).
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TokenResponse {
@@ -167,7 +164,7 @@ pub(crate) async fn authenticated_client(
 /// dummy hash, and the answer waits until [`FAILURE_FLOOR`] after that read began, so that what
 /// still differs (decoding a row or none) cannot be timed.
 ///
-/// After [`crate::state::Inner::auth_failures`] failures a client id is blocked for a minute:
+/// After [`crate::state::Inner::client_auth`]'s quota of failures a client id is blocked for a minute:
 /// further *failed* attempts get 429. A correct secret still succeeds while blocked — cached
 /// or not — so an attacker who knows a client id cannot lock its owner out.
 pub(crate) async fn authenticate(
@@ -205,17 +202,14 @@ async fn authenticate_from_database(
         }
     }
     tokio::time::sleep_until(floor).await;
-    if let Some(until) = state.auth_blocked.get(id).filter(|until| *until > now) {
+    if let Some(wait) = state.client_auth.blocked_for(id, now) {
         return Err(ApiError::RateLimited {
-            retry_after: (until - now) as u64,
+            retry_after: wait as u64,
         });
     }
     tracing::info!(client_id = %id, "client authentication failed");
-    if state.auth_failures.check_key(&id.to_owned()).is_err() {
-        state
-            .auth_blocked
-            .insert(id.to_owned(), now + AUTH_BLOCK_SECS);
-    }
+    // The failure that trips the block is still answered 401; later ones get 429.
+    state.client_auth.fail(id, now);
     Err(ApiError::OAuth {
         error: OAuthError::invalid_client(),
         basic_challenge: auth.is_basic(),
