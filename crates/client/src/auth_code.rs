@@ -2,6 +2,7 @@
 
 use base64::Engine;
 use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
 
 use crate::source::{post_token, AccessToken, Credentials, Endpoints};
 use crate::Error;
@@ -81,13 +82,7 @@ impl AuthorizationRequest {
                 .map(|(_, v)| v.into_owned())
         };
         let state = get("state").unwrap_or_default();
-        let same = state.len() == self.state.len()
-            && state
-                .bytes()
-                .zip(self.state.bytes())
-                .fold(0u8, |a, (x, y)| a | (x ^ y))
-                == 0;
-        if !same {
+        if !bool::from(state.as_bytes().ct_eq(self.state.as_bytes())) {
             return Err(Error::StateMismatch);
         }
         if let Some(error) = get("error") {

@@ -4,6 +4,7 @@
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
 
 use crate::OAuthError;
 
@@ -45,12 +46,7 @@ pub fn verify(verifier: &str, challenge: &str) -> bool {
         return false;
     }
     let computed = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
-    computed.len() == challenge.len()
-        && computed
-            .bytes()
-            .zip(challenge.bytes())
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            == 0
+    computed.as_bytes().ct_eq(challenge.as_bytes()).into()
 }
 
 #[cfg(test)]

@@ -98,12 +98,3 @@ pub fn open<T: DeserializeOwned>(sealer: &Sealer, sealed: &str, now: i64) -> Opt
     let w: Wrapped<T> = serde_json::from_slice(&json).ok()?;
     (now < w.exp).then_some(w.v)
 }
-
-/// Constant-time equality for CSRF tokens.
-pub fn same(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && a.bytes()
-            .zip(b.bytes())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
-}

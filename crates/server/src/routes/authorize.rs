@@ -20,6 +20,7 @@ use calyx_core::params::Params;
 use calyx_core::{pkce, redirect, ErrorCode, OAuthError, ScopeSet};
 use calyx_token::secret::{generate_secret, random_id, random_string};
 use serde::{Deserialize, Serialize};
+use subtle::ConstantTimeEq;
 
 use crate::error::ApiError;
 use crate::passwords;
@@ -567,7 +568,7 @@ async fn continue_flow(
     csrf: &str,
 ) -> Result<(Pending, Client, String), Response> {
     let cookie = web::cookie(headers, CSRF_COOKIE).unwrap_or("");
-    if cookie.is_empty() || !web::same(cookie, csrf) {
+    if cookie.is_empty() || !bool::from(cookie.as_bytes().ct_eq(csrf.as_bytes())) {
         return Err(error_page(
             StatusCode::BAD_REQUEST,
             "Session expired",
