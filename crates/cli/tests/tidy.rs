@@ -1,7 +1,8 @@
 //! Claims about the tree that a reader relies on, checked on every `cargo test` (in the spirit
 //! of rust-analyzer's `tidy.rs`): comments and docs cite RFCs and this repository, never
 //! documents outside it; ARCHITECTURE.md names only files that exist; the client and the guard
-//! depend on no other Calyx crate.
+//! depend on no other Calyx crate; the server chooses HTTP status codes only in `error.rs` and
+//! the route files.
 
 use std::path::{Path, PathBuf};
 
@@ -126,4 +127,29 @@ fn the_client_and_the_guard_depend_on_no_other_calyx_crate() {
             }
         }
     }
+}
+
+#[test]
+fn status_codes_are_chosen_only_in_error_rs_and_the_route_files() {
+    let src = root().join("crates/server/src");
+    let mut hits = Vec::new();
+    for path in text_files() {
+        let Ok(rel) = path.strip_prefix(&src) else {
+            continue;
+        };
+        if rel == Path::new("error.rs") || rel.starts_with("routes") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        for (n, line) in text.lines().enumerate() {
+            if line.contains("StatusCode::") {
+                hits.push(format!("{}:{}: {}", rel.display(), n + 1, line.trim()));
+            }
+        }
+    }
+    assert!(
+        hits.is_empty(),
+        "choose the status in error.rs or a route file:\n{}",
+        hits.join("\n")
+    );
 }

@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap};
 use calyx_core::model::Api;
 use calyx_core::scope::RESERVED_SCOPES;
 use calyx_core::ScopeSet;
@@ -104,7 +104,6 @@ pub async fn require(
     required: &'static str,
 ) -> Result<OrgToken, ApiError> {
     let unauthorized = |error: Option<&'static str>, description: &str| ApiError::Bearer {
-        status: StatusCode::UNAUTHORIZED,
         error,
         description: description.to_owned(),
         scope: None,
@@ -133,7 +132,6 @@ pub async fn require(
         Err(Problem::Invalid(why)) => return Err(unauthorized(Some("invalid_token"), why)),
         Err(Problem::UserToken) => {
             return Err(ApiError::Bearer {
-                status: StatusCode::FORBIDDEN,
                 error: Some("insufficient_scope"),
                 description:
                     "a user-scoped token cannot act for its organization; use the org token".into(),
@@ -143,7 +141,6 @@ pub async fn require(
     };
     if !org.scope.contains(required) {
         return Err(ApiError::Bearer {
-            status: StatusCode::FORBIDDEN,
             error: Some("insufficient_scope"),
             description: format!("this endpoint needs the {required} scope"),
             scope: Some(required),

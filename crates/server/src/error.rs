@@ -35,9 +35,8 @@ pub enum ApiError {
     /// A Bearer token was missing or not accepted (RFC 6750 §3): 401 `invalid_token` (no
     /// error code when no token was sent), 403 `insufficient_scope` naming the scope needed.
     Bearer {
-        /// 401 or 403.
-        status: StatusCode,
-        /// `invalid_token`, `insufficient_scope`, or `None` when no token was sent.
+        /// `invalid_token`, `insufficient_scope`, or `None` when no token was sent; the status
+        /// follows from it (RFC 6750 §3.1).
         error: Option<&'static str>,
         /// For the developer.
         description: String,
@@ -153,11 +152,14 @@ impl IntoResponse for ApiError {
                 resp
             }
             ApiError::Bearer {
-                status,
                 error,
                 description,
                 scope,
             } => {
+                let status = match error {
+                    Some("insufficient_scope") => StatusCode::FORBIDDEN,
+                    _ => StatusCode::UNAUTHORIZED,
+                };
                 let code = error.unwrap_or("invalid_request");
                 let body = serde_json::json!({"error": code, "error_description": description});
                 let mut resp = (status, axum::Json(body)).into_response();
