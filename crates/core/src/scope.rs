@@ -49,6 +49,13 @@ impl ScopeSet {
         self.0.difference(&other.0).map(String::as_str)
     }
 
+    /// The set less the reserved user-management scopes: the most a user may ever hold of it.
+    pub fn without_reserved(&self) -> ScopeSet {
+        self.iter()
+            .filter(|s| !RESERVED_SCOPES.contains(s))
+            .collect()
+    }
+
     /// The tokens in both sets.
     pub fn intersection(&self, other: &ScopeSet) -> ScopeSet {
         ScopeSet(self.0.intersection(&other.0).cloned().collect())

@@ -11,7 +11,6 @@ use std::sync::Arc;
 
 use axum::http::{header, HeaderMap};
 use calyx_core::model::Api;
-use calyx_core::scope::RESERVED_SCOPES;
 use calyx_core::ScopeSet;
 use calyx_token::AccessClaims;
 
@@ -80,12 +79,7 @@ pub async fn org_token(
         .grants
         .iter()
         .find(|g| g.api_id == api.id)
-        .map(|g| {
-            g.scopes
-                .iter()
-                .filter(|s| !RESERVED_SCOPES.contains(s))
-                .collect()
-        })
+        .map(|g| g.scopes.without_reserved())
         .unwrap_or_default();
     let scope = ScopeSet::parse(&claims.scope).unwrap_or_default();
     Ok(Ok(OrgToken {

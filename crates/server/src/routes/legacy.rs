@@ -15,8 +15,7 @@ use axum::response::{IntoResponse, Response};
 use calyx_core::client_auth::{ClientAuth, Secret};
 use calyx_core::grant::ensure_client_allows;
 use calyx_core::model::GrantType;
-use calyx_core::scope::RESERVED_SCOPES;
-use calyx_core::{ErrorCode, OAuthError, ScopeSet};
+use calyx_core::{ErrorCode, OAuthError};
 
 use super::token::authenticate;
 use super::users::{delegated_token, own_user};
@@ -50,11 +49,7 @@ pub async fn authenticate_user(
         OAuthError::new(ErrorCode::AccessDenied, "the client's API no longer exists")
     })?;
     let user = own_user(&state, &client.org_id, &user_id).await?;
-    let ceiling: ScopeSet = grant
-        .scopes
-        .iter()
-        .filter(|s| !RESERVED_SCOPES.contains(s))
-        .collect();
+    let ceiling = grant.scopes.without_reserved();
     let (token, _, _) = delegated_token(&state, &client.id, &api, &ceiling, &user).await?;
     let mut resp = (StatusCode::OK, token).into_response();
     let h = resp.headers_mut();

@@ -282,14 +282,7 @@ impl TestApp {
     }
 
     pub async fn jwks(&self) -> JwkSet {
-        self.http
-            .get(self.url("/.well-known/jwks.json"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
+        serde_json::from_value(self.get_json("/.well-known/jwks.json").await).unwrap()
     }
 
     /// Verifies `token` with jsonwebtoken (an implementation independent of Calyx's signer)
