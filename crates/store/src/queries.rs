@@ -7,7 +7,7 @@
 macro_rules! impl_store {
     ($ty:ty) => {
         #[async_trait::async_trait]
-        impl calyx_core::store::Store for $ty {
+        impl calyx_core::store::Meta for $ty {
             async fn ping(&self) -> calyx_core::store::StoreResult<()> {
                 sqlx::query("SELECT 1").execute(self.writer()).await.map_err($crate::map_err)?;
                 Ok(())
@@ -37,7 +37,10 @@ macro_rules! impl_store {
                     .await
                     .map_err($crate::map_err)
             }
+        }
 
+        #[async_trait::async_trait]
+        impl calyx_core::store::Orgs for $ty {
             async fn insert_org(&self, org: &calyx_core::model::Org) -> calyx_core::store::StoreResult<()> {
                 sqlx::query("INSERT INTO orgs (id, name, created_at) VALUES ($1, $2, $3)")
                     .bind(&org.id)
@@ -71,7 +74,10 @@ macro_rules! impl_store {
                         .map_err($crate::map_err)?;
                 Ok(row.map(Into::into))
             }
+        }
 
+        #[async_trait::async_trait]
+        impl calyx_core::store::Apis for $ty {
             async fn insert_api(&self, api: &calyx_core::model::Api) -> calyx_core::store::StoreResult<()> {
                 sqlx::query(
                     "INSERT INTO apis (id, audience, name, scopes, alg, token_lifetime, \
@@ -124,7 +130,10 @@ macro_rules! impl_store {
                         .map_err($crate::map_err)?;
                 rows.into_iter().map(TryInto::try_into).collect()
             }
+        }
 
+        #[async_trait::async_trait]
+        impl calyx_core::store::Clients for $ty {
             async fn insert_client(
                 &self,
                 c: &calyx_core::model::Client,
@@ -239,7 +248,10 @@ macro_rules! impl_store {
                 .map_err($crate::map_err)?;
                 rows.into_iter().map(TryInto::try_into).collect()
             }
+        }
 
+        #[async_trait::async_trait]
+        impl calyx_core::store::SigningKeys for $ty {
             async fn insert_key(
                 &self,
                 k: &calyx_core::model::StoredKey,
@@ -329,7 +341,10 @@ macro_rules! impl_store {
                 .map_err($crate::map_err)?;
                 Ok(done.rows_affected() == 1)
             }
+        }
 
+        #[async_trait::async_trait]
+        impl calyx_core::store::Users for $ty {
             async fn insert_user(
                 &self,
                 u: &calyx_core::model::User,
@@ -453,7 +468,10 @@ macro_rules! impl_store {
                         .map_err($crate::map_err)?;
                 s.map(|s| $crate::rows::scopes(&s)).transpose()
             }
+        }
 
+        #[async_trait::async_trait]
+        impl calyx_core::store::Codes for $ty {
             async fn insert_code(&self, c: &calyx_core::model::AuthCode) -> calyx_core::store::StoreResult<()> {
                 sqlx::query(
                     "INSERT INTO auth_codes (code_hash, family_id, client_id, user_id, api_id, scope, \
@@ -532,7 +550,10 @@ macro_rules! impl_store {
                 tx.commit().await.map_err($crate::map_err)?;
                 Ok(true)
             }
+        }
 
+        #[async_trait::async_trait]
+        impl calyx_core::store::RefreshTokens for $ty {
             async fn family(&self, id: &str) -> calyx_core::store::StoreResult<Option<calyx_core::model::Family>> {
                 let row: Option<$crate::rows::FamilyRow> = sqlx::query_as("SELECT * FROM families WHERE id = $1")
                     .bind(id)
@@ -589,7 +610,10 @@ macro_rules! impl_store {
                 self.rotations.send(job).await.map_err(|_| $crate::batch::writer_gone())?;
                 answer.await.map_err(|_| $crate::batch::writer_gone())?
             }
+        }
 
+        #[async_trait::async_trait]
+        impl calyx_core::store::Revocations for $ty {
             async fn revoke_jti(&self, jti: &str, expires_at: i64) -> calyx_core::store::StoreResult<()> {
                 sqlx::query("INSERT INTO revoked_jtis (jti, expires_at) VALUES ($1, $2) ON CONFLICT (jti) DO NOTHING")
                     .bind(jti)
