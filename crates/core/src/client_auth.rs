@@ -9,7 +9,7 @@ use std::fmt;
 
 use base64::Engine;
 
-use crate::params::Params;
+use crate::request::BodyCredentials;
 use crate::{ErrorCode, OAuthError};
 
 /// A secret from a request. Its `Debug` never shows the value, so that it cannot reach a log.
@@ -96,10 +96,9 @@ pub struct AuthExtractError {
 /// Works out the client authentication from the `Authorization` header (if any) and the body.
 pub fn extract(
     authorization: Option<&str>,
-    params: &Params,
+    body: BodyCredentials<'_>,
 ) -> Result<ClientAuth, AuthExtractError> {
-    let body_id = params.get("client_id");
-    let body_secret = params.get("client_secret");
+    let (body_id, body_secret) = (body.client_id, body.client_secret);
     if let Some(header) = authorization {
         let fail = |error| AuthExtractError {
             error,
@@ -202,9 +201,14 @@ mod tests {
 
     #[test]
     fn table_of_client_auth_cases() {
-        let p = |s: &str| Params::from_form(s.as_bytes()).unwrap();
-        let ok = |h: Option<&str>, body: &str| extract(h, &p(body)).unwrap();
-        let err = |h: Option<&str>, body: &str| extract(h, &p(body)).unwrap_err();
+        let p = |s: &str| {
+            crate::request::TokenOnlyParams::parse(
+                crate::params::Params::from_form(s.as_bytes()).unwrap(),
+            )
+            .unwrap()
+        };
+        let ok = |h: Option<&str>, body: &str| extract(h, p(body).credentials()).unwrap();
+        let err = |h: Option<&str>, body: &str| extract(h, p(body).credentials()).unwrap_err();
         let b = basic("a:s");
         assert!(matches!(ok(Some(&b), ""), ClientAuth::Basic { .. }));
         assert!(matches!(

@@ -9,6 +9,7 @@
 //! types here, and the store persists them.
 #![warn(missing_docs)]
 
+pub mod authorize;
 pub mod client_auth;
 pub mod clock;
 pub mod error;
@@ -17,6 +18,7 @@ pub mod model;
 pub mod params;
 pub mod pkce;
 pub mod redirect;
+pub mod request;
 pub mod scope;
 pub mod store;
 

@@ -50,16 +50,25 @@ impl FromStr for SigningAlg {
     }
 }
 
-/// An OAuth grant type a client may be allowed to use.
+/// An OAuth grant type a client may be allowed to use. Any other `grant_type` gets
+/// `unsupported_grant_type`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "openapi", derive(serde::Serialize, utoipa::ToSchema))]
 pub enum GrantType {
     /// RFC 6749 §4.4.
+    #[cfg_attr(feature = "openapi", serde(rename = "client_credentials"))]
     ClientCredentials,
     /// RFC 6749 §4.1.
+    #[cfg_attr(feature = "openapi", serde(rename = "authorization_code"))]
     AuthorizationCode,
     /// RFC 6749 §6.
+    #[cfg_attr(feature = "openapi", serde(rename = "refresh_token"))]
     RefreshToken,
     /// RFC 8693.
+    #[cfg_attr(
+        feature = "openapi",
+        serde(rename = "urn:ietf:params:oauth:grant-type:token-exchange")
+    )]
     TokenExchange,
 }
 

@@ -1,12 +1,16 @@
-//! Token-endpoint parameters from either body format the SPEC accepts (§4.1).
+//! Request parameters from either body format the token endpoint accepts: a form, or a JSON
+//! object of strings.
 //!
 //! RFC 6749 §3.2 says parameters must not be repeated and that a parameter sent without a
 //! value is treated as omitted. Auth0-style clients send the same names as a JSON object
-//! (many clients send `content-type: application/json`), so both formats parse into one [`Params`].
+//! (many clients send `content-type: application/json`), so both formats parse into one
+//! [`Params`], which [`Params::into_typed`] turns into an endpoint's own request type
+//! (`crate::request`).
 
 use std::fmt;
 
-use serde::de::{self, Deserializer, MapAccess, Visitor};
+use serde::de::value::MapDeserializer;
+use serde::de::{self, DeserializeOwned, Deserializer, IntoDeserializer, MapAccess, Visitor};
 
 use crate::OAuthError;
 
@@ -79,19 +83,60 @@ impl Params {
             .any(|(n, _)| n.strip_prefix('\0') == Some(name))
     }
 
-    /// The value of a parameter, if given with a value.
+    /// True when `name` was sent without a value (and so counts as omitted).
+    pub fn was_empty(&self, name: &str) -> bool {
+        self.empties_contain(name)
+    }
+
+    /// Moves the values into `T`, field by field: `T`'s fields are the parameter names it
+    /// knows (`Option<String>` each); names it does not know are ignored (RFC 6749 §3.1).
+    pub fn into_typed<T: DeserializeOwned>(self) -> Result<T, OAuthError> {
+        let pairs = self
+            .pairs
+            .into_iter()
+            .filter(|(name, _)| !name.starts_with('\0'))
+            .map(|(name, value)| (name, Value(value)));
+        T::deserialize(MapDeserializer::<_, de::value::Error>::new(pairs))
+            .map_err(|e| OAuthError::invalid_request(e.to_string()))
+    }
+
+    /// The value of a parameter, if given with a value. For tests and fuzzing: endpoints
+    /// read their typed request instead ([`Params::into_typed`]).
     pub fn get(&self, name: &str) -> Option<&str> {
         self.pairs
             .iter()
             .find(|(n, _)| n == name)
             .map(|(_, v)| v.as_str())
     }
+}
 
-    /// The value of a parameter that must be present.
-    pub fn require(&self, name: &str) -> Result<&str, OAuthError> {
-        self.get(name).ok_or_else(|| {
-            OAuthError::invalid_request(format!("missing required parameter {name:?}"))
-        })
+/// One parameter's value as serde sees it: a string that is present (an `Option` field gets
+/// `Some`; serde's own string deserializer cannot fill an `Option`).
+struct Value(String);
+
+impl<'de> IntoDeserializer<'de, de::value::Error> for Value {
+    type Deserializer = Value;
+
+    fn into_deserializer(self) -> Value {
+        self
+    }
+}
+
+impl<'de> Deserializer<'de> for Value {
+    type Error = de::value::Error;
+
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+        visitor.visit_string(self.0)
+    }
+
+    fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+        visitor.visit_some(self)
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
+        unit unit_struct newtype_struct seq tuple tuple_struct map struct enum identifier
+        ignored_any
     }
 }
 
@@ -177,7 +222,7 @@ mod tests {
     fn empty_values_count_as_omitted() {
         let p = Params::from_form(b"scope=&audience=x").unwrap();
         assert_eq!(p.get("scope"), None);
-        assert!(p.require("scope").is_err());
+        assert!(p.was_empty("scope"));
         let p = Params::from_json(br#"{"scope":null}"#).unwrap();
         assert_eq!(p.get("scope"), None);
     }

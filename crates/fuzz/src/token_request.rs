@@ -15,6 +15,7 @@ use calyx_core::client_auth::{self, ClientAuth, Secret};
 use calyx_core::grant;
 use calyx_core::model::ClientGrant;
 use calyx_core::params::Params;
+use calyx_core::request::{Target, TokenParams};
 use calyx_core::{ErrorCode, ScopeSet};
 use serde::de::{Deserializer, MapAccess, Visitor};
 use serde_json::Value;
@@ -46,9 +47,24 @@ pub fn token_request(data: &[u8]) {
         check_basic_header(h);
     }
     let Some(params) = params else { return };
-    check_client_auth(header.as_deref(), &params);
+    let typed = TokenParams::parse(params.clone()).expect("accepted parameters must type");
+    for (name, value) in [
+        ("grant_type", &typed.grant_type),
+        ("client_id", &typed.client_id),
+        ("client_secret", &typed.client_secret),
+        ("audience", &typed.audience),
+        ("resource", &typed.resource),
+        ("scope", &typed.scope),
+    ] {
+        assert_eq!(
+            value.as_deref(),
+            params.get(name),
+            "{name} typed differently"
+        );
+    }
+    check_client_auth(header.as_deref(), &params, &typed);
     check_basic_round_trips(&params);
-    check_grant_decisions(&params);
+    check_grant_decisions(&params, &typed);
 }
 
 /// Form bodies against form_urlencoded's own pairs; returns the parameters if accepted.
@@ -180,10 +196,10 @@ fn check_basic_header(header: &str) {
 
 /// `extract`: which method was used, and that the documented refusals happen exactly when
 /// they should.
-fn check_client_auth(header: Option<&str>, params: &Params) {
+fn check_client_auth(header: Option<&str>, params: &Params, typed: &TokenParams) {
     let body_id = params.get("client_id");
     let body_secret = params.get("client_secret");
-    match client_auth::extract(header, params) {
+    match client_auth::extract(header, typed.credentials()) {
         Ok(auth) => {
             assert_eq!(auth.is_basic(), header.is_some());
             match &auth {
@@ -286,8 +302,8 @@ fn basic_rfc(id: &str, secret: &str) -> String {
 }
 
 /// grant_type, audience/resource, the client's grant and the scope decision.
-fn check_grant_decisions(params: &Params) {
-    match grant::grant_type(params) {
+fn check_grant_decisions(params: &Params, typed: &TokenParams) {
+    match typed.grant_type() {
         Ok(g) => assert_eq!(Some(g.as_str()), params.get("grant_type")),
         Err(e) => {
             let want = match params.get("grant_type") {
@@ -301,7 +317,11 @@ fn check_grant_decisions(params: &Params) {
     let grants = grants();
     let audience = params.get("audience");
     let resource = params.get("resource");
-    let target = match grant::target_audience(params, &grants) {
+    let asked = Target {
+        audience: typed.audience.clone(),
+        resource: typed.resource.clone(),
+    };
+    let target = match grant::target_audience(&asked, &grants) {
         Ok(a) => a,
         Err(e) => {
             assert_rfc_error(

@@ -10,6 +10,7 @@
 use std::sync::Arc;
 
 use axum::http::{header, HeaderMap};
+use calyx_core::grant::token_exchange::OrgSubject;
 use calyx_core::model::Api;
 use calyx_core::ScopeSet;
 use calyx_token::AccessClaims;
@@ -31,6 +32,19 @@ pub struct OrgToken {
     /// What the token's client is granted for the API now (reserved scopes removed): the
     /// most a user it registers or authenticates may hold.
     pub grant_scopes: ScopeSet,
+}
+
+impl OrgToken {
+    /// What the token says, as the delegation decisions take it.
+    pub fn subject(&self) -> OrgSubject<'_> {
+        OrgSubject {
+            client_id: &self.claims.client_id,
+            org_id: &self.org_id,
+            scope: &self.scope,
+            api: &self.api,
+            grant_scopes: &self.grant_scopes,
+        }
+    }
 }
 
 /// Why a token is not an acceptable org token.

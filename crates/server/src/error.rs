@@ -6,6 +6,7 @@
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use calyx_core::grant::GrantError;
 use calyx_core::store::StoreError;
 use calyx_core::{ErrorCode, OAuthError};
 
@@ -79,6 +80,17 @@ impl From<StoreError> for ApiError {
                 ApiError::Conflict("it conflicts with an existing record".into())
             }
             other => ApiError::Internal(anyhow::Error::new(other)),
+        }
+    }
+}
+
+/// A refused grant. A replay is answered like any refusal; the token endpoint logs it as a
+/// security event before it gets here.
+impl From<GrantError> for ApiError {
+    fn from(e: GrantError) -> Self {
+        match e {
+            GrantError::Refused(error) | GrantError::Replayed { error, .. } => error.into(),
+            GrantError::Store(e) => e.into(),
         }
     }
 }

@@ -13,9 +13,11 @@
 //! - `reload`: the poller that drops caches and reloads keys when the database changes.
 #![warn(missing_docs)]
 
+mod authn;
 mod bearer;
 pub mod config;
 pub mod error;
+mod issue;
 pub mod keys;
 pub mod manage;
 mod metrics;

@@ -7,71 +7,10 @@ use std::sync::OnceLock;
 use serde::Serialize;
 use utoipa::OpenApi;
 
+use calyx_core::model::GrantType;
+use calyx_core::request::{TokenOnlyParams, TokenParams};
+
 use crate::routes::{authorize, ops, revocation, token, users, well_known};
-
-/// Token request parameters (RFC 6749 §4.4, RFC 8707), as a form or a JSON object.
-#[derive(Serialize, utoipa::ToSchema)]
-#[allow(dead_code)]
-pub struct TokenRequest {
-    /// The grant.
-    grant_type: GrantTypeName,
-    /// The organization's token (token exchange).
-    subject_token: Option<String>,
-    /// `urn:ietf:params:oauth:token-type:access_token` (token exchange).
-    subject_token_type: Option<String>,
-    /// The user id to get a token for (token exchange).
-    requested_subject: Option<String>,
-    /// The authorization code (authorization_code).
-    code: Option<String>,
-    /// The redirect URI the code was sent to (authorization_code).
-    redirect_uri: Option<String>,
-    /// The PKCE verifier (authorization_code).
-    code_verifier: Option<String>,
-    /// The refresh token (refresh_token).
-    refresh_token: Option<String>,
-    /// The client id (client_secret_post, or with Basic if it matches).
-    client_id: Option<String>,
-    /// The client secret (client_secret_post). Do not combine with HTTP Basic.
-    client_secret: Option<String>,
-    /// The API's audience (Auth0 style).
-    audience: Option<String>,
-    /// The API's audience as an absolute URI (RFC 8707).
-    resource: Option<String>,
-    /// Space-separated scopes; all the grant allows when absent.
-    scope: Option<String>,
-}
-
-/// The grants the token endpoint knows; any other value gets `unsupported_grant_type`.
-#[derive(Serialize, utoipa::ToSchema)]
-#[allow(dead_code)]
-pub enum GrantTypeName {
-    /// RFC 6749 §4.4.
-    #[serde(rename = "client_credentials")]
-    ClientCredentials,
-    /// RFC 6749 §4.1.3.
-    #[serde(rename = "authorization_code")]
-    AuthorizationCode,
-    /// RFC 6749 §6.
-    #[serde(rename = "refresh_token")]
-    RefreshToken,
-    /// RFC 8693.
-    #[serde(rename = "urn:ietf:params:oauth:grant-type:token-exchange")]
-    TokenExchange,
-}
-
-/// Revocation and introspection parameters (RFC 7009, RFC 7662).
-#[derive(Serialize, utoipa::ToSchema)]
-#[allow(dead_code)]
-pub struct TokenOnly {
-    /// The token.
-    token: String,
-    /// `access_token` or `refresh_token`; a hint only.
-    token_type_hint: Option<String>,
-    /// The client id (with client_secret_post).
-    client_id: Option<String>,
-    /// The client secret (client_secret_post).
-    client_secret: Option<String>,
-}
 
 /// An RFC 6749 §5.2 error.
 #[derive(Serialize, utoipa::ToSchema)]
@@ -111,10 +50,10 @@ pub struct OAuthErrorBody {
         ops::openapi,
     ),
     components(schemas(
-        TokenRequest,
-        GrantTypeName,
-        TokenOnly,
-        token::TokenResponse,
+        TokenParams,
+        GrantType,
+        TokenOnlyParams,
+        crate::issue::TokenResponse,
         OAuthErrorBody,
         users::NewUserBody,
         users::UserView,

@@ -12,6 +12,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use calyx_core::clock::Clock;
+use calyx_core::grant::{ApiDirectory, Secrets};
 use calyx_core::model::{Api, Client, ClientGrant};
 use calyx_core::store::{Store, StoreResult};
 use calyx_token::seal::Sealer;
@@ -274,5 +275,36 @@ impl AppState {
         self.clients.invalidate_all();
         self.apis.invalidate_all();
         self.apis_by_id.invalidate_all();
+    }
+}
+
+#[async_trait::async_trait]
+impl ApiDirectory for AppState {
+    async fn api_by_id(&self, id: &str) -> StoreResult<Option<Arc<Api>>> {
+        AppState::api_by_id(self, id).await
+    }
+}
+
+/// The pepper-keyed hash, the random generator and the web sealer, as the grant flows take
+/// them.
+impl Secrets for AppState {
+    fn hash(&self, secret: &str) -> Vec<u8> {
+        self.hasher.hash(secret)
+    }
+
+    fn generate(&self) -> String {
+        calyx_token::secret::generate_secret()
+    }
+
+    fn id(&self, prefix: &str) -> String {
+        calyx_token::secret::random_id(prefix)
+    }
+
+    fn seal(&self, plain: &[u8]) -> Vec<u8> {
+        self.web_sealer.seal(plain)
+    }
+
+    fn open(&self, sealed: &[u8]) -> Option<Vec<u8>> {
+        self.web_sealer.open(sealed).ok()
     }
 }

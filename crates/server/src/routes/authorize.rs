@@ -7,6 +7,7 @@
 //! POSTs continue exactly what `/authorize` checked, on any node.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use askama::Template;
 use axum::extract::rejection::FormRejection;
@@ -14,36 +15,21 @@ use axum::extract::{ConnectInfo, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Form;
-use calyx_core::grant::{decide_user_scope, grant_for, target_audience};
-use calyx_core::model::{AuthCode, Client, ClientType, GrantType, User};
-use calyx_core::params::Params;
-use calyx_core::{pkce, redirect, ErrorCode, OAuthError, ScopeSet};
-use calyx_token::secret::{generate_secret, random_id, random_string};
+use calyx_core::authorize::{self, Pending};
+use calyx_core::model::{Client, User};
+use calyx_core::request::AuthorizeParams;
+use calyx_core::{redirect, ErrorCode, OAuthError};
+use calyx_token::secret::random_string;
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
 use crate::error::ApiError;
 use crate::passwords;
-use crate::state::AppState;
+use crate::state::{AppState, ClientEntry};
 use crate::web::{self, CSRF_COOKIE, SESSION_COOKIE, SESSION_SECS};
 
-/// Codes live ten minutes, the most RFC 6749 §4.1.2 recommends.
-const CODE_SECS: i64 = 600;
 /// A pending request must be completed within this time.
 const PENDING_SECS: i64 = 900;
-
-/// The request `/authorize` validated, carried through the forms.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct Pending {
-    client_id: String,
-    redirect_uri: String,
-    redirect_uri_given: bool,
-    state: String,
-    scope: Option<String>,
-    api_id: String,
-    client_scopes: String,
-    code_challenge: Option<String>,
-}
 
 #[derive(Serialize, Deserialize)]
 struct Session {
@@ -111,16 +97,7 @@ pub struct ConsentForm {
 
 /// Starts an authorization: validates, then shows the login or the consent page.
 #[utoipa::path(get, path = "/authorize", tag = "oauth",
-    params(
-        ("response_type" = String, Query, description = "`code`"),
-        ("client_id" = String, Query, description = "The application's client id"),
-        ("state" = String, Query, description = "Required; echoed back exactly"),
-        ("redirect_uri" = Option<String>, Query, description = "A registered URI; a query component is kept, a fragment refused"),
-        ("scope" = Option<String>, Query, description = "Defaults to the most the account allows"),
-        ("audience" = Option<String>, Query, description = "The API; defaults to the client's default audience"),
-        ("code_challenge" = Option<String>, Query, description = "PKCE S256 challenge (required for public clients)"),
-        ("code_challenge_method" = Option<String>, Query, description = "`S256`"),
-    ),
+    params(AuthorizeParams),
     responses(
         (status = 200, description = "Login or consent page", content_type = "text/html", body = String),
         (status = 303, description = "Back to the redirect URI with an error"),
@@ -132,7 +109,7 @@ pub async fn authorize(
     headers: HeaderMap,
 ) -> Response {
     let query = query.unwrap_or_default();
-    let params = match Params::from_form(query.as_bytes()) {
+    let params = match AuthorizeParams::parse(query.as_bytes()) {
         Ok(p) => p,
         Err(e) => {
             return error_page(
@@ -143,18 +120,17 @@ pub async fn authorize(
             )
         }
     };
-    let (client, redirect) = match verified_client(&state, &params).await {
+    let (entry, redirect) = match verified_client(&state, &params).await {
         Ok(v) => v,
         Err(page) => return page,
     };
-    let st = params.get("state").map(str::to_owned);
     let back = Back {
         uri: redirect.uri.clone(),
-        state: st.clone(),
+        state: params.state.clone(),
         iss: state.issuer.clone(),
     };
-    match validate(&state, &params, &client, redirect, st).await {
-        Ok(pending) => show_next_page(&state, &headers, &client, pending).await,
+    match authorize::validate(&params, &entry.client, &entry.grants, redirect) {
+        Ok(pending) => show_next_page(&state, &headers, &entry.client, pending).await,
         Err(e) => back.error(e),
     }
 }
@@ -347,26 +323,11 @@ pub async fn consent(
             "the user denied the request",
         ));
     }
-    let scope = match user_scope(&state, &pending, &user).await {
+    let scope = match authorize::user_scope(&*state.store, &pending, &user).await {
         Ok(s) => s,
-        Err(e) => return back.error_api(e),
+        Err(e) => return back.error_api(e.into()),
     };
-    let now = state.clock.now();
-    let code = generate_secret();
-    let record = AuthCode {
-        code_hash: state.hasher.hash(&code),
-        family_id: random_id("fam"),
-        client_id: client.id.clone(),
-        user_id: user.id.clone(),
-        api_id: pending.api_id.clone(),
-        scope,
-        redirect_uri: pending.redirect_uri.clone(),
-        redirect_uri_given: pending.redirect_uri_given,
-        code_challenge: pending.code_challenge.clone(),
-        created_at: now,
-        expires_at: now + CODE_SECS,
-        used_at: None,
-    };
+    let (code, record) = authorize::new_code(&state, &pending, &user, scope, state.clock.now());
     if let Err(e) = state.store.insert_code(&record).await {
         return ApiError::from(e).into_response();
     }
@@ -433,9 +394,9 @@ impl Back {
 /// Step one: a known client and a redirect URI registered for it, or an error page.
 async fn verified_client(
     state: &AppState,
-    params: &Params,
-) -> Result<(Client, redirect::Redirect), Response> {
-    let Some(client_id) = params.get("client_id") else {
+    params: &AuthorizeParams,
+) -> Result<(Arc<ClientEntry>, redirect::Redirect), Response> {
+    let Some(client_id) = params.client_id.as_deref() else {
         return Err(error_page(
             StatusCode::BAD_REQUEST,
             "Invalid request",
@@ -455,14 +416,14 @@ async fn verified_client(
         }
         Err(e) => return Err(ApiError::from(e).into_response()),
     };
-    match redirect::resolve(params.get("redirect_uri"), &entry.client.redirect_uris) {
+    match redirect::resolve(params.redirect_uri.as_deref(), &entry.client.redirect_uris) {
         Ok(r) if redirect::reserved_parameter(&r.uri).is_some() => Err(error_page(
             StatusCode::BAD_REQUEST,
             "Invalid redirect URI",
             "The redirect_uri must not carry code, state, error or iss in its query: the response adds them.",
             ErrorCode::InvalidRequest,
         )),
-        Ok(r) => Ok((entry.client.clone(), r)),
+        Ok(r) => Ok((entry, r)),
         Err(e) => Err(error_page(
             StatusCode::BAD_REQUEST,
             "Invalid redirect URI",
@@ -470,69 +431,6 @@ async fn verified_client(
             ErrorCode::InvalidRequest,
         )),
     }
-}
-
-/// Step two: everything else about the request, answered by redirect on failure.
-async fn validate(
-    state: &AppState,
-    params: &Params,
-    client: &Client,
-    redirect: redirect::Redirect,
-    st: Option<String>,
-) -> Result<Pending, OAuthError> {
-    let st = st.ok_or_else(|| OAuthError::invalid_request("the state parameter is required"))?;
-    match params.get("response_type") {
-        None => {
-            return Err(OAuthError::invalid_request(
-                "the response_type parameter is required",
-            ))
-        }
-        Some("code") => {}
-        Some(other) => {
-            return Err(OAuthError::new(
-                ErrorCode::UnsupportedResponseType,
-                format!("response_type {other:?} is not supported; use code"),
-            ))
-        }
-    }
-    if !client.allows(GrantType::AuthorizationCode) {
-        return Err(OAuthError::new(
-            ErrorCode::UnauthorizedClient,
-            "this client may not use the authorization code flow",
-        ));
-    }
-    let challenge = pkce::check_challenge(
-        params.get("code_challenge"),
-        params.get("code_challenge_method"),
-        client.client_type == ClientType::Public,
-    )?;
-    let entry = state
-        .load_client_entry(&client.id)
-        .await
-        .map_err(|_| OAuthError::new(ErrorCode::TemporarilyUnavailable, "try again shortly"))?
-        .ok_or_else(|| OAuthError::new(ErrorCode::UnauthorizedClient, "unknown client"))?;
-    let audience = target_audience(params, &entry.grants)?;
-    let grant = grant_for(&entry.grants, audience)?;
-    // A blank scope (`scope=%20`) is no scope, as an empty one is (RFC 6749 §3.2).
-    let scope = params
-        .get("scope")
-        .map(ScopeSet::parse)
-        .transpose()?
-        .filter(|s| !s.is_empty());
-    if let Some(s) = &scope {
-        // Refuse early what the application could never get; the account is checked later.
-        decide_user_scope(Some(s), &grant.scopes, s)?;
-    }
-    Ok(Pending {
-        client_id: client.id.clone(),
-        redirect_uri: redirect.uri,
-        redirect_uri_given: redirect.given,
-        state: st,
-        scope: scope.map(|s| s.to_string()),
-        api_id: grant.api_id.clone(),
-        client_scopes: grant.scopes.to_string(),
-        code_challenge: challenge,
-    })
 }
 
 async fn show_next_page(
@@ -605,22 +503,6 @@ async fn session_user(state: &AppState, headers: &HeaderMap) -> Option<User> {
     state.store.user(&session.user_id).await.ok().flatten()
 }
 
-/// The scopes to approve for this user: the request's, or the most the account allows.
-async fn user_scope(
-    state: &AppState,
-    pending: &Pending,
-    user: &User,
-) -> Result<ScopeSet, ApiError> {
-    let account = state
-        .store
-        .user_scopes(&user.id, &pending.api_id)
-        .await?
-        .unwrap_or_default();
-    let client = ScopeSet::parse(&pending.client_scopes)?;
-    let requested = pending.scope.as_deref().map(ScopeSet::parse).transpose()?;
-    Ok(decide_user_scope(requested.as_ref(), &client, &account)?)
-}
-
 async fn consent_or_error(
     state: &AppState,
     client: &Client,
@@ -634,9 +516,9 @@ async fn consent_or_error(
         state: Some(pending.state.clone()),
         iss: state.issuer.clone(),
     };
-    let scope = match user_scope(state, pending, user).await {
+    let scope = match authorize::user_scope(&*state.store, pending, user).await {
         Ok(s) => s,
-        Err(e) => return back.error_api(e),
+        Err(e) => return back.error_api(e.into()),
     };
     let api_name = match state.store.api(&pending.api_id).await {
         Ok(Some(a)) => a.name,

@@ -14,12 +14,13 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use calyx_core::client_auth::{ClientAuth, Secret};
 use calyx_core::grant::ensure_client_allows;
+use calyx_core::grant::token_exchange::{self, OrgSubject, AUTHENTICATE_SCOPE};
 use calyx_core::model::GrantType;
 use calyx_core::{ErrorCode, OAuthError};
 
-use super::token::authenticate;
-use super::users::{delegated_token, own_user};
+use crate::authn::authenticate;
 use crate::error::ApiError;
+use crate::issue::{self, access_claims, Subject};
 use crate::state::AppState;
 
 /// Mints a user-scoped token and answers it as plain text.
@@ -38,7 +39,7 @@ pub async fn authenticate_user(
             OAuthError::invalid_request("this client has no default audience to act for")
         })?,
     };
-    if !grant.scopes.contains("users:authenticate") {
+    if !grant.scopes.contains(AUTHENTICATE_SCOPE) {
         return Err(OAuthError::new(
             ErrorCode::AccessDenied,
             "this client's grant does not include users:authenticate",
@@ -48,9 +49,28 @@ pub async fn authenticate_user(
     let api = state.api_by_id(&grant.api_id).await?.ok_or_else(|| {
         OAuthError::new(ErrorCode::AccessDenied, "the client's API no longer exists")
     })?;
-    let user = own_user(&state, &client.org_id, &user_id).await?;
     let ceiling = grant.scopes.without_reserved();
-    let (token, _, _) = delegated_token(&state, &client.id, &api, &ceiling, &user).await?;
+    let subject = OrgSubject {
+        client_id: &client.id,
+        org_id: &client.org_id,
+        scope: &grant.scopes,
+        api: &api,
+        grant_scopes: &ceiling,
+    };
+    let Some(delegation) = token_exchange::delegate(&*state.store, subject, &user_id).await? else {
+        return Err(ApiError::NotFound("no such user".into()));
+    };
+    let claims = access_claims(
+        &state,
+        Subject::Delegated {
+            user_id: &delegation.user.id,
+        },
+        &api,
+        &client.id,
+        &delegation.user.org_id,
+        &delegation.scope,
+    );
+    let token = issue::sign(&state, api.alg, &claims).await?;
     let mut resp = (StatusCode::OK, token).into_response();
     let h = resp.headers_mut();
     h.insert(

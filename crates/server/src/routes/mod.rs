@@ -16,7 +16,6 @@ pub(crate) mod legacy;
 pub(crate) mod ops;
 pub(crate) mod revocation;
 pub(crate) mod token;
-pub(crate) mod user_grants;
 pub(crate) mod users;
 pub(crate) mod well_known;
 
@@ -30,10 +29,35 @@ pub(crate) fn has_content_type(headers: &axum::http::HeaderMap, essence: &str) -
         .is_some_and(|v| v.trim().eq_ignore_ascii_case(essence))
 }
 
+/// Reads a token, revocation or introspection body as a form or a JSON object, within the
+/// size limit and the body deadline.
+pub(crate) async fn read_params(
+    state: &AppState,
+    headers: &axum::http::HeaderMap,
+    body: Body,
+) -> Result<calyx_core::params::Params, ApiError> {
+    use calyx_core::params::Params;
+    let is_form = has_content_type(headers, "application/x-www-form-urlencoded");
+    let is_json = has_content_type(headers, "application/json");
+    if !is_form && !is_json {
+        return Err(calyx_core::OAuthError::invalid_request(
+            "Content-Type must be application/x-www-form-urlencoded or application/json",
+        )
+        .into());
+    }
+    let bytes = read_body(state, headers, body).await?;
+    let params = if is_form {
+        Params::from_form(&bytes)?
+    } else {
+        Params::from_json(&bytes)?
+    };
+    Ok(params)
+}
+
 /// The application's routes.
 ///
 /// The token, revocation and introspection endpoints read their bodies through
-/// [`read_body`] themselves (via `token::read_params`); every other route gets the same
+/// [`read_body`] themselves (via [`read_params`]); every other route gets the same
 /// limits from the [`whole_body`] middleware, which the token endpoint — the hot path — does
 /// not pay for.
 pub fn router(state: AppState) -> Router {

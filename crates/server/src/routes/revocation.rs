@@ -14,17 +14,19 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use calyx_core::model::ClientType;
+use calyx_core::request::TokenOnlyParams;
 use calyx_core::{ErrorCode, OAuthError};
 use serde_json::json;
 
-use super::token::{authenticated_client, read_params};
+use super::read_params;
+use crate::authn::authenticated_client;
 use crate::error::ApiError;
 use crate::state::AppState;
 
 /// Revokes a token (RFC 7009). Always 200 for a well-formed request, whether or not the
 /// token was known.
 #[utoipa::path(post, path = "/oauth/revoke", tag = "oauth",
-    request_body(content = crate::openapi::TokenOnly, content_type = "application/x-www-form-urlencoded"),
+    request_body(content = TokenOnlyParams, content_type = "application/x-www-form-urlencoded"),
     security((), ("client_basic" = [])),
     responses(
         (status = 200, description = "Revoked, or unknown"),
@@ -45,9 +47,9 @@ pub async fn revoke(State(state): State<AppState>, headers: HeaderMap, body: Bod
 }
 
 async fn do_revoke(state: &AppState, headers: &HeaderMap, body: Body) -> Result<(), ApiError> {
-    let params = read_params(state, headers, body).await?;
-    let entry = authenticated_client(state, headers, &params).await?;
-    let token = params.require("token")?;
+    let params = TokenOnlyParams::parse(read_params(state, headers, body).await?)?;
+    let entry = authenticated_client(state, headers, params.credentials()).await?;
+    let token = params.token()?;
     let now = state.clock.now();
     if let Some((_, family)) = state.store.refresh_token(&state.hasher.hash(token)).await? {
         if family.client_id == entry.client.id {
@@ -65,7 +67,7 @@ async fn do_revoke(state: &AppState, headers: &HeaderMap, body: Body) -> Result<
 
 /// Describes a token (RFC 7662): `{"active": false}` for anything unknown, expired or revoked.
 #[utoipa::path(post, path = "/oauth/introspect", tag = "oauth",
-    request_body(content = crate::openapi::TokenOnly, content_type = "application/x-www-form-urlencoded"),
+    request_body(content = TokenOnlyParams, content_type = "application/x-www-form-urlencoded"),
     security((), ("client_basic" = [])),
     responses(
         (status = 200, description = "RFC 7662 introspection response", body = Object),
@@ -90,8 +92,8 @@ async fn do_introspect(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<serde_json::Value, ApiError> {
-    let params = read_params(state, headers, body).await?;
-    let entry = authenticated_client(state, headers, &params).await?;
+    let params = TokenOnlyParams::parse(read_params(state, headers, body).await?)?;
+    let entry = authenticated_client(state, headers, params.credentials()).await?;
     if entry.client.client_type == ClientType::Public {
         // A public client proves nothing by naming its id (RFC 7662 §2.1 wants the caller
         // authorized): it may not learn about tokens, its own or anyone else's.
@@ -103,7 +105,7 @@ async fn do_introspect(
             basic_challenge: false,
         });
     }
-    let token = params.require("token")?;
+    let token = params.token()?;
     let now = state.clock.now();
     let inactive = json!({"active": false});
     if let Some((rt, family)) = state.store.refresh_token(&state.hasher.hash(token)).await? {

@@ -10,22 +10,21 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use calyx_core::model::{Api, User};
-use calyx_core::params::Params;
-use calyx_core::{OAuthError, ScopeSet};
-use calyx_token::secret::random_string;
-use calyx_token::AccessClaims;
+use calyx_core::grant::token_exchange::{self, AUTHENTICATE_SCOPE};
+use calyx_core::model::User;
+use calyx_core::request::PageParams;
+use calyx_core::OAuthError;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::token::sign_access_token;
 use crate::bearer::{self, OrgToken};
 use crate::error::ApiError;
+use crate::issue::{self, access_claims, Subject};
 use crate::manage::{self, NewUser};
 use crate::state::AppState;
 
 const WRITE: &str = "users:write";
-const AUTHENTICATE: &str = "users:authenticate";
+const AUTHENTICATE: &str = AUTHENTICATE_SCOPE;
 
 /// Body of `POST /v2/users`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -152,27 +151,10 @@ pub async fn list(
     RawQuery(q): RawQuery,
 ) -> Result<Json<UserPage>, ApiError> {
     let org = bearer::require(&state, &headers, WRITE).await?;
-    let query = q.unwrap_or_default();
-    let params = Params::from_form(query.as_bytes())?;
-    // `limit=` is not a number: refuse it rather than read it as absent.
-    let given = params.get("limit").or_else(|| {
-        url::form_urlencoded::parse(query.as_bytes())
-            .any(|(k, _)| k == "limit")
-            .then_some("")
-    });
-    let limit = match given {
-        None => 50,
-        Some(l) => l
-            .parse::<i64>()
-            .ok()
-            .filter(|n| (1..=200).contains(n))
-            .ok_or_else(|| {
-                OAuthError::invalid_request("limit must be a whole number from 1 to 200")
-            })?,
-    };
+    let PageParams { limit, after } = PageParams::parse(q.unwrap_or_default().as_bytes())?;
     let users = state
         .store
-        .list_users(&org.org_id, params.get("after"), limit + 1)
+        .list_users(&org.org_id, after.as_deref(), limit + 1)
         .await?;
     let more = users.len() as i64 > limit;
     let mut views = Vec::with_capacity(users.len());
@@ -234,7 +216,7 @@ pub async fn delete(
     {
         Ok(StatusCode::NO_CONTENT)
     } else {
-        Err(ApiError::NotFound("no such user".into()))
+        Err(no_such_user())
     }
 }
 
@@ -254,15 +236,22 @@ pub async fn authenticate(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let org = bearer::require(&state, &headers, AUTHENTICATE).await?;
-    let user = own_user(&state, &org.org_id, &id).await?;
-    let (access_token, expires_in, _) = delegated_token(
+    let Some(delegation) = token_exchange::delegate(&*state.store, org.subject(), &id).await?
+    else {
+        return Err(no_such_user());
+    };
+    let claims = access_claims(
         &state,
-        &org.claims.client_id,
+        Subject::Delegated {
+            user_id: &delegation.user.id,
+        },
         &org.api,
-        &org.grant_scopes,
-        &user,
-    )
-    .await?;
+        &org.claims.client_id,
+        &delegation.user.org_id,
+        &delegation.scope,
+    );
+    let expires_in = claims.exp - claims.iat;
+    let access_token = issue::sign(&state, org.api.alg, &claims).await?;
     let mut resp = Json(DelegatedToken {
         access_token,
         token_type: "Bearer",
@@ -275,53 +264,15 @@ pub async fn authenticate(
     Ok(resp)
 }
 
-/// A user-scoped token for `user`, for the org token's API: `sub` = the user, scopes = the
-/// user's allowed scopes for that API within what the org client is granted now (never the
-/// reserved ones, never more than the client itself could obtain), the API's delegated
-/// lifetime.
-pub(crate) async fn delegated_token(
-    state: &AppState,
-    client_id: &str,
-    api: &Api,
-    ceiling: &ScopeSet,
-    user: &User,
-) -> Result<(String, i64, ScopeSet), ApiError> {
-    let allowed = state
-        .store
-        .user_scopes(&user.id, &api.id)
+/// The user, if it belongs to the organization `org_id`; otherwise 404, as if absent.
+async fn own_user(state: &AppState, org_id: &str, id: &str) -> Result<User, ApiError> {
+    token_exchange::org_user(&*state.store, org_id, id)
         .await?
-        .unwrap_or_default();
-    let scope = allowed.intersection(ceiling);
-    let now = state.clock.now();
-    let lifetime = api.delegated_token_lifetime;
-    let claims = AccessClaims {
-        iss: state.issuer.clone(),
-        sub: user.id.clone(),
-        aud: api.audience.clone(),
-        exp: now + lifetime,
-        iat: now,
-        jti: random_string(16),
-        client_id: client_id.to_owned(),
-        scope: scope.to_string(),
-        org_id: Some(user.org_id.clone()),
-        sid: None,
-    };
-    Ok((
-        sign_access_token(state, api.alg, &claims).await?,
-        lifetime,
-        scope,
-    ))
+        .ok_or_else(no_such_user)
 }
 
-/// The user, if it belongs to the organization `org_id`; otherwise 404, as if absent.
-pub(crate) async fn own_user(state: &AppState, org_id: &str, id: &str) -> Result<User, ApiError> {
-    if id.contains('\0') {
-        return Err(ApiError::NotFound("no such user".into()));
-    }
-    match state.store.user(id).await? {
-        Some(u) if u.org_id == org_id => Ok(u),
-        _ => Err(ApiError::NotFound("no such user".into())),
-    }
+fn no_such_user() -> ApiError {
+    ApiError::NotFound("no such user".into())
 }
 
 async fn view(state: &AppState, org: &OrgToken, u: User) -> Result<UserView, ApiError> {

@@ -1,21 +1,109 @@
-//! Grant decisions: which API a token is for, and with which scopes.
+//! Grant decisions: one module per grant, each taking the typed request
+//! (`crate::request`), the authenticated client, and the storage roles it reads and writes,
+//! and returning what to issue. The server turns HTTP into those requests, signs what the
+//! decision says, and answers; nothing here knows HTTP, a clock or a socket.
 //!
-//! The server resolves the records (client, its grants, the API) and asks these functions
-//! what to issue; they never touch storage.
+//! The shared rules live here: which API a token is for (`audience`/`resource`, RFC 8707),
+//! which grant of the client covers it, and which scopes to grant (RFC 6749 §3.3).
 
-use crate::model::{Client, ClientGrant, GrantType};
-use crate::params::Params;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::model::{Api, Client, ClientGrant, Family, GrantType};
+use crate::request::Target;
+use crate::store::{StoreError, StoreResult};
 use crate::{ErrorCode, OAuthError, ScopeSet};
 
-/// The grant type a request asks for.
-pub fn grant_type(params: &Params) -> Result<GrantType, OAuthError> {
-    let raw = params.require("grant_type")?;
-    GrantType::parse(raw).ok_or_else(|| {
-        OAuthError::new(
-            ErrorCode::UnsupportedGrantType,
-            format!("grant_type {raw:?} is not supported"),
-        )
-    })
+pub mod authorization_code;
+pub mod client_credentials;
+pub mod refresh_token;
+pub mod token_exchange;
+
+/// The keyed hashing, random values and sealing a flow needs, provided by the server (the
+/// pepper and keys live there).
+pub trait Secrets: Send + Sync {
+    /// The keyed hash under which a secret (code, refresh token) is stored and looked up.
+    fn hash(&self, secret: &str) -> Vec<u8>;
+    /// A new random secret: an authorization code or a refresh token.
+    fn generate(&self) -> String;
+    /// A new random identifier with a type prefix, e.g. `fam_…`.
+    fn id(&self, prefix: &str) -> String;
+    /// Encrypts a value for storage (a refresh token's successor, kept for the reuse leeway).
+    fn seal(&self, plain: &[u8]) -> Vec<u8>;
+    /// Decrypts what [`Secrets::seal`] made; `None` if it was not.
+    fn open(&self, sealed: &[u8]) -> Option<Vec<u8>>;
+}
+
+/// APIs by id, as the server caches them.
+#[async_trait]
+pub trait ApiDirectory: Send + Sync {
+    /// The API with this id, if it exists.
+    async fn api_by_id(&self, id: &str) -> StoreResult<Option<Arc<Api>>>;
+}
+
+/// Which single-use credential was presented again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Replayed {
+    /// An authorization code (RFC 6749 §4.1.2: revoke what it issued).
+    Code,
+    /// A refresh token (RFC 9700 §4.14.2: revoke the family).
+    RefreshToken,
+}
+
+/// Why a grant was not given.
+#[derive(Debug, thiserror::Error)]
+pub enum GrantError {
+    /// The request is refused with this RFC 6749 §5.2 error.
+    #[error("{0}")]
+    Refused(#[from] OAuthError),
+    /// A single-use credential came back: the family `family_id` is revoked. The server
+    /// records it as a security event and answers `error`.
+    #[error("{what:?} replayed: {error}")]
+    Replayed {
+        /// What was replayed.
+        what: Replayed,
+        /// The revoked family.
+        family_id: String,
+        /// The answer.
+        error: OAuthError,
+    },
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What a user grant (code or refresh) issues: an access token for `family`'s user and API
+/// with `scope`, and the refresh token to hand out, if any.
+#[derive(Debug)]
+pub struct UserGrant {
+    /// The grant family (one sign-in).
+    pub family: Family,
+    /// The API the tokens are for.
+    pub api: Arc<Api>,
+    /// The access token's scopes.
+    pub scope: ScopeSet,
+    /// The refresh token to return.
+    pub refresh_token: Option<String>,
+}
+
+/// `invalid_grant` with a fixed description.
+pub(crate) fn invalid_grant(description: &'static str) -> GrantError {
+    GrantError::Refused(OAuthError::new(ErrorCode::InvalidGrant, description))
+}
+
+/// Refuses a grant type the client is not registered for (RFC 6749 §5.2
+/// `unauthorized_client`). Delegation extends the organization's machine access, so a client
+/// that may use client_credentials may exchange its own tokens too (RFC 8693).
+pub fn ensure_client_may_use(client: &Client, grant: GrantType) -> Result<(), OAuthError> {
+    if grant == GrantType::TokenExchange && client.allows(GrantType::TokenExchange) {
+        return Ok(());
+    }
+    let grant = match grant {
+        GrantType::TokenExchange => GrantType::ClientCredentials,
+        other => other,
+    };
+    ensure_client_allows(client, grant)
 }
 
 /// Refuses a grant type the client is not registered for (RFC 6749 §5.2 `unauthorized_client`).
@@ -33,11 +121,11 @@ pub fn ensure_client_allows(client: &Client, grant: GrantType) -> Result<(), OAu
 /// The audience a token request targets: `audience` (Auth0 style) or `resource` (RFC 8707),
 /// else the client's default.
 pub fn target_audience<'a>(
-    params: &'a Params,
+    target: &'a Target,
     grants: &'a [ClientGrant],
 ) -> Result<&'a str, OAuthError> {
-    let audience = params.get("audience");
-    let resource = params.get("resource");
+    let audience = target.audience.as_deref();
+    let resource = target.resource.as_deref();
     if let Some(r) = resource {
         if !is_absolute_uri_without_fragment(r) {
             return Err(OAuthError::new(
@@ -129,7 +217,11 @@ mod tests {
     #[test]
     fn audience_resource_and_default() {
         let grants = [grant("https://one/", false), grant("https://two/", true)];
-        let p = |s: &str| Params::from_form(s.as_bytes()).unwrap();
+        let p = |s: &str| {
+            crate::request::AuthorizeParams::parse(s.as_bytes())
+                .unwrap()
+                .target()
+        };
         assert_eq!(target_audience(&p("audience=x"), &grants).unwrap(), "x");
         assert_eq!(
             target_audience(&p("resource=https://r/"), &grants).unwrap(),
