@@ -2,7 +2,8 @@
 //! of rust-analyzer's `tidy.rs`): comments and docs cite RFCs and this repository, never
 //! documents outside it; ARCHITECTURE.md names only files that exist; the client and the guard
 //! depend on no other Calyx crate; the server chooses HTTP status codes only in `error.rs` and
-//! the route files.
+//! the route files; core reads no clock and does no IO; endpoints read typed requests, not
+//! parameters by name.
 
 use std::path::{Path, PathBuf};
 
@@ -150,6 +151,68 @@ fn status_codes_are_chosen_only_in_error_rs_and_the_route_files() {
     assert!(
         hits.is_empty(),
         "choose the status in error.rs or a route file:\n{}",
+        hits.join("\n")
+    );
+}
+
+/// Lines of the `.rs` files below `dir` (relative to the repository) that contain any of
+/// `needles`, as `file:line: text`; `#[cfg(test)]` modules count too.
+fn lines_containing(dir: &str, needles: &[&str]) -> Vec<String> {
+    let dir = root().join(dir);
+    let mut hits = Vec::new();
+    for path in text_files() {
+        if !path.starts_with(&dir) || path.extension().is_none_or(|e| e != "rs") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        for (n, line) in text.lines().enumerate() {
+            let code = line.split("//").next().unwrap_or_default();
+            if needles.iter().any(|needle| code.contains(needle)) {
+                hits.push(format!("{}:{}: {}", path.display(), n + 1, line.trim()));
+            }
+        }
+    }
+    hits
+}
+
+#[test]
+fn core_reads_no_clock_and_does_no_io() {
+    let hits = lines_containing(
+        "crates/core/src",
+        &[
+            "SystemTime",
+            "Instant::now",
+            "std::fs",
+            "std::net",
+            "std::io",
+            "std::env",
+            "std::process",
+            "std::thread",
+            "tokio",
+            "getrandom",
+            "rand::",
+        ],
+    );
+    assert!(
+        hits.is_empty(),
+        "core takes time and randomness as arguments and does no IO:\n{}",
+        hits.join("\n")
+    );
+    let manifest = std::fs::read_to_string(root().join("crates/core/Cargo.toml")).unwrap();
+    for io in ["tokio", "sqlx", "reqwest", "axum", "hyper", "rand"] {
+        assert!(
+            !manifest.lines().any(|l| l.trim_start().starts_with(io)),
+            "calyx-core depends on {io}"
+        );
+    }
+}
+
+#[test]
+fn endpoints_read_typed_requests_not_parameters_by_name() {
+    let hits = lines_containing("crates/server/src", &["params.get(", ".require(\""]);
+    assert!(
+        hits.is_empty(),
+        "parse into a calyx_core::request type instead:\n{}",
         hits.join("\n")
     );
 }

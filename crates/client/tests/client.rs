@@ -9,8 +9,9 @@ use calyx_client::{
     delegate, AuthMethod, AuthorizationRequest, Credentials, Endpoints, Error, RefreshSession,
     RefreshStore, TokenSource,
 };
-use calyx_core::clock::{Clock, SystemClock};
+use calyx_core::clock::Clock;
 use calyx_core::model::{AuthCode, ClientType, Family, GrantType, RefreshToken, SigningAlg};
+use calyx_server::clock::SystemClock;
 use calyx_server::manage::{Manager, NewApi, NewClient, NewUser, Secrets};
 use calyx_server::{Application, RawConfig, Settings};
 use futures_util::future::join_all;

@@ -1,49 +1,10 @@
-//! Time as a dependency, so that expiry is testable without sleeping.
-
-use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+//! Time as a dependency, so that expiry is testable without sleeping. Core never reads a
+//! clock: the server passes `now` in, from an implementation of [`Clock`] (the system clock,
+//! or one a test moves forward).
 
 /// A source of the current time, in whole seconds since the Unix epoch (the unit of JWT
 /// `iat`/`exp` and of every expiry Calyx stores).
 pub trait Clock: Send + Sync + 'static {
     /// Seconds since the Unix epoch.
     fn now(&self) -> i64;
-}
-
-/// The system clock.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> i64 {
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs() as i64)
-            .unwrap_or(0)
-    }
-}
-
-/// The system clock shifted by an adjustable offset; tests use it to jump forward in time.
-#[derive(Debug, Default, Clone)]
-pub struct OffsetClock {
-    offset: Arc<AtomicI64>,
-}
-
-impl OffsetClock {
-    /// A clock that starts at the system time.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Moves the clock forward by `seconds`.
-    pub fn advance(&self, seconds: i64) {
-        self.offset.fetch_add(seconds, Ordering::SeqCst);
-    }
-}
-
-impl Clock for OffsetClock {
-    fn now(&self) -> i64 {
-        SystemClock.now() + self.offset.load(Ordering::SeqCst)
-    }
 }

@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 
-use calyx_core::clock::SystemClock;
 use calyx_core::model::{ClientType, GrantType, SigningAlg};
+use calyx_server::clock::SystemClock;
 use calyx_server::manage::{Manager, NewApi, NewClient, Secrets};
 use calyx_server::{Application, RawConfig, Settings};
 use serde_json::{json, Value};

@@ -7,9 +7,10 @@ use axum::routing::get;
 use axum::{Json, Router};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use calyx_core::clock::{Clock, OffsetClock};
+use calyx_core::clock::Clock;
 use calyx_core::model::{ClientType, GrantType, SigningAlg};
 use calyx_guard::{Authenticated, Guard, GuardConfig, GuardLayer, Introspection};
+use calyx_server::clock::{OffsetClock, SystemClock};
 use calyx_server::manage::{Manager, NewApi, NewClient, Secrets};
 use calyx_server::{Application, RawConfig, Settings};
 use calyx_token::SigningKey;
@@ -463,7 +464,7 @@ async fn a_key_the_issuer_stops_publishing_stops_verifying_once_the_jwks_max_age
     cfg.jwks_uri = Some(jwks_server(set.clone()).await);
     cfg.min_refetch_interval = Duration::from_secs(60);
     let guard = Guard::new(cfg);
-    let exp = calyx_core::clock::SystemClock.now() + 600;
+    let exp = SystemClock.now() + 600;
     let claims = json!({"iss": "https://issuer.example", "aud": "https://api.example/",
         "sub": "s@clients", "exp": exp});
     let compromised = retired.sign(&claims).unwrap();

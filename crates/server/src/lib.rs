@@ -15,6 +15,7 @@
 
 mod authn;
 mod bearer;
+pub mod clock;
 pub mod config;
 pub mod error;
 mod issue;

@@ -4,7 +4,9 @@
 use std::sync::Arc;
 
 use anyhow::Context;
-use calyx_core::clock::{Clock, SystemClock};
+use calyx_core::clock::Clock;
+
+use crate::clock::SystemClock;
 use calyx_core::model::{Api, Client, ClientGrant, ClientType, GrantType, Org, SigningAlg};
 use calyx_core::store::{Store, StoreError};
 use calyx_core::{redirect, ScopeSet};

@@ -5,7 +5,9 @@
 use anyhow::Context;
 use axum::http::{header, HeaderValue};
 use axum::Router;
-use calyx_core::clock::{Clock, SystemClock};
+use calyx_core::clock::Clock;
+
+use crate::clock::SystemClock;
 use calyx_core::model::SigningAlg;
 use std::future::Future;
 use std::net::SocketAddr;

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine;
-use calyx_core::clock::OffsetClock;
 use calyx_core::model::{ClientType, GrantType, SigningAlg};
+use calyx_server::clock::OffsetClock;
 use calyx_server::manage::{Manager, NewApi, NewClient, Secrets};
 use calyx_server::{Application, RawConfig, Settings};
 use jsonwebtoken::jwk::JwkSet;
