@@ -13,7 +13,7 @@ use calyx_core::clock::Clock;
 use calyx_core::model::{AuthCode, ClientType, Family, GrantType, RefreshToken, SigningAlg};
 use calyx_server::clock::SystemClock;
 use calyx_server::manage::{Manager, NewApi, NewClient, NewUser, Secrets};
-use calyx_server::{Application, RawConfig, Settings};
+use calyx_server::{Application, Config};
 use futures_util::future::join_all;
 
 const AUD: &str = "https://api.client.test/";
@@ -30,13 +30,11 @@ struct World {
 
 async fn world(rate_limit: u32, token_lifetime: Option<i64>) -> World {
     let dir = tempfile::tempdir().unwrap();
-    let mut raw = RawConfig::new(format!("sqlite://{}", dir.path().join("c.db").display()));
+    let mut raw = Config::new(format!("sqlite://{}", dir.path().join("c.db").display()));
     raw.listen = "127.0.0.1:0".parse().unwrap();
     raw.pepper = Some("p".into());
     raw.client_rate_limit = rate_limit;
-    let app = Application::build(Settings::validate(raw).unwrap())
-        .await
-        .unwrap();
+    let app = Application::build(raw.validate().unwrap()).await.unwrap();
     let base = app.issuer().to_owned();
     let store = app.state().store.clone();
     tokio::spawn(app.run_until(std::future::pending()));

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use calyx_core::model::{ClientType, GrantType, SigningAlg};
 use calyx_server::clock::SystemClock;
 use calyx_server::manage::{Manager, NewApi, NewClient, Secrets};
-use calyx_server::{Application, RawConfig, Settings};
+use calyx_server::{Application, Config};
 use serde_json::{json, Value};
 
 struct Reaped(Child);
@@ -34,12 +34,10 @@ fn example_binary() -> PathBuf {
 #[tokio::test]
 async fn consumers_api_enforces_read_and_write_scopes() {
     let dir = tempfile::tempdir().unwrap();
-    let mut raw = RawConfig::new(format!("sqlite://{}", dir.path().join("c.db").display()));
+    let mut raw = Config::new(format!("sqlite://{}", dir.path().join("c.db").display()));
     raw.listen = "127.0.0.1:0".parse().unwrap();
     raw.pepper = Some("p".into());
-    let app = Application::build(Settings::validate(raw).unwrap())
-        .await
-        .unwrap();
+    let app = Application::build(raw.validate().unwrap()).await.unwrap();
     let issuer = app.issuer().to_owned();
     let store = app.state().store.clone();
     tokio::spawn(app.run_until(std::future::pending()));

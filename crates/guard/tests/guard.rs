@@ -12,7 +12,7 @@ use calyx_core::model::{ClientType, GrantType, SigningAlg};
 use calyx_guard::{Authenticated, Guard, GuardConfig, GuardLayer, Introspection};
 use calyx_server::clock::{OffsetClock, SystemClock};
 use calyx_server::manage::{Manager, NewApi, NewClient, Secrets};
-use calyx_server::{Application, RawConfig, Settings};
+use calyx_server::{Application, Config};
 use calyx_token::SigningKey;
 use serde_json::{json, Value};
 
@@ -28,15 +28,14 @@ struct World {
 
 async fn calyx() -> World {
     let dir = tempfile::tempdir().unwrap();
-    let mut raw = RawConfig::new(format!("sqlite://{}", dir.path().join("c.db").display()));
+    let mut raw = Config::new(format!("sqlite://{}", dir.path().join("c.db").display()));
     raw.listen = "127.0.0.1:0".parse().unwrap();
     raw.reload_interval = Duration::from_millis(50);
     raw.pepper = Some("p".into());
     let clock = OffsetClock::new();
-    let app =
-        Application::build_with_clock(Settings::validate(raw).unwrap(), Arc::new(clock.clone()))
-            .await
-            .unwrap();
+    let app = Application::build_with_clock(raw.validate().unwrap(), Arc::new(clock.clone()))
+        .await
+        .unwrap();
     let issuer = app.issuer().to_owned();
     let store = app.state().store.clone();
     tokio::spawn(app.run_until(std::future::pending()));

@@ -1,83 +1,135 @@
-//! Configuration: flags and `CALYX_*` variables parse into [`RawConfig`] (in the CLI); this
-//! module turns that into [`Settings`], refusing bad combinations at start-up rather than at
-//! the first request.
+//! Configuration, declared once: [`Config`] is every `calyx serve` setting with its flag,
+//! `CALYX_*` variable, default and help text (the CLI flattens it into its `serve` command;
+//! tests start from [`Config::new`], which takes the same defaults). [`Config::validate`]
+//! clamps what has a floor and refuses bad combinations at start-up rather than at the first
+//! request, giving the [`Settings`] the server runs with. The pepper and the master key are
+//! `SecretString`s from the flag on, so no `Debug` output can show them.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
+use clap::{CommandFactory, FromArgMatches};
 use secrecy::SecretString;
 use url::Url;
 
-/// Configuration as given, before validation.
-#[derive(Debug, Clone)]
-pub struct RawConfig {
-    /// Address to listen on; port 0 picks a free port.
+/// The settings of `calyx serve`. The database URL, the pepper and the master key are the
+/// binary's global flags (every command needs them); the CLI copies them in.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Config {
+    /// Address to listen on (port 0 picks a free port).
+    #[arg(long, env = "CALYX_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
-    /// Public base URL; derived from the bound address when absent.
+    /// Public base URL, as it appears in tokens' `iss` [default: http(s)://LISTEN].
+    #[arg(long, env = "CALYX_ISSUER")]
     pub issuer: Option<String>,
-    /// Database URL.
-    pub database_url: String,
-    /// PEM certificate chain for TLS.
+    /// TLS certificate chain (PEM).
+    #[arg(long, env = "CALYX_TLS_CERT", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,
-    /// PEM private key for TLS.
+    /// TLS private key (PEM).
+    #[arg(long, env = "CALYX_TLS_KEY", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
-    /// Allow an `http://` issuer on a non-loopback host.
+    /// Allow plain HTTP on a non-loopback issuer or address (client secrets would cross the
+    /// network unencrypted).
+    #[arg(long)]
     pub insecure_http: bool,
-    /// Token issuance limit per client, requests per second; 0 = unlimited.
+    /// Token requests per second allowed per client (0 = unlimited).
+    #[arg(long, env = "CALYX_CLIENT_RATE_LIMIT", default_value_t = 0)]
     pub client_rate_limit: u32,
-    /// How often to check the database for changes made elsewhere (CLI, other nodes): the
-    /// bound on how long a revoked secret or a retired key keeps working on this node.
+    /// How often to pick up changes made by the CLI or other nodes, milliseconds (at least
+    /// 50): a secret rotated without grace or a retired key stops working on this node within
+    /// it.
+    #[arg(long = "reload-interval-ms", env = "CALYX_RELOAD_INTERVAL_MS", default_value = "100", value_name = "RELOAD_INTERVAL_MS", value_parser = millis)]
     pub reload_interval: Duration,
-    /// Base64 AES-256 key sealing private signing keys at rest (never printed).
-    pub master_key: Option<SecretString>,
-    /// Pepper for secret hashes; when absent one is generated and kept in the database.
-    pub pepper: Option<SecretString>,
     /// Largest accepted request body, bytes.
+    #[arg(long, env = "CALYX_MAX_BODY_BYTES", default_value_t = 16 * 1024)]
     pub max_body_bytes: usize,
-    /// Time allowed for a request's whole body to arrive.
+    /// Seconds a client has to send a request's whole body (at least 1).
+    #[arg(long, env = "CALYX_BODY_READ_TIMEOUT", default_value = "10", value_name = "BODY_READ_TIMEOUT", value_parser = seconds)]
     pub body_read_timeout: Duration,
-    /// Time allowed for a request's headers (or a TLS handshake) to arrive; an idle
-    /// keep-alive connection is closed after the same time.
+    /// Seconds a client has to send a request's headers (or finish a TLS handshake); idle
+    /// keep-alive connections are closed after the same time (at least 1).
+    #[arg(long, env = "CALYX_HEADER_READ_TIMEOUT", default_value = "10", value_name = "HEADER_READ_TIMEOUT", value_parser = seconds)]
     pub header_read_timeout: Duration,
     /// Open connections at most; more wait in the listen backlog.
+    #[arg(long, env = "CALYX_MAX_CONNECTIONS", default_value_t = 4096)]
     pub max_connections: usize,
     /// Largest number of pooled database connections.
+    #[arg(long, env = "CALYX_DB_MAX_CONNECTIONS", default_value_t = 8)]
     pub db_max_connections: u32,
-    /// SQLite: fsync on every commit (see `ConnectOptions::sqlite_sync_full`).
+    /// SQLite durability: `full` fsyncs every commit (survives power loss); `normal` fsyncs at
+    /// WAL checkpoints (survives a crash of Calyx, may lose the last commits on power loss).
+    #[arg(
+        long = "sqlite-synchronous",
+        env = "CALYX_SQLITE_SYNCHRONOUS",
+        value_name = "SQLITE_SYNCHRONOUS",
+        action = clap::ArgAction::Set,
+        default_value = "full",
+        value_parser = clap::builder::TypedValueParser::map(
+            clap::builder::PossibleValuesParser::new(["full", "normal"]),
+            |s: String| s == "full",
+        )
+    )]
     pub sqlite_sync_full: bool,
     /// Seconds within which a just-spent refresh token may be presented again and get the
-    /// same successor (0 = any reuse revokes the family).
+    /// same successor (0 = any reuse revokes the whole family).
+    #[arg(long, env = "CALYX_REFRESH_REUSE_LEEWAY", default_value_t = 0)]
     pub refresh_reuse_leeway: i64,
-    /// Serve the legacy `POST /v1/users/authenticate/{user_id}` (client credentials in a
-    /// Bearer header, the user token as plain text). Needs TLS or a loopback address.
+    /// Legacy: also serve `POST /v1/users/authenticate/{user_id}` with
+    /// `Authorization: Bearer <client_id>:<client_secret>`, answering the user token as plain
+    /// text, for clients written against that older shape. Needs TLS or a loopback address.
+    #[arg(long, env = "CALYX_LEGACY_USER_AUTHENTICATE_V1")]
     pub legacy_user_authenticate_v1: bool,
+    /// Database URL (the global `--database-url`).
+    #[arg(skip)]
+    pub database_url: String,
+    /// Pepper for secret hashes; when absent one is generated and kept in the database.
+    #[arg(skip)]
+    pub pepper: Option<SecretString>,
+    /// Base64 AES-256 key sealing private signing keys at rest.
+    #[arg(skip)]
+    pub master_key: Option<SecretString>,
 }
 
-impl RawConfig {
-    /// Defaults for a database URL: loopback, port 8080.
+fn millis(s: &str) -> Result<Duration, std::num::ParseIntError> {
+    s.parse().map(Duration::from_millis)
+}
+
+fn seconds(s: &str) -> Result<Duration, std::num::ParseIntError> {
+    s.parse().map(Duration::from_secs)
+}
+
+/// The most often the reload task may poll.
+const MIN_RELOAD_INTERVAL: Duration = Duration::from_millis(50);
+
+impl Config {
+    /// The defaults the flags declare (the environment is not read), for a database URL.
     pub fn new(database_url: impl Into<String>) -> Self {
-        RawConfig {
-            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
-            issuer: None,
-            database_url: database_url.into(),
-            tls_cert: None,
-            tls_key: None,
-            insecure_http: false,
-            client_rate_limit: 0,
-            reload_interval: Duration::from_millis(100),
-            master_key: None,
-            pepper: None,
-            max_body_bytes: 16 * 1024,
-            body_read_timeout: Duration::from_secs(10),
-            header_read_timeout: Duration::from_secs(10),
-            max_connections: 4096,
-            db_max_connections: 8,
-            refresh_reuse_leeway: 0,
-            sqlite_sync_full: true,
-            legacy_user_authenticate_v1: false,
+        #[derive(clap::Parser)]
+        struct Defaults {
+            #[command(flatten)]
+            config: Config,
         }
+        let command = Defaults::command().mut_args(|arg| arg.env(None::<&str>));
+        let matches = command
+            .try_get_matches_from(["calyx"])
+            .expect("every serve setting has a default");
+        let mut config = Defaults::from_arg_matches(&matches)
+            .expect("every serve setting has a default")
+            .config;
+        config.database_url = database_url.into();
+        config
+    }
+
+    /// Clamps what has a floor and checks what can be checked before binding.
+    pub fn validate(mut self) -> anyhow::Result<Settings> {
+        self.reload_interval = self.reload_interval.max(MIN_RELOAD_INTERVAL);
+        self.body_read_timeout = self.body_read_timeout.max(Duration::from_secs(1));
+        self.header_read_timeout = self.header_read_timeout.max(Duration::from_secs(1));
+        self.max_connections = self.max_connections.max(1);
+        self.refresh_reuse_leeway = self.refresh_reuse_leeway.max(0);
+        Settings::check(self)
     }
 }
 
@@ -93,15 +145,14 @@ pub struct TlsFiles {
 /// Validated settings.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    /// The raw configuration these came from.
-    pub raw: RawConfig,
+    /// The configuration, clamped.
+    pub config: Config,
     /// TLS, when configured.
     pub tls: Option<TlsFiles>,
 }
 
 impl Settings {
-    /// Validates what can be checked before binding.
-    pub fn validate(raw: RawConfig) -> anyhow::Result<Settings> {
+    fn check(raw: Config) -> anyhow::Result<Settings> {
         let tls = match (&raw.tls_cert, &raw.tls_key) {
             (Some(cert), Some(key)) => {
                 for f in [cert, key] {
@@ -132,12 +183,12 @@ impl Settings {
                  with --tls-cert/--tls-key, or on a loopback address behind a TLS proxy"
             );
         }
-        Ok(Settings { raw, tls })
+        Ok(Settings { config: raw, tls })
     }
 
     /// The issuer once the bound address is known.
     pub fn issuer_for(&self, bound: SocketAddr) -> String {
-        match &self.raw.issuer {
+        match &self.config.issuer {
             Some(i) => i.clone(),
             None => {
                 let scheme = if self.tls.is_some() { "https" } else { "http" };
@@ -194,33 +245,61 @@ mod tests {
 
     #[test]
     fn printing_the_settings_never_shows_the_pepper_or_the_master_key() {
-        let mut raw = RawConfig::new("sqlite::memory:");
+        let mut raw = Config::new("sqlite::memory:");
         raw.pepper = Some("pepper-value-0d9f".into());
         raw.master_key = Some("bWFzdGVyLWtleS12YWx1ZQ==".into());
-        let shown = format!("{:?}", Settings::validate(raw).unwrap());
+        let shown = format!("{:?}", raw.validate().unwrap());
         assert!(!shown.contains("pepper-value-0d9f"), "{shown}");
         assert!(!shown.contains("bWFzdGVyLWtleS12YWx1ZQ=="), "{shown}");
     }
 
     #[test]
     fn the_legacy_endpoint_needs_tls_or_loopback() {
-        let mut raw = RawConfig::new("sqlite::memory:");
+        let mut raw = Config::new("sqlite::memory:");
         raw.legacy_user_authenticate_v1 = true;
-        assert!(Settings::validate(raw.clone()).is_ok(), "loopback");
+        assert!(raw.clone().validate().is_ok(), "loopback");
         raw.listen = "0.0.0.0:8080".parse().unwrap();
         raw.insecure_http = true;
-        assert!(
-            Settings::validate(raw).is_err(),
-            "plain http on a public interface"
-        );
+        assert!(raw.validate().is_err(), "plain http on a public interface");
+    }
+
+    #[test]
+    fn sqlite_synchronous_takes_full_or_normal() {
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            config: Config,
+        }
+        use clap::Parser;
+        let parse = |v: &str| Cli::try_parse_from(["calyx", "--sqlite-synchronous", v]);
+        assert!(parse("full").unwrap().config.sqlite_sync_full);
+        assert!(!parse("normal").unwrap().config.sqlite_sync_full);
+        assert!(parse("off").is_err());
+    }
+
+    #[test]
+    fn the_defaults_are_the_flags_defaults_and_floors_are_enforced() {
+        let c = Config::new("sqlite::memory:");
+        assert_eq!(c.listen, "127.0.0.1:8080".parse().unwrap());
+        assert_eq!(c.reload_interval, Duration::from_millis(100));
+        assert!(c.sqlite_sync_full);
+        assert_eq!(c.max_body_bytes, 16 * 1024);
+        let mut c = c;
+        c.reload_interval = Duration::from_millis(1);
+        c.max_connections = 0;
+        c.refresh_reuse_leeway = -5;
+        let s = c.validate().unwrap();
+        assert_eq!(s.config.reload_interval, MIN_RELOAD_INTERVAL);
+        assert_eq!(s.config.max_connections, 1);
+        assert_eq!(s.config.refresh_reuse_leeway, 0);
     }
 
     #[test]
     fn plain_http_on_a_public_interface_is_refused() {
-        let mut raw = RawConfig::new("sqlite::memory:");
+        let mut raw = Config::new("sqlite::memory:");
         raw.listen = "0.0.0.0:8080".parse().unwrap();
-        assert!(Settings::validate(raw.clone()).is_err());
+        assert!(raw.clone().validate().is_err());
         raw.insecure_http = true;
-        assert!(Settings::validate(raw).is_ok());
+        assert!(raw.validate().is_ok());
     }
 }

@@ -3,7 +3,8 @@
 //! The Calyx HTTP server. HTTP becomes `calyx-core` types here and decisions become responses
 //! here; nothing else in the workspace knows a status code.
 //!
-//! - `config`: raw flags → validated [`Settings`] (issuer rules, secrets wrapped).
+//! - `config`: every serve setting declared once in [`Config`] (flags, env, defaults) →
+//!   validated [`Settings`] (floors, issuer rules, secrets wrapped).
 //! - `startup`: [`Application::build`] binds (port 0 in tests), loads keys, and serves until a
 //!   shutdown future resolves. The binary and the tests start the app the same way.
 //! - `state`: shared state — store, clock, key set, caches, limiters, metrics.
@@ -32,6 +33,6 @@ mod state;
 mod throttle;
 mod web;
 
-pub use config::{RawConfig, Settings};
+pub use config::{Config, Settings};
 pub use startup::Application;
 pub use state::AppState;

@@ -41,7 +41,7 @@ impl Application {
         settings: Settings,
         clock: Arc<dyn Clock>,
     ) -> anyhow::Result<Application> {
-        let raw = &settings.raw;
+        let raw = &settings.config;
         let listener = std::net::TcpListener::bind(raw.listen)
             .with_context(|| format!("binding {}", raw.listen))?;
         listener
@@ -126,7 +126,7 @@ impl Application {
     ) -> anyhow::Result<()> {
         let reload = tokio::spawn(crate::reload::run(
             self.state.clone(),
-            self.settings.raw.reload_interval,
+            self.settings.config.reload_interval,
             self.start_seq,
         ));
         let app = router(self.state.clone());
@@ -134,7 +134,7 @@ impl Application {
             Some(files) => Some(crate::serve::tls_acceptor(files)?),
             None => None,
         };
-        let raw = &self.settings.raw;
+        let raw = &self.settings.config;
         let limits = crate::serve::ConnectionLimits {
             max_connections: raw.max_connections,
             header_read_timeout: raw.header_read_timeout,

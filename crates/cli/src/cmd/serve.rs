@@ -1,74 +1,20 @@
 //! `calyx serve`: run the server; with `--dev`, first provision a demo org, API and client and
 //! print a ready-to-paste token request.
 
-use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::time::Duration;
-
 use anyhow::bail;
 use calyx_core::model::{ClientType, GrantType, SigningAlg};
 use calyx_server::manage::{Manager, NewApi, NewClient, NewUser};
-use calyx_server::{Application, RawConfig, Settings};
+use calyx_server::{Application, Config};
 
 use crate::Global;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Address to listen on (port 0 picks a free port).
-    #[arg(long, env = "CALYX_LISTEN", default_value = "127.0.0.1:8080")]
-    listen: SocketAddr,
-    /// Public base URL, as it appears in tokens' `iss` [default: http(s)://LISTEN].
-    #[arg(long, env = "CALYX_ISSUER")]
-    issuer: Option<String>,
     /// Provision a demo organization, API and client, and print their credentials.
     #[arg(long)]
     dev: bool,
-    /// TLS certificate chain (PEM).
-    #[arg(long, env = "CALYX_TLS_CERT", requires = "tls_key")]
-    tls_cert: Option<PathBuf>,
-    /// TLS private key (PEM).
-    #[arg(long, env = "CALYX_TLS_KEY", requires = "tls_cert")]
-    tls_key: Option<PathBuf>,
-    /// Allow plain HTTP on a non-loopback issuer or address (client secrets would cross the
-    /// network unencrypted).
-    #[arg(long)]
-    insecure_http: bool,
-    /// Token requests per second allowed per client (0 = unlimited).
-    #[arg(long, env = "CALYX_CLIENT_RATE_LIMIT", default_value_t = 0)]
-    client_rate_limit: u32,
-    /// How often to pick up changes made by the CLI or other nodes, milliseconds: a secret
-    /// rotated without grace or a retired key stops working on this node within it.
-    #[arg(long, env = "CALYX_RELOAD_INTERVAL_MS", default_value_t = 100)]
-    reload_interval_ms: u64,
-    /// Largest accepted request body, bytes.
-    #[arg(long, env = "CALYX_MAX_BODY_BYTES", default_value_t = 16 * 1024)]
-    max_body_bytes: usize,
-    /// Seconds a client has to send a request's whole body.
-    #[arg(long, env = "CALYX_BODY_READ_TIMEOUT", default_value_t = 10)]
-    body_read_timeout: u64,
-    /// Seconds a client has to send a request's headers (or finish a TLS handshake); idle
-    /// keep-alive connections are closed after the same time.
-    #[arg(long, env = "CALYX_HEADER_READ_TIMEOUT", default_value_t = 10)]
-    header_read_timeout: u64,
-    /// Open connections at most; more wait in the listen backlog.
-    #[arg(long, env = "CALYX_MAX_CONNECTIONS", default_value_t = 4096)]
-    max_connections: usize,
-    /// SQLite durability: `full` fsyncs every commit (survives power loss); `normal` fsyncs at
-    /// WAL checkpoints (survives a crash of Calyx, may lose the last commits on power loss).
-    #[arg(long, env = "CALYX_SQLITE_SYNCHRONOUS", default_value = "full", value_parser = ["full", "normal"])]
-    sqlite_synchronous: String,
-    /// Seconds within which a just-spent refresh token may be presented again and get the
-    /// same successor (0 = any reuse revokes the whole family).
-    #[arg(long, env = "CALYX_REFRESH_REUSE_LEEWAY", default_value_t = 0)]
-    refresh_reuse_leeway: i64,
-    /// Largest number of pooled database connections.
-    #[arg(long, env = "CALYX_DB_MAX_CONNECTIONS", default_value_t = 8)]
-    db_max_connections: u32,
-    /// Legacy: also serve `POST /v1/users/authenticate/{user_id}` with
-    /// `Authorization: Bearer <client_id>:<client_secret>`, answering the user token as plain
-    /// text, for clients written against that older shape. Needs TLS or a loopback address.
-    #[arg(long, env = "CALYX_LEGACY_USER_AUTHENTICATE_V1")]
-    legacy_user_authenticate_v1: bool,
+    #[command(flatten)]
+    config: Config,
 }
 
 /// The demo API's audience.
@@ -77,31 +23,17 @@ const DEMO_CLIENT_ID: &str = "demo-m2m";
 const DEMO_USERNAME: &str = "demo";
 
 pub async fn run(g: &Global, a: Args) -> anyhow::Result<()> {
-    if a.dev && !a.listen.ip().is_loopback() {
+    if a.dev && !a.config.listen.ip().is_loopback() {
         bail!(
             "--dev serves on loopback only; drop --dev to listen on {}",
-            a.listen
+            a.config.listen
         );
     }
-    let mut raw = RawConfig::new(&g.database_url);
-    raw.listen = a.listen;
-    raw.issuer = a.issuer;
-    raw.tls_cert = a.tls_cert;
-    raw.tls_key = a.tls_key;
-    raw.insecure_http = a.insecure_http;
-    raw.client_rate_limit = a.client_rate_limit;
-    raw.reload_interval = Duration::from_millis(a.reload_interval_ms.max(50));
-    raw.master_key = g.master_key.clone();
-    raw.pepper = g.pepper.clone();
-    raw.max_body_bytes = a.max_body_bytes;
-    raw.body_read_timeout = Duration::from_secs(a.body_read_timeout.max(1));
-    raw.header_read_timeout = Duration::from_secs(a.header_read_timeout.max(1));
-    raw.max_connections = a.max_connections.max(1);
-    raw.db_max_connections = a.db_max_connections;
-    raw.sqlite_sync_full = a.sqlite_synchronous == "full";
-    raw.refresh_reuse_leeway = a.refresh_reuse_leeway.max(0);
-    raw.legacy_user_authenticate_v1 = a.legacy_user_authenticate_v1;
-    let settings = Settings::validate(raw)?;
+    let mut config = a.config;
+    config.database_url = g.database_url.clone();
+    config.master_key = g.master_key.clone();
+    config.pepper = g.pepper.clone();
+    let settings = config.validate()?;
 
     let demo = if a.dev {
         Some(provision_demo(&super::open(g).await?).await?)

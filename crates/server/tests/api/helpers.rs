@@ -11,7 +11,7 @@ use base64::Engine;
 use calyx_core::model::{ClientType, GrantType, SigningAlg};
 use calyx_server::clock::OffsetClock;
 use calyx_server::manage::{Manager, NewApi, NewClient, Secrets};
-use calyx_server::{Application, RawConfig, Settings};
+use calyx_server::{Application, Config};
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{DecodingKey, Validation};
 use serde_json::Value;
@@ -42,7 +42,7 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
 }
 
-pub async fn spawn_app_with(configure: impl FnOnce(&mut RawConfig)) -> TestApp {
+pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let url = match postgres_admin_url() {
         Some(admin) => fresh_postgres_database(&admin).await,
@@ -52,7 +52,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut RawConfig)) -> TestApp {
     // for the secret scan that runs after the whole suite (tests/secret_scan.rs).
     crate::traffic::capture_server_logs();
     let proxy = crate::traffic::Proxy::bind().await;
-    let mut raw = RawConfig::new(&url);
+    let mut raw = Config::new(&url);
     raw.issuer = Some(format!("http://{}", proxy.addr()));
     raw.db_max_connections = 4;
     raw.listen = "127.0.0.1:0".parse().unwrap();
@@ -64,10 +64,9 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut RawConfig)) -> TestApp {
         master_key: raw.master_key.clone(),
     };
     let clock = OffsetClock::new();
-    let app =
-        Application::build_with_clock(Settings::validate(raw).unwrap(), Arc::new(clock.clone()))
-            .await
-            .expect("the application builds");
+    let app = Application::build_with_clock(raw.validate().unwrap(), Arc::new(clock.clone()))
+        .await
+        .expect("the application builds");
     let direct = app.local_addr();
     let base = format!("http://{}", proxy.addr());
     proxy.start(direct);
