@@ -1,5 +1,7 @@
-//! The storage the protocol needs, as a trait: the SQLite and PostgreSQL backends in
-//! `calyx-store` implement it, and the server only ever sees `dyn Store`.
+//! The storage the protocol needs, as one trait per role (`Orgs`, `Clients`, `RefreshTokens`,
+//! ...) and their sum `Store`: the SQLite and PostgreSQL backends in `calyx-store` implement
+//! every role, and the server only ever sees `dyn Store` (a trait object offers the methods of
+//! its supertraits without importing them).
 
 use async_trait::async_trait;
 
@@ -29,9 +31,9 @@ pub enum StoreError {
 /// Result of a storage call.
 pub type StoreResult<T> = Result<T, StoreError>;
 
-/// Everything Calyx persists. Each method is one atomic unit: it commits before returning.
+/// Liveness, the change counter, and deployment-wide settings.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Meta: Send + Sync {
     /// Checks that the database answers.
     async fn ping(&self) -> StoreResult<()>;
 
@@ -42,27 +44,46 @@ pub trait Store: Send + Sync + 'static {
 
     /// Returns the value stored under `key`, storing `value` first if there is none.
     async fn meta_get_or_insert(&self, key: &str, value: &str) -> StoreResult<String>;
+}
 
+/// Organizations.
+#[async_trait]
+pub trait Orgs: Send + Sync {
     /// Creates an organization.
     async fn insert_org(&self, org: &Org) -> StoreResult<()>;
+
     /// Looks an organization up by id.
     async fn org(&self, id: &str) -> StoreResult<Option<Org>>;
+
     /// Looks an organization up by name.
     async fn org_by_name(&self, name: &str) -> StoreResult<Option<Org>>;
+}
 
+/// APIs (resource servers), by id and by audience.
+#[async_trait]
+pub trait Apis: Send + Sync {
     /// Creates an API; its audience must be new.
     async fn insert_api(&self, api: &Api) -> StoreResult<()>;
+
     /// Looks an API up by audience.
     async fn api_by_audience(&self, audience: &str) -> StoreResult<Option<Api>>;
+
     /// Looks an API up by id.
     async fn api(&self, id: &str) -> StoreResult<Option<Api>>;
+
     /// Every API.
     async fn apis(&self) -> StoreResult<Vec<Api>>;
+}
 
+/// Clients, their secrets, and their grants on APIs.
+#[async_trait]
+pub trait Clients: Send + Sync {
     /// Registers a client.
     async fn insert_client(&self, client: &Client) -> StoreResult<()>;
+
     /// Looks a client up by `client_id`.
     async fn client(&self, client_id: &str) -> StoreResult<Option<Client>>;
+
     /// Replaces the secret hash. The old hash stays valid until `previous_expires_at` when
     /// that is given, and stops at once when it is `None`. False when the client is unknown.
     async fn rotate_client_secret(
@@ -75,32 +96,49 @@ pub trait Store: Send + Sync + 'static {
     /// Creates or replaces the grant of (client, API). When `grant.is_default` is set, any
     /// other default grant of the client stops being the default.
     async fn upsert_grant(&self, grant: &ClientGrant) -> StoreResult<()>;
+
     /// The client's grants.
     async fn grants_for_client(&self, client_id: &str) -> StoreResult<Vec<ClientGrant>>;
+}
 
+/// Token signing keys and their next → signing → retired life.
+#[async_trait]
+pub trait SigningKeys: Send + Sync {
     /// Stores a new signing key.
     async fn insert_key(&self, key: &StoredKey) -> StoreResult<()>;
+
     /// Keys not retired at `now`, oldest first.
     async fn live_keys(&self, now: i64) -> StoreResult<Vec<StoredKey>>;
+
     /// Every key, retired ones included, oldest first.
     async fn all_keys(&self) -> StoreResult<Vec<StoredKey>>;
+
     /// In one transaction: makes the next key `kid` sign from `now` on, and schedules every
     /// other signing key of its algorithm that has no retirement yet to retire at
     /// `retire_previous_at`. False (nothing written) when `kid` is not an unretired next key.
     async fn promote_key(&self, kid: &str, now: i64, retire_previous_at: i64) -> StoreResult<bool>;
+
     /// Retires `kid` at `now`: it stops signing and leaves the JWKS. False when there is no
     /// such live key.
     async fn retire_key(&self, kid: &str, now: i64) -> StoreResult<bool>;
+}
 
+/// Users and the scopes they may grant per API.
+#[async_trait]
+pub trait Users: Send + Sync {
     /// Creates a user with its allowed scopes per API (`(api_id, scopes)`).
     async fn insert_user(&self, user: &User, scopes: &[(String, ScopeSet)]) -> StoreResult<()>;
+
     /// Looks a user up by id.
     async fn user(&self, id: &str) -> StoreResult<Option<User>>;
+
     /// The users with this login name, in every organization (a username is unique only
     /// within its organization), oldest first.
     async fn users_by_username(&self, username: &str) -> StoreResult<Vec<User>>;
+
     /// Replaces a user's password hash. False when the user is unknown.
     async fn set_password(&self, user_id: &str, password_hash: &str) -> StoreResult<bool>;
+
     /// Users of an organization ordered by id, after the cursor `after`, at most `limit`.
     async fn list_users(
         &self,
@@ -108,16 +146,24 @@ pub trait Store: Send + Sync + 'static {
         after: Option<&str>,
         limit: i64,
     ) -> StoreResult<Vec<User>>;
+
     /// Deletes a user of `org_id` and, in the same transaction, revokes every grant family of
     /// the user. False when there is no such user in that organization.
     async fn delete_user(&self, org_id: &str, user_id: &str, now: i64) -> StoreResult<bool>;
+
     /// The scopes the user may grant for the API, if any were set.
     async fn user_scopes(&self, user_id: &str, api_id: &str) -> StoreResult<Option<ScopeSet>>;
+}
 
+/// Authorization codes (RFC 6749 §4.1.2), redeemed at most once.
+#[async_trait]
+pub trait Codes: Send + Sync {
     /// Stores a new authorization code.
     async fn insert_code(&self, code: &AuthCode) -> StoreResult<()>;
+
     /// Looks a code up by its hash.
     async fn code(&self, code_hash: &[u8]) -> StoreResult<Option<AuthCode>>;
+
     /// In one transaction: marks the code used if it is still unused, creates its family and
     /// stores the first refresh token. False (and nothing written) when the code was already
     /// used: exactly one caller can ever get true for a code.
@@ -128,15 +174,21 @@ pub trait Store: Send + Sync + 'static {
         family: &Family,
         refresh: Option<&RefreshToken>,
     ) -> StoreResult<bool>;
+}
 
+/// Refresh tokens and the grant families they belong to (RFC 6749 §6; rotation and reuse detection as in RFC 9700 §4.14.2).
+#[async_trait]
+pub trait RefreshTokens: Send + Sync {
     /// A family by id.
     async fn family(&self, id: &str) -> StoreResult<Option<Family>>;
+
     /// Revokes a family (idempotent).
     async fn revoke_family(&self, id: &str, now: i64) -> StoreResult<()>;
 
     /// A refresh token with its family, by the token's hash.
     async fn refresh_token(&self, token_hash: &[u8])
         -> StoreResult<Option<(RefreshToken, Family)>>;
+
     /// Spends `old_hash` and stores `successor`, atomically: of any number of concurrent calls
     /// with one token, exactly one sees `Rotated`. A spent token presented again revokes the
     /// family (`Reused`), unless it was spent less than `leeway` seconds ago and its successor
@@ -148,9 +200,36 @@ pub trait Store: Send + Sync + 'static {
         now: i64,
         leeway: i64,
     ) -> StoreResult<RotateOutcome>;
+}
 
+/// Revoked access tokens, by `jti` (RFC 7009).
+#[async_trait]
+pub trait Revocations: Send + Sync {
     /// Records a revoked access token (by `jti`) until it would have expired anyway.
     async fn revoke_jti(&self, jti: &str, expires_at: i64) -> StoreResult<()>;
+
     /// True when the access token with this `jti` was revoked.
     async fn jti_revoked(&self, jti: &str) -> StoreResult<bool>;
+}
+
+/// Everything Calyx persists, as the sum of its roles. Each method is one atomic unit: it
+/// commits before returning. Implemented for every type that implements all the roles; the
+/// server holds an `Arc<dyn Store>`.
+pub trait Store:
+    Meta + Orgs + Apis + Clients + SigningKeys + Users + Codes + RefreshTokens + Revocations + 'static
+{
+}
+
+impl<T> Store for T where
+    T: Meta
+        + Orgs
+        + Apis
+        + Clients
+        + SigningKeys
+        + Users
+        + Codes
+        + RefreshTokens
+        + Revocations
+        + 'static
+{
 }

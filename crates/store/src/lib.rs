@@ -1,9 +1,17 @@
 //! # calyx-store
 //!
-//! sqlx implementations of [`calyx_core::store::Store`]. The SQL is written once, in
-//! `queries.rs`, in the dialect SQLite and PostgreSQL share (`$n` placeholders, `ON CONFLICT`,
-//! `RETURNING`); each backend instantiates it for its own pool type and brings its own
-//! migrations and connection settings.
+//! sqlx implementations of [`calyx_core::store::Store`]: `SqliteStore` and `PgStore`, each
+//! with its own migrations and connection settings.
+//!
+//! The two backends are two explicit implementations of the role traits rather than one
+//! generic over `sqlx::Database`, because sqlx has no trait for what the store needs from a
+//! driver (`rows_affected` is inherent to each driver's result type), and a generic version
+//! would carry a dozen higher-ranked `Encode`/`Decode`/`Executor` bounds on every impl
+//! block, longer than the bodies they constrain. Written out, each method is plain sqlx code
+//! that rustfmt, clippy and the IDE see, and the backends can differ where they must: SQLite
+//! splits readers from its single writer connection, and PostgreSQL takes row locks in a fixed
+//! order. What is common is shared without generics: the SQL text (`sql.rs`), the row
+//! mapping (`rows.rs`), and the group-commit writer with its reuse decision (`batch.rs`).
 #![warn(missing_docs)]
 
 use std::sync::Arc;
@@ -12,8 +20,8 @@ use calyx_core::store::{Store, StoreError};
 
 mod batch;
 pub mod postgres;
-mod queries;
 mod rows;
+mod sql;
 pub mod sqlite;
 
 /// Connection settings shared by every backend.
