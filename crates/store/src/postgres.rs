@@ -6,6 +6,14 @@
 //! conditional `UPDATE ... WHERE used_at IS NULL`: under READ COMMITTED a second writer waits
 //! for the first's row lock, then re-checks the condition and finds nothing to update. No
 //! in-process lock is involved.
+//!
+//! A transaction that may lock several rows takes those locks first, in key order, with one
+//! `SELECT ... ORDER BY key FOR NO KEY UPDATE` (PostgreSQL documentation, "Explicit Locking",
+//! "Deadlocks": transactions that lock the same rows in one order cannot wait on each other
+//! in a cycle). Across tables the order is fixed as well: families before refresh tokens, a
+//! client before its grants, and every row before `change_seq`, the row that the triggers of
+//! `0001_foundation.sql` update on each write to the configuration tables (so a
+//! single-statement write locks its row, then `change_seq`).
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -27,6 +35,28 @@ use crate::batch::{self, Refused, RotateJob, RunBatch};
 use crate::rows::{self, ApiRow, ClientRow, CodeRow, FamilyRow, GrantRow, KeyRow, OrgRow};
 use crate::rows::{RefreshFamilyRow, UserRow};
 use crate::{map_err, sql, ConnectOptions};
+
+/// Locks the client row: `upsert_grant`s of one client run one at a time, so each sees the
+/// default the previous one set, and none holds a grant row while waiting for `change_seq`.
+const LOCK_CLIENT: &str = "SELECT id FROM clients WHERE id = $1 FOR NO KEY UPDATE";
+
+/// Locks every key of the algorithm of `$1`, the rows `promote_key` may update, in kid order.
+const LOCK_KEYS_OF_ALG: &str = "SELECT kid FROM signing_keys \
+     WHERE alg = (SELECT alg FROM signing_keys WHERE kid = $1) ORDER BY kid FOR NO KEY UPDATE";
+
+/// Locks the families `delete_user` revokes, in id order.
+const LOCK_USER_FAMILIES: &str = "SELECT id FROM families \
+     WHERE user_id = $1 AND revoked_at IS NULL ORDER BY id FOR NO KEY UPDATE";
+
+/// Locks the families of the batch's presented tokens (`$1`, an array of hashes), in id order:
+/// a rotation may revoke its family.
+const LOCK_BATCH_FAMILIES: &str = "SELECT id FROM families \
+     WHERE id IN (SELECT family_id FROM refresh_tokens WHERE token_hash = ANY($1)) \
+     ORDER BY id FOR NO KEY UPDATE";
+
+/// Locks the batch's presented tokens, in hash order: a rotation spends its token.
+const LOCK_BATCH_TOKENS: &str = "SELECT token_hash FROM refresh_tokens \
+     WHERE token_hash = ANY($1) ORDER BY token_hash FOR NO KEY UPDATE";
 
 /// A PostgreSQL database.
 #[derive(Debug, Clone)]
@@ -225,6 +255,11 @@ impl Clients for PgStore {
 
     async fn upsert_grant(&self, g: &ClientGrant) -> StoreResult<()> {
         let mut tx = self.pool.begin().await.map_err(map_err)?;
+        sqlx::query(LOCK_CLIENT)
+            .bind(&g.client_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
         if g.is_default {
             sqlx::query(sql::GRANT_CLEAR_OTHER_DEFAULTS)
                 .bind(&g.client_id)
@@ -286,6 +321,11 @@ impl SigningKeys for PgStore {
 
     async fn promote_key(&self, kid: &str, now: i64, retire_previous_at: i64) -> StoreResult<bool> {
         let mut tx = self.pool.begin().await.map_err(map_err)?;
+        sqlx::query(LOCK_KEYS_OF_ALG)
+            .bind(kid)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
         let promoted = sqlx::query(sql::KEY_PROMOTE)
             .bind(kid)
             .bind(now)
@@ -400,6 +440,11 @@ impl Users for PgStore {
             .rows_affected()
             == 1;
         if deleted {
+            sqlx::query(LOCK_USER_FAMILIES)
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
             sqlx::query(sql::USER_REVOKE_FAMILIES)
                 .bind(user_id)
                 .bind(now)
@@ -577,12 +622,28 @@ struct Rotations(PgPool);
 #[async_trait]
 impl RunBatch for Rotations {
     async fn run_batch(&self, jobs: &[RotateJob]) -> StoreResult<Vec<RotateOutcome>> {
-        let mut tx = self.0.begin().await.map_err(map_err)?;
+        self.try_batch(jobs).await.map_err(map_err)
+    }
+}
+
+impl Rotations {
+    /// Locks what the batch may write, in order, then runs each job and commits.
+    async fn try_batch(&self, jobs: &[RotateJob]) -> sqlx::Result<Vec<RotateOutcome>> {
+        let hashes: Vec<&[u8]> = jobs.iter().map(|j| j.old_hash.as_slice()).collect();
+        let mut tx = self.0.begin().await?;
+        sqlx::query(LOCK_BATCH_FAMILIES)
+            .bind(&hashes)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(LOCK_BATCH_TOKENS)
+            .bind(&hashes)
+            .execute(&mut *tx)
+            .await?;
         let mut outcomes = Vec::with_capacity(jobs.len());
         for job in jobs {
-            outcomes.push(rotate_one(&mut tx, job).await.map_err(map_err)?);
+            outcomes.push(rotate_one(&mut tx, job).await?);
         }
-        tx.commit().await.map_err(map_err)?;
+        tx.commit().await?;
         Ok(outcomes)
     }
 }
