@@ -13,7 +13,9 @@
 //! in a cycle). Across tables the order is fixed as well: families before refresh tokens, a
 //! client before its grants, and every row before `change_seq`, the row that the triggers of
 //! `0001_foundation.sql` update on each write to the configuration tables (so a
-//! single-statement write locks its row, then `change_seq`).
+//! single-statement write locks its row, then `change_seq`). The rotation batch is retried a
+//! few times if PostgreSQL still reports a deadlock or a serialization failure: a failed
+//! batch has written nothing.
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -57,6 +59,9 @@ const LOCK_BATCH_FAMILIES: &str = "SELECT id FROM families \
 /// Locks the batch's presented tokens, in hash order: a rotation spends its token.
 const LOCK_BATCH_TOKENS: &str = "SELECT token_hash FROM refresh_tokens \
      WHERE token_hash = ANY($1) ORDER BY token_hash FOR NO KEY UPDATE";
+
+/// How many times a rotation batch is run before its callers get PostgreSQL's error.
+const BATCH_ATTEMPTS: u32 = 3;
 
 /// A PostgreSQL database.
 #[derive(Debug, Clone)]
@@ -622,7 +627,20 @@ struct Rotations(PgPool);
 #[async_trait]
 impl RunBatch for Rotations {
     async fn run_batch(&self, jobs: &[RotateJob]) -> StoreResult<Vec<RotateOutcome>> {
-        self.try_batch(jobs).await.map_err(map_err)
+        let mut attempt = 1;
+        loop {
+            match self.try_batch(jobs).await {
+                Err(e) if attempt < BATCH_ATTEMPTS && is_transient(&e) => {
+                    tracing::warn!(
+                        attempt,
+                        error = %e,
+                        "refresh rotation batch rolled back, retrying"
+                    );
+                    attempt += 1;
+                }
+                done => return done.map_err(map_err),
+            }
+        }
     }
 }
 
@@ -646,6 +664,12 @@ impl Rotations {
         tx.commit().await?;
         Ok(outcomes)
     }
+}
+
+/// A deadlock (`40P01`) or serialization failure (`40001`): PostgreSQL rolled the transaction
+/// back, and running it again may succeed.
+fn is_transient(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if matches!(db.code().as_deref(), Some("40P01" | "40001")))
 }
 
 /// One rotation inside the batch's transaction (see `batch` for what each outcome means).
