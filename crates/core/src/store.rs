@@ -176,7 +176,8 @@ pub trait Codes: Send + Sync {
     ) -> StoreResult<bool>;
 }
 
-/// Refresh tokens and the grant families they belong to (RFC 6749 §6; rotation and reuse detection as in RFC 9700 §4.14.2).
+/// Refresh tokens and the grant families they belong to (RFC 6749 §6; rotation and reuse
+/// detection as in RFC 9700 §4.14.2).
 #[async_trait]
 pub trait RefreshTokens: Send + Sync {
     /// A family by id.

@@ -669,7 +669,11 @@ impl Rotations {
 /// A deadlock (`40P01`) or serialization failure (`40001`): PostgreSQL rolled the transaction
 /// back, and running it again may succeed.
 fn is_transient(e: &sqlx::Error) -> bool {
-    matches!(e, sqlx::Error::Database(db) if matches!(db.code().as_deref(), Some("40P01" | "40001")))
+    let code = match e {
+        sqlx::Error::Database(db) => db.code(),
+        _ => None,
+    };
+    matches!(code.as_deref(), Some("40P01" | "40001"))
 }
 
 /// One rotation inside the batch's transaction (see `batch` for what each outcome means).

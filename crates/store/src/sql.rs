@@ -58,8 +58,8 @@ pub(crate) const GRANTS_FOR_CLIENT: &str =
      WHERE g.client_id = $1 ORDER BY a.audience";
 
 pub(crate) const KEY_INSERT: &str =
-    "INSERT INTO signing_keys (kid, alg, private_key, created_at, promoted_at, retires_at, generation) \
-     SELECT $1, $2, $3, $4, $5, $6, COALESCE(MAX(generation), 0) + 1 FROM signing_keys";
+    "INSERT INTO signing_keys (kid, alg, private_key, created_at, promoted_at, retires_at, \
+     generation) SELECT $1, $2, $3, $4, $5, $6, COALESCE(MAX(generation), 0) + 1 FROM signing_keys";
 
 pub(crate) const KEYS_ALL: &str =
     "SELECT kid, alg, private_key, created_at, promoted_at, retires_at FROM signing_keys \
