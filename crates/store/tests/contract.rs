@@ -354,7 +354,7 @@ async fn reuse_leeway_retries_then_revokes() {
         let token = grant(store, &w).await;
         let first = new_refresh(&token.family_id, Some(b"sealed first successor"));
         let rotate = |old: &RefreshToken, at: i64| {
-            let successor = new_refresh(&token.family_id, Some(b"another successor"));
+            let successor = new_refresh(&old.family_id, Some(b"another successor"));
             let old = old.token_hash.clone();
             async move { store.rotate_refresh(&old, &successor, at, leeway).await }
         };
