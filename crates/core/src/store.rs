@@ -1,7 +1,7 @@
-//! The storage the protocol needs, as role traits: each grant flow asks only for the roles it
-//! reads and writes (a code redemption needs [`Codes`], [`Users`] and [`RefreshTokens`]), and
-//! [`Store`] is all of them at once. The SQLite and PostgreSQL backends in `calyx-store`
-//! implement every role; the server holds one `dyn Store`.
+//! The storage the protocol needs, as one trait per role (`Orgs`, `Clients`, `RefreshTokens`,
+//! ...) and their sum `Store`: the SQLite and PostgreSQL backends in `calyx-store` implement
+//! every role, and the server only ever sees `dyn Store` (a trait object offers the methods of
+//! its supertraits without importing them).
 
 use async_trait::async_trait;
 
@@ -31,7 +31,7 @@ pub enum StoreError {
 /// Result of a storage call.
 pub type StoreResult<T> = Result<T, StoreError>;
 
-/// Liveness, the change counter and stored settings. Each method is one atomic unit: it commits before returning.
+/// Liveness, the change counter, and deployment-wide settings.
 #[async_trait]
 pub trait Meta: Send + Sync {
     /// Checks that the database answers.
@@ -46,7 +46,7 @@ pub trait Meta: Send + Sync {
     async fn meta_get_or_insert(&self, key: &str, value: &str) -> StoreResult<String>;
 }
 
-/// Organizations. Each method is one atomic unit: it commits before returning.
+/// Organizations.
 #[async_trait]
 pub trait Orgs: Send + Sync {
     /// Creates an organization.
@@ -59,7 +59,7 @@ pub trait Orgs: Send + Sync {
     async fn org_by_name(&self, name: &str) -> StoreResult<Option<Org>>;
 }
 
-/// APIs (resource servers) and their audiences. Each method is one atomic unit: it commits before returning.
+/// APIs (resource servers), by id and by audience.
 #[async_trait]
 pub trait Apis: Send + Sync {
     /// Creates an API; its audience must be new.
@@ -75,7 +75,7 @@ pub trait Apis: Send + Sync {
     async fn apis(&self) -> StoreResult<Vec<Api>>;
 }
 
-/// Clients, their secrets and their grants. Each method is one atomic unit: it commits before returning.
+/// Clients, their secrets, and their grants on APIs.
 #[async_trait]
 pub trait Clients: Send + Sync {
     /// Registers a client.
@@ -101,7 +101,7 @@ pub trait Clients: Send + Sync {
     async fn grants_for_client(&self, client_id: &str) -> StoreResult<Vec<ClientGrant>>;
 }
 
-/// Signing keys and their life cycle (next, current, retired). Each method is one atomic unit: it commits before returning.
+/// Token signing keys and their next → signing → retired life.
 #[async_trait]
 pub trait SigningKeys: Send + Sync {
     /// Stores a new signing key.
@@ -123,7 +123,7 @@ pub trait SigningKeys: Send + Sync {
     async fn retire_key(&self, kid: &str, now: i64) -> StoreResult<bool>;
 }
 
-/// Users of organizations. Each method is one atomic unit: it commits before returning.
+/// Users and the scopes they may grant per API.
 #[async_trait]
 pub trait Users: Send + Sync {
     /// Creates a user with its allowed scopes per API (`(api_id, scopes)`).
@@ -155,7 +155,7 @@ pub trait Users: Send + Sync {
     async fn user_scopes(&self, user_id: &str, api_id: &str) -> StoreResult<Option<ScopeSet>>;
 }
 
-/// Authorization codes (RFC 6749 §4.1.2), single use. Each method is one atomic unit: it commits before returning.
+/// Authorization codes (RFC 6749 §4.1.2), redeemed at most once.
 #[async_trait]
 pub trait Codes: Send + Sync {
     /// Stores a new authorization code.
@@ -176,7 +176,8 @@ pub trait Codes: Send + Sync {
     ) -> StoreResult<bool>;
 }
 
-/// Grant families and their refresh tokens, rotated on every use (RFC 9700 §4.14.2). Each method is one atomic unit: it commits before returning.
+/// Refresh tokens and the grant families they belong to (RFC 6749 §6; rotation and reuse
+/// detection as in RFC 9700 §4.14.2).
 #[async_trait]
 pub trait RefreshTokens: Send + Sync {
     /// A family by id.
@@ -202,7 +203,7 @@ pub trait RefreshTokens: Send + Sync {
     ) -> StoreResult<RotateOutcome>;
 }
 
-/// Revoked access tokens (RFC 7009), by `jti`. Each method is one atomic unit: it commits before returning.
+/// Revoked access tokens, by `jti` (RFC 7009).
 #[async_trait]
 pub trait Revocations: Send + Sync {
     /// Records a revoked access token (by `jti`) until it would have expired anyway.
@@ -212,7 +213,9 @@ pub trait Revocations: Send + Sync {
     async fn jti_revoked(&self, jti: &str) -> StoreResult<bool>;
 }
 
-/// Everything Calyx persists: every role at once.
+/// Everything Calyx persists, as the sum of its roles. Each method is one atomic unit: it
+/// commits before returning. Implemented for every type that implements all the roles; the
+/// server holds an `Arc<dyn Store>`.
 pub trait Store:
     Meta + Orgs + Apis + Clients + SigningKeys + Users + Codes + RefreshTokens + Revocations + 'static
 {

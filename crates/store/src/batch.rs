@@ -8,13 +8,20 @@
 //! another in arrival order — two presentations of one token in a batch give one `Rotated`
 //! and one `Reused`, as they would sequentially. If the transaction fails, every caller in the
 //! batch gets the error and nothing of the batch is written.
+//!
+//! This module owns the queue, the writer loop and the decision taken when a token is refused;
+//! each backend supplies the transaction ([`RunBatch`]).
 
+use async_trait::async_trait;
 use calyx_core::model::{RefreshToken, RotateOutcome};
 use calyx_core::store::{StoreError, StoreResult};
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot};
 
 /// The most rotations committed together.
 pub(crate) const MAX_BATCH: usize = 256;
+
+/// How many rotations may wait for the writer before callers wait to enqueue.
+const QUEUE: usize = 4096;
 
 /// One rotation waiting for the writer.
 pub(crate) struct RotateJob {
@@ -25,8 +32,86 @@ pub(crate) struct RotateJob {
     pub reply: oneshot::Sender<StoreResult<RotateOutcome>>,
 }
 
+/// A backend's side of group commit: run `jobs` in order in one transaction and commit it,
+/// returning one outcome per job, or fail and write nothing.
+#[async_trait]
+pub(crate) trait RunBatch: Send + Sync + 'static {
+    async fn run_batch(&self, jobs: &[RotateJob]) -> StoreResult<Vec<RotateOutcome>>;
+}
+
+/// Starts the writer task: it takes every job waiting (up to [`MAX_BATCH`]), hands them to
+/// `backend` as one batch, and answers each caller. Returns the queue's sending end.
+pub(crate) fn spawn_writer(backend: impl RunBatch) -> mpsc::Sender<RotateJob> {
+    let (tx, mut rx) = mpsc::channel::<RotateJob>(QUEUE);
+    tokio::spawn(async move {
+        while let Some(first) = rx.recv().await {
+            let mut jobs = vec![first];
+            while jobs.len() < MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(job) => jobs.push(job),
+                    Err(_) => break,
+                }
+            }
+            let outcomes = backend.run_batch(&jobs).await;
+            reply_all(jobs, outcomes);
+        }
+    });
+    tx
+}
+
+/// Queues one rotation and waits for the batch that carries it to commit.
+pub(crate) async fn rotate(
+    queue: &mpsc::Sender<RotateJob>,
+    old_hash: &[u8],
+    successor: &RefreshToken,
+    now: i64,
+    leeway: i64,
+) -> StoreResult<RotateOutcome> {
+    let (reply, answer) = oneshot::channel();
+    let job = RotateJob {
+        old_hash: old_hash.to_vec(),
+        successor: successor.clone(),
+        now,
+        leeway,
+        reply,
+    };
+    queue.send(job).await.map_err(|_| writer_gone())?;
+    answer.await.map_err(|_| writer_gone())?
+}
+
+/// What the gate's refusal means, from the refused token's row
+/// (`used_at, successor_sealed, family_id, revoked_at`, none when the token is unknown).
+pub(crate) enum Refused {
+    /// Unknown, expired, or its family is revoked: nothing to write.
+    Invalid,
+    /// Spent within the leeway with a sealed successor: `Retried` if that successor is still
+    /// unused, otherwise a reuse of the family.
+    MaybeRetry { sealed: Vec<u8>, family_id: String },
+    /// A spent token presented again: the family is revoked.
+    Reused { family_id: String },
+}
+
+/// The row the refusal is judged from, as `sql::REFRESH_MISS` reads it.
+pub(crate) type RefusedRow = (Option<i64>, Option<Vec<u8>>, String, Option<i64>);
+
+/// Judges a refused token (the row read back after the gate matched nothing).
+pub(crate) fn refused(row: Option<RefusedRow>, now: i64, leeway: i64) -> Refused {
+    let Some((used_at, sealed, family_id, revoked_at)) = row else {
+        return Refused::Invalid;
+    };
+    let (Some(used_at), None) = (used_at, revoked_at) else {
+        return Refused::Invalid;
+    };
+    match sealed {
+        Some(sealed) if leeway > 0 && now - used_at <= leeway => {
+            Refused::MaybeRetry { sealed, family_id }
+        }
+        _ => Refused::Reused { family_id },
+    }
+}
+
 /// Answers every job of a batch: its own outcome, or the batch's error.
-pub(crate) fn reply_all(jobs: Vec<RotateJob>, outcomes: StoreResult<Vec<RotateOutcome>>) {
+fn reply_all(jobs: Vec<RotateJob>, outcomes: StoreResult<Vec<RotateOutcome>>) {
     match outcomes {
         Ok(outcomes) => {
             for (job, outcome) in jobs.into_iter().zip(outcomes) {
@@ -49,6 +134,6 @@ pub(crate) fn reply_all(jobs: Vec<RotateJob>, outcomes: StoreResult<Vec<RotateOu
 }
 
 /// The error when the writer task has stopped (the runtime is shutting down).
-pub(crate) fn writer_gone() -> StoreError {
+fn writer_gone() -> StoreError {
     StoreError::Unavailable("the rotation writer has stopped".into())
 }
