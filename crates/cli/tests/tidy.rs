@@ -3,7 +3,7 @@
 //! documents outside it; ARCHITECTURE.md names only files that exist; the client and the guard
 //! depend on no other Calyx crate; the server chooses HTTP status codes only in `error.rs` and
 //! the route files; core reads no clock and does no IO; endpoints read typed requests, not
-//! parameters by name.
+//! parameters by name; the store is plain Rust, not macros.
 
 use std::path::{Path, PathBuf};
 
@@ -213,6 +213,16 @@ fn endpoints_read_typed_requests_not_parameters_by_name() {
     assert!(
         hits.is_empty(),
         "parse into a calyx_core::request type instead:\n{}",
+        hits.join("\n")
+    );
+}
+
+#[test]
+fn the_store_is_plain_rust() {
+    let hits = lines_containing("crates/store/src", &["macro_rules!"]);
+    assert!(
+        hits.is_empty(),
+        "write the store as code rustfmt and the IDE can see:\n{}",
         hits.join("\n")
     );
 }
