@@ -442,7 +442,7 @@ async fn show_next_page(
     let now = state.clock.now();
     let sealed = web::seal(&state.web_sealer, &pending, now + PENDING_SECS);
     let (csrf, new_cookie) = match web::cookie(headers, CSRF_COOKIE) {
-        Some(c) if c.len() >= 22 => (c.to_owned(), false),
+        Some(c) if c.len() >= 22 => (c, false),
         _ => (random_string(32), true),
     };
     let mut resp = match session_user(state, headers).await {
@@ -465,7 +465,7 @@ async fn continue_flow(
     sealed: &str,
     csrf: &str,
 ) -> Result<(Pending, Client, String), Response> {
-    let cookie = web::cookie(headers, CSRF_COOKIE).unwrap_or("");
+    let cookie = web::cookie(headers, CSRF_COOKIE).unwrap_or_default();
     if cookie.is_empty() || !bool::from(cookie.as_bytes().ct_eq(csrf.as_bytes())) {
         return Err(error_page(
             StatusCode::BAD_REQUEST,
@@ -494,12 +494,12 @@ async fn continue_flow(
         }
         Err(e) => return Err(ApiError::from(e).into_response()),
     };
-    Ok((pending, client, cookie.to_owned()))
+    Ok((pending, client, cookie))
 }
 
 async fn session_user(state: &AppState, headers: &HeaderMap) -> Option<User> {
     let sealed = web::cookie(headers, SESSION_COOKIE)?;
-    let session: Session = web::open(&state.web_sealer, sealed, state.clock.now())?;
+    let session: Session = web::open(&state.web_sealer, &sealed, state.clock.now())?;
     state.store.user(&session.user_id).await.ok().flatten()
 }
 
