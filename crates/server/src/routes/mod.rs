@@ -4,11 +4,12 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
-use axum::routing::{get, post};
+use axum::routing::{get, post, MethodRouter};
 use axum::Router;
 
 use crate::error::ApiError;
 
+use crate::metrics::RouteMetrics;
 use crate::state::AppState;
 
 pub(crate) mod authorize;
@@ -61,50 +62,97 @@ pub(crate) async fn read_params(
 /// limits from the [`whole_body`] middleware, which the token endpoint — the hot path — does
 /// not pay for.
 pub fn router(state: AppState) -> Router {
+    // Every route records its requests and latency (see `metrics`), with handles resolved here.
+    let metered = |path: &'static str, token: bool, route: MethodRouter<AppState>| {
+        route.layer(axum::middleware::from_fn_with_state(
+            state.metrics.route(path, token),
+            record,
+        ))
+    };
+    let page = |path| metered(path, false, get(authorize::authorize));
     let mut limited = Router::new()
-        .route("/authorize", get(authorize::authorize))
-        .route("/Authorize", get(authorize::authorize))
-        .route("/authorize/login", post(authorize::login))
-        .route("/authorize/consent", post(authorize::consent))
-        .route("/assets/calyx.css", get(authorize::stylesheet))
-        .route("/v2/users", post(users::create).get(users::list))
-        .route("/v2/users/{user_id}", get(users::get).delete(users::delete))
+        .route("/authorize", page("/authorize"))
+        .route("/Authorize", page("/Authorize"))
+        .route(
+            "/authorize/login",
+            metered("/authorize/login", false, post(authorize::login)),
+        )
+        .route(
+            "/authorize/consent",
+            metered("/authorize/consent", false, post(authorize::consent)),
+        )
+        .route(
+            "/assets/calyx.css",
+            metered("/assets/calyx.css", false, get(authorize::stylesheet)),
+        )
+        .route(
+            "/v2/users",
+            metered("/v2/users", false, post(users::create).get(users::list)),
+        )
+        .route(
+            "/v2/users/{user_id}",
+            metered(
+                "/v2/users/{user_id}",
+                false,
+                get(users::get).delete(users::delete),
+            ),
+        )
         .route(
             "/v2/users/{user_id}/authenticate",
-            post(users::authenticate),
-        )
-        .route(
-            "/.well-known/oauth-authorization-server",
-            get(well_known::metadata),
-        )
-        .route(
-            "/.well-known/openid-configuration",
-            get(well_known::metadata),
-        )
-        .route("/.well-known/jwks.json", get(well_known::jwks))
-        .route("/healthz", get(ops::healthz))
-        .route("/readyz", get(ops::readyz))
-        .route("/metrics", get(ops::metrics))
-        .route("/openapi.json", get(ops::openapi));
-    if state.legacy_user_authenticate_v1 {
-        limited = limited.route(
-            "/v1/users/authenticate/{user_id}",
-            post(legacy::authenticate_user),
+            metered(
+                "/v2/users/{user_id}/authenticate",
+                false,
+                post(users::authenticate),
+            ),
         );
+    for path in [
+        "/.well-known/oauth-authorization-server",
+        "/.well-known/openid-configuration",
+    ] {
+        limited = limited.route(path, metered(path, false, get(well_known::metadata)));
+    }
+    for (path, handler) in [
+        ("/.well-known/jwks.json", get(well_known::jwks)),
+        ("/healthz", get(ops::healthz)),
+        ("/readyz", get(ops::readyz)),
+        ("/metrics", get(ops::metrics)),
+        ("/openapi.json", get(ops::openapi)),
+    ] {
+        limited = limited.route(path, metered(path, false, handler));
+    }
+    if state.legacy_user_authenticate_v1 {
+        let path = "/v1/users/authenticate/{user_id}";
+        limited = limited.route(path, metered(path, false, post(legacy::authenticate_user)));
     }
     let limited = limited.layer(axum::middleware::from_fn_with_state(
         state.clone(),
         whole_body,
     ));
-    Router::new()
-        .route("/oauth/token", post(token::token))
-        .route("/v2/oauth/token", post(token::token))
-        .route("/oauth/revoke", post(revocation::revoke))
-        .route("/oauth/introspect", post(revocation::introspect))
+    let mut router = Router::new();
+    for path in ["/oauth/token", "/v2/oauth/token"] {
+        router = router.route(path, metered(path, true, post(token::token)));
+    }
+    router
+        .route(
+            "/oauth/revoke",
+            metered("/oauth/revoke", false, post(revocation::revoke)),
+        )
+        .route(
+            "/oauth/introspect",
+            metered("/oauth/introspect", false, post(revocation::introspect)),
+        )
         .merge(limited)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
+}
+
+/// Records a request's status and latency on its route's handles.
+async fn record(State(metrics): State<RouteMetrics>, req: Request, next: Next) -> Response {
+    let started = std::time::Instant::now();
+    let response = next.run(req).await;
+    metrics.record(response.status().as_u16(), started.elapsed().as_secs_f64());
+    response
 }
 
 /// Any path no route serves: a JSON 404 in the RFC 6749 error shape, never an empty body

@@ -5,8 +5,6 @@
 //! response. This path is the product's hot path: for client credentials it reads only
 //! in-memory caches and the in-memory key set, and allocates little.
 
-use std::time::Instant;
-
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::HeaderMap;
@@ -52,7 +50,6 @@ use crate::state::{AppState, ClientEntry};
     )
 )]
 pub async fn token(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
-    let started = Instant::now();
     let mut grant_label = "unknown";
     let result = handle(&state, &headers, body, &mut grant_label).await;
     let outcome = match &result {
@@ -67,10 +64,6 @@ pub async fn token(State(state): State<AppState>, headers: HeaderMap, body: Body
             outcome,
         })
         .inc();
-    state
-        .metrics
-        .token_latency
-        .observe(started.elapsed().as_secs_f64());
     match result {
         Ok(resp) => resp,
         Err(e) => e.into_response(),
