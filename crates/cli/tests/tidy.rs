@@ -226,3 +226,102 @@ fn the_store_is_plain_rust() {
         hits.join("\n")
     );
 }
+
+/// Names defined by the workspace's Rust sources: types (struct, enum, trait, type alias),
+/// enum variants, functions, modules, constants and macros.
+fn defined_names() -> std::collections::HashSet<String> {
+    let mut names = std::collections::HashSet::new();
+    for path in text_files() {
+        if path.extension().is_none_or(|e| e != "rs") {
+            continue;
+        }
+        names.insert(path.file_stem().unwrap().to_string_lossy().into_owned());
+        let text = std::fs::read_to_string(&path).unwrap();
+        for line in text.lines() {
+            let words: Vec<&str> = line
+                .split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '!'))
+                .filter(|w| !w.is_empty())
+                .collect();
+            for pair in words.windows(2) {
+                if [
+                    "struct",
+                    "enum",
+                    "trait",
+                    "type",
+                    "fn",
+                    "mod",
+                    "const",
+                    "macro_rules!",
+                ]
+                .contains(&pair[0])
+                {
+                    names.insert(pair[1].to_owned());
+                }
+            }
+            // An enum variant: a line that is a capitalised name and then `,`, `(` or ` {`.
+            let t = line.trim();
+            let head: String = t
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect();
+            if head.starts_with(|c: char| c.is_ascii_uppercase())
+                && ["", ",", "(", " {"].iter().any(|rest| t[head.len()..].starts_with(rest))
+            {
+                names.insert(head);
+            }
+        }
+    }
+    names
+}
+
+#[test]
+fn architecture_md_names_only_types_functions_and_macros_that_exist() {
+    // Names from outside the workspace that the document may use.
+    const EXTERNAL: [&str; 7] = [
+        "Debug", "SecretString", "Executor", "Encode", "Decode", "Any", "macro_rules",
+    ];
+    let text = std::fs::read_to_string(root().join("ARCHITECTURE.md")).unwrap();
+    let defined = defined_names();
+    let mut missing = Vec::new();
+    for quoted in text.split('`').skip(1).step_by(2) {
+        // `a::{B, C}` names B and C inside a.
+        let (base, braced) = match quoted.split_once("::{") {
+            Some((base, rest)) => (base, rest.trim_end_matches('}')),
+            None => (quoted, ""),
+        };
+        let code_like = |s: &str| {
+            !s.is_empty()
+                && s.chars()
+                    .all(|c| c.is_alphanumeric() || c == '_' || c == ':' || c == '!')
+        };
+        if !code_like(base) {
+            continue;
+        }
+        let mut segments: Vec<&str> = base.split("::").collect();
+        segments.extend(braced.split(',').map(str::trim).filter(|s| !s.is_empty()));
+        // A bare lowercase word (`sid`, `subtle`) is prose; names with a path, a capital or
+        // a `!` are claims about the code.
+        let is_claim = segments.len() > 1
+            || base.ends_with('!')
+            || base.starts_with(|c: char| c.is_ascii_uppercase());
+        // Other crates' items (`axum::serve`) are theirs to keep.
+        let foreign = ["axum", "jsonwebtoken", "sqlx", "hyper", "tokio"].contains(&segments[0]);
+        if !is_claim || foreign {
+            continue;
+        }
+        for segment in segments {
+            let name = segment.trim_end_matches('!');
+            // `CALYX_TEST_DATABASE_URL`, `UPDATE`: environment variables and SQL, not items.
+            if name.chars().all(|c| c.is_ascii_uppercase() || c == '_') {
+                continue;
+            }
+            if !defined.contains(name) && !EXTERNAL.contains(&name) {
+                missing.push(format!("{quoted} ({name})"));
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "ARCHITECTURE.md names what the code does not define: {missing:?}"
+    );
+}
