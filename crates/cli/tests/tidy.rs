@@ -265,7 +265,9 @@ fn defined_names() -> std::collections::HashSet<String> {
                 .take_while(|c| c.is_alphanumeric() || *c == '_')
                 .collect();
             if head.starts_with(|c: char| c.is_ascii_uppercase())
-                && ["", ",", "(", " {"].iter().any(|rest| t[head.len()..].starts_with(rest))
+                && ["", ",", "(", " {"]
+                    .iter()
+                    .any(|rest| t[head.len()..].starts_with(rest))
             {
                 names.insert(head);
             }
@@ -278,7 +280,13 @@ fn defined_names() -> std::collections::HashSet<String> {
 fn architecture_md_names_only_types_functions_and_macros_that_exist() {
     // Names from outside the workspace that the document may use.
     const EXTERNAL: [&str; 7] = [
-        "Debug", "SecretString", "Executor", "Encode", "Decode", "Any", "macro_rules",
+        "Debug",
+        "SecretString",
+        "Executor",
+        "Encode",
+        "Decode",
+        "Any",
+        "macro_rules",
     ];
     let text = std::fs::read_to_string(root().join("ARCHITECTURE.md")).unwrap();
     let defined = defined_names();

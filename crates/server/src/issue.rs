@@ -6,6 +6,7 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::http::{header, HeaderValue};
 use axum::response::Response;
+use calyx_core::grant::token_exchange::Delegation;
 use calyx_core::model::{Api, SigningAlg};
 use calyx_core::ScopeSet;
 use calyx_token::secret::random_string;
@@ -67,6 +68,26 @@ pub(crate) fn access_claims(
         org_id: Some(org_id.to_owned()),
         sid,
     }
+}
+
+/// The claims of a delegated token: `delegation`'s user and scopes, for `api`, issued to the
+/// organization's client `client_id`.
+pub(crate) fn delegated_claims(
+    state: &AppState,
+    delegation: &Delegation,
+    api: &Api,
+    client_id: &str,
+) -> AccessClaims {
+    let user = &delegation.user;
+    let subject = Subject::Delegated { user_id: &user.id };
+    access_claims(
+        state,
+        subject,
+        api,
+        client_id,
+        &user.org_id,
+        &delegation.scope,
+    )
 }
 
 /// A successful token response (RFC 6749 §5.1).

@@ -62,7 +62,7 @@ pub struct OAuthErrorBody {
         authorize::LoginForm,
         authorize::ConsentForm
     )),
-    modifiers(&OrgTokenAuth, &BodyLimits)
+    modifiers(&OrgTokenAuth, &BodyLimits, &OrgTokenErrors)
 )]
 struct ApiDoc;
 
@@ -104,18 +104,6 @@ struct BodyLimits;
 
 impl utoipa::Modify for BodyLimits {
     fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
-        let error = |description: &str| {
-            ResponseBuilder::new()
-                .description(description)
-                .content(
-                    "application/json",
-                    ContentBuilder::new()
-                        .schema(Some(Ref::from_schema_name("OAuthErrorBody")))
-                        .build(),
-                )
-                .build()
-        };
         for item in doc.paths.paths.values_mut() {
             let ops = [
                 &mut item.post,
@@ -135,11 +123,53 @@ impl utoipa::Modify for BodyLimits {
                 ] {
                     responses
                         .entry(status.to_owned())
-                        .or_insert_with(|| error(description).into());
+                        .or_insert_with(|| error_response(description).into());
                 }
             }
         }
     }
+}
+
+/// Documents what `bearer::require` answers for every operation secured by an org token: 401
+/// `invalid_token` and 403 `insufficient_scope` (RFC 6750 §3.1).
+struct OrgTokenErrors;
+
+impl utoipa::Modify for OrgTokenErrors {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        for item in doc.paths.paths.values_mut() {
+            let ops = [&mut item.get, &mut item.post, &mut item.delete];
+            for op in ops.into_iter().flatten() {
+                let secured = op.security.iter().flatten().any(|requirement| {
+                    serde_json::to_value(requirement).is_ok_and(|v| v.get("org_token").is_some())
+                });
+                if !secured {
+                    continue;
+                }
+                for (status, description) in
+                    [("401", "invalid_token"), ("403", "insufficient_scope")]
+                {
+                    op.responses
+                        .responses
+                        .entry(status.to_owned())
+                        .or_insert_with(|| error_response(description).into());
+                }
+            }
+        }
+    }
+}
+
+/// A documented error answer with the RFC 6749 §5.2 body.
+fn error_response(description: &str) -> utoipa::openapi::Response {
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+    ResponseBuilder::new()
+        .description(description)
+        .content(
+            "application/json",
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("OAuthErrorBody")))
+                .build(),
+        )
+        .build()
 }
 
 const ALIASES: [(&str, &str); 3] = [
@@ -174,4 +204,30 @@ pub fn document() -> &'static serde_json::Value {
         }
         serde_json::to_value(&doc).unwrap_or_default()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_org_token_operation_documents_401_and_403() {
+        let doc = super::document();
+        let mut secured = 0;
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, op) in item.as_object().unwrap() {
+                let by_org_token = op["security"]
+                    .as_array()
+                    .is_some_and(|s| s.iter().any(|r| r.get("org_token").is_some()));
+                if by_org_token {
+                    secured += 1;
+                    for status in ["401", "403"] {
+                        assert!(
+                            op["responses"].get(status).is_some(),
+                            "{method} {path} lacks {status}"
+                        );
+                    }
+                }
+            }
+        }
+        assert_eq!(secured, 5, "the five /v2/users operations");
+    }
 }

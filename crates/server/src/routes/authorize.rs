@@ -124,11 +124,7 @@ pub async fn authorize(
         Ok(v) => v,
         Err(page) => return page,
     };
-    let back = Back {
-        uri: redirect.uri.clone(),
-        state: params.state.clone(),
-        iss: state.issuer.clone(),
-    };
+    let back = Back::new(&state, &redirect.uri, params.state.clone());
     match authorize::validate(&params, &entry.client, &entry.grants, redirect) {
         Ok(pending) => show_next_page(&state, &headers, &entry.client, pending).await,
         Err(e) => back.error(e),
@@ -302,11 +298,7 @@ pub async fn consent(
             Ok(v) => v,
             Err(page) => return page,
         };
-    let back = Back {
-        uri: pending.redirect_uri.clone(),
-        state: Some(pending.state.clone()),
-        iss: state.issuer.clone(),
-    };
+    let back = Back::to_pending(&state, &pending);
     let Some(user) = session_user(&state, &headers).await else {
         return login_page(
             StatusCode::OK,
@@ -344,6 +336,19 @@ struct Back {
 }
 
 impl Back {
+    fn new(state: &AppState, uri: &str, client_state: Option<String>) -> Back {
+        Back {
+            uri: uri.to_owned(),
+            state: client_state,
+            iss: state.issuer.clone(),
+        }
+    }
+
+    /// Back to where the validated request `pending` came from.
+    fn to_pending(state: &AppState, pending: &Pending) -> Back {
+        Back::new(state, &pending.redirect_uri, Some(pending.state.clone()))
+    }
+
     fn with(&self, pairs: &[(&str, &str)]) -> Response {
         let Ok(mut url) = url::Url::parse(&self.uri) else {
             return error_page(
@@ -511,11 +516,7 @@ async fn consent_or_error(
     csrf: &str,
     user: &User,
 ) -> Response {
-    let back = Back {
-        uri: pending.redirect_uri.clone(),
-        state: Some(pending.state.clone()),
-        iss: state.issuer.clone(),
-    };
+    let back = Back::to_pending(state, pending);
     let scope = match authorize::user_scope(&*state.store, pending, user).await {
         Ok(s) => s,
         Err(e) => return back.error_api(e.into()),

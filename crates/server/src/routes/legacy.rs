@@ -20,7 +20,7 @@ use calyx_core::{ErrorCode, OAuthError};
 
 use crate::authn::authenticate;
 use crate::error::ApiError;
-use crate::issue::{self, access_claims, Subject};
+use crate::issue;
 use crate::state::AppState;
 
 /// Mints a user-scoped token and answers it as plain text.
@@ -60,16 +60,7 @@ pub async fn authenticate_user(
     let Some(delegation) = token_exchange::delegate(&*state.store, subject, &user_id).await? else {
         return Err(ApiError::NotFound("no such user".into()));
     };
-    let claims = access_claims(
-        &state,
-        Subject::Delegated {
-            user_id: &delegation.user.id,
-        },
-        &api,
-        &client.id,
-        &delegation.user.org_id,
-        &delegation.scope,
-    );
+    let claims = issue::delegated_claims(&state, &delegation, &api, &client.id);
     let token = issue::sign(&state, api.alg, &claims).await?;
     let mut resp = (StatusCode::OK, token).into_response();
     let h = resp.headers_mut();

@@ -86,32 +86,15 @@ async fn handle(
             client_credentials(state, &entry, &request).await
         }
         TokenRequest::AuthorizationCode(request) => {
-            let now = state.clock.now();
-            let grant = authorization_code::redeem(
-                &*state.store,
-                state,
-                state,
-                &entry.client,
-                request,
-                now,
-            )
-            .await;
-            user_grant(state, &entry, grant).await
+            let (store, client, now) = (&*state.store, &entry.client, state.clock.now());
+            let grant = authorization_code::redeem(store, state, state, client, request, now);
+            user_grant(state, &entry, grant.await).await
         }
         TokenRequest::RefreshToken(request) => {
-            let now = state.clock.now();
+            let (store, client, now) = (&*state.store, &entry.client, state.clock.now());
             let leeway = state.refresh_reuse_leeway;
-            let grant = refresh_token::rotate(
-                &*state.store,
-                state,
-                state,
-                &entry.client,
-                request,
-                now,
-                leeway,
-            )
-            .await;
-            user_grant(state, &entry, grant).await
+            let grant = refresh_token::rotate(store, state, state, client, request, now, leeway);
+            user_grant(state, &entry, grant.await).await
         }
         TokenRequest::TokenExchange(request) => token_exchange(state, &entry, &request).await,
     }
@@ -213,16 +196,7 @@ async fn token_exchange(
     let delegation = token_exchange::exchange(&*state.store, &entry.client, request, org.subject())
         .await
         .map_err(|e| grant_error(entry, e))?;
-    let claims = access_claims(
-        state,
-        Subject::Delegated {
-            user_id: &delegation.user.id,
-        },
-        &org.api,
-        &org.claims.client_id,
-        &delegation.user.org_id,
-        &delegation.scope,
-    );
+    let claims = issue::delegated_claims(state, &delegation, &org.api, &org.claims.client_id);
     issue::respond(state, org.api.alg, claims, None, Some(ACCESS_TOKEN_TYPE)).await
 }
 

@@ -19,7 +19,7 @@ use serde_json::Value;
 
 use crate::bearer::{self, OrgToken};
 use crate::error::ApiError;
-use crate::issue::{self, access_claims, Subject};
+use crate::issue;
 use crate::manage::{self, NewUser};
 use crate::state::AppState;
 
@@ -86,8 +86,6 @@ pub struct DelegatedToken {
     responses(
         (status = 201, description = "Registered", body = UserView),
         (status = 400, description = "invalid_request", body = crate::openapi::OAuthErrorBody),
-        (status = 401, description = "invalid_token", body = crate::openapi::OAuthErrorBody),
-        (status = 403, description = "insufficient_scope", body = crate::openapi::OAuthErrorBody),
         (status = 409, description = "The username or external id is taken", body = crate::openapi::OAuthErrorBody),
     ))]
 pub async fn create(
@@ -142,8 +140,6 @@ pub async fn create(
     responses(
         (status = 200, description = "A page of users", body = UserPage),
         (status = 400, description = "invalid_request: a bad limit", body = crate::openapi::OAuthErrorBody),
-        (status = 401, description = "invalid_token", body = crate::openapi::OAuthErrorBody),
-        (status = 403, description = "insufficient_scope", body = crate::openapi::OAuthErrorBody),
     ))]
 pub async fn list(
     State(state): State<AppState>,
@@ -178,8 +174,6 @@ pub async fn list(
     security(("org_token" = ["users:write"])),
     responses(
         (status = 200, description = "The user", body = UserView),
-        (status = 401, description = "invalid_token", body = crate::openapi::OAuthErrorBody),
-        (status = 403, description = "insufficient_scope", body = crate::openapi::OAuthErrorBody),
         (status = 404, description = "No such user in this organization", body = crate::openapi::OAuthErrorBody),
     ))]
 pub async fn get(
@@ -198,8 +192,6 @@ pub async fn get(
     security(("org_token" = ["users:write"])),
     responses(
         (status = 204, description = "Deleted; the user's tokens are revoked"),
-        (status = 401, description = "invalid_token", body = crate::openapi::OAuthErrorBody),
-        (status = 403, description = "insufficient_scope", body = crate::openapi::OAuthErrorBody),
         (status = 404, description = "No such user in this organization", body = crate::openapi::OAuthErrorBody),
     ))]
 pub async fn delete(
@@ -226,8 +218,6 @@ pub async fn delete(
     security(("org_token" = ["users:authenticate"])),
     responses(
         (status = 200, description = "A user-scoped token", body = DelegatedToken),
-        (status = 401, description = "invalid_token", body = crate::openapi::OAuthErrorBody),
-        (status = 403, description = "insufficient_scope", body = crate::openapi::OAuthErrorBody),
         (status = 404, description = "No such user in this organization", body = crate::openapi::OAuthErrorBody),
     ))]
 pub async fn authenticate(
@@ -240,16 +230,7 @@ pub async fn authenticate(
     else {
         return Err(no_such_user());
     };
-    let claims = access_claims(
-        &state,
-        Subject::Delegated {
-            user_id: &delegation.user.id,
-        },
-        &org.api,
-        &org.claims.client_id,
-        &delegation.user.org_id,
-        &delegation.scope,
-    );
+    let claims = issue::delegated_claims(&state, &delegation, &org.api, &org.claims.client_id);
     let expires_in = claims.exp - claims.iat;
     let access_token = issue::sign(&state, org.api.alg, &claims).await?;
     let mut resp = Json(DelegatedToken {
