@@ -148,14 +148,10 @@ pub async fn login(
     headers: HeaderMap,
     form: Result<Form<LoginForm>, FormRejection>,
 ) -> Response {
-    let Ok(Form(form)) = form else {
-        return bad_form();
+    let (form, pending, client, csrf) = match continue_flow(&state, &headers, form).await {
+        Ok(v) => v,
+        Err(page) => return page,
     };
-    let (pending, client, csrf) =
-        match continue_flow(&state, &headers, &form.request, &form.csrf).await {
-            Ok(v) => v,
-            Err(page) => return page,
-        };
     let now = state.clock.now();
     let ip = peer.ip().to_string();
     let name = form.username.to_lowercase();
@@ -290,14 +286,10 @@ pub async fn consent(
     headers: HeaderMap,
     form: Result<Form<ConsentForm>, FormRejection>,
 ) -> Response {
-    let Ok(Form(form)) = form else {
-        return bad_form();
+    let (form, pending, client, csrf) = match continue_flow(&state, &headers, form).await {
+        Ok(v) => v,
+        Err(page) => return page,
     };
-    let (pending, client, csrf) =
-        match continue_flow(&state, &headers, &form.request, &form.csrf).await {
-            Ok(v) => v,
-            Err(page) => return page,
-        };
     let back = Back::to_pending(&state, &pending);
     let Some(user) = session_user(&state, &headers).await else {
         return login_page(
@@ -463,13 +455,41 @@ async fn show_next_page(
     resp
 }
 
-/// Opens the sealed request, checks the CSRF token, and reloads the client.
-async fn continue_flow(
+/// What the login and consent forms both carry: the sealed request and the CSRF token.
+trait FlowForm {
+    fn sealed(&self) -> &str;
+    fn csrf(&self) -> &str;
+}
+
+impl FlowForm for LoginForm {
+    fn sealed(&self) -> &str {
+        &self.request
+    }
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+impl FlowForm for ConsentForm {
+    fn sealed(&self) -> &str {
+        &self.request
+    }
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+/// Reads a sign-in or consent form, opens its sealed request, checks the CSRF token, and
+/// reloads the client.
+async fn continue_flow<F: FlowForm>(
     state: &AppState,
     headers: &HeaderMap,
-    sealed: &str,
-    csrf: &str,
-) -> Result<(Pending, Client, String), Response> {
+    form: Result<Form<F>, FormRejection>,
+) -> Result<(F, Pending, Client, String), Response> {
+    let Ok(Form(form)) = form else {
+        return Err(bad_form());
+    };
+    let (sealed, csrf) = (form.sealed(), form.csrf());
     let cookie = web::cookie(headers, CSRF_COOKIE).unwrap_or_default();
     if cookie.is_empty() || !bool::from(cookie.as_bytes().ct_eq(csrf.as_bytes())) {
         return Err(error_page(
@@ -499,7 +519,7 @@ async fn continue_flow(
         }
         Err(e) => return Err(ApiError::from(e).into_response()),
     };
-    Ok((pending, client, cookie))
+    Ok((form, pending, client, cookie))
 }
 
 async fn session_user(state: &AppState, headers: &HeaderMap) -> Option<User> {

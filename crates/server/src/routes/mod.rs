@@ -69,78 +69,59 @@ pub fn router(state: AppState) -> Router {
             record,
         ))
     };
-    let page = |path| metered(path, false, get(authorize::authorize));
-    let mut limited = Router::new()
-        .route("/authorize", page("/authorize"))
-        .route("/Authorize", page("/Authorize"))
-        .route(
-            "/authorize/login",
-            metered("/authorize/login", false, post(authorize::login)),
-        )
-        .route(
-            "/authorize/consent",
-            metered("/authorize/consent", false, post(authorize::consent)),
-        )
-        .route(
-            "/assets/calyx.css",
-            metered("/assets/calyx.css", false, get(authorize::stylesheet)),
-        )
-        .route(
-            "/v2/users",
-            metered("/v2/users", false, post(users::create).get(users::list)),
-        )
-        .route(
-            "/v2/users/{user_id}",
-            metered(
-                "/v2/users/{user_id}",
-                false,
-                get(users::get).delete(users::delete),
-            ),
-        )
-        .route(
+    let mut limited = vec![
+        ("/authorize", get(authorize::authorize)),
+        ("/Authorize", get(authorize::authorize)),
+        ("/authorize/login", post(authorize::login)),
+        ("/authorize/consent", post(authorize::consent)),
+        ("/assets/calyx.css", get(authorize::stylesheet)),
+        ("/v2/users", post(users::create).get(users::list)),
+        ("/v2/users/{user_id}", get(users::get).delete(users::delete)),
+        (
             "/v2/users/{user_id}/authenticate",
-            metered(
-                "/v2/users/{user_id}/authenticate",
-                false,
-                post(users::authenticate),
-            ),
-        );
-    for path in [
-        "/.well-known/oauth-authorization-server",
-        "/.well-known/openid-configuration",
-    ] {
-        limited = limited.route(path, metered(path, false, get(well_known::metadata)));
-    }
-    for (path, handler) in [
+            post(users::authenticate),
+        ),
+        (
+            "/.well-known/oauth-authorization-server",
+            get(well_known::metadata),
+        ),
+        (
+            "/.well-known/openid-configuration",
+            get(well_known::metadata),
+        ),
         ("/.well-known/jwks.json", get(well_known::jwks)),
         ("/healthz", get(ops::healthz)),
         ("/readyz", get(ops::readyz)),
         ("/metrics", get(ops::metrics)),
         ("/openapi.json", get(ops::openapi)),
-    ] {
-        limited = limited.route(path, metered(path, false, handler));
-    }
+    ];
     if state.legacy_user_authenticate_v1 {
-        let path = "/v1/users/authenticate/{user_id}";
-        limited = limited.route(path, metered(path, false, post(legacy::authenticate_user)));
+        limited.push((
+            "/v1/users/authenticate/{user_id}",
+            post(legacy::authenticate_user),
+        ));
     }
-    let limited = limited.layer(axum::middleware::from_fn_with_state(
-        state.clone(),
-        whole_body,
-    ));
-    let mut router = Router::new();
-    for path in ["/oauth/token", "/v2/oauth/token"] {
-        router = router.route(path, metered(path, true, post(token::token)));
-    }
-    router
-        .route(
-            "/oauth/revoke",
-            metered("/oauth/revoke", false, post(revocation::revoke)),
-        )
-        .route(
-            "/oauth/introspect",
-            metered("/oauth/introspect", false, post(revocation::introspect)),
-        )
+    let limited = limited
+        .into_iter()
+        .fold(Router::new(), |r, (path, route)| {
+            r.route(path, metered(path, false, route))
+        })
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            whole_body,
+        ));
+    // The token, revocation and introspection endpoints read their own bodies.
+    let own_body = [
+        ("/oauth/token", true, post(token::token)),
+        ("/v2/oauth/token", true, post(token::token)),
+        ("/oauth/revoke", false, post(revocation::revoke)),
+        ("/oauth/introspect", false, post(revocation::introspect)),
+    ];
+    own_body
+        .into_iter()
+        .fold(Router::new(), |r, (path, token, route)| {
+            r.route(path, metered(path, token, route))
+        })
         .merge(limited)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -9,12 +9,8 @@ use calyx_core::model::GrantType;
 use crate::state::AppState;
 
 /// RFC 8414 metadata.
-#[utoipa::path(
-    get,
-    path = "/.well-known/oauth-authorization-server",
-    tag = "discovery",
-    responses((status = 200, description = "RFC 8414 authorization server metadata", body = Object))
-)]
+#[utoipa::path(get, path = "/.well-known/oauth-authorization-server", tag = "discovery",
+    responses((status = 200, description = "RFC 8414 authorization server metadata", body = Object)))]
 pub async fn metadata(State(state): State<AppState>) -> impl IntoResponse {
     let base = state.issuer.trim_end_matches('/');
     let grants: Vec<&str> = GrantType::ALL.iter().map(|g| g.as_str()).collect();
@@ -39,12 +35,8 @@ pub async fn metadata(State(state): State<AppState>) -> impl IntoResponse {
 
 /// The public signing keys: the current key of each algorithm and the previous ones still
 /// within their retirement window.
-#[utoipa::path(
-    get,
-    path = "/.well-known/jwks.json",
-    tag = "discovery",
-    responses((status = 200, description = "RFC 7517 JWK set", body = Object))
-)]
+#[utoipa::path(get, path = "/.well-known/jwks.json", tag = "discovery",
+    responses((status = 200, description = "RFC 7517 JWK set", body = Object)))]
 pub async fn jwks(State(state): State<AppState>) -> impl IntoResponse {
     // Short enough that a retired key leaves resource servers soon, long enough to absorb
     // bursts; rotations need no short max-age, as the next key is published in advance.
