@@ -391,6 +391,19 @@ impl fmt::Debug for RefreshToken {
     }
 }
 
+/// One refresh-token rotation, as the store performs it: spend `old_hash`, store `successor`.
+#[derive(Debug, Clone)]
+pub struct Rotation {
+    /// The keyed hash of the presented token.
+    pub old_hash: Vec<u8>,
+    /// The new token's row.
+    pub successor: RefreshToken,
+    /// The time of the rotation.
+    pub now: i64,
+    /// Seconds within which a spent token may be retried and get the same successor.
+    pub leeway: i64,
+}
+
 /// What happened when a refresh token was presented.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RotateOutcome {

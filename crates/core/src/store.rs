@@ -6,7 +6,8 @@
 use async_trait::async_trait;
 
 use crate::model::{
-    Api, AuthCode, Client, ClientGrant, Family, Org, RefreshToken, RotateOutcome, StoredKey, User,
+    Api, AuthCode, Client, ClientGrant, Family, Org, RefreshToken, RotateOutcome, Rotation,
+    StoredKey, User,
 };
 use crate::ScopeSet;
 
@@ -194,13 +195,7 @@ pub trait RefreshTokens: Send + Sync {
     /// with one token, exactly one sees `Rotated`. A spent token presented again revokes the
     /// family (`Reused`), unless it was spent less than `leeway` seconds ago and its successor
     /// is unused (`Retried`).
-    async fn rotate_refresh(
-        &self,
-        old_hash: &[u8],
-        successor: &RefreshToken,
-        now: i64,
-        leeway: i64,
-    ) -> StoreResult<RotateOutcome>;
+    async fn rotate_refresh(&self, rotation: Rotation) -> StoreResult<RotateOutcome>;
 }
 
 /// Revoked access tokens, by `jti` (RFC 7009).

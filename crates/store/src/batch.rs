@@ -13,7 +13,7 @@
 //! each backend supplies the transaction ([`RunBatch`]).
 
 use async_trait::async_trait;
-use calyx_core::model::{RefreshToken, RotateOutcome};
+use calyx_core::model::{RotateOutcome, Rotation};
 use calyx_core::store::{StoreError, StoreResult};
 use tokio::sync::{mpsc, oneshot};
 
@@ -25,10 +25,7 @@ const QUEUE: usize = 4096;
 
 /// One rotation waiting for the writer.
 pub(crate) struct RotateJob {
-    pub old_hash: Vec<u8>,
-    pub successor: RefreshToken,
-    pub now: i64,
-    pub leeway: i64,
+    pub rotation: Rotation,
     pub reply: oneshot::Sender<StoreResult<RotateOutcome>>,
 }
 
@@ -62,19 +59,10 @@ pub(crate) fn spawn_writer(backend: impl RunBatch) -> mpsc::Sender<RotateJob> {
 /// Queues one rotation and waits for the batch that carries it to commit.
 pub(crate) async fn rotate(
     queue: &mpsc::Sender<RotateJob>,
-    old_hash: &[u8],
-    successor: &RefreshToken,
-    now: i64,
-    leeway: i64,
+    rotation: Rotation,
 ) -> StoreResult<RotateOutcome> {
     let (reply, answer) = oneshot::channel();
-    let job = RotateJob {
-        old_hash: old_hash.to_vec(),
-        successor: successor.clone(),
-        now,
-        leeway,
-        reply,
-    };
+    let job = RotateJob { rotation, reply };
     queue.send(job).await.map_err(|_| writer_gone())?;
     answer.await.map_err(|_| writer_gone())?
 }

@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use calyx_core::model::{
-    Api, AuthCode, Client, ClientGrant, Family, Org, RefreshToken, RotateOutcome, StoredKey, User,
+    Api, AuthCode, Client, ClientGrant, Family, Org, RefreshToken, RotateOutcome, Rotation,
+    StoredKey, User,
 };
 use calyx_core::store::{
     Apis, Clients, Codes, Meta, Orgs, RefreshTokens, Revocations, SigningKeys, StoreError,
@@ -554,14 +555,8 @@ impl RefreshTokens for SqliteStore {
         row.map(TryInto::try_into).transpose()
     }
 
-    async fn rotate_refresh(
-        &self,
-        old_hash: &[u8],
-        successor: &RefreshToken,
-        now: i64,
-        leeway: i64,
-    ) -> StoreResult<RotateOutcome> {
-        batch::rotate(&self.rotations, old_hash, successor, now, leeway).await
+    async fn rotate_refresh(&self, rotation: Rotation) -> StoreResult<RotateOutcome> {
+        batch::rotate(&self.rotations, rotation).await
     }
 }
 
@@ -622,29 +617,29 @@ async fn rotate_one(
     job: &RotateJob,
 ) -> sqlx::Result<RotateOutcome> {
     let family_id: Option<String> = sqlx::query_scalar(sql::REFRESH_SPEND)
-        .bind(&job.old_hash)
-        .bind(job.now)
-        .bind(&job.successor.token_hash)
-        .bind(&job.successor.successor_sealed)
+        .bind(&job.rotation.old_hash)
+        .bind(job.rotation.now)
+        .bind(&job.rotation.successor.token_hash)
+        .bind(&job.rotation.successor.successor_sealed)
         .fetch_optional(&mut **tx)
         .await?;
     if let Some(family_id) = family_id {
-        let mut next = job.successor.clone();
+        let mut next = job.rotation.successor.clone();
         next.family_id = family_id;
         insert_refresh(tx, &next).await?;
         return Ok(RotateOutcome::Rotated);
     }
     // Not live: unknown, expired, revoked, or already spent.
     let row: Option<batch::RefusedRow> = sqlx::query_as(sql::REFRESH_MISS)
-        .bind(&job.old_hash)
+        .bind(&job.rotation.old_hash)
         .fetch_optional(&mut **tx)
         .await?;
-    let family_id = match batch::refused(row, job.now, job.leeway) {
+    let family_id = match batch::refused(row, job.rotation.now, job.rotation.leeway) {
         Refused::Invalid => return Ok(RotateOutcome::Invalid),
         Refused::Reused { family_id } => family_id,
         Refused::MaybeRetry { sealed, family_id } => {
             let successor_unused: Option<bool> = sqlx::query_scalar(sql::REFRESH_SUCCESSOR_UNUSED)
-                .bind(&job.old_hash)
+                .bind(&job.rotation.old_hash)
                 .fetch_optional(&mut **tx)
                 .await?;
             if successor_unused == Some(true) {
@@ -656,7 +651,7 @@ async fn rotate_one(
     // Reuse of a spent token: revoke the whole chain.
     sqlx::query(sql::FAMILY_REVOKE)
         .bind(&family_id)
-        .bind(job.now)
+        .bind(job.rotation.now)
         .execute(&mut **tx)
         .await?;
     Ok(RotateOutcome::Reused)

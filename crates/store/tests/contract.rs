@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use calyx_core::model::{
     Api, AuthCode, Client, ClientGrant, ClientType, Family, GrantType, Org, RefreshToken,
-    RotateOutcome, SigningAlg, StoredKey, User,
+    RotateOutcome, Rotation, SigningAlg, StoredKey, User,
 };
 use calyx_core::store::{Store, StoreError};
 use calyx_core::ScopeSet;
@@ -291,7 +291,9 @@ async fn refresh_rotation_is_single_use_across_writers() {
                 let old = token.token_hash.clone();
                 let successor = new_refresh(&token.family_id, None);
                 tasks.spawn(async move {
-                    let outcome = node.rotate_refresh(&old, &successor, NOW + 1, 0).await;
+                    let outcome = node
+                        .rotate_refresh(rotation(&old, &successor, NOW + 1, 0))
+                        .await;
                     (successor, outcome)
                 });
             }
@@ -356,11 +358,15 @@ async fn reuse_leeway_retries_then_revokes() {
         let rotate = |old: &RefreshToken, at: i64| {
             let successor = new_refresh(&old.family_id, Some(b"another successor"));
             let old = old.token_hash.clone();
-            async move { store.rotate_refresh(&old, &successor, at, leeway).await }
+            async move {
+                store
+                    .rotate_refresh(rotation(&old, &successor, at, leeway))
+                    .await
+            }
         };
         assert_eq!(
             store
-                .rotate_refresh(&token.token_hash, &first, NOW, leeway)
+                .rotate_refresh(rotation(&token.token_hash, &first, NOW, leeway))
                 .await
                 .unwrap(),
             RotateOutcome::Rotated
@@ -394,12 +400,12 @@ async fn reuse_leeway_retries_then_revokes() {
         let first = new_refresh(&token.family_id, Some(b"sealed"));
         let second = new_refresh(&token.family_id, Some(b"sealed second"));
         store
-            .rotate_refresh(&token.token_hash, &first, NOW, leeway)
+            .rotate_refresh(rotation(&token.token_hash, &first, NOW, leeway))
             .await
             .unwrap();
         assert_eq!(
             store
-                .rotate_refresh(&first.token_hash, &second, NOW + 1, leeway)
+                .rotate_refresh(rotation(&first.token_hash, &second, NOW + 1, leeway))
                 .await
                 .unwrap(),
             RotateOutcome::Rotated
@@ -414,7 +420,7 @@ async fn reuse_leeway_retries_then_revokes() {
         let token = grant(store, &w).await;
         let first = new_refresh(&token.family_id, None);
         store
-            .rotate_refresh(&token.token_hash, &first, NOW, leeway)
+            .rotate_refresh(rotation(&token.token_hash, &first, NOW, leeway))
             .await
             .unwrap();
         assert_eq!(
@@ -454,8 +460,8 @@ async fn one_token_twice_in_one_batch() {
             new_refresh(&token.family_id, None),
         );
         let (first, second) = tokio::join!(
-            store.rotate_refresh(&token.token_hash, &a, NOW, 0),
-            store.rotate_refresh(&token.token_hash, &b, NOW, 0),
+            store.rotate_refresh(rotation(&token.token_hash, &a, NOW, 0)),
+            store.rotate_refresh(rotation(&token.token_hash, &b, NOW, 0)),
         );
         assert_eq!(first.unwrap(), RotateOutcome::Rotated, "{}", db.backend);
         assert_eq!(second.unwrap(), RotateOutcome::Reused, "{}", db.backend);
@@ -469,8 +475,8 @@ async fn one_token_twice_in_one_batch() {
             new_refresh(&token.family_id, Some(b"sealed b")),
         );
         let (first, second) = tokio::join!(
-            store.rotate_refresh(&token.token_hash, &a, NOW, 30),
-            store.rotate_refresh(&token.token_hash, &b, NOW, 30),
+            store.rotate_refresh(rotation(&token.token_hash, &a, NOW, 30)),
+            store.rotate_refresh(rotation(&token.token_hash, &b, NOW, 30)),
         );
         assert_eq!(first.unwrap(), RotateOutcome::Rotated, "{}", db.backend);
         assert_eq!(
@@ -495,7 +501,7 @@ async fn revoked_family_refuses_its_tokens() {
         let next = new_refresh(&token.family_id, Some(b"sealed next"));
         assert_eq!(
             store
-                .rotate_refresh(&token.token_hash, &next, NOW, 30)
+                .rotate_refresh(rotation(&token.token_hash, &next, NOW, 30))
                 .await
                 .unwrap(),
             RotateOutcome::Rotated
@@ -513,7 +519,7 @@ async fn revoked_family_refuses_its_tokens() {
             let successor = new_refresh(&token.family_id, None);
             assert_eq!(
                 store
-                    .rotate_refresh(&old.token_hash, &successor, NOW + 3, 30)
+                    .rotate_refresh(rotation(&old.token_hash, &successor, NOW + 3, 30))
                     .await
                     .unwrap(),
                 RotateOutcome::Invalid,
@@ -555,7 +561,7 @@ async fn revoked_family_refuses_its_tokens() {
         let successor = new_refresh(&token.family_id, None);
         assert_eq!(
             store
-                .rotate_refresh(&token.token_hash, &successor, NOW + 5, 0)
+                .rotate_refresh(rotation(&token.token_hash, &successor, NOW + 5, 0))
                 .await
                 .unwrap(),
             RotateOutcome::Invalid
@@ -898,7 +904,10 @@ async fn opposite_order_batches_on_two_nodes_do_not_deadlock() {
                     let node = node.clone();
                     let successor = new_refresh(&t.family_id, None);
                     let old = t.token_hash.clone();
-                    async move { node.rotate_refresh(&old, &successor, NOW + 1, 0).await }
+                    async move {
+                        node.rotate_refresh(rotation(&old, &successor, NOW + 1, 0))
+                            .await
+                    }
                 });
                 join_all(rotations.collect::<Vec<_>>())
             };
@@ -965,4 +974,14 @@ async fn key_promotion_racing_retirement_does_not_deadlock() {
         }
     })
     .await;
+}
+
+/// A rotation of `old` into `successor`.
+fn rotation(old: &[u8], successor: &RefreshToken, now: i64, leeway: i64) -> Rotation {
+    Rotation {
+        old_hash: old.to_vec(),
+        successor: successor.clone(),
+        now,
+        leeway,
+    }
 }

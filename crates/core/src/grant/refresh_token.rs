@@ -9,7 +9,7 @@
 use crate::grant::{
     decide_scope, invalid_grant, ApiDirectory, GrantError, Replayed, Secrets, UserGrant,
 };
-use crate::model::{Client, RefreshToken, RotateOutcome};
+use crate::model::{Client, RefreshToken, RotateOutcome, Rotation};
 use crate::request::RefreshRequest;
 use crate::store::{RefreshTokens, StoreError};
 use crate::{ErrorCode, OAuthError};
@@ -53,10 +53,13 @@ where
         used_at: None,
         successor_sealed: (leeway > 0).then(|| secrets.seal(successor.as_bytes())),
     };
-    let refresh_token = match store
-        .rotate_refresh(&old_hash, &successor_row, now, leeway)
-        .await?
-    {
+    let rotation = Rotation {
+        old_hash,
+        successor: successor_row,
+        now,
+        leeway,
+    };
+    let refresh_token = match store.rotate_refresh(rotation).await? {
         RotateOutcome::Rotated => successor,
         RotateOutcome::Retried(sealed) => secrets
             .open(&sealed)

@@ -404,11 +404,8 @@ async fn verified_client(
     let entry = match state.load_client_entry(client_id).await {
         Ok(Some(e)) => e,
         Ok(None) => {
-            return Err(error_page(
-                StatusCode::BAD_REQUEST,
-                "Unknown application",
+            return Err(unknown_application(
                 "No application is registered with this client_id.",
-                ErrorCode::InvalidClient,
             ))
         }
         Err(e) => return Err(ApiError::from(e).into_response()),
@@ -509,14 +506,7 @@ async fn continue_flow<F: FlowForm>(
     };
     let client = match state.load_client_entry(&pending.client_id).await {
         Ok(Some(e)) => e.client.clone(),
-        Ok(None) => {
-            return Err(error_page(
-                StatusCode::BAD_REQUEST,
-                "Unknown application",
-                "The application no longer exists.",
-                ErrorCode::InvalidClient,
-            ))
-        }
+        Ok(None) => return Err(unknown_application("The application no longer exists.")),
         Err(e) => return Err(ApiError::from(e).into_response()),
     };
     Ok((form, pending, client, cookie))
@@ -617,6 +607,16 @@ fn bad_form() -> Response {
         "Bad request",
         "This form was incomplete. Go back to the application and start signing in again.",
         ErrorCode::InvalidRequest,
+    )
+}
+
+/// The error page for a client id that names no application.
+fn unknown_application(message: &str) -> Response {
+    error_page(
+        StatusCode::BAD_REQUEST,
+        "Unknown application",
+        message,
+        ErrorCode::InvalidClient,
     )
 }
 
