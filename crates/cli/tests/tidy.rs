@@ -3,7 +3,7 @@
 //! documents outside it; ARCHITECTURE.md names only files that exist; the client and the guard
 //! depend on no other Calyx crate; the server chooses HTTP status codes only in `error.rs` and
 //! the route files; core reads no clock and does no IO; endpoints read typed requests, not
-//! parameters by name; the store is plain Rust, not macros.
+//! parameters by name; route files do not import each other; the store is plain Rust.
 
 use std::path::{Path, PathBuf};
 
@@ -331,5 +331,30 @@ fn architecture_md_names_only_types_functions_and_macros_that_exist() {
     assert!(
         missing.is_empty(),
         "ARCHITECTURE.md names what the code does not define: {missing:?}"
+    );
+}
+
+#[test]
+fn route_files_do_not_import_each_other() {
+    let dir = root().join("crates/server/src/routes");
+    let routes: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().is_some_and(|n| n != "mod.rs"))
+        .map(|p| p.file_stem().unwrap().to_string_lossy().into_owned())
+        .collect();
+    let needles: Vec<String> = routes
+        .iter()
+        .flat_map(|r| [format!("super::{r}"), format!("routes::{r}")])
+        .collect();
+    let needles: Vec<&str> = needles.iter().map(String::as_str).collect();
+    let hits: Vec<String> = lines_containing("crates/server/src/routes", &needles)
+        .into_iter()
+        .filter(|hit| !hit.contains("routes/mod.rs:"))
+        .collect();
+    assert!(
+        hits.is_empty(),
+        "share through a server module (authn, issue, bearer) instead:\n{}",
+        hits.join("\n")
     );
 }
