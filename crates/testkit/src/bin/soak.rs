@@ -40,7 +40,7 @@
 //!   --log server.log --out bench/soak-60s [--mix cc=40,refresh=30,...] [--date TEXT]
 //! ```
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -50,6 +50,8 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
+use calyx_testkit::browser::try_field;
+use calyx_testkit::Scanner;
 use calyx_token::secret::random_string;
 use clap::Parser;
 use plotters::prelude::*;
@@ -206,76 +208,7 @@ fn percentile_ms(v: &mut [u32], p: f64) -> f64 {
 }
 
 /// Every secret the driver sent or received, by what it is.
-#[derive(Default)]
-struct Secrets {
-    /// Base64url secrets, searched for as windows of base64url runs in the log.
-    tokens: HashMap<Vec<u8>, &'static str>,
-    lengths: Vec<usize>,
-    /// Anything else, searched for as a substring.
-    other: Vec<(String, &'static str)>,
-    counts: BTreeMap<&'static str, usize>,
-}
-
-fn is_b64url(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'-' || b == b'_'
-}
-
-impl Secrets {
-    fn add(&mut self, what: &'static str, s: &str) {
-        let b = s.as_bytes();
-        if b.len() >= 16 && b.iter().all(|&c| is_b64url(c)) {
-            if self.tokens.insert(b.to_vec(), what).is_none() {
-                *self.counts.entry(what).or_default() += 1;
-            }
-            if !self.lengths.contains(&b.len()) {
-                self.lengths.push(b.len());
-            }
-        } else if !self.other.iter().any(|(o, _)| o == s) {
-            assert!(s.len() >= 8, "a secret too short to search for");
-            self.other.push((s.to_owned(), what));
-            *self.counts.entry(what).or_default() += 1;
-        }
-    }
-
-    fn len(&self) -> usize {
-        self.tokens.len() + self.other.len()
-    }
-
-    /// What secrets `line` holds. A base64url secret in a line lies inside a maximal run of
-    /// base64url characters, so checking every window of its length in every such run finds
-    /// it without a multi-pattern automaton over hundreds of thousands of patterns.
-    fn found_in(&self, line: &[u8]) -> Vec<&'static str> {
-        let mut found = Vec::new();
-        let mut i = 0;
-        while i < line.len() {
-            if !is_b64url(line[i]) {
-                i += 1;
-                continue;
-            }
-            let start = i;
-            while i < line.len() && is_b64url(line[i]) {
-                i += 1;
-            }
-            let run = &line[start..i];
-            for &n in &self.lengths {
-                for w in run.windows(n) {
-                    if let Some(what) = self.tokens.get(w) {
-                        found.push(*what);
-                    }
-                }
-            }
-        }
-        if !self.other.is_empty() {
-            let text = String::from_utf8_lossy(line);
-            for (s, what) in &self.other {
-                if text.contains(s.as_str()) {
-                    found.push(*what);
-                }
-            }
-        }
-        found
-    }
-}
+type Secrets = Scanner<&'static str>;
 
 /// What every worker writes to. Nothing but secrets is recorded until [`Recorder::begin`]:
 /// the set-up is not part of the per-second record.
@@ -606,11 +539,7 @@ impl Ctx {
 
 /// The value of a hidden form field.
 fn hidden(html: &str, name: &str) -> Result<String, Failure> {
-    let needle = format!("name=\"{name}\" value=\"");
-    html.find(&needle)
-        .and_then(|i| html[i + needle.len()..].split('"').next())
-        .map(str::to_owned)
-        .ok_or_else(|| Failure::Unexpected(format!("no {name} field on the page")))
+    try_field(html, name).ok_or_else(|| Failure::Unexpected(format!("no {name} field on the page")))
 }
 
 fn string(v: &Value, name: &str) -> Result<String, Failure> {
@@ -1084,7 +1013,7 @@ async fn main() -> anyhow::Result<ExitCode> {
         scan.lines,
         scan.bytes as f64 / 1e6,
         secrets.len(),
-        join(&secrets.counts, |(w, n)| format!(
+        join(secrets.counts(), |(w, n)| format!(
             "{n} {w}{}",
             if *n == 1 { "" } else { "s" }
         )),
@@ -1118,25 +1047,6 @@ mod tests {
     fn the_schedule_follows_the_weights_and_spreads_them() {
         let deck = schedule(&[(Kind::Cc, 3), (Kind::Jwks, 1)]);
         assert_eq!(deck, [Kind::Cc, Kind::Cc, Kind::Jwks, Kind::Cc]);
-    }
-
-    #[test]
-    fn secrets_are_found_inside_longer_text_and_not_elsewhere() {
-        let mut s = Secrets::default();
-        s.add(
-            "refresh token",
-            "abcdefghijklmnopqrstuvwxyz0123456789-_ABCDE",
-        );
-        s.add("Basic credential", "aWQ6c2VjcmV0+/=");
-        assert!(s
-            .found_in(b"x=\"zzabcdefghijklmnopqrstuvwxyz0123456789-_ABCDEzz\"")
-            .contains(&"refresh token"));
-        assert!(s
-            .found_in(b"auth: Basic aWQ6c2VjcmV0+/=")
-            .contains(&"Basic credential"));
-        assert!(s
-            .found_in(b"abcdefghijklmnopqrstuvwxyz0123456789-_ABCD.E")
-            .is_empty());
     }
 
     #[test]

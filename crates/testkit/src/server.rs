@@ -1,0 +1,200 @@
+//! [`TestServer`]: the real application (`calyx_server::Application`) in-process, bound to
+//! 127.0.0.1 port 0, on a database of its own, served by a tokio task that stops when the
+//! server is dropped.
+//!
+//! This module is the only place in the test suites that knows the server's configuration
+//! type: tests change what they need through [`Config`].
+
+use std::ops::Deref;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use calyx_core::clock::OffsetClock;
+use calyx_server::manage::{Manager, Secrets};
+use calyx_server::{Application, RawConfig, Settings};
+
+use crate::database;
+use crate::endpoint::Endpoint;
+use crate::fixture::Fixture;
+use crate::traffic;
+
+/// The pepper every test server hashes secrets with.
+const PEPPER: &str = "test-pepper";
+
+/// What a test may change about its server. The defaults are the server's own, except for a
+/// small database pool (many servers run at once in one test binary).
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Run on PostgreSQL when `CALYX_TEST_DATABASE_URL` names a server (the default); when
+    /// false, always on SQLite.
+    pub postgres_from_env: bool,
+    /// Record the traffic and capture the server's trace-level log into this directory, for
+    /// the secret scan (see [`crate::traffic`]).
+    pub record_into: Option<PathBuf>,
+    /// Token issuance limit per client, requests per second; 0 = unlimited.
+    pub client_rate_limit: u32,
+    /// How often the server looks for changes made elsewhere.
+    pub reload_interval: Duration,
+    /// Time allowed for a request's headers to arrive (and an idle keep-alive connection).
+    pub header_read_timeout: Duration,
+    /// Time allowed for a request's whole body to arrive.
+    pub body_read_timeout: Duration,
+    /// Largest accepted request body, bytes.
+    pub max_body_bytes: usize,
+    /// Open connections at most.
+    pub max_connections: usize,
+    /// Seconds within which a spent refresh token may be retried for the same successor.
+    pub refresh_reuse_leeway: i64,
+    /// Serve the legacy `POST /v1/users/authenticate/{user_id}`.
+    pub legacy_user_authenticate_v1: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        let raw = RawConfig::new("");
+        Config {
+            postgres_from_env: true,
+            record_into: None,
+            client_rate_limit: raw.client_rate_limit,
+            reload_interval: raw.reload_interval,
+            header_read_timeout: raw.header_read_timeout,
+            body_read_timeout: raw.body_read_timeout,
+            max_body_bytes: raw.max_body_bytes,
+            max_connections: raw.max_connections,
+            refresh_reuse_leeway: raw.refresh_reuse_leeway,
+            legacy_user_authenticate_v1: raw.legacy_user_authenticate_v1,
+        }
+    }
+}
+
+impl Config {
+    /// The server's configuration for `database_url`.
+    fn raw(&self, database_url: &str, issuer: Option<String>) -> RawConfig {
+        let mut raw = RawConfig::new(database_url);
+        raw.listen = "127.0.0.1:0".parse().unwrap();
+        raw.issuer = issuer;
+        raw.db_max_connections = 4;
+        raw.pepper = Some(PEPPER.into());
+        raw.client_rate_limit = self.client_rate_limit;
+        raw.reload_interval = self.reload_interval;
+        raw.header_read_timeout = self.header_read_timeout;
+        raw.body_read_timeout = self.body_read_timeout;
+        raw.max_body_bytes = self.max_body_bytes;
+        raw.max_connections = self.max_connections;
+        raw.refresh_reuse_leeway = self.refresh_reuse_leeway;
+        raw.legacy_user_authenticate_v1 = self.legacy_user_authenticate_v1;
+        raw
+    }
+}
+
+/// A running application with its own database. Dereferences to the [`Endpoint`] that
+/// clients use (`base`, `http` and the typed requests).
+pub struct TestServer {
+    endpoint: Endpoint,
+    /// The server's own socket, for tests about connections themselves (the base URL goes
+    /// through the recording proxy when there is one).
+    pub direct: std::net::SocketAddr,
+    /// Provisioning and direct store access, on the server's own store.
+    pub manager: Manager,
+    /// The server's clock: tests move it to expire codes, tokens and grace periods.
+    pub clock: OffsetClock,
+    /// The test's directory (the SQLite file lives here).
+    pub dir: tempfile::TempDir,
+    /// The database the server uses.
+    pub database_url: String,
+    _shutdown: tokio::sync::oneshot::Sender<()>,
+}
+
+impl Deref for TestServer {
+    type Target = Endpoint;
+
+    fn deref(&self) -> &Endpoint {
+        &self.endpoint
+    }
+}
+
+impl TestServer {
+    /// A server with the default [`Config`].
+    pub async fn spawn() -> TestServer {
+        Self::spawn_with(|_| {}).await
+    }
+
+    /// A server on SQLite whatever `CALYX_TEST_DATABASE_URL` says (the client and guard suites).
+    pub async fn spawn_sqlite() -> TestServer {
+        Self::spawn_with(|cfg| cfg.postgres_from_env = false).await
+    }
+
+    /// A server with the defaults changed by `configure`.
+    pub async fn spawn_with(configure: impl FnOnce(&mut Config)) -> TestServer {
+        let mut cfg = Config::default();
+        configure(&mut cfg);
+        let dir = tempfile::tempdir().unwrap();
+        let database_url = if cfg.postgres_from_env {
+            database::test_database(dir.path()).await
+        } else {
+            database::sqlite_url(dir.path())
+        };
+        // With recording, clients reach the server through a recording proxy, and the
+        // server's public address is the proxy's.
+        let proxy = match &cfg.record_into {
+            Some(into) => {
+                traffic::capture_server_logs(into);
+                Some(traffic::Proxy::bind(into).await)
+            }
+            None => None,
+        };
+        let raw = cfg.raw(
+            &database_url,
+            proxy.as_ref().map(|p| format!("http://{}", p.addr())),
+        );
+        let secrets = Secrets {
+            pepper: raw.pepper.clone(),
+            master_key: raw.master_key.clone(),
+        };
+        let clock = OffsetClock::new();
+        let app = Application::build_with_clock(
+            Settings::validate(raw).unwrap(),
+            Arc::new(clock.clone()),
+        )
+        .await
+        .expect("the application builds");
+        let direct = app.local_addr();
+        let base = app.issuer().to_owned();
+        if let Some(proxy) = proxy {
+            proxy.start(direct);
+        }
+        let store = app.state().store.clone();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(app.run_until(async {
+            let _ = rx.await;
+        }));
+        let manager = Manager::with_store(store, &secrets, Arc::new(clock.clone()))
+            .await
+            .unwrap();
+        TestServer {
+            endpoint: Endpoint::new(base),
+            direct,
+            manager,
+            clock,
+            dir,
+            database_url,
+            _shutdown: tx,
+        }
+    }
+
+    /// The issuer (the base URL clients use).
+    pub fn issuer(&self) -> &str {
+        &self.endpoint.base
+    }
+
+    /// Provisioning with defaults on this server's database.
+    pub fn fixture(&self) -> Fixture<'_> {
+        Fixture::new(&self.manager)
+    }
+
+    /// Every byte the database holds: its files for SQLite, a `pg_dump` for PostgreSQL.
+    pub fn database_bytes(&self) -> Vec<(String, Vec<u8>)> {
+        database::database_bytes(&self.database_url, self.dir.path())
+    }
+}
