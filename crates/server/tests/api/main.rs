@@ -1,9 +1,11 @@
-//! Black-box tests: each test starts the real application on port 0 with a fresh database and
-//! talks HTTP to it.
+//! Black-box tests: each test starts the real application on port 0 with a fresh database
+//! (SQLite, or PostgreSQL when `CALYX_TEST_DATABASE_URL` names a server: `scripts/test` runs
+//! the suite both ways) and talks HTTP to it.
+//!
+//! Every server here is reached through a recording proxy and logs at trace level, for the
+//! secret scan that runs after the whole suite (`tests/secret_scan.rs`).
 
-mod helpers;
-#[path = "../traffic.rs"]
-mod traffic;
+use calyx_testkit::{Config, TestServer};
 
 mod authorization_code;
 mod client_credentials;
@@ -15,3 +17,17 @@ mod rotation;
 mod slow_clients;
 mod third_party_client;
 mod users;
+
+/// A recorded server with the kit's defaults.
+async fn spawn_app() -> TestServer {
+    spawn_app_with(|_| {}).await
+}
+
+/// A recorded server with the defaults changed by `configure`.
+async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestServer {
+    TestServer::spawn_with(|cfg| {
+        cfg.record_into = Some(calyx_testkit::secret_scan_dir!());
+        configure(cfg);
+    })
+    .await
+}

@@ -2,27 +2,23 @@
 
 use calyx_core::clock::Clock;
 use calyx_core::model::SigningAlg;
+use calyx_testkit::{basic, eventually, jwt_parts, Provisioned, TestServer, SOON};
 use calyx_token::{AccessClaims, SigningKey};
 use serde_json::{json, Value};
 
-use crate::helpers::{basic, jwt_parts, spawn_app, MachineClient, TestApp};
+use crate::spawn_app;
 
 const ORG_SCOPES: &str = "read:consumers write:consumers users:write users:authenticate";
 
 /// An org client whose token may manage users, and its org token.
-async fn org(app: &TestApp, scopes: &str) -> (MachineClient, String) {
-    let c = app
-        .machine_client_with(scopes, SigningAlg::ES256, None)
-        .await;
-    let token = app.token(&c).await["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+async fn org(app: &TestServer, scopes: &str) -> (Provisioned, String) {
+    let c = app.fixture().scopes(scopes).build().await;
+    let token = app.access_token(&c).await;
     (c, token)
 }
 
 async fn call(
-    app: &TestApp,
+    app: &TestServer,
     method: &str,
     path: &str,
     token: Option<&str>,
@@ -47,7 +43,7 @@ async fn call(
     )
 }
 
-async fn register(app: &TestApp, token: &str, body: Value) -> Value {
+async fn register(app: &TestServer, token: &str, body: Value) -> Value {
     let (status, v, headers) = call(app, "POST", "/v2/users", Some(token), Some(body)).await;
     assert_eq!(status, 201, "{v}");
     assert_eq!(
@@ -188,27 +184,8 @@ async fn authenticate_returns_a_user_scoped_token_for_the_org_audience() {
     );
 
     // RFC 8693 token exchange gives the equivalent token.
-    let resp = app
-        .http
-        .post(app.url("/oauth/token"))
-        .header("authorization", basic(&c.client_id, &c.secret))
-        .form(&[
-            (
-                "grant_type",
-                "urn:ietf:params:oauth:grant-type:token-exchange",
-            ),
-            ("subject_token", token.as_str()),
-            (
-                "subject_token_type",
-                "urn:ietf:params:oauth:token-type:access_token",
-            ),
-            ("requested_subject", id),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
-    let ex: Value = resp.json().await.unwrap();
+    let (status, ex) = exchange(&app, &c, &token, id, Some(ACCESS_TOKEN_TYPE)).await;
+    assert_eq!(status, 200);
     assert_eq!(
         ex["issued_token_type"],
         "urn:ietf:params:oauth:token-type:access_token"
@@ -222,22 +199,8 @@ async fn authenticate_returns_a_user_scoped_token_for_the_org_audience() {
     }
     // Another client cannot exchange this org's token.
     let (other, _) = org(&app, ORG_SCOPES).await;
-    let resp = app
-        .http
-        .post(app.url("/oauth/token"))
-        .header("authorization", basic(&other.client_id, &other.secret))
-        .form(&[
-            (
-                "grant_type",
-                "urn:ietf:params:oauth:grant-type:token-exchange",
-            ),
-            ("subject_token", token.as_str()),
-            ("requested_subject", id),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 400);
+    let (status, _) = exchange(&app, &other, &token, id, None).await;
+    assert_eq!(status, 400);
 }
 
 #[tokio::test]
@@ -380,22 +343,8 @@ async fn deleting_a_user_makes_its_tokens_inactive() {
     .await;
     let user_token = t["access_token"].as_str().unwrap().to_owned();
     let introspect = |tok: String| {
-        let app = &app;
-        let c = &c;
-        async move {
-            let v: Value = app
-                .http
-                .post(app.url("/oauth/introspect"))
-                .header("authorization", basic(&c.client_id, &c.secret))
-                .form(&[("token", tok)])
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            v["active"].as_bool().unwrap()
-        }
+        let (app, c) = (&app, &c);
+        async move { app.introspect(c, &tok).await["active"].as_bool().unwrap() }
     };
     assert!(introspect(user_token.clone()).await);
     assert_eq!(
@@ -471,45 +420,45 @@ async fn malformed_registrations_get_400_invalid_request() {
 
 /// An org client granted only `read:consumers` (plus user management) on an API that also
 /// defines `write:consumers` and `read:credit.score`; returns it and its org token.
-async fn narrow_org(app: &TestApp) -> (MachineClient, String) {
+async fn narrow_org(app: &TestServer) -> (Provisioned, String) {
     let c = app
-        .machine_client_granted(
-            "read:consumers write:consumers read:credit.score",
-            "read:consumers users:write users:authenticate",
-            SigningAlg::ES256,
-            None,
-        )
+        .fixture()
+        .scopes("read:consumers write:consumers read:credit.score")
+        .grant("read:consumers users:write users:authenticate")
+        .build()
         .await;
-    let token = app.token(&c).await["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let token = app.access_token(&c).await;
     (c, token)
 }
 
-async fn authenticate_user(app: &TestApp, org_token: &str, user: &str) -> (u16, Value) {
+async fn authenticate_user(app: &TestServer, org_token: &str, user: &str) -> (u16, Value) {
     let path = format!("/v2/users/{user}/authenticate");
     let (status, body, _) = call(app, "POST", &path, Some(org_token), None).await;
     (status, body)
 }
 
-async fn exchange(app: &TestApp, c: &MachineClient, org_token: &str, user: &str) -> (u16, Value) {
-    let resp = app
-        .http
-        .post(app.url("/oauth/token"))
-        .header("authorization", basic(&c.client_id, &c.secret))
-        .form(&[
-            (
-                "grant_type",
-                "urn:ietf:params:oauth:grant-type:token-exchange",
-            ),
-            ("subject_token", org_token),
-            ("requested_subject", user),
-        ])
-        .send()
-        .await
-        .unwrap();
-    (resp.status().as_u16(), resp.json().await.unwrap())
+const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
+
+/// An RFC 8693 token exchange of an org token for a token for `user`, as client `c`.
+async fn exchange(
+    app: &TestServer,
+    c: &Provisioned,
+    org_token: &str,
+    user: &str,
+    subject_token_type: Option<&str>,
+) -> (u16, Value) {
+    let mut form = vec![
+        (
+            "grant_type",
+            "urn:ietf:params:oauth:grant-type:token-exchange",
+        ),
+        ("subject_token", org_token),
+        ("requested_subject", user),
+    ];
+    if let Some(t) = subject_token_type {
+        form.push(("subject_token_type", t));
+    }
+    app.token_as(c, &form).await
 }
 
 #[tokio::test]
@@ -553,12 +502,12 @@ async fn a_user_cannot_be_given_scopes_beyond_the_org_clients_grant() {
         )
         .await
         .unwrap();
-    app.eventually("tokens follow the narrowed grant", || async {
+    eventually(SOON, "tokens follow the narrowed grant", || async {
         let (status, body) = authenticate_user(&app, &token, id).await;
         status == 200 && jwt_parts(body["access_token"].as_str().unwrap()).1["scope"] == ""
     })
     .await;
-    let (status, ex) = exchange(&app, &c, &token, id).await;
+    let (status, ex) = exchange(&app, &c, &token, id, None).await;
     assert_eq!(status, 200, "{ex}");
     assert_eq!(ex["scope"], "", "the exchange intersects too");
 }
@@ -582,7 +531,7 @@ async fn a_username_is_unique_per_organization_and_reveals_nothing_across_them()
     assert_eq!(status, 409, "within one org the name is taken: {v}");
 }
 
-async fn legacy(app: &TestApp, user: &str, authorization: &str) -> reqwest::Response {
+async fn legacy(app: &TestServer, user: &str, authorization: &str) -> reqwest::Response {
     app.http
         .post(app.url(&format!("/v1/users/authenticate/{user}")))
         .header("authorization", authorization)
@@ -599,7 +548,7 @@ async fn the_legacy_v1_authenticate_is_off_unless_enabled() {
     let resp = legacy(
         &app,
         u["user_id"].as_str().unwrap(),
-        &format!("Bearer {}:{}", c.client_id, c.secret),
+        &format!("Bearer {}:{}", c.client_id, c.secret()),
     )
     .await;
     assert_eq!(resp.status(), 404);
@@ -609,11 +558,11 @@ async fn the_legacy_v1_authenticate_is_off_unless_enabled() {
 
 #[tokio::test]
 async fn the_legacy_v1_authenticate_answers_the_user_token_as_plain_text() {
-    let app = crate::helpers::spawn_app_with(|raw| raw.legacy_user_authenticate_v1 = true).await;
+    let app = crate::spawn_app_with(|cfg| cfg.legacy_user_authenticate_v1 = true).await;
     let (c, token) = org(&app, ORG_SCOPES).await;
     let u = register(&app, &token, json!({"allowed_scopes": "read:consumers"})).await;
     let id = u["user_id"].as_str().unwrap();
-    let good = format!("Bearer {}:{}", c.client_id, c.secret);
+    let good = format!("Bearer {}:{}", c.client_id, c.secret());
 
     let resp = legacy(&app, id, &good).await;
     assert_eq!(resp.status(), 200);
@@ -639,7 +588,7 @@ async fn the_legacy_v1_authenticate_answers_the_user_token_as_plain_text() {
         ),
         (format!("Bearer {}", c.client_id), id, 401, "invalid_client"),
         (
-            format!("Basic {}:{}", c.client_id, c.secret),
+            format!("Basic {}:{}", c.client_id, c.secret()),
             id,
             401,
             "invalid_client",
@@ -661,7 +610,7 @@ async fn the_legacy_v1_authenticate_answers_the_user_token_as_plain_text() {
     let resp = legacy(
         &app,
         id,
-        &format!("Bearer {}:{}", other.client_id, other.secret),
+        &format!("Bearer {}:{}", other.client_id, other.secret()),
     )
     .await;
     assert_eq!(resp.status(), 404);
