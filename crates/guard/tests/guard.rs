@@ -7,122 +7,68 @@ use axum::routing::get;
 use axum::{Json, Router};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use calyx_core::clock::{Clock, OffsetClock};
-use calyx_core::model::{ClientType, GrantType, SigningAlg};
+use calyx_core::clock::Clock;
+use calyx_core::model::SigningAlg;
 use calyx_guard::{Authenticated, Guard, GuardConfig, GuardLayer, Introspection};
-use calyx_server::manage::{Manager, NewApi, NewClient, Secrets};
-use calyx_server::{Application, RawConfig, Settings};
+use calyx_testkit::{eventually, kid_of, Provisioned, TestServer, SOON};
 use calyx_token::SigningKey;
 use serde_json::{json, Value};
 
 struct World {
+    app: TestServer,
+    machine: Provisioned,
     issuer: String,
-    manager: Manager,
-    clock: OffsetClock,
     audience: String,
     client_id: String,
     secret: String,
-    _dir: tempfile::TempDir,
 }
 
+/// A server (on SQLite) with the consumers API and another, and a client granted both.
 async fn calyx() -> World {
-    let dir = tempfile::tempdir().unwrap();
-    let mut raw = RawConfig::new(format!("sqlite://{}", dir.path().join("c.db").display()));
-    raw.listen = "127.0.0.1:0".parse().unwrap();
-    raw.reload_interval = Duration::from_millis(50);
-    raw.pepper = Some("p".into());
-    let clock = OffsetClock::new();
-    let app =
-        Application::build_with_clock(Settings::validate(raw).unwrap(), Arc::new(clock.clone()))
-            .await
-            .unwrap();
-    let issuer = app.issuer().to_owned();
-    let store = app.state().store.clone();
-    tokio::spawn(app.run_until(std::future::pending()));
-    let secrets = Secrets {
-        pepper: Some("p".into()),
-        master_key: None,
-    };
-    let manager = Manager::with_store(store, &secrets, Arc::new(clock.clone()))
-        .await
-        .unwrap();
-    let org = manager.create_org("Guard Org").await.unwrap();
-    let audience = "https://consumers.example.com/".to_owned();
-    for aud in [audience.as_str(), "https://other.example.com/"] {
-        manager
-            .create_api(NewApi {
-                audience: aud.into(),
-                name: "API".into(),
-                scopes: "read:consumers write:consumers".into(),
-                alg: SigningAlg::ES256,
-                token_lifetime: None,
-                user_token_lifetime: None,
-                delegated_token_lifetime: None,
-                refresh_token_lifetime: None,
-            })
-            .await
-            .unwrap();
-    }
-    let (client, secret) = manager
-        .create_client(NewClient {
-            org_id: org.id,
-            name: "svc".into(),
-            client_type: ClientType::Confidential,
-            grant_types: vec![GrantType::ClientCredentials],
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    for aud in [audience.as_str(), "https://other.example.com/"] {
-        manager
-            .create_grant(&client.id, aud, "read:consumers write:consumers", false)
-            .await
-            .unwrap();
-    }
+    let app = TestServer::spawn_with(|cfg| {
+        cfg.postgres_from_env = false;
+        cfg.reload_interval = Duration::from_millis(50);
+    })
+    .await;
+    let machine = app
+        .fixture()
+        .org("Guard Org")
+        .api("https://consumers.example.com/")
+        .also_api("https://other.example.com/")
+        .api_name("API")
+        .client_name("svc")
+        .build()
+        .await;
     World {
-        issuer,
-        manager,
-        clock,
-        audience,
-        client_id: client.id,
-        secret: secret.unwrap(),
-        _dir: dir,
+        issuer: app.issuer().to_owned(),
+        audience: machine.audience.clone(),
+        client_id: machine.client_id.clone(),
+        secret: machine.secret().to_owned(),
+        app,
+        machine,
     }
 }
 
 impl World {
     async fn token(&self, audience: &str, scope: &str) -> String {
-        let v: Value = reqwest::Client::new()
-            .post(format!("{}/oauth/token", self.issuer))
-            .basic_auth(&self.client_id, Some(&self.secret))
-            .form(&[
-                ("grant_type", "client_credentials"),
-                ("audience", audience),
-                ("scope", scope),
-            ])
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        v["access_token"].as_str().expect("a token").to_owned()
+        self.app.scoped_token(&self.machine, audience, scope).await
     }
 
-    /// A token signed with the issuer's own current key but with chosen claims.
-    async fn forge(&self, claims: Value) -> String {
-        let keys = self
-            .manager
-            .store
-            .live_keys(self.clock.now())
-            .await
-            .unwrap();
+    /// The issuer's current ES256 signing key: its kid and PKCS#8 DER.
+    async fn current_key(&self) -> (String, Vec<u8>) {
+        let m = &self.app.manager;
+        let keys = m.store.live_keys(self.app.clock.now()).await.unwrap();
         let k = keys
             .iter()
             .rev()
             .find(|k| k.alg == SigningAlg::ES256)
             .unwrap();
-        let der = self.manager.sealer.open(&k.private_key).unwrap();
+        (k.kid.clone(), m.sealer.open(&k.private_key).unwrap())
+    }
+
+    /// A token signed with the issuer's own current key but with chosen claims.
+    async fn forge(&self, claims: Value) -> String {
+        let (_, der) = self.current_key().await;
         SigningKey::from_pkcs8(SigningAlg::ES256, &der)
             .unwrap()
             .sign(&claims)
@@ -131,21 +77,10 @@ impl World {
 
     /// Like `forge`, with a chosen `typ` (signed by jsonwebtoken, so the signature is valid).
     async fn forge_with_typ(&self, claims: Value, typ: &str) -> String {
-        let keys = self
-            .manager
-            .store
-            .live_keys(self.clock.now())
-            .await
-            .unwrap();
-        let k = keys
-            .iter()
-            .rev()
-            .find(|k| k.alg == SigningAlg::ES256)
-            .unwrap();
-        let der = self.manager.sealer.open(&k.private_key).unwrap();
+        let (kid, der) = self.current_key().await;
         let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
         header.typ = Some(typ.into());
-        header.kid = Some(k.kid.clone());
+        header.kid = Some(kid);
         jsonwebtoken::encode(
             &header,
             &claims,
@@ -158,6 +93,15 @@ impl World {
         let mut c = GuardConfig::new(&self.issuer, &self.audience);
         c.min_refetch_interval = Duration::from_millis(200);
         c
+    }
+
+    /// Waits until the server signs with `kid`; a token signed with it.
+    async fn first_token_signed_by(&self, kid: &str) -> String {
+        eventually(SOON, "tokens signed by the new key", || async {
+            let t = self.token(&self.audience, "read:consumers").await;
+            (kid_of(&t) == kid).then_some(t)
+        })
+        .await
     }
 }
 
@@ -236,7 +180,7 @@ async fn every_kind_of_bad_token_is_401_invalid_token() {
     };
     let header: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(&h).unwrap()).unwrap();
     let kid = header["kid"].as_str().unwrap().to_owned();
-    let now = w.clock.now();
+    let now = w.app.clock.now();
     let claims = |iss: &str, aud: &str, exp: i64, nbf: Option<i64>| {
         let mut c = json!({"iss": iss, "aud": aud, "sub": "x@clients", "exp": exp, "iat": now, "jti": "j",
                            "client_id": "x", "scope": "read:consumers"});
@@ -249,9 +193,9 @@ async fn every_kind_of_bad_token_is_401_invalid_token() {
         &json!({"iss": w.issuer, "aud": w.audience, "sub": "admin", "exp": now + 600, "scope": "read:consumers"}),
     );
     // An expired token from the server: issue one an hour and a day in the past.
-    w.clock.advance(-(86_400 + 3_600));
+    w.app.clock.advance(-(86_400 + 3_600));
     let expired = w.token(&w.audience, "read:consumers").await;
-    w.clock.advance(86_400 + 3_600);
+    w.app.clock.advance(86_400 + 3_600);
     let cases: Vec<(&str, String)> = vec![
         ("malformed", "not-a-jwt".into()),
         ("tampered signature", format!("{h}.{p}.{}", "A".repeat(86))),
@@ -324,15 +268,14 @@ async fn a_key_rotated_on_the_server_is_accepted_without_a_restart() {
     let guard = Guard::new(w.config());
     let before = w.token(&w.audience, "read:consumers").await;
     guard.validate(&before).await.unwrap();
-    let new_kid = w.manager.rotate_key(SigningAlg::ES256).await.unwrap().kid;
-    let mut after = String::new();
-    for _ in 0..100 {
-        after = w.token(&w.audience, "read:consumers").await;
-        if jsonwebtoken::decode_header(&after).unwrap().kid.as_deref() == Some(new_kid.as_str()) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let new_kid = w
+        .app
+        .manager
+        .rotate_key(SigningAlg::ES256)
+        .await
+        .unwrap()
+        .kid;
+    let after = w.first_token_signed_by(&new_kid).await;
     tokio::time::sleep(Duration::from_millis(250)).await; // past the refetch interval
     guard
         .validate(&after)
@@ -382,14 +325,7 @@ async fn introspection_mode_rejects_a_revoked_token_at_once() {
     let strict = Guard::with_introspection(w.config(), introspection);
     let t = w.token(&w.audience, "read:consumers").await;
     strict.validate(&t).await.unwrap();
-    let resp = reqwest::Client::new()
-        .post(format!("{}/oauth/revoke", w.issuer))
-        .basic_auth(&w.client_id, Some(&w.secret))
-        .form(&[("token", t.as_str())])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
+    assert_eq!(w.app.revoke(&w.machine, &t).await, 200);
     assert!(
         strict.validate(&t).await.is_err(),
         "introspection sees the revocation"
@@ -412,19 +348,12 @@ async fn a_guard_that_fetched_the_jwks_before_a_rotation_accepts_the_first_token
         .await
         .unwrap();
     assert_eq!(guard.jwks_fetches(), 1);
-    let rotated = w.manager.rotate_key(SigningAlg::ES256).await.unwrap();
+    let rotated = w.app.manager.rotate_key(SigningAlg::ES256).await.unwrap();
     assert!(
         rotated.was_published,
         "the promoted key was published before"
     );
-    let mut first = String::new();
-    for _ in 0..100 {
-        first = w.token(&w.audience, "read:consumers").await;
-        if jsonwebtoken::decode_header(&first).unwrap().kid.as_deref() == Some(&rotated.kid) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    let first = w.first_token_signed_by(&rotated.kid).await;
     let header = jsonwebtoken::decode_header(&first).unwrap();
     assert_eq!(header.kid.as_deref(), Some(rotated.kid.as_str()));
     guard
