@@ -8,7 +8,8 @@ use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{DecodingKey, Validation};
 use serde_json::Value;
 
-use crate::fixture::Provisioned;
+use crate::browser::Browser;
+use crate::fixture::{Provisioned, PASSWORD};
 
 /// Where requests go, and the client that sends them (no automatic redirects).
 #[derive(Clone, Debug)]
@@ -219,6 +220,11 @@ impl Endpoint {
     /// Verifies `token` with jsonwebtoken (an implementation independent of Calyx's signer)
     /// against the published JWKS, checking signature, `iss`, `aud`, `exp` and `typ`.
     pub async fn verify(&self, token: &str, audience: &str) -> Value {
+        self.verify_from(&self.base, token, audience).await
+    }
+
+    /// Like [`Endpoint::verify`], for a token `issuer` issued (another node of one deployment).
+    pub async fn verify_from(&self, issuer: &str, token: &str, audience: &str) -> Value {
         let header = jsonwebtoken::decode_header(token).expect("a JWS header");
         assert_eq!(header.typ.as_deref(), Some("at+jwt"), "RFC 9068 typ");
         let kid = header.kid.clone().expect("a kid");
@@ -229,11 +235,23 @@ impl Endpoint {
         let key = DecodingKey::from_jwk(jwk).unwrap();
         let mut v = Validation::new(header.alg);
         v.set_audience(&[audience]);
-        v.set_issuer(&[self.base.as_str()]);
+        v.set_issuer(&[issuer]);
         v.set_required_spec_claims(&["exp", "iat", "iss", "sub", "aud"]);
         jsonwebtoken::decode::<Value>(token, &key, &v)
             .expect("the token verifies")
             .claims
+    }
+
+    /// An authorization request for client `c` with `state=xyz` and `extra` parameters.
+    pub fn authorize_url(&self, c: &Provisioned, extra: &[(&str, &str)]) -> String {
+        crate::browser::authorize_url(&self.base, &c.client_id, extra)
+    }
+
+    /// Signs `c`'s user in with a fresh browser and approves: the code.
+    pub async fn sign_in(&self, c: &Provisioned) -> String {
+        Browser::new()
+            .code(&self.authorize_url(c, &[]), &c.username, PASSWORD)
+            .await
     }
 
     /// The value of the metric sample whose line starts with `sample` (0 when absent).

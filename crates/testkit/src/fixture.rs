@@ -26,6 +26,14 @@ pub const PASSWORD: &str = "correct horse battery";
 /// The scopes of a fixture's API unless told otherwise.
 pub const DEFAULT_SCOPES: &str = "read:consumers write:consumers";
 
+/// A manager on the database at `url` (migrated; the pepper is the one the database keeps,
+/// as for `calyx` commands and `calyx serve` without `CALYX_PEPPER`).
+pub async fn open_manager(url: &str) -> Manager {
+    Manager::open(url, 2, &calyx_server::manage::Secrets::default())
+        .await
+        .unwrap()
+}
+
 /// A unique-enough suffix for names within one database.
 pub fn unique(prefix: &str) -> String {
     format!("{prefix}-{}", calyx_token::secret::random_string(6))

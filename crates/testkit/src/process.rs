@@ -80,6 +80,15 @@ impl Calyx {
         calyx
     }
 
+    /// `bin` with a temporary directory of its own (its working directory), on a fresh test
+    /// database: PostgreSQL when `CALYX_TEST_DATABASE_URL` names a server, else SQLite there.
+    pub async fn on_test_database(bin: impl Into<PathBuf>) -> Calyx {
+        let dir = tempfile::tempdir().unwrap();
+        let mut calyx = Calyx::new(bin, &crate::database::test_database(dir.path()).await);
+        calyx.dir = Some(dir);
+        calyx
+    }
+
     /// The database.
     pub fn database_url(&self) -> &str {
         &self.database_url
@@ -87,7 +96,7 @@ impl Calyx {
 
     /// The temporary directory of [`Calyx::in_temp_dir`].
     pub fn dir(&self) -> &Path {
-        self.dir.as_ref().expect("made with in_temp_dir").path()
+        self.dir.as_ref().expect("a Calyx with a directory").path()
     }
 
     /// A command for the binary on the database, with `RUST_LOG` unset.

@@ -26,10 +26,6 @@ pub async fn third_party(app: &TestServer, client_type: ClientType) -> Provision
         .await
 }
 
-pub fn authorize_url(app: &TestServer, tp: &Provisioned, extra: &[(&str, &str)]) -> String {
-    calyx_testkit::authorize_url(&app.base, &tp.client_id, extra)
-}
-
 /// Follows the flow as a user would: the authorize URL, the login form, the consent form.
 /// Returns the final response (a redirect to the application).
 pub async fn sign_in_and_decide(
@@ -54,7 +50,7 @@ pub async fn sign_in_and_decide(
 
 /// Runs the whole flow and returns a code.
 pub async fn get_code(app: &TestServer, tp: &Provisioned, extra: &[(&str, &str)]) -> String {
-    let url = authorize_url(app, tp, extra);
+    let url = app.authorize_url(tp, extra);
     let resp = sign_in_and_decide(&Browser::new(), &url, &tp.username, "approve").await;
     assert_eq!(resp.status(), 303);
     let (_, params) = location_params(&resp);
@@ -94,7 +90,7 @@ async fn state_is_echoed_exactly_and_the_redirect_query_is_kept() {
     let state = "kgY/SeM8+YH=P&Hq xkbt é";
     let redirect = format!("{REDIRECT}?tenant=42&lang=en");
     let b = Browser::new();
-    let mut url = authorize_url(&app, &tp, &[("redirect_uri", &redirect)]);
+    let mut url = app.authorize_url(&tp, &[("redirect_uri", &redirect)]);
     url = url.replace(
         "state=xyz",
         &format!(
@@ -135,22 +131,10 @@ async fn unknown_client_bad_redirect_and_fragment_show_an_error_page_and_never_r
         ..tp.clone()
     };
     let cases = [
-        authorize_url(&app, &ghost, &[("redirect_uri", REDIRECT)]),
-        authorize_url(
-            &app,
-            &tp,
-            &[("redirect_uri", "https://evil.example.com/cb")],
-        ),
-        authorize_url(
-            &app,
-            &tp,
-            &[("redirect_uri", "https://app.example.com/cb/extra")],
-        ),
-        authorize_url(
-            &app,
-            &tp,
-            &[("redirect_uri", "https://app.example.com/cb#frag")],
-        ),
+        app.authorize_url(&ghost, &[("redirect_uri", REDIRECT)]),
+        app.authorize_url(&tp, &[("redirect_uri", "https://evil.example.com/cb")]),
+        app.authorize_url(&tp, &[("redirect_uri", "https://app.example.com/cb/extra")]),
+        app.authorize_url(&tp, &[("redirect_uri", "https://app.example.com/cb#frag")]),
         app.url("/authorize?response_type=code&state=x"),
     ];
     for url in cases {
@@ -190,7 +174,7 @@ async fn other_errors_redirect_back_with_error_and_state() {
     for (extra, error) in cases {
         let resp = app
             .http
-            .get(authorize_url(&app, &tp, extra))
+            .get(app.authorize_url(&tp, extra))
             .send()
             .await
             .unwrap();
@@ -201,13 +185,15 @@ async fn other_errors_redirect_back_with_error_and_state() {
         assert!(param(&params, "error_description").is_some());
         assert_eq!(param(&params, "state"), Some("xyz"));
     }
-    let url = authorize_url(&app, &tp, &[]).replace("response_type=code", "response_type=token");
+    let url = app
+        .authorize_url(&tp, &[])
+        .replace("response_type=code", "response_type=token");
     let resp = app.http.get(url).send().await.unwrap();
     assert_eq!(
         param(&location_params(&resp).1, "error"),
         Some("unsupported_response_type")
     );
-    let url = authorize_url(&app, &tp, &[]).replace("&state=xyz", "");
+    let url = app.authorize_url(&tp, &[]).replace("&state=xyz", "");
     let resp = app.http.get(url).send().await.unwrap();
     let (_, params) = location_params(&resp);
     assert_eq!(param(&params, "error"), Some("invalid_request"));
@@ -219,7 +205,7 @@ async fn deny_sends_access_denied_with_state() {
     let app = spawn_app().await;
     let tp = third_party(&app, ClientType::Confidential).await;
     let b = Browser::new();
-    let resp = sign_in_and_decide(&b, &authorize_url(&app, &tp, &[]), &tp.username, "deny").await;
+    let resp = sign_in_and_decide(&b, &app.authorize_url(&tp, &[]), &tp.username, "deny").await;
     assert_eq!(resp.status(), 303);
     let (base, params) = location_params(&resp);
     assert_eq!(base, REDIRECT);
@@ -236,7 +222,7 @@ async fn a_scope_beyond_the_account_is_refused_and_a_narrower_one_is_granted() {
     let b = Browser::new();
     let resp = sign_in_and_decide(
         &b,
-        &authorize_url(&app, &tp, &[("scope", "OrgAdmin")]),
+        &app.authorize_url(&tp, &[("scope", "OrgAdmin")]),
         &tp.username,
         "approve",
     )
@@ -253,7 +239,9 @@ async fn a_scope_beyond_the_account_is_refused_and_a_narrower_one_is_granted() {
 async fn the_authorize_alias_and_page_security_headers() {
     let app = spawn_app().await;
     let tp = third_party(&app, ClientType::Confidential).await;
-    let url = authorize_url(&app, &tp, &[]).replace("/authorize?", "/Authorize?");
+    let url = app
+        .authorize_url(&tp, &[])
+        .replace("/authorize?", "/Authorize?");
     let resp = app.http.get(url).send().await.unwrap();
     assert_eq!(resp.status(), 200);
     let h = resp.headers();
@@ -280,7 +268,7 @@ async fn a_form_without_the_csrf_cookie_is_refused() {
     let no_cookies = Browser {
         http: app.http.clone(),
     };
-    let login = no_cookies.open(&authorize_url(&app, &tp, &[])).await;
+    let login = no_cookies.open(&app.authorize_url(&tp, &[])).await;
     let resp = no_cookies.log_in(&login, &tp.username, PASSWORD).await;
     assert_eq!(resp.status(), 400);
     assert!(
@@ -454,7 +442,7 @@ async fn public_clients_must_use_pkce_and_a_wrong_verifier_is_refused() {
     assert!(tp.secret.is_none());
     let resp = app
         .http
-        .get(authorize_url(&app, &tp, &[]))
+        .get(app.authorize_url(&tp, &[]))
         .send()
         .await
         .unwrap();
@@ -561,7 +549,7 @@ async fn repeated_wrong_passwords_are_throttled() {
     let app = spawn_app().await;
     let tp = third_party(&app, ClientType::Confidential).await;
     let b = Browser::new();
-    let login = b.open(&authorize_url(&app, &tp, &[])).await;
+    let login = b.open(&app.authorize_url(&tp, &[])).await;
     let mut statuses = Vec::new();
     for _ in 0..7 {
         let resp = b.log_in(&login, &tp.username, "wrong password").await;
@@ -574,8 +562,7 @@ async fn repeated_wrong_passwords_are_throttled() {
     assert_eq!(*statuses.last().unwrap(), 429, "{statuses:?}");
     // The right password still signs in during the block: guessing must not lock the user
     // out (the address is refused only after more failures at this account).
-    let resp =
-        sign_in_and_decide(&b, &authorize_url(&app, &tp, &[]), &tp.username, "approve").await;
+    let resp = sign_in_and_decide(&b, &app.authorize_url(&tp, &[]), &tp.username, "approve").await;
     assert_eq!(resp.status(), 303);
 }
 
@@ -652,7 +639,7 @@ async fn every_authorization_response_names_the_issuer() {
     for decision in ["approve", "deny"] {
         let resp = sign_in_and_decide(
             &Browser::new(),
-            &authorize_url(&app, &tp, &[]),
+            &app.authorize_url(&tp, &[]),
             &tp.username,
             decision,
         )
@@ -669,7 +656,7 @@ async fn every_authorization_response_names_the_issuer() {
     let resp = app
         .http
         .get(
-            authorize_url(&app, &tp, &[("response_type", "token")])
+            app.authorize_url(&tp, &[("response_type", "token")])
                 .replace("response_type=code&", ""),
         )
         .send()
@@ -690,7 +677,7 @@ async fn a_redirect_uri_carrying_response_parameters_is_refused_so_none_arrives_
         // At /authorize: an error page, no redirect.
         let resp = app
             .http
-            .get(authorize_url(&app, &tp, &[("redirect_uri", &uri)]))
+            .get(app.authorize_url(&tp, &[("redirect_uri", &uri)]))
             .send()
             .await
             .unwrap();
@@ -780,7 +767,7 @@ async fn six_bad_guesses_do_not_lock_out_the_user_but_a_persistent_guesser_is_bl
     let app = spawn_app().await;
     let tp = third_party(&app, ClientType::Confidential).await;
     let direct = format!("http://{}", app.direct);
-    let authorize = authorize_url(&app, &tp, &[]).replace(&app.base, &direct);
+    let authorize = app.authorize_url(&tp, &[]).replace(&app.base, &direct);
     let login = |b: &Browser, password: &'static str| {
         let (b, authorize, username) = (b.clone(), authorize.clone(), tp.username.clone());
         async move { attempt_login(&b, &authorize, &username, password).await }
