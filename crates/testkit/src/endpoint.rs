@@ -45,9 +45,25 @@ impl Endpoint {
         format!("{}{path}", self.base)
     }
 
+    /// Sends `method` (as given: `GET`, `post`, …) to `path`, with no body.
+    pub async fn request(&self, method: &str, path: &str) -> reqwest::Response {
+        let method = method.parse().unwrap();
+        self.http
+            .request(method, self.url(path))
+            .send()
+            .await
+            .unwrap()
+    }
+
     /// GETs `path`.
     pub async fn get(&self, path: &str) -> reqwest::Response {
-        self.http.get(self.url(path)).send().await.unwrap()
+        self.request("GET", path).await
+    }
+
+    /// GETs `path` with a Bearer token (RFC 6750 §2.1).
+    pub async fn get_as(&self, path: &str, token: &str) -> reqwest::Response {
+        let req = self.http.get(self.url(path)).bearer_auth(token);
+        req.send().await.unwrap()
     }
 
     /// GETs `path` and parses the JSON body.

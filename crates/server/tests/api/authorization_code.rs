@@ -26,6 +26,34 @@ pub async fn third_party(app: &TestServer, client_type: ClientType) -> Provision
         .await
 }
 
+/// A server with a confidential third-party app and its user.
+async fn confidential() -> (TestServer, Provisioned) {
+    let app = spawn_app().await;
+    let tp = third_party(&app, ClientType::Confidential).await;
+    (app, tp)
+}
+
+/// The same, with the tokens of the user's first sign-in (a code exchanged).
+async fn signed_in() -> (TestServer, Provisioned, Value) {
+    let (app, tp) = confidential().await;
+    let code = get_code(&app, &tp, &[]).await;
+    let (_, tokens) = app.exchange(&tp, &code).await;
+    (app, tp, tokens)
+}
+
+/// Redeems `code` with exactly the parameters `extra` besides it (no redirect URI unless
+/// given).
+async fn redeem(
+    app: &TestServer,
+    tp: &Provisioned,
+    code: &str,
+    extra: &[(&str, &str)],
+) -> (u16, Value) {
+    let mut form = vec![("grant_type", "authorization_code"), ("code", code)];
+    form.extend_from_slice(extra);
+    app.token_as(tp, &form).await
+}
+
 /// Follows the flow as a user would: the authorize URL, the login form, the consent form.
 /// Returns the final response (a redirect to the application).
 pub async fn sign_in_and_decide(
@@ -48,10 +76,21 @@ pub async fn sign_in_and_decide(
     b.decide(&consent, decision).await
 }
 
+/// A fresh browser through the flow at the authorization URL with `extra`, deciding
+/// `decision`.
+async fn decide(
+    app: &TestServer,
+    tp: &Provisioned,
+    extra: &[(&str, &str)],
+    decision: &str,
+) -> reqwest::Response {
+    let url = app.authorize_url(tp, extra);
+    sign_in_and_decide(&Browser::new(), &url, &tp.username, decision).await
+}
+
 /// Runs the whole flow and returns a code.
 pub async fn get_code(app: &TestServer, tp: &Provisioned, extra: &[(&str, &str)]) -> String {
-    let url = app.authorize_url(tp, extra);
-    let resp = sign_in_and_decide(&Browser::new(), &url, &tp.username, "approve").await;
+    let resp = decide(app, tp, extra, "approve").await;
     assert_eq!(resp.status(), 303);
     let (_, params) = location_params(&resp);
     param(&params, "code").expect("a code").to_owned()
@@ -59,8 +98,7 @@ pub async fn get_code(app: &TestServer, tp: &Provisioned, extra: &[(&str, &str)]
 
 #[tokio::test]
 async fn the_full_flow_issues_a_user_token_with_a_refresh_token() {
-    let app = spawn_app().await;
-    let tp = third_party(&app, ClientType::Confidential).await;
+    let (app, tp) = confidential().await;
     let code = get_code(&app, &tp, &[("redirect_uri", REDIRECT)]).await;
     let (status, body) = app.exchange(&tp, &code).await;
     assert_eq!(status, 200, "{body}");
@@ -85,8 +123,7 @@ async fn the_full_flow_issues_a_user_token_with_a_refresh_token() {
 
 #[tokio::test]
 async fn state_is_echoed_exactly_and_the_redirect_query_is_kept() {
-    let app = spawn_app().await;
-    let tp = third_party(&app, ClientType::Confidential).await;
+    let (app, tp) = confidential().await;
     let state = "kgY/SeM8+YH=P&Hq xkbt é";
     let redirect = format!("{REDIRECT}?tenant=42&lang=en");
     let b = Browser::new();
@@ -106,16 +143,7 @@ async fn state_is_echoed_exactly_and_the_redirect_query_is_kept() {
     assert_eq!(param(&params, "state"), Some(state));
     let code = param(&params, "code").unwrap();
     // The token request must repeat the redirect URI exactly as sent, query included.
-    let (status, body) = app
-        .token_as(
-            &tp,
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", code),
-                ("redirect_uri", REDIRECT),
-            ],
-        )
-        .await;
+    let (status, body) = redeem(&app, &tp, &code, &[("redirect_uri", REDIRECT)]).await;
     assert_eq!(
         (status, body["error"].as_str()),
         (400, Some("invalid_grant"))
@@ -124,8 +152,7 @@ async fn state_is_echoed_exactly_and_the_redirect_query_is_kept() {
 
 #[tokio::test]
 async fn unknown_client_bad_redirect_and_fragment_show_an_error_page_and_never_redirect() {
-    let app = spawn_app().await;
-    let tp = third_party(&app, ClientType::Confidential).await;
+    let (app, tp) = confidential().await;
     let ghost = Provisioned {
         client_id: "ghost".into(),
         ..tp.clone()
@@ -155,8 +182,7 @@ async fn unknown_client_bad_redirect_and_fragment_show_an_error_page_and_never_r
 
 #[tokio::test]
 async fn other_errors_redirect_back_with_error_and_state() {
-    let app = spawn_app().await;
-    let tp = third_party(&app, ClientType::Confidential).await;
+    let (app, tp) = confidential().await;
     let cases: [(&[(&str, &str)], &str); 3] = [
         (&[("scope", "NotAScope")], "invalid_scope"),
         (
@@ -202,10 +228,8 @@ async fn other_errors_redirect_back_with_error_and_state() {
 
 #[tokio::test]
 async fn deny_sends_access_denied_with_state() {
-    let app = spawn_app().await;
-    let tp = third_party(&app, ClientType::Confidential).await;
-    let b = Browser::new();
-    let resp = sign_in_and_decide(&b, &app.authorize_url(&tp, &[]), &tp.username, "deny").await;
+    let (app, tp) = confidential().await;
+    let resp = decide(&app, &tp, &[], "deny").await;
     assert_eq!(resp.status(), 303);
     let (base, params) = location_params(&resp);
     assert_eq!(base, REDIRECT);
@@ -216,17 +240,9 @@ async fn deny_sends_access_denied_with_state() {
 
 #[tokio::test]
 async fn a_scope_beyond_the_account_is_refused_and_a_narrower_one_is_granted() {
-    let app = spawn_app().await;
-    let tp = third_party(&app, ClientType::Confidential).await;
+    let (app, tp) = confidential().await;
     // OrgAdmin: the client may ask for it, the account may not grant it.
-    let b = Browser::new();
-    let resp = sign_in_and_decide(
-        &b,
-        &app.authorize_url(&tp, &[("scope", "OrgAdmin")]),
-        &tp.username,
-        "approve",
-    )
-    .await;
+    let resp = decide(&app, &tp, &[("scope", "OrgAdmin")], "approve").await;
     let (_, params) = location_params(&resp);
     assert_eq!(param(&params, "error"), Some("invalid_scope"));
     assert_eq!(param(&params, "state"), Some("xyz"));
@@ -237,8 +253,7 @@ async fn a_scope_beyond_the_account_is_refused_and_a_narrower_one_is_granted() {
 
 #[tokio::test]
 async fn the_authorize_alias_and_page_security_headers() {
-    let app = spawn_app().await;
-    let tp = third_party(&app, ClientType::Confidential).await;
+    let (app, tp) = confidential().await;
     let url = app
         .authorize_url(&tp, &[])
         .replace("/authorize?", "/Authorize?");
@@ -262,8 +277,7 @@ async fn the_authorize_alias_and_page_security_headers() {
 
 #[tokio::test]
 async fn a_form_without_the_csrf_cookie_is_refused() {
-    let app = spawn_app().await;
-    let tp = third_party(&app, ClientType::Confidential).await;
+    let (app, tp) = confidential().await;
     // A cross-site POST carries the form values but not our cookie.
     let no_cookies = Browser {
         http: app.http.clone(),
@@ -279,29 +293,20 @@ async fn a_form_without_the_csrf_cookie_is_refused() {
 
 #[tokio::test]
 async fn token_endpoint_redirect_uri_must_match() {
-    let app = spawn_app().await;
-    let tp = third_party(&app, ClientType::Confidential).await;
+    let (app, tp) = confidential().await;
     let code = get_code(&app, &tp, &[("redirect_uri", REDIRECT)]).await;
-    let (status, body) = app
-        .token_as(
-            &tp,
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("redirect_uri", "https://app.example.com/other"),
-            ],
-        )
-        .await;
+    let (status, body) = redeem(
+        &app,
+        &tp,
+        &code,
+        &[("redirect_uri", "https://app.example.com/other")],
+    )
+    .await;
     assert_eq!(
         (status, body["error"].as_str().unwrap()),
         (400, "invalid_grant")
     );
-    let (status, body) = app
-        .token_as(
-            &tp,
-            &[("grant_type", "authorization_code"), ("code", &code)],
-        )
-        .await;
+    let (status, body) = redeem(&app, &tp, &code, &[]).await;
     assert_eq!(
         (status, body["error"].as_str().unwrap()),
         (400, "invalid_request"),
@@ -313,8 +318,7 @@ async fn token_endpoint_redirect_uri_must_match() {
 
 #[tokio::test]
 async fn codes_expire_after_ten_minutes() {
-    let app = spawn_app().await;
-    let tp = third_party(&app, ClientType::Confidential).await;
+    let (app, tp) = confidential().await;
     let code = get_code(&app, &tp, &[]).await;
     app.clock.advance(601);
     let (status, body) = app.exchange(&tp, &code).await;
@@ -329,40 +333,8 @@ async fn codes_expire_after_ten_minutes() {
 }
 
 #[tokio::test]
-async fn a_reused_code_fails_and_revokes_what_it_issued() {
-    let app = spawn_app().await;
-    let tp = third_party(&app, ClientType::Confidential).await;
-    let code = get_code(&app, &tp, &[]).await;
-    let (status, first) = app.exchange(&tp, &code).await;
-    assert_eq!(status, 200);
-    let access = first["access_token"].as_str().unwrap();
-    let rt = first["refresh_token"].as_str().unwrap();
-    assert_eq!(app.introspect(&tp, access).await["active"], true);
-
-    let (status, body) = app.exchange(&tp, &code).await;
-    assert_eq!(
-        (status, body["error"].as_str().unwrap()),
-        (400, "invalid_grant")
-    );
-    assert_eq!(
-        app.introspect(&tp, access).await["active"],
-        false,
-        "access token revoked"
-    );
-    assert_eq!(
-        app.introspect(&tp, rt).await["active"],
-        false,
-        "refresh token revoked"
-    );
-    assert_eq!(app.refresh(&tp, rt, None).await.0, 400, "refresh fails");
-}
-
-#[tokio::test]
 async fn refresh_rotates_and_reuse_revokes_the_whole_family() {
-    let app = spawn_app().await;
-    let tp = third_party(&app, ClientType::Confidential).await;
-    let code = get_code(&app, &tp, &[]).await;
-    let (_, first) = app.exchange(&tp, &code).await;
+    let (app, tp, first) = signed_in().await;
     let rt1 = first["refresh_token"].as_str().unwrap().to_owned();
 
     let (status, second) = app.refresh(&tp, &rt1, None).await;
@@ -397,11 +369,36 @@ async fn refresh_rotates_and_reuse_revokes_the_whole_family() {
 }
 
 #[tokio::test]
-async fn refresh_scope_may_narrow_but_not_widen() {
-    let app = spawn_app().await;
-    let tp = third_party(&app, ClientType::Confidential).await;
+async fn a_reused_code_fails_and_revokes_what_it_issued() {
+    let (app, tp) = confidential().await;
     let code = get_code(&app, &tp, &[]).await;
-    let (_, first) = app.exchange(&tp, &code).await;
+    let (status, first) = app.exchange(&tp, &code).await;
+    assert_eq!(status, 200);
+    let access = first["access_token"].as_str().unwrap();
+    let rt = first["refresh_token"].as_str().unwrap();
+    assert_eq!(app.introspect(&tp, access).await["active"], true);
+
+    let (status, body) = app.exchange(&tp, &code).await;
+    assert_eq!(
+        (status, body["error"].as_str().unwrap()),
+        (400, "invalid_grant")
+    );
+    assert_eq!(
+        app.introspect(&tp, access).await["active"],
+        false,
+        "access token revoked"
+    );
+    assert_eq!(
+        app.introspect(&tp, rt).await["active"],
+        false,
+        "refresh token revoked"
+    );
+    assert_eq!(app.refresh(&tp, rt, None).await.0, 400, "refresh fails");
+}
+
+#[tokio::test]
+async fn refresh_scope_may_narrow_but_not_widen() {
+    let (app, tp, first) = signed_in().await;
     let rt = first["refresh_token"].as_str().unwrap();
     let (status, body) = app.refresh(&tp, rt, Some("Standard OrgAdmin")).await;
     assert_eq!(
@@ -422,10 +419,7 @@ async fn refresh_scope_may_narrow_but_not_widen() {
 
 #[tokio::test]
 async fn refresh_tokens_expire_after_the_api_refresh_lifetime() {
-    let app = spawn_app().await;
-    let tp = third_party(&app, ClientType::Confidential).await;
-    let code = get_code(&app, &tp, &[]).await;
-    let (_, first) = app.exchange(&tp, &code).await;
+    let (app, tp, first) = signed_in().await;
     let rt = first["refresh_token"].as_str().unwrap();
     app.clock.advance(90 * 86_400 + 1);
     let (status, body) = app.refresh(&tp, rt, None).await;
@@ -458,40 +452,19 @@ async fn public_clients_must_use_pkce_and_a_wrong_verifier_is_refused() {
     ];
     let code = get_code(&app, &tp, &pkce).await;
     let wrong = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXx";
-    let (status, body) = app
-        .token_as(
-            &tp,
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("code_verifier", wrong),
-            ],
-        )
-        .await;
+    let (status, body) = redeem(&app, &tp, &code, &[("code_verifier", wrong)]).await;
     assert_eq!(
         (status, body["error"].as_str().unwrap()),
         (400, "invalid_grant")
     );
-    let (status, body) = app
-        .token_as(
-            &tp,
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("code_verifier", VERIFIER),
-            ],
-        )
-        .await;
+    let (status, body) = redeem(&app, &tp, &code, &[("code_verifier", VERIFIER)]).await;
     assert_eq!(status, 200, "{body}");
     assert!(body["refresh_token"].is_string());
 }
 
 #[tokio::test]
 async fn revocation_and_introspection() {
-    let app = spawn_app().await;
-    let tp = third_party(&app, ClientType::Confidential).await;
-    let code = get_code(&app, &tp, &[]).await;
-    let (_, t) = app.exchange(&tp, &code).await;
+    let (app, tp, t) = signed_in().await;
     let access = t["access_token"].as_str().unwrap();
     let rt = t["refresh_token"].as_str().unwrap();
 
@@ -546,8 +519,7 @@ async fn revocation_and_introspection() {
 
 #[tokio::test]
 async fn repeated_wrong_passwords_are_throttled() {
-    let app = spawn_app().await;
-    let tp = third_party(&app, ClientType::Confidential).await;
+    let (app, tp) = confidential().await;
     let b = Browser::new();
     let login = b.open(&app.authorize_url(&tp, &[])).await;
     let mut statuses = Vec::new();
@@ -629,21 +601,14 @@ async fn a_post_that_is_not_the_page_form_gets_the_400_error_page() {
 
 #[tokio::test]
 async fn every_authorization_response_names_the_issuer() {
-    let app = spawn_app().await;
-    let tp = third_party(&app, ClientType::Confidential).await;
+    let (app, tp) = confidential().await;
     let meta = app
         .get_json("/.well-known/oauth-authorization-server")
         .await;
     assert_eq!(meta["authorization_response_iss_parameter_supported"], true);
     // RFC 9207 §2: success and error responses alike.
     for decision in ["approve", "deny"] {
-        let resp = sign_in_and_decide(
-            &Browser::new(),
-            &app.authorize_url(&tp, &[]),
-            &tp.username,
-            decision,
-        )
-        .await;
+        let resp = decide(&app, &tp, &[], decision).await;
         let (_, params) = location_params(&resp);
         assert_eq!(param(&params, "iss"), Some(app.base.as_str()), "{decision}");
         assert_eq!(
@@ -670,8 +635,7 @@ async fn every_authorization_response_names_the_issuer() {
 
 #[tokio::test]
 async fn a_redirect_uri_carrying_response_parameters_is_refused_so_none_arrives_twice() {
-    let app = spawn_app().await;
-    let tp = third_party(&app, ClientType::Confidential).await;
+    let (app, tp) = confidential().await;
     for name in ["code", "state", "error", "iss"] {
         let uri = format!("{REDIRECT}?{name}=planted");
         // At /authorize: an error page, no redirect.
@@ -764,8 +728,7 @@ fn browser_at(addr: [u8; 4]) -> Browser {
 
 #[tokio::test]
 async fn six_bad_guesses_do_not_lock_out_the_user_but_a_persistent_guesser_is_blocked() {
-    let app = spawn_app().await;
-    let tp = third_party(&app, ClientType::Confidential).await;
+    let (app, tp) = confidential().await;
     let direct = format!("http://{}", app.direct);
     let authorize = app.authorize_url(&tp, &[]).replace(&app.base, &direct);
     let login = |b: &Browser, password: &'static str| {

@@ -5,12 +5,11 @@ use serde_json::{json, Value};
 
 use calyx_testkit::{basic, eventually, jwt_parts, SOON};
 
-use crate::spawn_app;
+use crate::{app_and_client, app_and_client_with, spawn_app};
 
 #[tokio::test]
 async fn form_body_with_client_secret_post_gets_a_verifiable_rfc9068_token() {
-    let app = spawn_app().await;
-    let c = app.fixture().build().await;
+    let (app, c) = app_and_client().await;
     let resp = app.post_token_form(&c.client_credentials(c.secret())).await;
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.headers()["cache-control"], "no-store");
@@ -43,8 +42,7 @@ async fn form_body_with_client_secret_post_gets_a_verifiable_rfc9068_token() {
 
 #[tokio::test]
 async fn json_body_works_like_the_form() {
-    let app = spawn_app().await;
-    let c = app.fixture().build().await;
+    let (app, c) = app_and_client().await;
     let body = json!({
         "client_id": c.client_id, "client_secret": c.secret(),
         "audience": c.audience, "grant_type": "client_credentials",
@@ -66,8 +64,7 @@ async fn json_body_works_like_the_form() {
 
 #[tokio::test]
 async fn basic_auth_works_on_both_token_paths() {
-    let app = spawn_app().await;
-    let c = app.fixture().build().await;
+    let (app, c) = app_and_client().await;
     for path in ["/oauth/token", "/v2/oauth/token"] {
         let resp = app
             .post_raw(
@@ -126,8 +123,7 @@ async fn basic_auth_id_that_needs_urlencoding_is_decoded_per_rfc6749() {
 
 #[tokio::test]
 async fn resource_and_default_audience_select_the_api() {
-    let app = spawn_app().await;
-    let c = app.fixture().build().await;
+    let (app, c) = app_and_client().await;
     // RFC 8707 resource.
     let resp = app
         .post_token_form(&[
@@ -175,8 +171,7 @@ async fn resource_and_default_audience_select_the_api() {
 
 #[tokio::test]
 async fn scope_defaults_to_the_grant_narrows_on_request_and_refuses_extras() {
-    let app = spawn_app().await;
-    let c = app.fixture().build().await;
+    let (app, c) = app_and_client().await;
     let ask = |scope: &'static str| {
         let (c, app) = (&c, &app);
         async move {
@@ -205,13 +200,7 @@ async fn scope_defaults_to_the_grant_narrows_on_request_and_refuses_extras() {
 
 #[tokio::test]
 async fn expires_in_follows_the_api_setting() {
-    let app = spawn_app().await;
-    let c = app
-        .fixture()
-        .scopes("read")
-        .token_lifetime(Some(600))
-        .build()
-        .await;
+    let (app, c) = app_and_client_with(|f| f.scopes("read").token_lifetime(Some(600))).await;
     let v = app.token(&c).await;
     assert_eq!(v["expires_in"], 600);
     let claims = app
@@ -243,8 +232,7 @@ async fn eddsa_and_rs256_apis_sign_with_their_algorithm() {
 
 #[tokio::test]
 async fn the_database_never_holds_a_client_secret() {
-    let app = spawn_app().await;
-    let c = app.fixture().build().await;
+    let (app, c) = app_and_client().await;
     app.token(&c).await;
     let rotated = app.manager.rotate_secret(&c.client_id, 60).await.unwrap();
     let dump = app.database_bytes();

@@ -4,7 +4,7 @@ use serde_json::Value;
 
 use calyx_testkit::basic;
 
-use crate::spawn_app;
+use crate::{app_and_client, spawn_app};
 
 const FORM: Option<&str> = Some("application/x-www-form-urlencoded");
 const JSON: Option<&str> = Some("application/json");
@@ -73,8 +73,7 @@ fn cases() -> Vec<Case> {
 
 #[tokio::test]
 async fn each_malformed_request_gets_its_exact_status_and_error() {
-    let app = spawn_app().await;
-    let c = app.fixture().build().await;
+    let (app, c) = app_and_client().await;
     let enc = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
     for case in cases() {
         let json = case.content_type == JSON;
@@ -199,12 +198,7 @@ async fn unknown_paths_and_methods_get_json_errors_not_empty_bodies() {
         ("DELETE", "/oauth/token", 405, "method_not_allowed"),
         ("GET", "/oauth/token", 405, "method_not_allowed"),
     ] {
-        let resp = app
-            .http
-            .request(method.parse().unwrap(), app.url(path))
-            .send()
-            .await
-            .unwrap();
+        let resp = app.request(method, path).await;
         assert_eq!(resp.status(), status, "{method} {path}");
         assert!(resp.headers()["content-type"]
             .to_str()

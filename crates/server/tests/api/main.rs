@@ -5,7 +5,7 @@
 //! Every server here is reached through a recording proxy and logs at trace level, for the
 //! secret scan that runs after the whole suite (`tests/secret_scan.rs`).
 
-use calyx_testkit::{Config, TestServer};
+use calyx_testkit::{Config, Fixture, Provisioned, TestServer};
 
 mod authorization_code;
 mod client_credentials;
@@ -30,4 +30,18 @@ async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestServer {
         configure(cfg);
     })
     .await
+}
+
+/// A recorded server and a machine client with the fixture's defaults.
+async fn app_and_client() -> (TestServer, Provisioned) {
+    app_and_client_with(|f| f).await
+}
+
+/// A recorded server and a machine client with the fixture's defaults changed by `fixture`.
+async fn app_and_client_with(
+    fixture: impl FnOnce(Fixture<'_>) -> Fixture<'_>,
+) -> (TestServer, Provisioned) {
+    let app = spawn_app().await;
+    let c = fixture(app.fixture()).build().await;
+    (app, c)
 }

@@ -1,6 +1,6 @@
 //! Operations endpoints and discovery.
 
-use crate::spawn_app;
+use crate::{app_and_client, spawn_app};
 
 #[tokio::test]
 async fn health_readiness_and_metadata_answer() {
@@ -30,8 +30,7 @@ async fn health_readiness_and_metadata_answer() {
 
 #[tokio::test]
 async fn metrics_count_tokens_by_grant_and_outcome() {
-    let app = spawn_app().await;
-    let c = app.fixture().build().await;
+    let (app, c) = app_and_client().await;
     app.token(&c).await;
     app.post_token_form(&[
         ("grant_type", "client_credentials"),
@@ -86,12 +85,7 @@ async fn openapi_describes_every_route() {
             "{method} {path} is documented"
         );
         // And it is really served (not a 404).
-        let resp = app
-            .http
-            .request(method.parse().unwrap(), app.url(path))
-            .send()
-            .await
-            .unwrap();
+        let resp = app.request(method, path).await;
         assert_ne!(resp.status(), 404, "{method} {path} is served");
     }
     let distinct: std::collections::BTreeSet<&str> = routes.iter().map(|(p, _)| *p).collect();
@@ -110,8 +104,7 @@ async fn openapi_describes_every_route() {
 
 #[tokio::test]
 async fn metrics_are_openmetrics_under_their_own_media_type_and_every_sample_is_typed() {
-    let app = spawn_app().await;
-    let c = app.fixture().build().await;
+    let (app, c) = app_and_client().await;
     app.token(&c).await;
     let resp = app.get("/metrics").await;
     let ct = resp.headers()["content-type"].to_str().unwrap().to_owned();

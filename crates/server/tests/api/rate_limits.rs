@@ -2,7 +2,7 @@
 
 use calyx_testkit::Provisioned;
 
-use crate::{spawn_app, spawn_app_with};
+use crate::{app_and_client, spawn_app, spawn_app_with};
 
 #[tokio::test]
 async fn a_client_over_its_issuance_rate_gets_429_with_retry_after() {
@@ -35,8 +35,7 @@ async fn a_client_over_its_issuance_rate_gets_429_with_retry_after() {
 
 #[tokio::test]
 async fn repeated_authentication_failures_are_throttled_without_locking_out_the_owner() {
-    let app = spawn_app().await;
-    let c = app.fixture().build().await;
+    let (app, c) = app_and_client().await;
     let wrong = wrong_secret(&c);
     let mut statuses = Vec::new();
     for _ in 0..25 {
@@ -54,8 +53,7 @@ async fn repeated_authentication_failures_are_throttled_without_locking_out_the_
 
 #[tokio::test]
 async fn the_owner_gets_in_while_blocked_even_when_the_client_is_not_cached() {
-    let app = spawn_app().await;
-    let c = app.fixture().build().await;
+    let (app, c) = app_and_client().await;
     let wrong = wrong_secret(&c);
     for _ in 0..25 {
         app.post_token_form(&wrong).await;

@@ -5,7 +5,7 @@ use serde_json::Value;
 
 use calyx_testkit::{eventually, jwt_parts, Provisioned, TestServer, SOON};
 
-use crate::spawn_app;
+use crate::{app_and_client, app_and_client_with};
 
 async fn status_with(app: &TestServer, c: &Provisioned, secret: &str) -> u16 {
     app.post_token_form(&c.client_credentials(secret))
@@ -16,8 +16,7 @@ async fn status_with(app: &TestServer, c: &Provisioned, secret: &str) -> u16 {
 
 #[tokio::test]
 async fn rotating_a_secret_without_grace_stops_the_old_one_and_starts_the_new_one() {
-    let app = spawn_app().await;
-    let c = app.fixture().build().await;
+    let (app, c) = app_and_client().await;
     assert_eq!(
         status_with(&app, &c, c.secret()).await,
         200,
@@ -35,8 +34,7 @@ async fn rotating_a_secret_without_grace_stops_the_old_one_and_starts_the_new_on
 
 #[tokio::test]
 async fn rotating_a_secret_with_grace_keeps_the_old_one_until_the_grace_ends() {
-    let app = spawn_app().await;
-    let c = app.fixture().build().await;
+    let (app, c) = app_and_client().await;
     let new = app.manager.rotate_secret(&c.client_id, 300).await.unwrap();
     assert_eq!(status_with(&app, &c, &new).await, 200);
     assert_eq!(
@@ -55,8 +53,7 @@ async fn rotating_a_secret_with_grace_keeps_the_old_one_until_the_grace_ends() {
 
 #[tokio::test]
 async fn key_rotation_takes_effect_on_a_running_server_and_old_tokens_keep_verifying() {
-    let app = spawn_app().await;
-    let c = app.fixture().build().await;
+    let (app, c) = app_and_client().await;
     let old: Value = app.token(&c).await;
     let old_token = old["access_token"].as_str().unwrap().to_owned();
     let (old_header, _) = jwt_parts(&old_token);
@@ -109,8 +106,7 @@ async fn an_api_with_a_new_algorithm_signs_at_once_on_a_running_server() {
 
 #[tokio::test]
 async fn the_next_key_is_published_before_it_signs_and_a_rotation_promotes_it() {
-    let app = spawn_app().await;
-    let c = app.fixture().build().await;
+    let (app, c) = app_and_client().await;
     let before = app.jwks_kids().await;
     assert_eq!(
         before.len(),
@@ -151,26 +147,13 @@ async fn the_next_key_is_published_before_it_signs_and_a_rotation_promotes_it() 
 
 #[tokio::test]
 async fn a_retired_key_leaves_the_jwks_at_once_and_its_tokens_stop_being_accepted() {
-    let app = spawn_app().await;
-    let c = app
-        .fixture()
-        .scopes("read:consumers users:write users:authenticate")
-        .build()
-        .await;
+    let (app, c) =
+        app_and_client_with(|f| f.scopes("read:consumers users:write users:authenticate")).await;
     let token = app.access_token(&c).await;
     let kid = jwt_parts(&token).0["kid"].as_str().unwrap().to_owned();
     let users = |t: String| {
         let app = &app;
-        async move {
-            app.http
-                .get(app.url("/v2/users"))
-                .bearer_auth(t)
-                .send()
-                .await
-                .unwrap()
-                .status()
-                .as_u16()
-        }
+        async move { app.get_as("/v2/users", &t).await.status().as_u16() }
     };
     assert_eq!(users(token.clone()).await, 200);
 

@@ -30,6 +30,13 @@ fn host_port(app: &TestServer) -> String {
     app.direct.to_string()
 }
 
+/// A connection straight to the server, on which `bytes` have been sent.
+async fn connect_and_send(app: &TestServer, bytes: &[u8]) -> TcpStream {
+    let mut s = TcpStream::connect(host_port(app)).await.unwrap();
+    s.write_all(bytes).await.unwrap();
+    s
+}
+
 #[tokio::test]
 async fn slowloris_connections_do_not_starve_other_clients() {
     let app = spawn_app_with(|cfg| {
@@ -101,10 +108,7 @@ async fn slowloris_connections_do_not_starve_other_clients() {
 #[tokio::test]
 async fn connections_whose_headers_never_finish_or_never_start_are_closed_at_the_deadline() {
     let app = spawn_app_with(|cfg| cfg.header_read_timeout = Duration::from_secs(1)).await;
-    let mut s = TcpStream::connect(host_port(&app)).await.unwrap();
-    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: calyx\r\n")
-        .await
-        .unwrap();
+    let mut s = connect_and_send(&app, b"GET /healthz HTTP/1.1\r\nHost: calyx\r\n").await;
     let sent = read_until_closed(&mut s, Duration::from_secs(5))
         .await
         .expect("the server closes a connection whose headers stop arriving");
@@ -118,10 +122,7 @@ async fn connections_whose_headers_never_finish_or_never_start_are_closed_at_the
         .expect("the server closes a connection that sends nothing");
 
     // ...and an idle keep-alive connection, after the same deadline.
-    let mut s = TcpStream::connect(host_port(&app)).await.unwrap();
-    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: calyx\r\n\r\n")
-        .await
-        .unwrap();
+    let mut s = connect_and_send(&app, b"GET /healthz HTTP/1.1\r\nHost: calyx\r\n\r\n").await;
     let sent = read_until_closed(&mut s, Duration::from_secs(5))
         .await
         .expect("the server closes an idle keep-alive connection");
@@ -131,14 +132,13 @@ async fn connections_whose_headers_never_finish_or_never_start_are_closed_at_the
 #[tokio::test]
 async fn a_body_that_trickles_past_its_deadline_gets_408_invalid_request() {
     let app = spawn_app_with(|cfg| cfg.body_read_timeout = Duration::from_secs(1)).await;
-    let mut s = TcpStream::connect(host_port(&app)).await.unwrap();
-    s.write_all(
+    let mut s = connect_and_send(
+        &app,
         b"POST /oauth/token HTTP/1.1\r\nHost: calyx\r\n\
           Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 200\r\n\r\n\
           grant_type=client_credentials",
     )
-    .await
-    .unwrap();
+    .await;
     let mut response = Vec::new();
     let mut buf = [0u8; 4096];
     let started = Instant::now();

@@ -43,8 +43,43 @@ async fn call(
     )
 }
 
+/// A server and an org client allowed [`ORG_SCOPES`], with its org token.
+async fn app_and_org() -> (TestServer, Provisioned, String) {
+    let app = spawn_app().await;
+    let (c, token) = org(&app, ORG_SCOPES).await;
+    (app, c, token)
+}
+
+/// `GET path`, as `token`.
+async fn get_as(
+    app: &TestServer,
+    path: &str,
+    token: &str,
+) -> (u16, Value, reqwest::header::HeaderMap) {
+    call(app, "GET", path, Some(token), None).await
+}
+
+/// `POST /v2/users` with `body`, as `token`.
+async fn post_user(
+    app: &TestServer,
+    token: &str,
+    body: Value,
+) -> (u16, Value, reqwest::header::HeaderMap) {
+    call(app, "POST", "/v2/users", Some(token), Some(body)).await
+}
+
+/// `POST /v2/users/{user}/authenticate`, as `token`.
+async fn authenticate(
+    app: &TestServer,
+    token: &str,
+    user: &str,
+) -> (u16, Value, reqwest::header::HeaderMap) {
+    let path = format!("/v2/users/{user}/authenticate");
+    call(app, "POST", &path, Some(token), None).await
+}
+
 async fn register(app: &TestServer, token: &str, body: Value) -> Value {
-    let (status, v, headers) = call(app, "POST", "/v2/users", Some(token), Some(body)).await;
+    let (status, v, headers) = post_user(app, token, body).await;
     assert_eq!(status, 201, "{v}");
     assert_eq!(
         headers["location"],
@@ -55,8 +90,7 @@ async fn register(app: &TestServer, token: &str, body: Value) -> Value {
 
 #[tokio::test]
 async fn register_list_get_and_delete_within_the_org() {
-    let app = spawn_app().await;
-    let (_, token) = org(&app, ORG_SCOPES).await;
+    let (app, _, token) = app_and_org().await;
     let u = register(
         &app,
         &token,
@@ -77,18 +111,11 @@ async fn register_list_get_and_delete_within_the_org() {
     .await;
     assert_eq!(u2["allowed_scopes"], "read:consumers");
 
-    let (status, page, _) = call(&app, "GET", "/v2/users?limit=1", Some(&token), None).await;
+    let (status, page, _) = get_as(&app, "/v2/users?limit=1", &token).await;
     assert_eq!(status, 200);
     assert_eq!(page["users"].as_array().unwrap().len(), 1);
     let after = page["next_after"].as_str().unwrap().to_owned();
-    let (_, page2, _) = call(
-        &app,
-        "GET",
-        &format!("/v2/users?limit=1&after={after}"),
-        Some(&token),
-        None,
-    )
-    .await;
+    let (_, page2, _) = get_as(&app, &format!("/v2/users?limit=1&after={after}"), &token).await;
     assert_eq!(page2["users"].as_array().unwrap().len(), 1);
     assert!(page2["next_after"].is_null());
     let mut ids = vec![
@@ -101,10 +128,10 @@ async fn register_list_get_and_delete_within_the_org() {
     assert_eq!(ids, want);
 
     let path = format!("/v2/users/{}", u["user_id"].as_str().unwrap());
-    let (status, got, _) = call(&app, "GET", &path, Some(&token), None).await;
+    let (status, got, _) = get_as(&app, &path, &token).await;
     assert_eq!((status, &got["external_id"]), (200, &json!("cust-1")));
     assert_eq!(call(&app, "DELETE", &path, Some(&token), None).await.0, 204);
-    assert_eq!(call(&app, "GET", &path, Some(&token), None).await.0, 404);
+    assert_eq!(get_as(&app, &path, &token).await.0, 404);
     assert_eq!(call(&app, "DELETE", &path, Some(&token), None).await.0, 404);
 }
 
@@ -123,47 +150,23 @@ async fn another_organizations_token_sees_nothing() {
         let (status, body, _) = call(&app, method, &path, Some(&b), None).await;
         assert_eq!(status, 404, "{method} {path}: {body}");
     }
-    let (_, page, _) = call(&app, "GET", "/v2/users", Some(&b), None).await;
+    let (_, page, _) = get_as(&app, "/v2/users", &b).await;
     assert_eq!(page["users"], json!([]));
     // The same external id is free in another organization, but not twice in one.
     register(&app, &b, json!({"external_id": "shared-id"})).await;
-    let (status, body, _) = call(
-        &app,
-        "POST",
-        "/v2/users",
-        Some(&a),
-        Some(json!({"external_id": "shared-id"})),
-    )
-    .await;
+    let (status, body, _) = post_user(&app, &a, json!({"external_id": "shared-id"})).await;
     assert_eq!((status, body["error"].as_str().unwrap()), (409, "conflict"));
     // The user still exists for its own organization.
-    assert_eq!(
-        call(&app, "GET", &format!("/v2/users/{id}"), Some(&a), None)
-            .await
-            .0,
-        200
-    );
+    assert_eq!(get_as(&app, &format!("/v2/users/{id}"), &a).await.0, 200);
 }
 
 #[tokio::test]
 async fn authenticate_returns_a_user_scoped_token_for_the_org_audience() {
-    let app = spawn_app().await;
-    let (c, token) = org(&app, ORG_SCOPES).await;
-    let u = register(
-        &app,
-        &token,
-        json!({"external_id": "x", "allowed_scopes": "read:consumers"}),
-    )
-    .await;
+    let (app, c, token) = app_and_org().await;
+    let user = json!({"external_id": "x", "allowed_scopes": "read:consumers"});
+    let u = register(&app, &token, user).await;
     let id = u["user_id"].as_str().unwrap();
-    let (status, body, headers) = call(
-        &app,
-        "POST",
-        &format!("/v2/users/{id}/authenticate"),
-        Some(&token),
-        None,
-    )
-    .await;
+    let (status, body, headers) = authenticate(&app, &token, id).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(headers["cache-control"], "no-store");
     assert_eq!(body["token_type"], "Bearer");
@@ -208,8 +211,7 @@ async fn a_missing_scope_is_403_insufficient_scope() {
     let app = spawn_app().await;
     let (_, writer) = org(&app, "read:consumers users:write").await;
     let (_, reader) = org(&app, "read:consumers").await;
-    let (status, body, headers) =
-        call(&app, "POST", "/v2/users", Some(&reader), Some(json!({}))).await;
+    let (status, body, headers) = post_user(&app, &reader, json!({})).await;
     assert_eq!(
         (status, body["error"].as_str().unwrap()),
         (403, "insufficient_scope")
@@ -222,8 +224,7 @@ async fn a_missing_scope_is_403_insufficient_scope() {
         "{challenge}"
     );
     let u = register(&app, &writer, json!({})).await;
-    let path = format!("/v2/users/{}/authenticate", u["user_id"].as_str().unwrap());
-    let (status, _, headers) = call(&app, "POST", &path, Some(&writer), None).await;
+    let (status, _, headers) = authenticate(&app, &writer, u["user_id"].as_str().unwrap()).await;
     assert_eq!(status, 403);
     assert!(headers["www-authenticate"]
         .to_str()
@@ -233,18 +234,10 @@ async fn a_missing_scope_is_403_insufficient_scope() {
 
 #[tokio::test]
 async fn a_user_scoped_token_cannot_act_for_its_organization() {
-    let app = spawn_app().await;
-    let (_, token) = org(&app, ORG_SCOPES).await;
+    let (app, _, token) = app_and_org().await;
     let u = register(&app, &token, json!({})).await;
     let id = u["user_id"].as_str().unwrap();
-    let (_, t, _) = call(
-        &app,
-        "POST",
-        &format!("/v2/users/{id}/authenticate"),
-        Some(&token),
-        None,
-    )
-    .await;
+    let (_, t, _) = authenticate(&app, &token, id).await;
     let user_token = t["access_token"].as_str().unwrap();
     for (method, path) in [
         ("GET", "/v2/users".to_owned()),
@@ -260,8 +253,7 @@ async fn a_user_scoped_token_cannot_act_for_its_organization() {
 
 #[tokio::test]
 async fn bad_bearer_tokens_get_401_with_a_challenge() {
-    let app = spawn_app().await;
-    let (c, token) = org(&app, ORG_SCOPES).await;
+    let (app, c, token) = app_and_org().await;
     // Wrong issuer, signed with this server's own key.
     let now = app.clock.now();
     let stored = app.manager.store.live_keys(now).await.unwrap();
@@ -320,7 +312,7 @@ async fn bad_bearer_tokens_get_401_with_a_challenge() {
     }
     // Expired.
     app.clock.advance(86_401);
-    let (status, body, _) = call(&app, "GET", "/v2/users", Some(&token), None).await;
+    let (status, body, _) = get_as(&app, "/v2/users", &token).await;
     assert_eq!(
         (status, body["error"].as_str().unwrap()),
         (401, "invalid_token")
@@ -329,18 +321,10 @@ async fn bad_bearer_tokens_get_401_with_a_challenge() {
 
 #[tokio::test]
 async fn deleting_a_user_makes_its_tokens_inactive() {
-    let app = spawn_app().await;
-    let (c, token) = org(&app, ORG_SCOPES).await;
+    let (app, c, token) = app_and_org().await;
     let u = register(&app, &token, json!({"external_id": "bye"})).await;
     let id = u["user_id"].as_str().unwrap();
-    let (_, t, _) = call(
-        &app,
-        "POST",
-        &format!("/v2/users/{id}/authenticate"),
-        Some(&token),
-        None,
-    )
-    .await;
+    let (_, t, _) = authenticate(&app, &token, id).await;
     let user_token = t["access_token"].as_str().unwrap().to_owned();
     let introspect = |tok: String| {
         let (app, c) = (&app, &c);
@@ -368,8 +352,7 @@ async fn deleting_a_user_makes_its_tokens_inactive() {
 
 #[tokio::test]
 async fn malformed_registrations_get_400_invalid_request() {
-    let app = spawn_app().await;
-    let (_, token) = org(&app, ORG_SCOPES).await;
+    let (app, _, token) = app_and_org().await;
     let bad: [(&str, &str); 5] = [
         ("application/json", "{"),
         ("application/json", "[]"),
@@ -396,17 +379,10 @@ async fn malformed_registrations_get_400_invalid_request() {
         );
     }
     for query in ["limit=0", "limit=", "limit=201", "limit=x"] {
-        let (status, _, _) = call(
-            &app,
-            "GET",
-            &format!("/v2/users?{query}"),
-            Some(&token),
-            None,
-        )
-        .await;
+        let (status, _, _) = get_as(&app, &format!("/v2/users?{query}"), &token).await;
         assert_eq!(status, 400, "{query}");
     }
-    let (status, _, _) = call(&app, "GET", "/v2/users?after=%00", Some(&token), None).await;
+    let (status, _, _) = get_as(&app, "/v2/users?after=%00", &token).await;
     assert_eq!(status, 400);
     for method in ["GET", "DELETE"] {
         assert_eq!(
@@ -429,12 +405,6 @@ async fn narrow_org(app: &TestServer) -> (Provisioned, String) {
         .await;
     let token = app.access_token(&c).await;
     (c, token)
-}
-
-async fn authenticate_user(app: &TestServer, org_token: &str, user: &str) -> (u16, Value) {
-    let path = format!("/v2/users/{user}/authenticate");
-    let (status, body, _) = call(app, "POST", &path, Some(org_token), None).await;
-    (status, body)
 }
 
 const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
@@ -469,14 +439,7 @@ async fn a_user_cannot_be_given_scopes_beyond_the_org_clients_grant() {
         json!("write:consumers"),
         json!(["read:consumers", "read:credit.score"]),
     ] {
-        let (status, v, _) = call(
-            &app,
-            "POST",
-            "/v2/users",
-            Some(&token),
-            Some(json!({"allowed_scopes": scopes})),
-        )
-        .await;
+        let (status, v, _) = post_user(&app, &token, json!({"allowed_scopes": scopes})).await;
         assert_eq!(
             (status, v["error"].as_str()),
             (400, Some("invalid_scope")),
@@ -486,7 +449,7 @@ async fn a_user_cannot_be_given_scopes_beyond_the_org_clients_grant() {
     // Within the grant: accepted, and the minted tokens hold exactly that.
     let u = register(&app, &token, json!({"allowed_scopes": "read:consumers"})).await;
     let id = u["user_id"].as_str().unwrap();
-    let (status, body) = authenticate_user(&app, &token, id).await;
+    let (status, body, _) = authenticate(&app, &token, id).await;
     assert_eq!(status, 200, "{body}");
     let (_, claims) = jwt_parts(body["access_token"].as_str().unwrap());
     assert_eq!(claims["scope"], "read:consumers");
@@ -503,7 +466,7 @@ async fn a_user_cannot_be_given_scopes_beyond_the_org_clients_grant() {
         .await
         .unwrap();
     eventually(SOON, "tokens follow the narrowed grant", || async {
-        let (status, body) = authenticate_user(&app, &token, id).await;
+        let (status, body, _) = authenticate(&app, &token, id).await;
         status == 200 && jwt_parts(body["access_token"].as_str().unwrap()).1["scope"] == ""
     })
     .await;
@@ -520,14 +483,7 @@ async fn a_username_is_unique_per_organization_and_reveals_nothing_across_them()
     register(&app, &a, json!({"username": "jane"})).await;
     // Org B may have its own jane: a refusal here would tell B that some org has one.
     register(&app, &b, json!({"username": "jane"})).await;
-    let (status, v, _) = call(
-        &app,
-        "POST",
-        "/v2/users",
-        Some(&b),
-        Some(json!({"username": "jane"})),
-    )
-    .await;
+    let (status, v, _) = post_user(&app, &b, json!({"username": "jane"})).await;
     assert_eq!(status, 409, "within one org the name is taken: {v}");
 }
 
@@ -542,8 +498,7 @@ async fn legacy(app: &TestServer, user: &str, authorization: &str) -> reqwest::R
 
 #[tokio::test]
 async fn the_legacy_v1_authenticate_is_off_unless_enabled() {
-    let app = spawn_app().await;
-    let (c, token) = org(&app, ORG_SCOPES).await;
+    let (app, c, token) = app_and_org().await;
     let u = register(&app, &token, json!({"allowed_scopes": "read:consumers"})).await;
     let resp = legacy(
         &app,
