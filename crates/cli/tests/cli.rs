@@ -37,6 +37,21 @@ async fn token(node: &Endpoint, id: &str, secret: &str, audience: Option<&str>) 
     (status, resp.json().await.unwrap_or(Value::Null))
 }
 
+/// `calyx grant create`: `read:consumers` of `audience` for `client`, its default audience.
+fn grant_read_by_default(env: &Calyx, client: &str, audience: &str) {
+    env.json(&[
+        "grant",
+        "create",
+        "--client",
+        client,
+        "--audience",
+        audience,
+        "--scopes",
+        "read:consumers",
+        "--default",
+    ]);
+}
+
 /// "<file> contains <secret>" for every file in `dir` that holds one of `needles`.
 fn files_containing(dir: &Path, needles: &[&str]) -> Vec<String> {
     let mut scanner = Scanner::new();
@@ -89,17 +104,7 @@ async fn provision_with_the_cli_then_rotate_secret_and_key_on_a_running_server()
     let id = client["client_id"].as_str().unwrap().to_owned();
     let secret = client["client_secret"].as_str().unwrap().to_owned();
     assert_eq!(secret.len(), 43, "256-bit secret");
-    env.json(&[
-        "grant",
-        "create",
-        "--client",
-        &id,
-        "--audience",
-        aud,
-        "--scopes",
-        "read:consumers",
-        "--default",
-    ]);
+    grant_read_by_default(&env, &id, aud);
 
     let server = serve(&env, &[]);
     let (status, body) = token(&server, &id, &secret, None).await;
@@ -186,17 +191,7 @@ async fn serve_dev_prints_credentials_and_a_curl_that_returns_a_token() {
         "https://app.example.com/cb",
     ]);
     let app_id = app["client_id"].as_str().unwrap();
-    env.json(&[
-        "grant",
-        "create",
-        "--client",
-        app_id,
-        "--audience",
-        "https://api.example.com/",
-        "--scopes",
-        "read:consumers",
-        "--default",
-    ]);
+    grant_read_by_default(&env, app_id, "https://api.example.com/");
     let browser = Browser::new();
     let url = format!(
         "{}/authorize?response_type=code&client_id={app_id}&state=s1",
@@ -391,17 +386,7 @@ fn provision_machine_client(env: &Calyx, alg: &str) -> (String, String, String) 
         "Backend",
     ]);
     let id = client["client_id"].as_str().unwrap().to_owned();
-    env.json(&[
-        "grant",
-        "create",
-        "--client",
-        &id,
-        "--audience",
-        &aud,
-        "--scopes",
-        "read:consumers",
-        "--default",
-    ]);
+    grant_read_by_default(&env, &id, &aud);
     (
         id,
         client["client_secret"].as_str().unwrap().to_owned(),

@@ -8,7 +8,7 @@ use calyx_client::{
     delegate, AuthMethod, AuthorizationRequest, Credentials, Endpoints, Error, RefreshSession,
     RefreshStore, TokenSource,
 };
-use calyx_core::model::GrantType;
+use calyx_core::model::{GrantType, User};
 use calyx_server::manage::NewUser;
 use calyx_testkit::fixture::seed_refresh_token;
 use calyx_testkit::{jwt_parts, Browser, TestServer, PASSWORD, REDIRECT};
@@ -66,6 +66,16 @@ impl World {
         Endpoints::discover(&reqwest::Client::new(), &self.app.base)
             .await
             .unwrap()
+    }
+
+    /// A user of the org allowed `read` on the first API.
+    async fn new_user(&self) -> User {
+        let user = NewUser {
+            org_id: self.org_id.clone(),
+            scopes: vec![(AUD.into(), "read".into())],
+            ..Default::default()
+        };
+        self.app.manager.create_user(user).await.unwrap()
     }
 
     async fn issued_count(&self) -> u64 {
@@ -170,14 +180,7 @@ impl RefreshStore for MemoryStore {
 /// A live refresh token for a new user, seeded through the store.
 async fn seed_refresh_token_for_new_user(w: &World) -> String {
     let m = &w.app.manager;
-    let user = m
-        .create_user(NewUser {
-            org_id: w.org_id.clone(),
-            scopes: vec![(AUD.into(), "read".into())],
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let user = w.new_user().await;
     let api = m.store.api_by_audience(AUD).await.unwrap().unwrap();
     let scope = calyx_core::ScopeSet::parse("read").unwrap();
     seed_refresh_token(m, &w.creds.client_id, &user, &api, scope, 3600).await
@@ -274,16 +277,7 @@ async fn the_delegation_helper_gets_a_user_token() {
     let w = world(0, None).await;
     let source = TokenSource::new(reqwest::Client::new(), w.endpoints().await, w.creds.clone());
     let org_token = source.token(AUD, None).await.unwrap();
-    let user = w
-        .app
-        .manager
-        .create_user(NewUser {
-            org_id: w.org_id.clone(),
-            scopes: vec![(AUD.into(), "read".into())],
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let user = w.new_user().await;
     let t = delegate(
         &reqwest::Client::new(),
         &w.app.base,

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use calyx_testkit::process::spawn_announcing;
-use calyx_testkit::TestServer;
+use calyx_testkit::{Endpoint, TestServer};
 use serde_json::{json, Value};
 
 /// `cargo test` builds the examples next to the test binaries: target/<profile>/examples/.
@@ -50,42 +50,24 @@ async fn consumers_api_enforces_read_and_write_scopes() {
     ]);
     let (_api, api, _) = spawn_announcing(&mut cmd, "consumers API on ");
 
-    let http = reqwest::Client::new();
     let token = |scope: &'static str| app.scoped_token(&c, "", scope);
     let reader = token("read:consumers").await;
     let writer = token("read:consumers write:consumers").await;
-    let url = format!("{api}/v1/consumers");
+    let consumers = Endpoint::new(api);
+    let path = "/v1/consumers";
+    // Creates Ada as the holder of `token`.
+    let create = |token: &str| {
+        let req = consumers.http.post(consumers.url(path)).bearer_auth(token);
+        req.json(&json!({"name": "Ada"})).send()
+    };
 
-    assert_eq!(http.get(&url).send().await.unwrap().status(), 401);
-    let resp = http.get(&url).bearer_auth(&reader).send().await.unwrap();
+    assert_eq!(consumers.get(path).await.status(), 401);
+    let resp = consumers.get_as(path, &reader).await;
     assert_eq!(resp.status(), 200);
-    let resp = http
-        .post(&url)
-        .bearer_auth(&reader)
-        .json(&json!({"name": "Ada"}))
-        .send()
-        .await
-        .unwrap();
+    let resp = create(&reader).await.unwrap();
     assert_eq!(resp.status(), 403, "write needs write:consumers");
-    let created: Value = http
-        .post(&url)
-        .bearer_auth(&writer)
-        .json(&json!({"name": "Ada"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let created: Value = create(&writer).await.unwrap().json().await.unwrap();
     assert_eq!(created["name"], "Ada");
-    let list: Value = http
-        .get(&url)
-        .bearer_auth(&reader)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: Value = consumers.get_as(path, &reader).await.json().await.unwrap();
     assert_eq!(list["consumers"][0]["name"], "Ada");
 }

@@ -95,6 +95,13 @@ impl World {
         c
     }
 
+    /// A guard that fetches the JWKS again no sooner than `interval` after a fetch.
+    fn guard_refetching_after(&self, interval: Duration) -> Guard {
+        let mut cfg = self.config();
+        cfg.min_refetch_interval = interval;
+        Guard::new(cfg)
+    }
+
     /// Waits until the server signs with `kid`; a token signed with it.
     async fn first_token_signed_by(&self, kid: &str) -> String {
         eventually(SOON, "tokens signed by the new key", || async {
@@ -110,15 +117,14 @@ async fn api(guard: Guard) -> String {
     async fn list(Authenticated(t): Authenticated) -> Json<Value> {
         Json(json!({"consumers": [], "caller": t.subject()}))
     }
-    let app = Router::new()
-        .route(
-            "/v1/consumers",
-            get(list).layer(GuardLayer::new(guard.clone()).require_scopes(&["read:consumers"])),
-        )
-        .route(
-            "/v1/consumers/new",
-            get(list).layer(GuardLayer::new(guard).require_scopes(&["write:consumers"])),
-        );
+    let mut app = Router::new();
+    for (path, scope) in [
+        ("/v1/consumers", "read:consumers"),
+        ("/v1/consumers/new", "write:consumers"),
+    ] {
+        let layer = GuardLayer::new(guard.clone()).require_scopes(&[scope]);
+        app = app.route(path, get(list).layer(layer));
+    }
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -277,22 +283,18 @@ async fn a_key_rotated_on_the_server_is_accepted_without_a_restart() {
         .kid;
     let after = w.first_token_signed_by(&new_kid).await;
     tokio::time::sleep(Duration::from_millis(250)).await; // past the refetch interval
-    guard
-        .validate(&after)
-        .await
-        .expect("the new key is fetched");
-    guard
-        .validate(&before)
-        .await
-        .expect("the old key is still published");
+    for (token, why) in [
+        (&after, "the new key is fetched"),
+        (&before, "the old key is still published"),
+    ] {
+        guard.validate(token).await.expect(why);
+    }
 }
 
 #[tokio::test]
 async fn a_flood_of_random_kids_causes_a_bounded_number_of_jwks_fetches() {
     let w = calyx().await;
-    let mut cfg = w.config();
-    cfg.min_refetch_interval = Duration::from_secs(10);
-    let guard = Guard::new(cfg);
+    let guard = w.guard_refetching_after(Duration::from_secs(10));
     let good = w.token(&w.audience, "read:consumers").await;
     guard.validate(&good).await.unwrap();
     assert_eq!(guard.jwks_fetches(), 1);
@@ -334,33 +336,6 @@ async fn introspection_mode_rejects_a_revoked_token_at_once() {
         .validate(&t)
         .await
         .expect("offline validation cannot see it (by design)");
-}
-
-#[tokio::test]
-async fn a_guard_that_fetched_the_jwks_before_a_rotation_accepts_the_first_token_after_it() {
-    let w = calyx().await;
-    let mut cfg = w.config();
-    // As Keycloak's and jose's verifiers do: no refetch for a while after a fetch.
-    cfg.min_refetch_interval = Duration::from_secs(60);
-    let guard = Guard::new(cfg);
-    guard
-        .validate(&w.token(&w.audience, "read:consumers").await)
-        .await
-        .unwrap();
-    assert_eq!(guard.jwks_fetches(), 1);
-    let rotated = w.app.manager.rotate_key(SigningAlg::ES256).await.unwrap();
-    assert!(
-        rotated.was_published,
-        "the promoted key was published before"
-    );
-    let first = w.first_token_signed_by(&rotated.kid).await;
-    let header = jsonwebtoken::decode_header(&first).unwrap();
-    assert_eq!(header.kid.as_deref(), Some(rotated.kid.as_str()));
-    guard
-        .validate(&first)
-        .await
-        .expect("the key that signs after the rotation was in the JWKS fetched before it");
-    assert_eq!(guard.jwks_fetches(), 1, "no refetch was needed");
 }
 
 /// A JWKS endpoint whose key set the test swaps, served with `Cache-Control: max-age=1`.
@@ -418,4 +393,29 @@ async fn a_key_the_issuer_stops_publishing_stops_verifying_once_the_jwks_max_age
         guard.validate(&compromised).await.unwrap_err(),
         calyx_guard::GuardError::InvalidToken("unknown key id")
     );
+}
+
+#[tokio::test]
+async fn a_guard_that_fetched_the_jwks_before_a_rotation_accepts_the_first_token_after_it() {
+    let w = calyx().await;
+    // As Keycloak's and jose's verifiers do: no refetch for a while after a fetch.
+    let guard = w.guard_refetching_after(Duration::from_secs(60));
+    guard
+        .validate(&w.token(&w.audience, "read:consumers").await)
+        .await
+        .unwrap();
+    assert_eq!(guard.jwks_fetches(), 1);
+    let rotated = w.app.manager.rotate_key(SigningAlg::ES256).await.unwrap();
+    assert!(
+        rotated.was_published,
+        "the promoted key was published before"
+    );
+    let first = w.first_token_signed_by(&rotated.kid).await;
+    let header = jsonwebtoken::decode_header(&first).unwrap();
+    assert_eq!(header.kid.as_deref(), Some(rotated.kid.as_str()));
+    guard
+        .validate(&first)
+        .await
+        .expect("the key that signs after the rotation was in the JWKS fetched before it");
+    assert_eq!(guard.jwks_fetches(), 1, "no refetch was needed");
 }

@@ -182,7 +182,7 @@ impl Endpoint {
     /// Exchanges a code (with the client's redirect URI, when it has one).
     pub async fn exchange(&self, c: &Provisioned, code: &str) -> Answer {
         let mut form = vec![("grant_type", "authorization_code"), ("code", code)];
-        if let Some(redirect) = &c.redirect_uri {
+        if let Some(redirect) = c.redirect_uri {
             form.push(("redirect_uri", redirect));
         }
         self.token_as(c, &form).await

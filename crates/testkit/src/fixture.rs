@@ -44,14 +44,14 @@ pub fn unique(prefix: &str) -> String {
 pub struct Provisioned {
     /// The organization.
     pub org_id: String,
-    /// The (first) API's audience.
-    pub audience: String,
     /// The client.
     pub client_id: String,
     /// Its secret; `None` for a public client.
     pub secret: Option<String>,
-    /// Its first redirect URI, if it has one.
-    pub redirect_uri: Option<String>,
+    /// The (first) API's audience.
+    pub audience: String,
+    /// The client's redirect URI ([`REDIRECT`]), if it has one.
+    pub redirect_uri: Option<&'static str>,
     /// The user's login name; empty when the fixture made no user.
     pub username: String,
     /// The user's id; empty when the fixture made no user.
@@ -244,7 +244,7 @@ impl<'a> Fixture<'a> {
             .await
             .unwrap();
         }
-        let redirect_uri = self.client.redirect_uris.first().cloned();
+        let redirect_uri = (!self.client.redirect_uris.is_empty()).then_some(REDIRECT);
         let (client, secret) = m
             .create_client(NewClient {
                 org_id: org.id.clone(),

@@ -22,70 +22,66 @@ use crate::traffic;
 /// The pepper every test server hashes secrets with.
 const PEPPER: &str = "test-pepper";
 
-/// What a test may change about its server. The defaults are the server's own, except for a
-/// small database pool (many servers run at once in one test binary).
-#[derive(Debug, Clone)]
-pub struct Config {
-    /// Run on PostgreSQL when `CALYX_TEST_DATABASE_URL` names a server (the default); when
-    /// false, always on SQLite.
-    pub postgres_from_env: bool,
-    /// Record the traffic and capture the server's trace-level log into this directory, for
-    /// the secret scan (see [`crate::traffic`]).
-    pub record_into: Option<PathBuf>,
-    /// Token issuance limit per client, requests per second; 0 = unlimited.
-    pub client_rate_limit: u32,
-    /// How often the server looks for changes made elsewhere.
-    pub reload_interval: Duration,
-    /// Time allowed for a request's headers to arrive (and an idle keep-alive connection).
-    pub header_read_timeout: Duration,
-    /// Time allowed for a request's whole body to arrive.
-    pub body_read_timeout: Duration,
-    /// Largest accepted request body, bytes.
-    pub max_body_bytes: usize,
-    /// Open connections at most.
-    pub max_connections: usize,
-    /// Seconds within which a spent refresh token may be retried for the same successor.
-    pub refresh_reuse_leeway: i64,
-    /// Serve the legacy `POST /v1/users/authenticate/{user_id}`.
-    pub legacy_user_authenticate_v1: bool,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        let raw = RawConfig::new("");
-        Config {
-            postgres_from_env: true,
-            record_into: None,
-            client_rate_limit: raw.client_rate_limit,
-            reload_interval: raw.reload_interval,
-            header_read_timeout: raw.header_read_timeout,
-            body_read_timeout: raw.body_read_timeout,
-            max_body_bytes: raw.max_body_bytes,
-            max_connections: raw.max_connections,
-            refresh_reuse_leeway: raw.refresh_reuse_leeway,
-            legacy_user_authenticate_v1: raw.legacy_user_authenticate_v1,
+/// Declares [`Config`]: the knobs a test may turn, each written once with the name it has
+/// in the server's configuration, whose defaults it takes.
+macro_rules! config {
+    ($($(#[doc = $doc:expr])* $name:ident: $ty:ty,)*) => {
+        /// What a test may change about its server. The defaults are the server's own, except
+        /// for a small database pool (many servers run at once in one test binary).
+        #[derive(Debug, Clone)]
+        pub struct Config {
+            /// Run on PostgreSQL when `CALYX_TEST_DATABASE_URL` names a server (the default);
+            /// when false, always on SQLite.
+            pub postgres_from_env: bool,
+            /// Record the traffic and capture the server's trace-level log into this
+            /// directory, for the secret scan (see [`crate::traffic`]).
+            pub record_into: Option<PathBuf>,
+            $($(#[doc = $doc])* pub $name: $ty,)*
         }
-    }
+
+        impl Default for Config {
+            fn default() -> Self {
+                let raw = RawConfig::new("");
+                Config {
+                    postgres_from_env: true,
+                    record_into: None,
+                    $($name: raw.$name,)*
+                }
+            }
+        }
+
+        impl Config {
+            /// The server's configuration for `database_url`.
+            fn raw(&self, database_url: &str, issuer: Option<String>) -> RawConfig {
+                let mut raw = RawConfig::new(database_url);
+                raw.listen = "127.0.0.1:0".parse().unwrap();
+                raw.issuer = issuer;
+                raw.db_max_connections = 4;
+                raw.pepper = Some(PEPPER.into());
+                $(raw.$name = self.$name;)*
+                raw
+            }
+        }
+    };
 }
 
-impl Config {
-    /// The server's configuration for `database_url`.
-    fn raw(&self, database_url: &str, issuer: Option<String>) -> RawConfig {
-        let mut raw = RawConfig::new(database_url);
-        raw.listen = "127.0.0.1:0".parse().unwrap();
-        raw.issuer = issuer;
-        raw.db_max_connections = 4;
-        raw.pepper = Some(PEPPER.into());
-        raw.client_rate_limit = self.client_rate_limit;
-        raw.reload_interval = self.reload_interval;
-        raw.header_read_timeout = self.header_read_timeout;
-        raw.body_read_timeout = self.body_read_timeout;
-        raw.max_body_bytes = self.max_body_bytes;
-        raw.max_connections = self.max_connections;
-        raw.refresh_reuse_leeway = self.refresh_reuse_leeway;
-        raw.legacy_user_authenticate_v1 = self.legacy_user_authenticate_v1;
-        raw
-    }
+config! {
+    /// Token issuance limit per client, requests per second; 0 = unlimited.
+    client_rate_limit: u32,
+    /// How often the server looks for changes made elsewhere.
+    reload_interval: Duration,
+    /// Time allowed for a request's headers to arrive (and an idle keep-alive connection).
+    header_read_timeout: Duration,
+    /// Time allowed for a request's whole body to arrive.
+    body_read_timeout: Duration,
+    /// Largest accepted request body, bytes.
+    max_body_bytes: usize,
+    /// Open connections at most.
+    max_connections: usize,
+    /// Seconds within which a spent refresh token may be retried for the same successor.
+    refresh_reuse_leeway: i64,
+    /// Serve the legacy `POST /v1/users/authenticate/{user_id}`.
+    legacy_user_authenticate_v1: bool,
 }
 
 /// A running application with its own database. Dereferences to the [`Endpoint`] that

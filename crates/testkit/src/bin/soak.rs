@@ -54,6 +54,8 @@ use calyx_testkit::browser::try_field;
 use calyx_testkit::Scanner;
 use calyx_token::secret::random_string;
 use clap::Parser;
+use plotters::coord::types::RangedCoordf64;
+use plotters::coord::Shift;
 use plotters::prelude::*;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -296,6 +298,14 @@ impl Ctx {
         format!("{}{path}", self.args.base)
     }
 
+    /// A POST to `path` as the third-party client (HTTP Basic).
+    fn as_app(&self, path: &str) -> reqwest::RequestBuilder {
+        let a = &self.args;
+        self.http
+            .post(self.url(path))
+            .basic_auth(&a.app_id, Some(&a.app_secret))
+    }
+
     /// Sends a request, times it to the end of the body, and checks the status.
     async fn call(
         &self,
@@ -386,30 +396,16 @@ impl Ctx {
                 200,
             )
             .await?;
-        let (request, csrf) = (hidden(&login, "request")?, hidden(&login, "csrf")?);
+        let credentials = [
+            ("username", a.username.as_str()),
+            ("password", a.password.as_str()),
+        ];
         let (_, consent) = self
-            .call(
-                Kind::Code,
-                browser.post(self.url("/authorize/login")).form(&[
-                    ("request", request.as_str()),
-                    ("csrf", csrf.as_str()),
-                    ("username", a.username.as_str()),
-                    ("password", a.password.as_str()),
-                ]),
-                200,
-            )
+            .submit(&browser, &login, "/authorize/login", &credentials, 200)
             .await?;
-        let (request, csrf) = (hidden(&consent, "request")?, hidden(&consent, "csrf")?);
+        let approve = [("decision", "approve")];
         let (headers, _) = self
-            .call(
-                Kind::Code,
-                browser.post(self.url("/authorize/consent")).form(&[
-                    ("request", request.as_str()),
-                    ("csrf", csrf.as_str()),
-                    ("decision", "approve"),
-                ]),
-                303,
-            )
+            .submit(&browser, &consent, "/authorize/consent", &approve, 303)
             .await?;
         let location = headers
             .get("location")
@@ -427,28 +423,46 @@ impl Ctx {
         }
         let code = param("code").ok_or_else(|| Failure::Unexpected("no code".into()))?;
         self.rec.secret("authorization code", &code);
-        let v = self
-            .json(
-                Kind::Code,
-                self.http
-                    .post(self.url("/oauth/token"))
-                    .basic_auth(&a.app_id, Some(&a.app_secret))
-                    .form(&[
-                        ("grant_type", "authorization_code"),
-                        ("code", code.as_str()),
-                        ("redirect_uri", a.redirect_uri.as_str()),
-                        ("code_verifier", verifier.as_str()),
-                    ]),
-            )
-            .await?;
-        self.take_user_tokens(w, &v)
+        let exchange = [
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", a.redirect_uri.as_str()),
+            ("code_verifier", verifier.as_str()),
+        ];
+        self.user_tokens(w, Kind::Code, &exchange).await
     }
 
-    fn take_user_tokens(&self, w: &mut Worker, v: &Value) -> Result<(), Failure> {
-        let rt = string(v, "refresh_token")?;
+    /// Posts the hidden fields of `page` (`request`, `csrf`) and `fields` to `path`, as the
+    /// page's form does, and checks the status.
+    async fn submit(
+        &self,
+        browser: &reqwest::Client,
+        page: &str,
+        path: &str,
+        fields: &[(&str, &str)],
+        expect: u16,
+    ) -> Result<(reqwest::header::HeaderMap, String), Failure> {
+        let (request, csrf) = (hidden(page, "request")?, hidden(page, "csrf")?);
+        let mut form = vec![("request", request.as_str()), ("csrf", csrf.as_str())];
+        form.extend_from_slice(fields);
+        let req = browser.post(self.url(path)).form(&form);
+        self.call(Kind::Code, req, expect).await
+    }
+
+    /// A token request as the third-party client, whose tokens become the worker's.
+    async fn user_tokens(
+        &self,
+        w: &mut Worker,
+        kind: Kind,
+        form: &[(&str, &str)],
+    ) -> Result<(), Failure> {
+        let v = self
+            .json(kind, self.as_app("/oauth/token").form(form))
+            .await?;
+        let rt = string(&v, "refresh_token")?;
         self.rec.secret("refresh token", &rt);
         w.refresh_token = Some(rt);
-        w.user_token = Some(string(v, "access_token")?);
+        w.user_token = Some(string(&v, "access_token")?);
         Ok(())
     }
 
@@ -457,42 +471,27 @@ impl Ctx {
             // The chain broke earlier (and was counted then): sign in again.
             return self.code_flow(w).await;
         };
-        let a = &self.args;
-        let v = self
-            .json(
-                Kind::Refresh,
-                self.http
-                    .post(self.url("/oauth/token"))
-                    .basic_auth(&a.app_id, Some(&a.app_secret))
-                    .form(&[
-                        ("grant_type", "refresh_token"),
-                        ("refresh_token", rt.as_str()),
-                    ]),
-            )
-            .await?;
-        self.take_user_tokens(w, &v)
+        let rotation = [
+            ("grant_type", "refresh_token"),
+            ("refresh_token", rt.as_str()),
+        ];
+        self.user_tokens(w, Kind::Refresh, &rotation).await
     }
 
     async fn introspect(&self, w: &mut Worker) -> Result<(), Failure> {
         let a = &self.args;
         let url = self.url("/oauth/introspect");
         let turn = w.turns[Kind::Introspect as usize] % 3;
-        let (req, what) = match (turn, &w.user_token, &w.refresh_token, &w.org_token) {
-            (0, Some(t), _, _) => (
-                self.http
-                    .post(url)
-                    .basic_auth(&a.app_id, Some(&a.app_secret))
-                    .form(&[("token", t.as_str())]),
-                "user access token",
-            ),
-            (1, _, Some(t), _) => (
-                self.http
-                    .post(url)
-                    .basic_auth(&a.app_id, Some(&a.app_secret))
-                    .form(&[("token", t.as_str())]),
-                "refresh token",
-            ),
-            (_, _, _, Some(t)) => (
+        // By turns the app's user access token, its refresh token, and the org token; the
+        // org token when the app's is missing.
+        let as_app = match turn {
+            0 => w.user_token.as_deref().map(|t| (t, "user access token")),
+            1 => w.refresh_token.as_deref().map(|t| (t, "refresh token")),
+            _ => None,
+        };
+        let (req, what) = match (as_app, &w.org_token) {
+            (Some((t, what)), _) => (self.as_app("/oauth/introspect").form(&[("token", t)]), what),
+            (None, Some(t)) => (
                 self.http.post(url).form(&[
                     ("token", t.as_str()),
                     ("client_id", a.machine_id.as_str()),
@@ -500,7 +499,7 @@ impl Ctx {
                 ]),
                 "org token",
             ),
-            _ => return Err(Failure::Unexpected("no token to introspect".into())),
+            (None, None) => return Err(Failure::Unexpected("no token to introspect".into())),
         };
         let v = self.json(Kind::Introspect, req).await?;
         if v["active"] != json!(true) {
@@ -654,6 +653,48 @@ fn write_csv(path: &Path, seconds: &mut [Second]) -> anyhow::Result<()> {
     std::fs::write(path, out).with_context(|| format!("writing {}", path.display()))
 }
 
+/// One of the plot's charts: seconds along x (0 to `x_max`), 0 to `y_max` up.
+type Chart<'a, 'b> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// A chart with its caption and labelled axes on `area`.
+fn chart_on<'a, 'b>(
+    area: &'a DrawingArea<SVGBackend<'b>, Shift>,
+    caption: &str,
+    x_max: f64,
+    y_max: f64,
+    y_desc: &str,
+) -> anyhow::Result<Chart<'a, 'b>> {
+    let whole = |v: &f64| format!("{v:.0}");
+    let mut chart = ChartBuilder::on(area)
+        .caption(caption, ("sans-serif", 18))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(70)
+        .build_cartesian_2d(0.0..x_max, 0.0..y_max)?;
+    chart
+        .configure_mesh()
+        .x_desc("seconds")
+        .y_desc(y_desc)
+        .x_label_formatter(&whole)
+        .y_label_formatter(&whole)
+        .draw()?;
+    Ok(chart)
+}
+
+/// The chart's legend, framed, at `position`.
+fn legend<'a, 'b: 'a>(
+    chart: &mut Chart<'a, 'b>,
+    position: SeriesLabelPosition,
+) -> anyhow::Result<()> {
+    chart
+        .configure_series_labels()
+        .position(position)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()?;
+    Ok(())
+}
+
 fn plot(
     path: &Path,
     title: &str,
@@ -661,7 +702,6 @@ fn plot(
     rss_limit: Option<u64>,
 ) -> anyhow::Result<()> {
     let n = seconds.len() as f64;
-    let whole = |v: &f64| format!("{v:.0}");
     let root = SVGBackend::new(path, (1200, 820)).into_drawing_area();
     root.fill(&WHITE)?;
     let root = root.titled(title, ("sans-serif", 24))?;
@@ -673,19 +713,13 @@ fn plot(
         .map(|(i, s)| (i as f64 + 1.0, s.requests as f64))
         .collect();
     let peak = total.iter().map(|p| p.1).fold(1.0, f64::max);
-    let mut chart = ChartBuilder::on(&top)
-        .caption("Throughput (per second)", ("sans-serif", 18))
-        .margin(12)
-        .x_label_area_size(40)
-        .y_label_area_size(70)
-        .build_cartesian_2d(0.0..n, 0.0..peak * 1.35)?;
-    chart
-        .configure_mesh()
-        .x_desc("seconds")
-        .y_desc("per second")
-        .x_label_formatter(&whole)
-        .y_label_formatter(&whole)
-        .draw()?;
+    let mut chart = chart_on(
+        &top,
+        "Throughput (per second)",
+        n,
+        peak * 1.35,
+        "per second",
+    )?;
     let mut series = vec![("HTTP requests".to_owned(), BLACK, total)];
     let colors = [BLUE, GREEN, MAGENTA, CYAN, RGBColor(230, 140, 0)];
     for (k, color) in KINDS.into_iter().zip(colors) {
@@ -714,12 +748,7 @@ fn plot(
                 PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
             });
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .draw()?;
+    legend(&mut chart, SeriesLabelPosition::UpperRight)?;
 
     let rss: Vec<(f64, f64)> = seconds
         .iter()
@@ -731,19 +760,13 @@ fn plot(
         .map(|p| p.1)
         .chain(rss_limit.map(mb))
         .fold(1.0, f64::max);
-    let mut chart = ChartBuilder::on(&bottom)
-        .caption("Server resident set (VmRSS)", ("sans-serif", 18))
-        .margin(12)
-        .x_label_area_size(40)
-        .y_label_area_size(70)
-        .build_cartesian_2d(0.0..n, 0.0..rss_peak * 1.25)?;
-    chart
-        .configure_mesh()
-        .x_desc("seconds")
-        .y_desc("MB")
-        .x_label_formatter(&whole)
-        .y_label_formatter(&whole)
-        .draw()?;
+    let mut chart = chart_on(
+        &bottom,
+        "Server resident set (VmRSS)",
+        n,
+        rss_peak * 1.25,
+        "MB",
+    )?;
     chart
         .draw_series(LineSeries::new(rss, BLUE.stroke_width(2)))?
         .label("RSS")
@@ -760,12 +783,7 @@ fn plot(
             .label("limit for the last quarter's median")
             .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], RED.stroke_width(2)));
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .draw()?;
+    legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
     root.present()?;
     Ok(())
 }
