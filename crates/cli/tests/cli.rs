@@ -386,7 +386,7 @@ fn provision_machine_client(env: &Calyx, alg: &str) -> (String, String, String) 
         "Backend",
     ]);
     let id = client["client_id"].as_str().unwrap().to_owned();
-    grant_read_by_default(&env, &id, &aud);
+    grant_read_by_default(env, &id, &aud);
     (
         id,
         client["client_secret"].as_str().unwrap().to_owned(),

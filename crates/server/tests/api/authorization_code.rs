@@ -143,7 +143,7 @@ async fn state_is_echoed_exactly_and_the_redirect_query_is_kept() {
     assert_eq!(param(&params, "state"), Some(state));
     let code = param(&params, "code").unwrap();
     // The token request must repeat the redirect URI exactly as sent, query included.
-    let (status, body) = redeem(&app, &tp, &code, &[("redirect_uri", REDIRECT)]).await;
+    let (status, body) = redeem(&app, &tp, code, &[("redirect_uri", REDIRECT)]).await;
     assert_eq!(
         (status, body["error"].as_str()),
         (400, Some("invalid_grant"))
