@@ -65,10 +65,8 @@ pub fn try_field(html: &str, name: &str) -> Option<String> {
 impl Browser {
     /// A fresh browser.
     pub fn new() -> Browser {
-        Self::builder()
-            .build()
-            .map(|http| Browser { http })
-            .unwrap()
+        let http = Self::builder().build().unwrap();
+        Browser { http }
     }
 
     /// A browser whose connections come from `addr` (a loopback address).

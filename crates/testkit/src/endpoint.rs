@@ -8,7 +8,6 @@ use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{DecodingKey, Validation};
 use serde_json::Value;
 
-use crate::browser::Browser;
 use crate::fixture::{Provisioned, PASSWORD};
 
 /// Where requests go, and the client that sends them (no automatic redirects).
@@ -265,9 +264,7 @@ impl Endpoint {
 
     /// Signs `c`'s user in with a fresh browser and approves: the code.
     pub async fn sign_in(&self, c: &Provisioned) -> String {
-        Browser::new()
-            .code(&self.authorize_url(c, &[]), &c.username, PASSWORD)
-            .await
+        crate::browser::sign_in(&self.authorize_url(c, &[]), &c.username, PASSWORD).await
     }
 
     /// The value of the metric sample whose line starts with `sample` (0 when absent).
