@@ -15,6 +15,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use calyx_testkit::database::scalar;
+use calyx_testkit::{Browser, Calyx, Endpoint, PASSWORD};
 use serde_json::Value;
 
 mod common;
@@ -53,18 +55,6 @@ fn code_form(code: &str) -> [(&'static str, &str); 2] {
     [("grant_type", "authorization_code"), ("code", code)]
 }
 
-/// One integer from the database the server uses.
-async fn scalar(db: &str, sql: &str) -> i64 {
-    use sqlx::Connection;
-    if db.starts_with("postgres") {
-        let mut c = sqlx::PgConnection::connect(db).await.unwrap();
-        sqlx::query_scalar(sql).fetch_one(&mut c).await.unwrap()
-    } else {
-        let mut c = sqlx::SqliteConnection::connect(db).await.unwrap();
-        sqlx::query_scalar(sql).fetch_one(&mut c).await.unwrap()
-    }
-}
-
 /// Classifies a transport error: did the request never reach the server?
 fn never_sent(e: &reqwest::Error) -> bool {
     e.is_connect()
@@ -72,24 +62,26 @@ fn never_sent(e: &reqwest::Error) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sigkill_under_rotation_load_loses_nothing_a_client_received() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = test_database(dir.path()).await;
-    let f = Arc::new(provision(&db));
-    let mut node = serve(&db);
+    let calyx = Calyx::on_test_database(BIN).await;
+    let db = calyx.database_url().to_owned();
+    let f = Arc::new(provision(&calyx).await);
+    let mut node = serve(&calyx);
     let base = node.base.clone();
 
-    // Chains to rotate and codes to redeem, all obtained before the load starts.
+    // Chains to rotate and codes to redeem, all obtained before the load starts. The browser
+    // signs in once; each further authorization goes straight to consent.
     let browser = Browser::new();
+    let authorize = node.authorize_url(&f, &[]);
     let mut chains = Vec::new();
     for _ in 0..CHAINS {
-        let code = browser.code(&base, &f).await;
-        let (status, t) = exchange(&base, &f, &code).await;
+        let code = browser.code(&authorize, &f.username, PASSWORD).await;
+        let (status, t) = node.exchange(&f, &code).await;
         assert_eq!(status, 200, "{t}");
         chains.push(t["refresh_token"].as_str().unwrap().to_owned());
     }
     let mut codes = Vec::new();
     for _ in 0..CODES {
-        codes.push(browser.code(&base, &f).await);
+        codes.push(browser.code(&authorize, &f.username, PASSWORD).await);
     }
 
     let stop = Arc::new(AtomicBool::new(false));
@@ -102,14 +94,14 @@ async fn sigkill_under_rotation_load_loses_nothing_a_client_received() {
     for (i, rt) in chains.into_iter().enumerate() {
         let (f, base, stop, rotations) = (f.clone(), base.clone(), stop.clone(), rotations.clone());
         chain_tasks.push(tokio::spawn(async move {
-            let http = reqwest::Client::new();
+            let node = Endpoint::new(base);
             let mut latest = rt;
             let mut n = 0usize;
             loop {
                 if stop.load(Ordering::SeqCst) {
                     return (latest, Fate::Held, n);
                 }
-                match try_token(&http, &base, &f, &refresh_form(&latest)).await {
+                match node.try_token_as(&f, &refresh_form(&latest)).await {
                     Ok((200, t)) => {
                         latest = t["refresh_token"].as_str().unwrap().to_owned();
                         n += 1;
@@ -146,7 +138,7 @@ async fn sigkill_under_rotation_load_loses_nothing_a_client_received() {
             redeemed.clone(),
         );
         redeem_tasks.push(tokio::spawn(async move {
-            let http = reqwest::Client::new();
+            let node = Endpoint::new(base);
             loop {
                 if stop.load(Ordering::SeqCst) {
                     return;
@@ -154,7 +146,7 @@ async fn sigkill_under_rotation_load_loses_nothing_a_client_received() {
                 let Some(code) = queue.lock().unwrap().pop() else {
                     return;
                 };
-                let state = match try_token(&http, &base, &f, &code_form(&code)).await {
+                let state = match node.try_token_as(&f, &code_form(&code)).await {
                     Ok((200, t)) => {
                         redeemed.fetch_add(1, Ordering::SeqCst);
                         CodeState::Redeemed(t["refresh_token"].as_str().unwrap().to_owned())
@@ -179,8 +171,7 @@ async fn sigkill_under_rotation_load_loses_nothing_a_client_received() {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     stop.store(true, Ordering::SeqCst);
-    node.child.kill().unwrap();
-    node.child.wait().unwrap();
+    node.kill();
 
     let mut held = Vec::new();
     let mut in_flight = Vec::new();
@@ -231,22 +222,21 @@ async fn sigkill_under_rotation_load_loses_nothing_a_client_received() {
     assert!(!redeemed_codes.is_empty() && !unsent.is_empty());
 
     // Restart on the same database.
-    let node = serve(&db);
-    let base = node.base.clone();
+    let node = serve(&calyx);
 
     // Every refresh token a client received and held still works, and its chain goes on.
     let held_tokens = held.iter().chain(redeemed_codes.iter().map(|(_, rt)| *rt));
     for rt in held_tokens {
-        let (status, t) = token(&base, &f, &refresh_form(rt)).await;
+        let (status, t) = node.token_as(&f, &refresh_form(rt)).await;
         assert_eq!(status, 200, "a refresh token the client held was lost: {t}");
         let next = t["refresh_token"].as_str().unwrap();
-        let (status, t) = token(&base, &f, &refresh_form(next)).await;
+        let (status, t) = node.token_as(&f, &refresh_form(next)).await;
         assert_eq!(status, 200, "the chain did not go on: {t}");
     }
     // A token whose request was cut either was not spent (works) or was (invalid_grant).
     let mut in_flight_spent = 0;
     for rt in &in_flight {
-        let (status, t) = token(&base, &f, &refresh_form(rt)).await;
+        let (status, t) = node.token_as(&f, &refresh_form(rt)).await;
         match status {
             200 => {}
             400 if t["error"] == "invalid_grant" => in_flight_spent += 1,
@@ -257,11 +247,11 @@ async fn sigkill_under_rotation_load_loses_nothing_a_client_received() {
     // Every code the client held redeems; a code seen redeemed never redeems again; a code
     // in flight redeems at most once in all.
     for code in &unsent {
-        let (status, t) = token(&base, &f, &code_form(code)).await;
+        let (status, t) = node.token_as(&f, &code_form(code)).await;
         assert_eq!(status, 200, "a code issued before the crash was lost: {t}");
     }
     for (code, _) in &redeemed_codes {
-        let (status, t) = token(&base, &f, &code_form(code)).await;
+        let (status, t) = node.token_as(&f, &code_form(code)).await;
         assert_eq!(
             (status, t["error"].clone()),
             (400, Value::from("invalid_grant")),
@@ -269,7 +259,7 @@ async fn sigkill_under_rotation_load_loses_nothing_a_client_received() {
         );
     }
     for code in &in_flight_codes {
-        let (status, t) = token(&base, &f, &code_form(code)).await;
+        let (status, t) = node.token_as(&f, &code_form(code)).await;
         assert!(
             status == 200 || (status == 400 && t["error"] == "invalid_grant"),
             "{status} {t}"

@@ -8,53 +8,42 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use calyx_testkit::database::fresh_database;
+use calyx_testkit::kid_of as kid;
+use calyx_testkit::{eventually, Calyx};
 use futures_util::future::join_all;
-use serde_json::Value;
 
 mod common;
 use common::*;
 
-fn kid(token: &str) -> String {
-    jsonwebtoken::decode_header(token).unwrap().kid.unwrap()
-}
+const CLIENT_CREDENTIALS: [(&str, &str); 1] = [("grant_type", "client_credentials")];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 #[ignore = "needs PostgreSQL: run by scripts/test with CALYX_TEST_DATABASE_URL"]
 async fn two_nodes_share_keys_codes_and_exactly_once_semantics() {
-    let db = fresh_database().await;
-    let f = provision(&db);
-    let (a, b) = (serve(&db), serve(&db));
+    let calyx = Calyx::new(BIN, &fresh_database().await);
+    let f = provision(&calyx).await;
+    let (a, b) = (serve(&calyx), serve(&calyx));
 
     // A token from node A verifies with node B's JWKS.
-    let (status, t) = token(&a.base, &f, &[("grant_type", "client_credentials")]).await;
+    let (status, t) = a.token_as(&f, &CLIENT_CREDENTIALS).await;
     assert_eq!(status, 200, "{t}");
     let access = t["access_token"].as_str().unwrap();
-    let jwks: jsonwebtoken::jwk::JwkSet = reqwest::get(format!("{}/.well-known/jwks.json", b.base))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let jwk = jwks.find(&kid(access)).expect("A's key is in B's JWKS");
-    let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::ES256);
-    v.set_audience(&[AUD]);
-    v.set_issuer(&[a.base.as_str()]);
-    jsonwebtoken::decode::<Value>(
-        access,
-        &jsonwebtoken::DecodingKey::from_jwk(jwk).unwrap(),
-        &v,
-    )
-    .expect("verifies");
+    assert!(
+        b.jwks().await.find(&kid(access)).is_some(),
+        "A's key is in B's JWKS"
+    );
+    b.verify_from(&a.base, access, AUD).await;
 
     // A code issued through A is redeemed at B.
-    let code = code_at(&a.base, &f).await;
-    let (status, t) = exchange(&b.base, &f, &code).await;
+    let code = a.sign_in(&f).await;
+    let (status, t) = b.exchange(&f, &code).await;
     assert_eq!(status, 200, "{t}");
     let rt = t["refresh_token"].as_str().unwrap().to_owned();
 
     // 32 simultaneous refreshes of one token, spread over both nodes: exactly one winner.
-    let nodes = [a.base.clone(), b.base.clone()];
-    let results = join_all((0..32).map(|i| refresh(&nodes[i % 2], &f, &rt))).await;
+    let nodes = [&a, &b];
+    let results = join_all((0..32).map(|i| nodes[i % 2].refresh(&f, &rt, None))).await;
     let statuses: Vec<u16> = results.iter().map(|r| r.0).collect();
     assert_eq!(
         statuses.iter().filter(|s| **s == 200).count(),
@@ -70,8 +59,8 @@ async fn two_nodes_share_keys_codes_and_exactly_once_semantics() {
     );
 
     // The same for one code.
-    let code = code_at(&b.base, &f).await;
-    let results = join_all((0..32).map(|i| exchange(&nodes[i % 2], &f, &code))).await;
+    let code = b.sign_in(&f).await;
+    let results = join_all((0..32).map(|i| nodes[i % 2].exchange(&f, &code))).await;
     let statuses: Vec<u16> = results.iter().map(|r| r.0).collect();
     assert_eq!(
         statuses.iter().filter(|s| **s == 200).count(),
@@ -81,21 +70,17 @@ async fn two_nodes_share_keys_codes_and_exactly_once_semantics() {
 
     // A key rotated through the CLI is used by both nodes within the reload interval
     // (100 ms here, 1 s by default; documented in docs/deploy.md).
-    let rotated = calyx(&f.db, &["keys", "rotate"], None);
+    let rotated = calyx.json(&["keys", "rotate"]);
     let new_kid = rotated["kid"].as_str().unwrap().to_owned();
     let started = Instant::now();
-    for node in &nodes {
-        loop {
-            let (_, t) = token(node, &f, &[("grant_type", "client_credentials")]).await;
-            if kid(t["access_token"].as_str().unwrap()) == new_kid {
-                break;
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(3),
-                "{node} did not pick up the rotated key"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+    for node in nodes {
+        let what = format!("{} to pick up the rotated key", node.base);
+        let within = Duration::from_secs(3).saturating_sub(started.elapsed());
+        eventually(within, &what, || async {
+            let (_, t) = node.token_as(&f, &CLIENT_CREDENTIALS).await;
+            kid(t["access_token"].as_str().unwrap()) == new_kid
+        })
+        .await;
     }
 }
 
@@ -149,7 +134,7 @@ impl Proxy {
 #[ignore = "needs PostgreSQL: run by scripts/test with CALYX_TEST_DATABASE_URL"]
 async fn a_database_outage_gives_503_and_service_resumes_without_a_restart() {
     let db = fresh_database().await;
-    let f = provision(&db);
+    let f = provision(&Calyx::new(BIN, &db)).await;
     let url = url::Url::parse(&db).unwrap();
     let proxy = Proxy::start(&format!(
         "{}:{}",
@@ -159,50 +144,39 @@ async fn a_database_outage_gives_503_and_service_resumes_without_a_restart() {
     .await;
     let mut via_proxy = url.clone();
     via_proxy.set_port(Some(proxy.port)).unwrap();
-    let node = serve(via_proxy.as_str());
+    let node = serve(&Calyx::new(BIN, via_proxy.as_str()));
 
-    let code = code_at(&node.base, &f).await;
-    let (status, t) = exchange(&node.base, &f, &code).await;
+    let code = node.sign_in(&f).await;
+    let (status, t) = node.exchange(&f, &code).await;
     assert_eq!(status, 200);
     let mut rt = t["refresh_token"].as_str().unwrap().to_owned();
-    assert_eq!(
-        reqwest::get(format!("{}/readyz", node.base))
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(node.status_of("/readyz").await, 200);
 
     proxy.cut();
-    let ready = reqwest::get(format!("{}/readyz", node.base)).await.unwrap();
-    assert_eq!(ready.status(), 503, "readiness reflects the database");
-    let (status, body) = refresh(&node.base, &f, &rt).await;
+    assert_eq!(
+        node.status_of("/readyz").await,
+        503,
+        "readiness reflects the database"
+    );
+    let (status, body) = node.refresh(&f, &rt, None).await;
     assert_eq!(status, 503, "{body}");
     assert_eq!(body["error"], "temporarily_unavailable");
     assert!(body["error_description"].is_string());
 
     proxy.restore();
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        let (status, body) = refresh(&node.base, &f, &rt).await;
+    rt = eventually(Duration::from_secs(15), "service to resume", || async {
+        let (status, body) = node.refresh(&f, &rt, None).await;
         if status == 200 {
-            rt = body["refresh_token"].as_str().unwrap().to_owned();
-            break;
+            return Some(body["refresh_token"].as_str().unwrap().to_owned());
         }
         assert_eq!(status, 503, "only 503 while recovering: {body}");
-        assert!(Instant::now() < deadline, "service did not resume");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+        None
+    })
+    .await;
     assert_eq!(
-        refresh(&node.base, &f, &rt).await.0,
+        node.refresh(&f, &rt, None).await.0,
         200,
         "the rotated token works"
     );
-    assert_eq!(
-        reqwest::get(format!("{}/readyz", node.base))
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(node.status_of("/readyz").await, 200);
 }

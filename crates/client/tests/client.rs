@@ -4,136 +4,89 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use base64::Engine;
 use calyx_client::{
     delegate, AuthMethod, AuthorizationRequest, Credentials, Endpoints, Error, RefreshSession,
     RefreshStore, TokenSource,
 };
-use calyx_core::clock::Clock;
-use calyx_core::model::{AuthCode, ClientType, Family, GrantType, RefreshToken, SigningAlg};
-use calyx_server::clock::SystemClock;
-use calyx_server::manage::{Manager, NewApi, NewClient, NewUser, Secrets};
-use calyx_server::{Application, Config};
+use calyx_core::model::{GrantType, User};
+use calyx_server::manage::NewUser;
+use calyx_testkit::fixture::seed_refresh_token;
+use calyx_testkit::{jwt_parts, Browser, TestServer, PASSWORD, REDIRECT};
 use futures_util::future::join_all;
 
 const AUD: &str = "https://api.client.test/";
 const AUD2: &str = "https://api2.client.test/";
-const REDIRECT: &str = "https://app.example.com/cb";
 
 struct World {
-    base: String,
-    manager: Manager,
+    app: TestServer,
     org_id: String,
     creds: Credentials,
-    _dir: tempfile::TempDir,
 }
 
+/// A server (on SQLite) with two APIs, and a client that may use both, with a default grant
+/// on the first.
 async fn world(rate_limit: u32, token_lifetime: Option<i64>) -> World {
-    let dir = tempfile::tempdir().unwrap();
-    let mut raw = Config::new(format!("sqlite://{}", dir.path().join("c.db").display()));
-    raw.listen = "127.0.0.1:0".parse().unwrap();
-    raw.pepper = Some("p".into());
-    raw.client_rate_limit = rate_limit;
-    let app = Application::build(raw.validate().unwrap()).await.unwrap();
-    let base = app.issuer().to_owned();
-    let store = app.state().store.clone();
-    tokio::spawn(app.run_until(std::future::pending()));
-    let manager = Manager::with_store(
-        store,
-        &Secrets {
-            pepper: Some("p".into()),
-            master_key: None,
-        },
-        Arc::new(SystemClock),
-    )
-    .await
-    .unwrap();
-    let org = manager.create_org("Client Org").await.unwrap();
-    for aud in [AUD, AUD2] {
-        manager
-            .create_api(NewApi {
-                audience: aud.into(),
-                name: "API".into(),
-                scopes: "read write".into(),
-                alg: SigningAlg::ES256,
-                token_lifetime,
-                user_token_lifetime: None,
-                delegated_token_lifetime: None,
-                refresh_token_lifetime: None,
-            })
-            .await
-            .unwrap();
-    }
-    let (client, secret) = manager
-        .create_client(NewClient {
-            org_id: org.id.clone(),
-            name: "Client".into(),
-            client_type: ClientType::Confidential,
-            grant_types: vec![
-                GrantType::ClientCredentials,
-                GrantType::AuthorizationCode,
-                GrantType::RefreshToken,
-            ],
-            redirect_uris: vec![REDIRECT.into()],
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    for aud in [AUD, AUD2] {
-        manager
-            .create_grant(&client.id, aud, "read write users:authenticate", aud == AUD)
-            .await
-            .unwrap();
-    }
+    let app = TestServer::spawn_with(|cfg| {
+        cfg.postgres_from_env = false;
+        cfg.client_rate_limit = rate_limit;
+    })
+    .await;
+    let c = app
+        .fixture()
+        .org("Client Org")
+        .api(AUD)
+        .also_api(AUD2)
+        .api_name("API")
+        .scopes("read write")
+        .token_lifetime(token_lifetime)
+        .client_name("Client")
+        .grant_types(&[
+            GrantType::ClientCredentials,
+            GrantType::AuthorizationCode,
+            GrantType::RefreshToken,
+        ])
+        .grant("read write users:authenticate")
+        .default_audience(true)
+        .build()
+        .await;
     let creds = Credentials {
-        client_id: client.id,
-        client_secret: secret,
+        client_id: c.client_id,
+        client_secret: c.secret,
         method: AuthMethod::Basic,
     };
     World {
-        base,
-        manager,
-        org_id: org.id,
+        app,
+        org_id: c.org_id,
         creds,
-        _dir: dir,
     }
 }
 
 impl World {
     async fn endpoints(&self) -> Endpoints {
-        Endpoints::discover(&reqwest::Client::new(), &self.base)
+        Endpoints::discover(&reqwest::Client::new(), &self.app.base)
             .await
             .unwrap()
     }
 
+    /// A user of the org allowed `read` on the first API.
+    async fn new_user(&self) -> User {
+        let user = NewUser {
+            org_id: self.org_id.clone(),
+            scopes: vec![(AUD.into(), "read".into())],
+            ..Default::default()
+        };
+        self.app.manager.create_user(user).await.unwrap()
+    }
+
     async fn issued_count(&self) -> u64 {
-        let text = reqwest::get(format!("{}/metrics", self.base))
+        self.app
+            .metric(r#"calyx_token_requests_total{grant="client_credentials",outcome="issued"}"#)
             .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        text.lines()
-            .find(|l| {
-                l.starts_with(
-                    r#"calyx_token_requests_total{grant="client_credentials",outcome="issued"}"#,
-                )
-            })
-            .and_then(|l| l.split_whitespace().last())
-            .map(|n| n.parse().unwrap())
-            .unwrap_or(0)
     }
 }
 
 fn exp_of(jwt: &str) -> i64 {
-    let payload = jwt.split('.').nth(1).unwrap();
-    let v: serde_json::Value = serde_json::from_slice(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(payload)
-            .unwrap(),
-    )
-    .unwrap();
-    v["exp"].as_i64().unwrap()
+    jwt_parts(jwt).1["exp"].as_i64().unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -147,7 +100,7 @@ async fn a_thousand_concurrent_callers_cause_exactly_one_token_request() {
     // Attaching it to a request.
     let req = source
         .authorize(
-            reqwest::Client::new().get(format!("{}/healthz", w.base)),
+            reqwest::Client::new().get(format!("{}/healthz", w.app.base)),
             AUD,
         )
         .await
@@ -225,66 +178,12 @@ impl RefreshStore for MemoryStore {
 }
 
 /// A live refresh token for a new user, seeded through the store.
-async fn seed_refresh_token(w: &World) -> String {
-    let user = w
-        .manager
-        .create_user(NewUser {
-            org_id: w.org_id.clone(),
-            scopes: vec![(AUD.into(), "read".into())],
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    let api = w.manager.store.api_by_audience(AUD).await.unwrap().unwrap();
-    let now = SystemClock.now();
-    let (code, rt) = (
-        calyx_token::secret::generate_secret(),
-        calyx_token::secret::generate_secret(),
-    );
-    let family = Family {
-        id: calyx_token::secret::random_id("fam"),
-        client_id: w.creds.client_id.clone(),
-        user_id: user.id.clone(),
-        org_id: user.org_id.clone(),
-        api_id: api.id.clone(),
-        scope: calyx_core::ScopeSet::parse("read").unwrap(),
-        created_at: now,
-        revoked_at: None,
-    };
-    w.manager
-        .store
-        .insert_code(&AuthCode {
-            code_hash: w.manager.hasher.hash(&code),
-            family_id: family.id.clone(),
-            client_id: w.creds.client_id.clone(),
-            user_id: user.id,
-            api_id: api.id,
-            scope: family.scope.clone(),
-            redirect_uri: REDIRECT.into(),
-            redirect_uri_given: false,
-            code_challenge: None,
-            created_at: now,
-            expires_at: now + 600,
-            used_at: None,
-        })
-        .await
-        .unwrap();
-    let row = RefreshToken {
-        token_hash: w.manager.hasher.hash(&rt),
-        family_id: family.id.clone(),
-        scope: family.scope.clone(),
-        created_at: now,
-        expires_at: now + 3600,
-        used_at: None,
-        successor_sealed: None,
-    };
-    assert!(w
-        .manager
-        .store
-        .redeem_code(&w.manager.hasher.hash(&code), now, &family, Some(&row))
-        .await
-        .unwrap());
-    rt
+async fn seed_refresh_token_for_new_user(w: &World) -> String {
+    let m = &w.app.manager;
+    let user = w.new_user().await;
+    let api = m.store.api_by_audience(AUD).await.unwrap().unwrap();
+    let scope = calyx_core::ScopeSet::parse("read").unwrap();
+    seed_refresh_token(m, &w.creds.client_id, &user, &api, scope, 3600).await
 }
 
 #[tokio::test]
@@ -292,7 +191,7 @@ async fn the_refresh_session_stores_each_new_token_before_returning_and_survives
     let w = world(0, None).await;
     let endpoints = w.endpoints().await;
     let store = Arc::new(MemoryStore::default());
-    let first = seed_refresh_token(&w).await;
+    let first = seed_refresh_token_for_new_user(&w).await;
     *store.token.lock().unwrap() = Some(first.clone());
 
     let session = RefreshSession::new(
@@ -339,11 +238,12 @@ async fn the_refresh_session_stores_each_new_token_before_returning_and_survives
 #[tokio::test]
 async fn the_authorization_helper_checks_state_and_exchanges_with_pkce() {
     let w = world(0, None).await;
-    w.manager
+    w.app
+        .manager
         .create_user(NewUser {
             org_id: w.org_id.clone(),
             username: Some("jane".into()),
-            password: Some("correct horse battery".into()),
+            password: Some(PASSWORD.into()),
             scopes: vec![(AUD.into(), "read".into())],
             ..Default::default()
         })
@@ -354,50 +254,9 @@ async fn the_authorization_helper_checks_state_and_exchanges_with_pkce() {
     assert!(req.url.contains("code_challenge_method=S256"));
 
     // The user signs in and approves (what a browser would do).
-    let browser = reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let field = |html: &str, name: &str| {
-        let needle = format!("name=\"{name}\" value=\"");
-        let start = html.find(&needle).unwrap() + needle.len();
-        html[start..].split('"').next().unwrap().to_owned()
-    };
-    let html = browser
-        .get(&req.url)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let form = [
-        ("request", field(&html, "request")),
-        ("csrf", field(&html, "csrf")),
-        ("username", "jane".into()),
-        ("password", "correct horse battery".into()),
-    ];
-    let html = browser
-        .post(format!("{}/authorize/login", w.base))
-        .form(&form)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let form = [
-        ("request", field(&html, "request")),
-        ("csrf", field(&html, "csrf")),
-        ("decision", "approve".into()),
-    ];
-    let resp = browser
-        .post(format!("{}/authorize/consent", w.base))
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
+    let browser = Browser::new();
+    let consent = browser.sign_in(&req.url, "jane", PASSWORD).await;
+    let resp = browser.decide(&consent, "approve").await;
     let callback = resp.headers()["location"].to_str().unwrap().to_owned();
 
     let http = reqwest::Client::new();
@@ -418,22 +277,19 @@ async fn the_delegation_helper_gets_a_user_token() {
     let w = world(0, None).await;
     let source = TokenSource::new(reqwest::Client::new(), w.endpoints().await, w.creds.clone());
     let org_token = source.token(AUD, None).await.unwrap();
-    let user = w
-        .manager
-        .create_user(NewUser {
-            org_id: w.org_id.clone(),
-            scopes: vec![(AUD.into(), "read".into())],
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    let t = delegate(&reqwest::Client::new(), &w.base, &org_token.token, &user.id)
-        .await
-        .unwrap();
+    let user = w.new_user().await;
+    let t = delegate(
+        &reqwest::Client::new(),
+        &w.app.base,
+        &org_token.token,
+        &user.id,
+    )
+    .await
+    .unwrap();
     assert!(exp_of(&t.token) > 0);
     let err = delegate(
         &reqwest::Client::new(),
-        &w.base,
+        &w.app.base,
         &org_token.token,
         "usr_nobody",
     )

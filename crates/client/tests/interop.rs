@@ -2,21 +2,11 @@
 //! oidc-provider (npm), run by Node from tests/interop/. `scripts/interop-test` installs it and
 //! runs this with `--include-ignored`.
 
-use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
 use calyx_client::{AudienceParam, AuthMethod, Credentials, Endpoints, TokenSource};
 use calyx_guard::{Guard, GuardConfig};
-
-/// Stops the provider when the test ends, even by panic.
-struct Reaped(std::process::Child);
-
-impl Drop for Reaped {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use calyx_testkit::process::spawn_announcing;
 
 #[tokio::test]
 #[ignore = "needs Node and tests/interop/node_modules: run by scripts/interop-test"]
@@ -25,23 +15,11 @@ async fn client_credentials_from_oidc_provider_and_the_guard_accepts_its_jwt() {
         env!("CARGO_MANIFEST_DIR"),
         "/../../tests/interop/provider.mjs"
     );
-    let mut child = Reaped(
-        Command::new("node")
-            .arg(script)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("node"),
+    // Stopped when the test ends, even by panic.
+    let (_provider, port, _) = spawn_announcing(
+        Command::new("node").arg(script).stderr(Stdio::null()),
+        "listening on ",
     );
-    let mut line = String::new();
-    BufReader::new(child.0.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let port = line
-        .trim()
-        .strip_prefix("listening on ")
-        .expect("the provider's port")
-        .to_owned();
     let issuer = format!("http://127.0.0.1:{port}");
 
     let http = reqwest::Client::new();

@@ -8,121 +8,67 @@ use axum::{Json, Router};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use calyx_core::clock::Clock;
-use calyx_core::model::{ClientType, GrantType, SigningAlg};
+use calyx_core::model::SigningAlg;
 use calyx_guard::{Authenticated, Guard, GuardConfig, GuardLayer, Introspection};
-use calyx_server::clock::{OffsetClock, SystemClock};
-use calyx_server::manage::{Manager, NewApi, NewClient, Secrets};
-use calyx_server::{Application, Config};
+use calyx_testkit::{eventually, kid_of, Provisioned, TestServer, SOON};
 use calyx_token::SigningKey;
 use serde_json::{json, Value};
 
 struct World {
+    app: TestServer,
+    machine: Provisioned,
     issuer: String,
-    manager: Manager,
-    clock: OffsetClock,
     audience: String,
     client_id: String,
     secret: String,
-    _dir: tempfile::TempDir,
 }
 
+/// A server (on SQLite) with the consumers API and another, and a client granted both.
 async fn calyx() -> World {
-    let dir = tempfile::tempdir().unwrap();
-    let mut raw = Config::new(format!("sqlite://{}", dir.path().join("c.db").display()));
-    raw.listen = "127.0.0.1:0".parse().unwrap();
-    raw.reload_interval = Duration::from_millis(50);
-    raw.pepper = Some("p".into());
-    let clock = OffsetClock::new();
-    let app = Application::build_with_clock(raw.validate().unwrap(), Arc::new(clock.clone()))
-        .await
-        .unwrap();
-    let issuer = app.issuer().to_owned();
-    let store = app.state().store.clone();
-    tokio::spawn(app.run_until(std::future::pending()));
-    let secrets = Secrets {
-        pepper: Some("p".into()),
-        master_key: None,
-    };
-    let manager = Manager::with_store(store, &secrets, Arc::new(clock.clone()))
-        .await
-        .unwrap();
-    let org = manager.create_org("Guard Org").await.unwrap();
-    let audience = "https://consumers.example.com/".to_owned();
-    for aud in [audience.as_str(), "https://other.example.com/"] {
-        manager
-            .create_api(NewApi {
-                audience: aud.into(),
-                name: "API".into(),
-                scopes: "read:consumers write:consumers".into(),
-                alg: SigningAlg::ES256,
-                token_lifetime: None,
-                user_token_lifetime: None,
-                delegated_token_lifetime: None,
-                refresh_token_lifetime: None,
-            })
-            .await
-            .unwrap();
-    }
-    let (client, secret) = manager
-        .create_client(NewClient {
-            org_id: org.id,
-            name: "svc".into(),
-            client_type: ClientType::Confidential,
-            grant_types: vec![GrantType::ClientCredentials],
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    for aud in [audience.as_str(), "https://other.example.com/"] {
-        manager
-            .create_grant(&client.id, aud, "read:consumers write:consumers", false)
-            .await
-            .unwrap();
-    }
+    let app = TestServer::spawn_with(|cfg| {
+        cfg.postgres_from_env = false;
+        cfg.reload_interval = Duration::from_millis(50);
+    })
+    .await;
+    let machine = app
+        .fixture()
+        .org("Guard Org")
+        .api("https://consumers.example.com/")
+        .also_api("https://other.example.com/")
+        .api_name("API")
+        .client_name("svc")
+        .build()
+        .await;
     World {
-        issuer,
-        manager,
-        clock,
-        audience,
-        client_id: client.id,
-        secret: secret.unwrap(),
-        _dir: dir,
+        issuer: app.issuer().to_owned(),
+        audience: machine.audience.clone(),
+        client_id: machine.client_id.clone(),
+        secret: machine.secret().to_owned(),
+        app,
+        machine,
     }
 }
 
 impl World {
     async fn token(&self, audience: &str, scope: &str) -> String {
-        let v: Value = reqwest::Client::new()
-            .post(format!("{}/oauth/token", self.issuer))
-            .basic_auth(&self.client_id, Some(&self.secret))
-            .form(&[
-                ("grant_type", "client_credentials"),
-                ("audience", audience),
-                ("scope", scope),
-            ])
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        v["access_token"].as_str().expect("a token").to_owned()
+        self.app.scoped_token(&self.machine, audience, scope).await
     }
 
-    /// A token signed with the issuer's own current key but with chosen claims.
-    async fn forge(&self, claims: Value) -> String {
-        let keys = self
-            .manager
-            .store
-            .live_keys(self.clock.now())
-            .await
-            .unwrap();
+    /// The issuer's current ES256 signing key: its kid and PKCS#8 DER.
+    async fn current_key(&self) -> (String, Vec<u8>) {
+        let m = &self.app.manager;
+        let keys = m.store.live_keys(self.app.clock.now()).await.unwrap();
         let k = keys
             .iter()
             .rev()
             .find(|k| k.alg == SigningAlg::ES256)
             .unwrap();
-        let der = self.manager.sealer.open(&k.private_key).unwrap();
+        (k.kid.clone(), m.sealer.open(&k.private_key).unwrap())
+    }
+
+    /// A token signed with the issuer's own current key but with chosen claims.
+    async fn forge(&self, claims: Value) -> String {
+        let (_, der) = self.current_key().await;
         SigningKey::from_pkcs8(SigningAlg::ES256, &der)
             .unwrap()
             .sign(&claims)
@@ -131,21 +77,10 @@ impl World {
 
     /// Like `forge`, with a chosen `typ` (signed by jsonwebtoken, so the signature is valid).
     async fn forge_with_typ(&self, claims: Value, typ: &str) -> String {
-        let keys = self
-            .manager
-            .store
-            .live_keys(self.clock.now())
-            .await
-            .unwrap();
-        let k = keys
-            .iter()
-            .rev()
-            .find(|k| k.alg == SigningAlg::ES256)
-            .unwrap();
-        let der = self.manager.sealer.open(&k.private_key).unwrap();
+        let (kid, der) = self.current_key().await;
         let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
         header.typ = Some(typ.into());
-        header.kid = Some(k.kid.clone());
+        header.kid = Some(kid);
         jsonwebtoken::encode(
             &header,
             &claims,
@@ -159,6 +94,22 @@ impl World {
         c.min_refetch_interval = Duration::from_millis(200);
         c
     }
+
+    /// A guard that fetches the JWKS again no sooner than `interval` after a fetch.
+    fn guard_refetching_after(&self, interval: Duration) -> Guard {
+        let mut cfg = self.config();
+        cfg.min_refetch_interval = interval;
+        Guard::new(cfg)
+    }
+
+    /// Waits until the server signs with `kid`; a token signed with it.
+    async fn first_token_signed_by(&self, kid: &str) -> String {
+        eventually(SOON, "tokens signed by the new key", || async {
+            let t = self.token(&self.audience, "read:consumers").await;
+            (kid_of(&t) == kid).then_some(t)
+        })
+        .await
+    }
 }
 
 /// The consumers API of the example, behind the guard.
@@ -166,15 +117,14 @@ async fn api(guard: Guard) -> String {
     async fn list(Authenticated(t): Authenticated) -> Json<Value> {
         Json(json!({"consumers": [], "caller": t.subject()}))
     }
-    let app = Router::new()
-        .route(
-            "/v1/consumers",
-            get(list).layer(GuardLayer::new(guard.clone()).require_scopes(&["read:consumers"])),
-        )
-        .route(
-            "/v1/consumers/new",
-            get(list).layer(GuardLayer::new(guard).require_scopes(&["write:consumers"])),
-        );
+    let mut app = Router::new();
+    for (path, scope) in [
+        ("/v1/consumers", "read:consumers"),
+        ("/v1/consumers/new", "write:consumers"),
+    ] {
+        let layer = GuardLayer::new(guard.clone()).require_scopes(&[scope]);
+        app = app.route(path, get(list).layer(layer));
+    }
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -236,7 +186,7 @@ async fn every_kind_of_bad_token_is_401_invalid_token() {
     };
     let header: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(&h).unwrap()).unwrap();
     let kid = header["kid"].as_str().unwrap().to_owned();
-    let now = w.clock.now();
+    let now = w.app.clock.now();
     let claims = |iss: &str, aud: &str, exp: i64, nbf: Option<i64>| {
         let mut c = json!({"iss": iss, "aud": aud, "sub": "x@clients", "exp": exp, "iat": now, "jti": "j",
                            "client_id": "x", "scope": "read:consumers"});
@@ -249,9 +199,9 @@ async fn every_kind_of_bad_token_is_401_invalid_token() {
         &json!({"iss": w.issuer, "aud": w.audience, "sub": "admin", "exp": now + 600, "scope": "read:consumers"}),
     );
     // An expired token from the server: issue one an hour and a day in the past.
-    w.clock.advance(-(86_400 + 3_600));
+    w.app.clock.advance(-(86_400 + 3_600));
     let expired = w.token(&w.audience, "read:consumers").await;
-    w.clock.advance(86_400 + 3_600);
+    w.app.clock.advance(86_400 + 3_600);
     let cases: Vec<(&str, String)> = vec![
         ("malformed", "not-a-jwt".into()),
         ("tampered signature", format!("{h}.{p}.{}", "A".repeat(86))),
@@ -324,32 +274,27 @@ async fn a_key_rotated_on_the_server_is_accepted_without_a_restart() {
     let guard = Guard::new(w.config());
     let before = w.token(&w.audience, "read:consumers").await;
     guard.validate(&before).await.unwrap();
-    let new_kid = w.manager.rotate_key(SigningAlg::ES256).await.unwrap().kid;
-    let mut after = String::new();
-    for _ in 0..100 {
-        after = w.token(&w.audience, "read:consumers").await;
-        if jsonwebtoken::decode_header(&after).unwrap().kid.as_deref() == Some(new_kid.as_str()) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let new_kid = w
+        .app
+        .manager
+        .rotate_key(SigningAlg::ES256)
+        .await
+        .unwrap()
+        .kid;
+    let after = w.first_token_signed_by(&new_kid).await;
     tokio::time::sleep(Duration::from_millis(250)).await; // past the refetch interval
-    guard
-        .validate(&after)
-        .await
-        .expect("the new key is fetched");
-    guard
-        .validate(&before)
-        .await
-        .expect("the old key is still published");
+    for (token, why) in [
+        (&after, "the new key is fetched"),
+        (&before, "the old key is still published"),
+    ] {
+        guard.validate(token).await.expect(why);
+    }
 }
 
 #[tokio::test]
 async fn a_flood_of_random_kids_causes_a_bounded_number_of_jwks_fetches() {
     let w = calyx().await;
-    let mut cfg = w.config();
-    cfg.min_refetch_interval = Duration::from_secs(10);
-    let guard = Guard::new(cfg);
+    let guard = w.guard_refetching_after(Duration::from_secs(10));
     let good = w.token(&w.audience, "read:consumers").await;
     guard.validate(&good).await.unwrap();
     assert_eq!(guard.jwks_fetches(), 1);
@@ -382,14 +327,7 @@ async fn introspection_mode_rejects_a_revoked_token_at_once() {
     let strict = Guard::with_introspection(w.config(), introspection);
     let t = w.token(&w.audience, "read:consumers").await;
     strict.validate(&t).await.unwrap();
-    let resp = reqwest::Client::new()
-        .post(format!("{}/oauth/revoke", w.issuer))
-        .basic_auth(&w.client_id, Some(&w.secret))
-        .form(&[("token", t.as_str())])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
+    assert_eq!(w.app.revoke(&w.machine, &t).await, 200);
     assert!(
         strict.validate(&t).await.is_err(),
         "introspection sees the revocation"
@@ -398,40 +336,6 @@ async fn introspection_mode_rejects_a_revoked_token_at_once() {
         .validate(&t)
         .await
         .expect("offline validation cannot see it (by design)");
-}
-
-#[tokio::test]
-async fn a_guard_that_fetched_the_jwks_before_a_rotation_accepts_the_first_token_after_it() {
-    let w = calyx().await;
-    let mut cfg = w.config();
-    // As Keycloak's and jose's verifiers do: no refetch for a while after a fetch.
-    cfg.min_refetch_interval = Duration::from_secs(60);
-    let guard = Guard::new(cfg);
-    guard
-        .validate(&w.token(&w.audience, "read:consumers").await)
-        .await
-        .unwrap();
-    assert_eq!(guard.jwks_fetches(), 1);
-    let rotated = w.manager.rotate_key(SigningAlg::ES256).await.unwrap();
-    assert!(
-        rotated.was_published,
-        "the promoted key was published before"
-    );
-    let mut first = String::new();
-    for _ in 0..100 {
-        first = w.token(&w.audience, "read:consumers").await;
-        if jsonwebtoken::decode_header(&first).unwrap().kid.as_deref() == Some(&rotated.kid) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    let header = jsonwebtoken::decode_header(&first).unwrap();
-    assert_eq!(header.kid.as_deref(), Some(rotated.kid.as_str()));
-    guard
-        .validate(&first)
-        .await
-        .expect("the key that signs after the rotation was in the JWKS fetched before it");
-    assert_eq!(guard.jwks_fetches(), 1, "no refetch was needed");
 }
 
 /// A JWKS endpoint whose key set the test swaps, served with `Cache-Control: max-age=1`.
@@ -463,7 +367,7 @@ async fn a_key_the_issuer_stops_publishing_stops_verifying_once_the_jwks_max_age
     cfg.jwks_uri = Some(jwks_server(set.clone()).await);
     cfg.min_refetch_interval = Duration::from_secs(60);
     let guard = Guard::new(cfg);
-    let exp = SystemClock.now() + 600;
+    let exp = calyx_testkit::SystemClock.now() + 600;
     let claims = json!({"iss": "https://issuer.example", "aud": "https://api.example/",
         "sub": "s@clients", "exp": exp});
     let compromised = retired.sign(&claims).unwrap();
@@ -489,4 +393,29 @@ async fn a_key_the_issuer_stops_publishing_stops_verifying_once_the_jwks_max_age
         guard.validate(&compromised).await.unwrap_err(),
         calyx_guard::GuardError::InvalidToken("unknown key id")
     );
+}
+
+#[tokio::test]
+async fn a_guard_that_fetched_the_jwks_before_a_rotation_accepts_the_first_token_after_it() {
+    let w = calyx().await;
+    // As Keycloak's and jose's verifiers do: no refetch for a while after a fetch.
+    let guard = w.guard_refetching_after(Duration::from_secs(60));
+    guard
+        .validate(&w.token(&w.audience, "read:consumers").await)
+        .await
+        .unwrap();
+    assert_eq!(guard.jwks_fetches(), 1);
+    let rotated = w.app.manager.rotate_key(SigningAlg::ES256).await.unwrap();
+    assert!(
+        rotated.was_published,
+        "the promoted key was published before"
+    );
+    let first = w.first_token_signed_by(&rotated.kid).await;
+    let header = jsonwebtoken::decode_header(&first).unwrap();
+    assert_eq!(header.kid.as_deref(), Some(rotated.kid.as_str()));
+    guard
+        .validate(&first)
+        .await
+        .expect("the key that signs after the rotation was in the JWKS fetched before it");
+    assert_eq!(guard.jwks_fetches(), 1, "no refetch was needed");
 }

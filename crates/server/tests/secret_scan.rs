@@ -1,23 +1,23 @@
 //! The secret scan, run by `scripts/test` after the whole suite (on SQLite and PostgreSQL):
 //! every client secret, refresh token, code and password that crossed the wire in the `api`
 //! tests' recorded traffic is looked for in every line the servers logged, at trace level.
-//! See `traffic.rs` for the recording.
+//! The recording, the extraction and the scanner are calyx-testkit's (`traffic`, `scan`).
 
 use std::collections::HashMap;
 
-#[path = "traffic.rs"]
-mod traffic;
-
-use traffic::{secrets_in, Kind};
+use calyx_testkit::secret_scan_dir;
+use calyx_testkit::traffic::{self, secrets_in, Kind};
+use calyx_testkit::Scanner;
 
 #[test]
 #[ignore = "needs the api suite's recordings: scripts/test runs it after the whole suite"]
 fn no_secret_that_crossed_the_wire_appears_in_a_server_log() {
-    let streams = traffic::recorded_streams();
+    let dir = secret_scan_dir!();
+    let streams = traffic::recorded_streams(&dir);
     assert!(
         !streams.is_empty(),
         "no recorded traffic in {}: run the api tests first",
-        traffic::dir().display()
+        dir.display()
     );
     let mut secrets: HashMap<String, Kind> = HashMap::new();
     for stream in &streams {
@@ -45,8 +45,8 @@ fn no_secret_that_crossed_the_wire_appears_in_a_server_log() {
         );
     }
 
-    let scanner = Scanner::new(&secrets);
-    let logs = traffic::files_named("server-");
+    let scanner = Scanner::from_map(&secrets);
+    let logs = traffic::files_named(&dir, "server-");
     assert!(!logs.is_empty(), "no server logs were captured");
     let (mut lines, mut leaks) = (0usize, Vec::new());
     for path in &logs {
@@ -65,32 +65,6 @@ fn no_secret_that_crossed_the_wire_appears_in_a_server_log() {
     );
 }
 
-/// Finds any of a set of secrets in log text.
-struct Scanner<'a> {
-    needles: Vec<(&'a String, Kind)>,
-    matcher: aho_corasick::AhoCorasick,
-}
-
-impl<'a> Scanner<'a> {
-    fn new(secrets: &'a HashMap<String, Kind>) -> Self {
-        let needles: Vec<(&String, Kind)> = secrets.iter().map(|(s, k)| (s, *k)).collect();
-        let matcher = aho_corasick::AhoCorasick::new(needles.iter().map(|(s, _)| s)).unwrap();
-        Scanner { needles, matcher }
-    }
-
-    /// (line number, kind, first four characters) of every line holding a secret.
-    fn leaks(&self, text: &str) -> Vec<(usize, Kind, String)> {
-        text.lines()
-            .enumerate()
-            .filter_map(|(n, line)| {
-                let m = self.matcher.find(line)?;
-                let (secret, kind) = self.needles[m.pattern().as_usize()];
-                Some((n + 1, kind, secret.chars().take(4).collect()))
-            })
-            .collect()
-    }
-}
-
 #[test]
 fn a_planted_secret_is_reported_with_its_line() {
     let secrets = HashMap::from([
@@ -99,9 +73,11 @@ fn a_planted_secret_is_reported_with_its_line() {
     ]);
     let log =
         "INFO token issued client_id=abc\nDEBUG body=refresh_token=rt-0123456789abcdef\nINFO ok";
-    let leaks = Scanner::new(&secrets).leaks(log);
+    let leaks = Scanner::from_map(&secrets).leaks(log);
     assert_eq!(leaks, vec![(2, Kind::RefreshToken, "rt-0".to_owned())]);
-    assert!(Scanner::new(&secrets).leaks("nothing here\n").is_empty());
+    assert!(Scanner::from_map(&secrets)
+        .leaks("nothing here\n")
+        .is_empty());
 }
 
 #[test]
@@ -130,4 +106,25 @@ fn each_kind_of_secret_is_found_wherever_it_travels() {
     assert!(
         secrets_in(b"GET /authorize?response_type=code&code_challenge=abcdefghijkl").is_empty()
     );
+}
+
+/// The soak driver's case (`crates/testkit/src/bin/soak.rs`): secrets inside longer runs of
+/// base64url text, and Basic credentials, which are not base64url.
+#[test]
+fn secrets_are_found_inside_longer_text_and_not_elsewhere() {
+    let mut s = Scanner::default();
+    s.add(
+        "refresh token",
+        "abcdefghijklmnopqrstuvwxyz0123456789-_ABCDE",
+    );
+    s.add("Basic credential", "aWQ6c2VjcmV0+/=");
+    assert!(s
+        .found_in(b"x=\"zzabcdefghijklmnopqrstuvwxyz0123456789-_ABCDEzz\"")
+        .contains(&"refresh token"));
+    assert!(s
+        .found_in(b"auth: Basic aWQ6c2VjcmV0+/=")
+        .contains(&"Basic credential"));
+    assert!(s
+        .found_in(b"abcdefghijklmnopqrstuvwxyz0123456789-_ABCD.E")
+        .is_empty());
 }

@@ -1,277 +1,106 @@
 //! Style C: a third-party app sends the user through /authorize (login, consent), exchanges
 //! the code with HTTP Basic, and rotates single-use refresh tokens.
 
-use calyx_core::model::{ClientType, GrantType, SigningAlg};
-use calyx_server::manage::{NewApi, NewClient, NewUser};
+use calyx_core::model::{ClientType, GrantType};
+use calyx_server::manage::NewClient;
+use calyx_testkit::{
+    jwt_parts, location_params, param, unique, Browser, Page, Provisioned, TestServer, PASSWORD,
+    REDIRECT,
+};
 use serde_json::Value;
 
-use crate::helpers::{basic, jwt_parts, spawn_app, unique, TestApp};
+use crate::spawn_app;
 
-pub const REDIRECT: &str = "https://app.example.com/cb";
-const PASSWORD: &str = "correct horse battery";
 const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
 
-/// A third-party application, its API and a user who may sign in.
-#[derive(Clone, Debug)]
-pub struct ThirdParty {
-    pub client_id: String,
-    pub secret: Option<String>,
-    pub audience: String,
-    pub username: String,
-    pub user_id: String,
-}
-
-pub async fn third_party(app: &TestApp, client_type: ClientType) -> ThirdParty {
-    let org = app.manager.create_org(&unique("org")).await.unwrap();
-    let audience = format!("https://{}.example.com/", unique("crm"));
-    app.manager
-        .create_api(NewApi {
-            audience: audience.clone(),
-            name: "CRM API".into(),
-            scopes: "Standard StandardEditFinancialData OrgAdmin".into(),
-            alg: SigningAlg::ES256,
-            token_lifetime: None,
-            user_token_lifetime: None,
-            delegated_token_lifetime: None,
-            refresh_token_lifetime: None,
-        })
+/// A third-party application ("Donor App"), its API and a user who may sign in.
+pub async fn third_party(app: &TestServer, client_type: ClientType) -> Provisioned {
+    app.fixture()
+        .api_name("CRM API")
+        .scopes("Standard StandardEditFinancialData OrgAdmin")
+        .client_name("Donor App")
+        .app(client_type)
+        .user("jane", "Standard StandardEditFinancialData")
+        .build()
         .await
-        .unwrap();
-    let (client, secret) = app
-        .manager
-        .create_client(NewClient {
-            org_id: org.id.clone(),
-            name: "Donor App".into(),
-            client_type,
-            grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
-            redirect_uris: vec![REDIRECT.into()],
-            website_uri: Some("https://app.example.com/".into()),
-            privacy_policy_uri: Some("https://app.example.com/privacy".into()),
-            tos_uri: Some("https://app.example.com/terms".into()),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    app.manager
-        .create_grant(
-            &client.id,
-            &audience,
-            "Standard StandardEditFinancialData OrgAdmin",
-            true,
-        )
-        .await
-        .unwrap();
-    let username = unique("jane");
-    let user = app
-        .manager
-        .create_user(NewUser {
-            org_id: org.id,
-            username: Some(username.clone()),
-            password: Some(PASSWORD.into()),
-            scopes: vec![(
-                audience.clone(),
-                "Standard StandardEditFinancialData".into(),
-            )],
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    ThirdParty {
-        client_id: client.id,
-        secret,
-        audience,
-        username,
-        user_id: user.id,
-    }
 }
 
-/// A browser: its own cookie jar, no automatic redirects.
-pub struct Browser {
-    pub http: reqwest::Client,
+/// A server with a confidential third-party app and its user.
+async fn confidential() -> (TestServer, Provisioned) {
+    let app = spawn_app().await;
+    let tp = third_party(&app, ClientType::Confidential).await;
+    (app, tp)
 }
 
-impl Browser {
-    pub fn new() -> Browser {
-        Browser {
-            http: reqwest::Client::builder()
-                .cookie_store(true)
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .unwrap(),
-        }
-    }
+/// The same, with the tokens of the user's first sign-in (a code exchanged).
+async fn signed_in() -> (TestServer, Provisioned, Value) {
+    let (app, tp) = confidential().await;
+    let code = get_code(&app, &tp, &[]).await;
+    let (_, tokens) = app.exchange(&tp, &code).await;
+    (app, tp, tokens)
 }
 
-/// The value of a hidden form field.
-pub fn field(html: &str, name: &str) -> String {
-    let needle = format!("name=\"{name}\" value=\"");
-    let start = html
-        .find(&needle)
-        .unwrap_or_else(|| panic!("no {name} field in: {html}"))
-        + needle.len();
-    html[start..].split('"').next().unwrap().to_owned()
-}
-
-pub fn authorize_url(app: &TestApp, tp: &ThirdParty, extra: &[(&str, &str)]) -> String {
-    let mut pairs = vec![
-        ("response_type", "code"),
-        ("client_id", tp.client_id.as_str()),
-        ("state", "xyz"),
-    ];
-    pairs.extend_from_slice(extra);
-    let q: String = form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(pairs)
-        .finish();
-    app.url(&format!("/authorize?{q}"))
+/// Redeems `code` with exactly the parameters `extra` besides it (no redirect URI unless
+/// given).
+async fn redeem(
+    app: &TestServer,
+    tp: &Provisioned,
+    code: &str,
+    extra: &[(&str, &str)],
+) -> (u16, Value) {
+    let mut form = vec![("grant_type", "authorization_code"), ("code", code)];
+    form.extend_from_slice(extra);
+    app.token_as(tp, &form).await
 }
 
 /// Follows the flow as a user would: the authorize URL, the login form, the consent form.
 /// Returns the final response (a redirect to the application).
 pub async fn sign_in_and_decide(
-    app: &TestApp,
     b: &Browser,
     url: &str,
     username: &str,
     decision: &str,
 ) -> reqwest::Response {
-    let login = b.http.get(url).send().await.unwrap();
-    assert_eq!(login.status(), 200, "login page");
-    let html = login.text().await.unwrap();
-    let consent = b
-        .http
-        .post(app.url("/authorize/login"))
-        .form(&[
-            ("request", field(&html, "request")),
-            ("csrf", field(&html, "csrf")),
-            ("username", username.to_owned()),
-            ("password", PASSWORD.to_owned()),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let login = b.open(url).await;
+    assert_eq!(login.status, 200, "login page");
+    let consent = b.log_in(&login, username, PASSWORD).await;
     if consent.status() != 200 {
         return consent;
     }
-    let html = consent.text().await.unwrap();
-    assert!(html.contains("Donor App"), "consent names the application");
-    b.http
-        .post(app.url("/authorize/consent"))
-        .form(&[
-            ("request", field(&html, "request")),
-            ("csrf", field(&html, "csrf")),
-            ("decision", decision.into()),
-        ])
-        .send()
-        .await
-        .unwrap()
-}
-
-/// The query parameters of a redirect response's Location.
-pub fn location_params(resp: &reqwest::Response) -> (String, Vec<(String, String)>) {
-    let loc = resp
-        .headers()
-        .get("location")
-        .unwrap_or_else(|| panic!("no Location: {}", resp.status()));
-    let url = url::Url::parse(loc.to_str().unwrap()).unwrap();
-    let base = format!(
-        "{}://{}{}",
-        url.scheme(),
-        url.host_str().unwrap(),
-        url.path()
+    let consent = Page::read(consent).await;
+    assert!(
+        consent.html.contains("Donor App"),
+        "consent names the application"
     );
-    (
-        base,
-        url.query_pairs()
-            .map(|(k, v)| (k.into_owned(), v.into_owned()))
-            .collect(),
-    )
+    b.decide(&consent, decision).await
 }
 
-pub fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    params
-        .iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
+/// A fresh browser through the flow at the authorization URL with `extra`, deciding
+/// `decision`.
+async fn decide(
+    app: &TestServer,
+    tp: &Provisioned,
+    extra: &[(&str, &str)],
+    decision: &str,
+) -> reqwest::Response {
+    let url = app.authorize_url(tp, extra);
+    sign_in_and_decide(&Browser::new(), &url, &tp.username, decision).await
 }
 
 /// Runs the whole flow and returns a code.
-pub async fn get_code(app: &TestApp, tp: &ThirdParty, extra: &[(&str, &str)]) -> String {
-    let b = Browser::new();
-    let resp = sign_in_and_decide(
-        app,
-        &b,
-        &authorize_url(app, tp, extra),
-        &tp.username,
-        "approve",
-    )
-    .await;
+pub async fn get_code(app: &TestServer, tp: &Provisioned, extra: &[(&str, &str)]) -> String {
+    let resp = decide(app, tp, extra, "approve").await;
     assert_eq!(resp.status(), 303);
     let (_, params) = location_params(&resp);
     param(&params, "code").expect("a code").to_owned()
 }
 
-/// POSTs to the token endpoint with HTTP Basic (or client_id alone for public clients).
-pub async fn token_request(app: &TestApp, tp: &ThirdParty, form: &[(&str, &str)]) -> (u16, Value) {
-    let mut req = app.http.post(app.url("/v2/oauth/token"));
-    let mut form: Vec<(&str, &str)> = form.to_vec();
-    match &tp.secret {
-        Some(secret) => req = req.header("authorization", basic(&tp.client_id, secret)),
-        None => form.push(("client_id", &tp.client_id)),
-    }
-    let resp = req.form(&form).send().await.unwrap();
-    let status = resp.status().as_u16();
-    (status, resp.json().await.unwrap_or(Value::Null))
-}
-
-pub async fn exchange(app: &TestApp, tp: &ThirdParty, code: &str) -> (u16, Value) {
-    token_request(
-        app,
-        tp,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", code),
-            ("redirect_uri", REDIRECT),
-        ],
-    )
-    .await
-}
-
-pub async fn refresh(
-    app: &TestApp,
-    tp: &ThirdParty,
-    rt: &str,
-    scope: Option<&str>,
-) -> (u16, Value) {
-    let mut form = vec![("grant_type", "refresh_token"), ("refresh_token", rt)];
-    if let Some(s) = scope {
-        form.push(("scope", s));
-    }
-    token_request(app, tp, &form).await
-}
-
-pub async fn introspect(app: &TestApp, tp: &ThirdParty, token: &str) -> Value {
-    let resp = app
-        .http
-        .post(app.url("/oauth/introspect"))
-        .header(
-            "authorization",
-            basic(&tp.client_id, tp.secret.as_deref().unwrap()),
-        )
-        .form(&[("token", token)])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
-    resp.json().await.unwrap()
-}
-
 #[tokio::test]
 async fn the_full_flow_issues_a_user_token_with_a_refresh_token() {
-    let app = spawn_app().await;
-    let tp = third_party(&app, ClientType::Confidential).await;
+    let (app, tp) = confidential().await;
     let code = get_code(&app, &tp, &[("redirect_uri", REDIRECT)]).await;
-    let (status, body) = exchange(&app, &tp, &code).await;
+    let (status, body) = app.exchange(&tp, &code).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["token_type"], "Bearer");
     assert_eq!(body["expires_in"], 3600);
@@ -294,12 +123,11 @@ async fn the_full_flow_issues_a_user_token_with_a_refresh_token() {
 
 #[tokio::test]
 async fn state_is_echoed_exactly_and_the_redirect_query_is_kept() {
-    let app = spawn_app().await;
-    let tp = third_party(&app, ClientType::Confidential).await;
+    let (app, tp) = confidential().await;
     let state = "kgY/SeM8+YH=P&Hq xkbt é";
     let redirect = format!("{REDIRECT}?tenant=42&lang=en");
     let b = Browser::new();
-    let mut url = authorize_url(&app, &tp, &[("redirect_uri", &redirect)]);
+    let mut url = app.authorize_url(&tp, &[("redirect_uri", &redirect)]);
     url = url.replace(
         "state=xyz",
         &format!(
@@ -307,7 +135,7 @@ async fn state_is_echoed_exactly_and_the_redirect_query_is_kept() {
             form_urlencoded::byte_serialize(state.as_bytes()).collect::<String>()
         ),
     );
-    let resp = sign_in_and_decide(&app, &b, &url, &tp.username, "approve").await;
+    let resp = sign_in_and_decide(&b, &url, &tp.username, "approve").await;
     let (base, params) = location_params(&resp);
     assert_eq!(base, REDIRECT);
     assert_eq!(param(&params, "tenant"), Some("42"));
@@ -315,16 +143,7 @@ async fn state_is_echoed_exactly_and_the_redirect_query_is_kept() {
     assert_eq!(param(&params, "state"), Some(state));
     let code = param(&params, "code").unwrap();
     // The token request must repeat the redirect URI exactly as sent, query included.
-    let (status, body) = token_request(
-        &app,
-        &tp,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", code),
-            ("redirect_uri", REDIRECT),
-        ],
-    )
-    .await;
+    let (status, body) = redeem(&app, &tp, code, &[("redirect_uri", REDIRECT)]).await;
     assert_eq!(
         (status, body["error"].as_str()),
         (400, Some("invalid_grant"))
@@ -333,29 +152,16 @@ async fn state_is_echoed_exactly_and_the_redirect_query_is_kept() {
 
 #[tokio::test]
 async fn unknown_client_bad_redirect_and_fragment_show_an_error_page_and_never_redirect() {
-    let app = spawn_app().await;
-    let tp = third_party(&app, ClientType::Confidential).await;
-    let ghost = ThirdParty {
+    let (app, tp) = confidential().await;
+    let ghost = Provisioned {
         client_id: "ghost".into(),
         ..tp.clone()
     };
     let cases = [
-        authorize_url(&app, &ghost, &[("redirect_uri", REDIRECT)]),
-        authorize_url(
-            &app,
-            &tp,
-            &[("redirect_uri", "https://evil.example.com/cb")],
-        ),
-        authorize_url(
-            &app,
-            &tp,
-            &[("redirect_uri", "https://app.example.com/cb/extra")],
-        ),
-        authorize_url(
-            &app,
-            &tp,
-            &[("redirect_uri", "https://app.example.com/cb#frag")],
-        ),
+        app.authorize_url(&ghost, &[("redirect_uri", REDIRECT)]),
+        app.authorize_url(&tp, &[("redirect_uri", "https://evil.example.com/cb")]),
+        app.authorize_url(&tp, &[("redirect_uri", "https://app.example.com/cb/extra")]),
+        app.authorize_url(&tp, &[("redirect_uri", "https://app.example.com/cb#frag")]),
         app.url("/authorize?response_type=code&state=x"),
     ];
     for url in cases {
@@ -376,8 +182,7 @@ async fn unknown_client_bad_redirect_and_fragment_show_an_error_page_and_never_r
 
 #[tokio::test]
 async fn other_errors_redirect_back_with_error_and_state() {
-    let app = spawn_app().await;
-    let tp = third_party(&app, ClientType::Confidential).await;
+    let (app, tp) = confidential().await;
     let cases: [(&[(&str, &str)], &str); 3] = [
         (&[("scope", "NotAScope")], "invalid_scope"),
         (
@@ -395,7 +200,7 @@ async fn other_errors_redirect_back_with_error_and_state() {
     for (extra, error) in cases {
         let resp = app
             .http
-            .get(authorize_url(&app, &tp, extra))
+            .get(app.authorize_url(&tp, extra))
             .send()
             .await
             .unwrap();
@@ -406,13 +211,15 @@ async fn other_errors_redirect_back_with_error_and_state() {
         assert!(param(&params, "error_description").is_some());
         assert_eq!(param(&params, "state"), Some("xyz"));
     }
-    let url = authorize_url(&app, &tp, &[]).replace("response_type=code", "response_type=token");
+    let url = app
+        .authorize_url(&tp, &[])
+        .replace("response_type=code", "response_type=token");
     let resp = app.http.get(url).send().await.unwrap();
     assert_eq!(
         param(&location_params(&resp).1, "error"),
         Some("unsupported_response_type")
     );
-    let url = authorize_url(&app, &tp, &[]).replace("&state=xyz", "");
+    let url = app.authorize_url(&tp, &[]).replace("&state=xyz", "");
     let resp = app.http.get(url).send().await.unwrap();
     let (_, params) = location_params(&resp);
     assert_eq!(param(&params, "error"), Some("invalid_request"));
@@ -421,17 +228,8 @@ async fn other_errors_redirect_back_with_error_and_state() {
 
 #[tokio::test]
 async fn deny_sends_access_denied_with_state() {
-    let app = spawn_app().await;
-    let tp = third_party(&app, ClientType::Confidential).await;
-    let b = Browser::new();
-    let resp = sign_in_and_decide(
-        &app,
-        &b,
-        &authorize_url(&app, &tp, &[]),
-        &tp.username,
-        "deny",
-    )
-    .await;
+    let (app, tp) = confidential().await;
+    let resp = decide(&app, &tp, &[], "deny").await;
     assert_eq!(resp.status(), 303);
     let (base, params) = location_params(&resp);
     assert_eq!(base, REDIRECT);
@@ -442,31 +240,23 @@ async fn deny_sends_access_denied_with_state() {
 
 #[tokio::test]
 async fn a_scope_beyond_the_account_is_refused_and_a_narrower_one_is_granted() {
-    let app = spawn_app().await;
-    let tp = third_party(&app, ClientType::Confidential).await;
+    let (app, tp) = confidential().await;
     // OrgAdmin: the client may ask for it, the account may not grant it.
-    let b = Browser::new();
-    let resp = sign_in_and_decide(
-        &app,
-        &b,
-        &authorize_url(&app, &tp, &[("scope", "OrgAdmin")]),
-        &tp.username,
-        "approve",
-    )
-    .await;
+    let resp = decide(&app, &tp, &[("scope", "OrgAdmin")], "approve").await;
     let (_, params) = location_params(&resp);
     assert_eq!(param(&params, "error"), Some("invalid_scope"));
     assert_eq!(param(&params, "state"), Some("xyz"));
     let code = get_code(&app, &tp, &[("scope", "Standard")]).await;
-    let (_, body) = exchange(&app, &tp, &code).await;
+    let (_, body) = app.exchange(&tp, &code).await;
     assert_eq!(body["scope"], "Standard");
 }
 
 #[tokio::test]
 async fn the_authorize_alias_and_page_security_headers() {
-    let app = spawn_app().await;
-    let tp = third_party(&app, ClientType::Confidential).await;
-    let url = authorize_url(&app, &tp, &[]).replace("/authorize?", "/Authorize?");
+    let (app, tp) = confidential().await;
+    let url = app
+        .authorize_url(&tp, &[])
+        .replace("/authorize?", "/Authorize?");
     let resp = app.http.get(url).send().await.unwrap();
     assert_eq!(resp.status(), 200);
     let h = resp.headers();
@@ -487,30 +277,13 @@ async fn the_authorize_alias_and_page_security_headers() {
 
 #[tokio::test]
 async fn a_form_without_the_csrf_cookie_is_refused() {
-    let app = spawn_app().await;
-    let tp = third_party(&app, ClientType::Confidential).await;
-    let html = app
-        .http
-        .get(authorize_url(&app, &tp, &[]))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let (app, tp) = confidential().await;
     // A cross-site POST carries the form values but not our cookie.
-    let resp = app
-        .http
-        .post(app.url("/authorize/login"))
-        .form(&[
-            ("request", field(&html, "request")),
-            ("csrf", field(&html, "csrf")),
-            ("username", tp.username.clone()),
-            ("password", PASSWORD.to_owned()),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let no_cookies = Browser {
+        http: app.http.clone(),
+    };
+    let login = no_cookies.open(&app.authorize_url(&tp, &[])).await;
+    let resp = no_cookies.log_in(&login, &tp.username, PASSWORD).await;
     assert_eq!(resp.status(), 400);
     assert!(
         resp.headers().get("set-cookie").is_none(),
@@ -520,45 +293,35 @@ async fn a_form_without_the_csrf_cookie_is_refused() {
 
 #[tokio::test]
 async fn token_endpoint_redirect_uri_must_match() {
-    let app = spawn_app().await;
-    let tp = third_party(&app, ClientType::Confidential).await;
+    let (app, tp) = confidential().await;
     let code = get_code(&app, &tp, &[("redirect_uri", REDIRECT)]).await;
-    let (status, body) = token_request(
+    let (status, body) = redeem(
         &app,
         &tp,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", "https://app.example.com/other"),
-        ],
+        &code,
+        &[("redirect_uri", "https://app.example.com/other")],
     )
     .await;
     assert_eq!(
         (status, body["error"].as_str().unwrap()),
         (400, "invalid_grant")
     );
-    let (status, body) = token_request(
-        &app,
-        &tp,
-        &[("grant_type", "authorization_code"), ("code", &code)],
-    )
-    .await;
+    let (status, body) = redeem(&app, &tp, &code, &[]).await;
     assert_eq!(
         (status, body["error"].as_str().unwrap()),
         (400, "invalid_request"),
         "omitted although sent"
     );
     // Not spent by those failures.
-    assert_eq!(exchange(&app, &tp, &code).await.0, 200);
+    assert_eq!(app.exchange(&tp, &code).await.0, 200);
 }
 
 #[tokio::test]
 async fn codes_expire_after_ten_minutes() {
-    let app = spawn_app().await;
-    let tp = third_party(&app, ClientType::Confidential).await;
+    let (app, tp) = confidential().await;
     let code = get_code(&app, &tp, &[]).await;
     app.clock.advance(601);
-    let (status, body) = exchange(&app, &tp, &code).await;
+    let (status, body) = app.exchange(&tp, &code).await;
     assert_eq!(
         (status, body["error"].as_str().unwrap()),
         (400, "invalid_grant")
@@ -570,43 +333,11 @@ async fn codes_expire_after_ten_minutes() {
 }
 
 #[tokio::test]
-async fn a_reused_code_fails_and_revokes_what_it_issued() {
-    let app = spawn_app().await;
-    let tp = third_party(&app, ClientType::Confidential).await;
-    let code = get_code(&app, &tp, &[]).await;
-    let (status, first) = exchange(&app, &tp, &code).await;
-    assert_eq!(status, 200);
-    let access = first["access_token"].as_str().unwrap();
-    let rt = first["refresh_token"].as_str().unwrap();
-    assert_eq!(introspect(&app, &tp, access).await["active"], true);
-
-    let (status, body) = exchange(&app, &tp, &code).await;
-    assert_eq!(
-        (status, body["error"].as_str().unwrap()),
-        (400, "invalid_grant")
-    );
-    assert_eq!(
-        introspect(&app, &tp, access).await["active"],
-        false,
-        "access token revoked"
-    );
-    assert_eq!(
-        introspect(&app, &tp, rt).await["active"],
-        false,
-        "refresh token revoked"
-    );
-    assert_eq!(refresh(&app, &tp, rt, None).await.0, 400, "refresh fails");
-}
-
-#[tokio::test]
 async fn refresh_rotates_and_reuse_revokes_the_whole_family() {
-    let app = spawn_app().await;
-    let tp = third_party(&app, ClientType::Confidential).await;
-    let code = get_code(&app, &tp, &[]).await;
-    let (_, first) = exchange(&app, &tp, &code).await;
+    let (app, tp, first) = signed_in().await;
     let rt1 = first["refresh_token"].as_str().unwrap().to_owned();
 
-    let (status, second) = refresh(&app, &tp, &rt1, None).await;
+    let (status, second) = app.refresh(&tp, &rt1, None).await;
     assert_eq!(status, 200, "{second}");
     let rt2 = second["refresh_token"].as_str().unwrap().to_owned();
     assert_ne!(rt1, rt2, "rotation");
@@ -619,56 +350,79 @@ async fn refresh_rotates_and_reuse_revokes_the_whole_family() {
     assert_eq!(c1["sid"], c2["sid"], "one family");
 
     // rt1 is spent: presenting it again revokes everything.
-    let (status, body) = refresh(&app, &tp, &rt1, None).await;
+    let (status, body) = app.refresh(&tp, &rt1, None).await;
     assert_eq!(
         (status, body["error"].as_str().unwrap()),
         (400, "invalid_grant")
     );
     assert_eq!(
-        refresh(&app, &tp, &rt2, None).await.0,
+        app.refresh(&tp, &rt2, None).await.0,
         400,
         "the successor is revoked too"
     );
     for access in [&first["access_token"], &second["access_token"]] {
         assert_eq!(
-            introspect(&app, &tp, access.as_str().unwrap()).await["active"],
+            app.introspect(&tp, access.as_str().unwrap()).await["active"],
             false
         );
     }
 }
 
 #[tokio::test]
-async fn refresh_scope_may_narrow_but_not_widen() {
-    let app = spawn_app().await;
-    let tp = third_party(&app, ClientType::Confidential).await;
+async fn a_reused_code_fails_and_revokes_what_it_issued() {
+    let (app, tp) = confidential().await;
     let code = get_code(&app, &tp, &[]).await;
-    let (_, first) = exchange(&app, &tp, &code).await;
+    let (status, first) = app.exchange(&tp, &code).await;
+    assert_eq!(status, 200);
+    let access = first["access_token"].as_str().unwrap();
     let rt = first["refresh_token"].as_str().unwrap();
-    let (status, body) = refresh(&app, &tp, rt, Some("Standard OrgAdmin")).await;
+    assert_eq!(app.introspect(&tp, access).await["active"], true);
+
+    let (status, body) = app.exchange(&tp, &code).await;
+    assert_eq!(
+        (status, body["error"].as_str().unwrap()),
+        (400, "invalid_grant")
+    );
+    assert_eq!(
+        app.introspect(&tp, access).await["active"],
+        false,
+        "access token revoked"
+    );
+    assert_eq!(
+        app.introspect(&tp, rt).await["active"],
+        false,
+        "refresh token revoked"
+    );
+    assert_eq!(app.refresh(&tp, rt, None).await.0, 400, "refresh fails");
+}
+
+#[tokio::test]
+async fn refresh_scope_may_narrow_but_not_widen() {
+    let (app, tp, first) = signed_in().await;
+    let rt = first["refresh_token"].as_str().unwrap();
+    let (status, body) = app.refresh(&tp, rt, Some("Standard OrgAdmin")).await;
     assert_eq!(
         (status, body["error"].as_str().unwrap()),
         (400, "invalid_scope")
     );
     // The failed widening did not spend the token.
-    let (status, narrowed) = refresh(&app, &tp, rt, Some("Standard")).await;
+    let (status, narrowed) = app.refresh(&tp, rt, Some("Standard")).await;
     assert_eq!(status, 200, "{narrowed}");
     assert_eq!(narrowed["scope"], "Standard");
     // The refresh token keeps the original scope (RFC 6749 §6): the next one may ask for all.
-    let (status, wide) =
-        refresh(&app, &tp, narrowed["refresh_token"].as_str().unwrap(), None).await;
+    let (status, wide) = app
+        .refresh(&tp, narrowed["refresh_token"].as_str().unwrap(), None)
+        .await;
     assert_eq!(status, 200);
     assert_eq!(wide["scope"], "Standard StandardEditFinancialData");
 }
 
 #[tokio::test]
 async fn refresh_tokens_expire_after_the_api_refresh_lifetime() {
-    let app = spawn_app().await;
-    let tp = third_party(&app, ClientType::Confidential).await;
-    let code = get_code(&app, &tp, &[]).await;
-    let (_, first) = exchange(&app, &tp, &code).await;
+    let (app, tp, first) = signed_in().await;
     let rt = first["refresh_token"].as_str().unwrap();
     app.clock.advance(90 * 86_400 + 1);
-    let (status, body) = refresh(&app, &tp, rt, None).await;
+    let (status, body) = app.refresh(&tp, rt, None).await;
     assert_eq!(
         (status, body["error"].as_str().unwrap()),
         (400, "invalid_grant")
@@ -682,7 +436,7 @@ async fn public_clients_must_use_pkce_and_a_wrong_verifier_is_refused() {
     assert!(tp.secret.is_none());
     let resp = app
         .http
-        .get(authorize_url(&app, &tp, &[]))
+        .get(app.authorize_url(&tp, &[]))
         .send()
         .await
         .unwrap();
@@ -698,73 +452,39 @@ async fn public_clients_must_use_pkce_and_a_wrong_verifier_is_refused() {
     ];
     let code = get_code(&app, &tp, &pkce).await;
     let wrong = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXx";
-    let (status, body) = token_request(
-        &app,
-        &tp,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("code_verifier", wrong),
-        ],
-    )
-    .await;
+    let (status, body) = redeem(&app, &tp, &code, &[("code_verifier", wrong)]).await;
     assert_eq!(
         (status, body["error"].as_str().unwrap()),
         (400, "invalid_grant")
     );
-    let (status, body) = token_request(
-        &app,
-        &tp,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("code_verifier", VERIFIER),
-        ],
-    )
-    .await;
+    let (status, body) = redeem(&app, &tp, &code, &[("code_verifier", VERIFIER)]).await;
     assert_eq!(status, 200, "{body}");
     assert!(body["refresh_token"].is_string());
 }
 
 #[tokio::test]
 async fn revocation_and_introspection() {
-    let app = spawn_app().await;
-    let tp = third_party(&app, ClientType::Confidential).await;
-    let code = get_code(&app, &tp, &[]).await;
-    let (_, t) = exchange(&app, &tp, &code).await;
+    let (app, tp, t) = signed_in().await;
     let access = t["access_token"].as_str().unwrap();
     let rt = t["refresh_token"].as_str().unwrap();
 
-    let a = introspect(&app, &tp, access).await;
+    let a = app.introspect(&tp, access).await;
     assert_eq!(a["active"], true);
     assert_eq!(a["sub"], tp.user_id);
     assert_eq!(a["client_id"], tp.client_id);
     assert_eq!(a["aud"], tp.audience);
     assert_eq!(a["token_type"], "Bearer");
-    let r = introspect(&app, &tp, rt).await;
+    let r = app.introspect(&tp, rt).await;
     assert_eq!(r["active"], true);
     assert_eq!(r["token_type"], "refresh_token");
     assert_eq!(
-        introspect(&app, &tp, "garbage").await,
+        app.introspect(&tp, "garbage").await,
         serde_json::json!({"active": false})
     );
 
     let revoke = |token: String| {
-        let app = &app;
-        let tp = &tp;
-        async move {
-            app.http
-                .post(app.url("/oauth/revoke"))
-                .header(
-                    "authorization",
-                    basic(&tp.client_id, tp.secret.as_deref().unwrap()),
-                )
-                .form(&[("token", token)])
-                .send()
-                .await
-                .unwrap()
-                .status()
-        }
+        let (app, tp) = (&app, &tp);
+        async move { app.revoke(tp, &token).await }
     };
     assert_eq!(
         revoke("unknown-token".into()).await,
@@ -772,20 +492,20 @@ async fn revocation_and_introspection() {
         "RFC 7009: unknown tokens are fine"
     );
     assert_eq!(revoke(rt.to_owned()).await, 200);
-    assert_eq!(introspect(&app, &tp, rt).await["active"], false);
+    assert_eq!(app.introspect(&tp, rt).await["active"], false);
     assert_eq!(
-        introspect(&app, &tp, access).await["active"],
+        app.introspect(&tp, access).await["active"],
         false,
         "revoking the refresh token revokes its family"
     );
-    assert_eq!(refresh(&app, &tp, rt, None).await.0, 400);
+    assert_eq!(app.refresh(&tp, rt, None).await.0, 400);
 
     // Revoking an access token on its own.
     let code = get_code(&app, &tp, &[]).await;
-    let (_, t2) = exchange(&app, &tp, &code).await;
+    let (_, t2) = app.exchange(&tp, &code).await;
     let access2 = t2["access_token"].as_str().unwrap().to_owned();
     assert_eq!(revoke(access2.clone()).await, 200);
-    assert_eq!(introspect(&app, &tp, &access2).await["active"], false);
+    assert_eq!(app.introspect(&tp, &access2).await["active"], false);
     // Introspection needs client authentication.
     let resp = app
         .http
@@ -799,32 +519,12 @@ async fn revocation_and_introspection() {
 
 #[tokio::test]
 async fn repeated_wrong_passwords_are_throttled() {
-    let app = spawn_app().await;
-    let tp = third_party(&app, ClientType::Confidential).await;
+    let (app, tp) = confidential().await;
     let b = Browser::new();
-    let html = b
-        .http
-        .get(authorize_url(&app, &tp, &[]))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let login = b.open(&app.authorize_url(&tp, &[])).await;
     let mut statuses = Vec::new();
     for _ in 0..7 {
-        let resp = b
-            .http
-            .post(app.url("/authorize/login"))
-            .form(&[
-                ("request", field(&html, "request")),
-                ("csrf", field(&html, "csrf")),
-                ("username", tp.username.clone()),
-                ("password", "wrong password".into()),
-            ])
-            .send()
-            .await
-            .unwrap();
+        let resp = b.log_in(&login, &tp.username, "wrong password").await;
         statuses.push(resp.status().as_u16());
         if resp.status() == 429 {
             assert!(resp.headers().get("retry-after").is_some());
@@ -834,39 +534,32 @@ async fn repeated_wrong_passwords_are_throttled() {
     assert_eq!(*statuses.last().unwrap(), 429, "{statuses:?}");
     // The right password still signs in during the block: guessing must not lock the user
     // out (the address is refused only after more failures at this account).
-    let resp = sign_in_and_decide(
-        &app,
-        &b,
-        &authorize_url(&app, &tp, &[]),
-        &tp.username,
-        "approve",
-    )
-    .await;
+    let resp = sign_in_and_decide(&b, &app.authorize_url(&tp, &[]), &tp.username, "approve").await;
     assert_eq!(resp.status(), 303);
 }
 
 #[tokio::test]
 async fn with_a_reuse_leeway_the_previous_token_may_be_retried_for_the_same_successor() {
-    let app = crate::helpers::spawn_app_with(|raw| raw.refresh_reuse_leeway = 30).await;
+    let app = crate::spawn_app_with(|cfg| cfg.refresh_reuse_leeway = 30).await;
     let tp = third_party(&app, ClientType::Confidential).await;
     let code = get_code(&app, &tp, &[]).await;
-    let (_, first) = exchange(&app, &tp, &code).await;
+    let (_, first) = app.exchange(&tp, &code).await;
     let rt1 = first["refresh_token"].as_str().unwrap().to_owned();
-    let (_, second) = refresh(&app, &tp, &rt1, None).await;
+    let (_, second) = app.refresh(&tp, &rt1, None).await;
     let rt2 = second["refresh_token"].as_str().unwrap().to_owned();
 
     // A retry of rt1 (say the response was lost) within the leeway gets the same successor.
-    let (status, retried) = refresh(&app, &tp, &rt1, None).await;
+    let (status, retried) = app.refresh(&tp, &rt1, None).await;
     assert_eq!(status, 200, "{retried}");
     assert_eq!(retried["refresh_token"], rt2.as_str());
 
     // Once the successor has been used, rt1 is plain reuse again: the family is revoked.
-    let (status, third) = refresh(&app, &tp, &rt2, None).await;
+    let (status, third) = app.refresh(&tp, &rt2, None).await;
     assert_eq!(status, 200);
-    let (status, _) = refresh(&app, &tp, &rt1, None).await;
+    let (status, _) = app.refresh(&tp, &rt1, None).await;
     assert_eq!(status, 400);
     assert_eq!(
-        refresh(&app, &tp, third["refresh_token"].as_str().unwrap(), None)
+        app.refresh(&tp, third["refresh_token"].as_str().unwrap(), None)
             .await
             .0,
         400
@@ -874,13 +567,13 @@ async fn with_a_reuse_leeway_the_previous_token_may_be_retried_for_the_same_succ
 
     // And after the leeway, a retry is reuse even if the successor is unused.
     let code = get_code(&app, &tp, &[]).await;
-    let (_, first) = exchange(&app, &tp, &code).await;
+    let (_, first) = app.exchange(&tp, &code).await;
     let rt1 = first["refresh_token"].as_str().unwrap().to_owned();
-    let (_, second) = refresh(&app, &tp, &rt1, None).await;
+    let (_, second) = app.refresh(&tp, &rt1, None).await;
     app.clock.advance(31);
-    assert_eq!(refresh(&app, &tp, &rt1, None).await.0, 400);
+    assert_eq!(app.refresh(&tp, &rt1, None).await.0, 400);
     assert_eq!(
-        refresh(&app, &tp, second["refresh_token"].as_str().unwrap(), None)
+        app.refresh(&tp, second["refresh_token"].as_str().unwrap(), None)
             .await
             .0,
         400
@@ -908,22 +601,14 @@ async fn a_post_that_is_not_the_page_form_gets_the_400_error_page() {
 
 #[tokio::test]
 async fn every_authorization_response_names_the_issuer() {
-    let app = spawn_app().await;
-    let tp = third_party(&app, ClientType::Confidential).await;
+    let (app, tp) = confidential().await;
     let meta = app
         .get_json("/.well-known/oauth-authorization-server")
         .await;
     assert_eq!(meta["authorization_response_iss_parameter_supported"], true);
     // RFC 9207 §2: success and error responses alike.
     for decision in ["approve", "deny"] {
-        let resp = sign_in_and_decide(
-            &app,
-            &Browser::new(),
-            &authorize_url(&app, &tp, &[]),
-            &tp.username,
-            decision,
-        )
-        .await;
+        let resp = decide(&app, &tp, &[], decision).await;
         let (_, params) = location_params(&resp);
         assert_eq!(param(&params, "iss"), Some(app.base.as_str()), "{decision}");
         assert_eq!(
@@ -936,7 +621,7 @@ async fn every_authorization_response_names_the_issuer() {
     let resp = app
         .http
         .get(
-            authorize_url(&app, &tp, &[("response_type", "token")])
+            app.authorize_url(&tp, &[("response_type", "token")])
                 .replace("response_type=code&", ""),
         )
         .send()
@@ -950,14 +635,13 @@ async fn every_authorization_response_names_the_issuer() {
 
 #[tokio::test]
 async fn a_redirect_uri_carrying_response_parameters_is_refused_so_none_arrives_twice() {
-    let app = spawn_app().await;
-    let tp = third_party(&app, ClientType::Confidential).await;
+    let (app, tp) = confidential().await;
     for name in ["code", "state", "error", "iss"] {
         let uri = format!("{REDIRECT}?{name}=planted");
         // At /authorize: an error page, no redirect.
         let resp = app
             .http
-            .get(authorize_url(&app, &tp, &[("redirect_uri", &uri)]))
+            .get(app.authorize_url(&tp, &[("redirect_uri", &uri)]))
             .send()
             .await
             .unwrap();
@@ -1032,55 +716,24 @@ async fn links_and_redirect_uris_with_unsafe_schemes_are_refused_at_registration
 }
 
 /// Opens the login page at `authorize` and signs in; returns the status of the login POST.
-async fn attempt_login(
-    b: reqwest::Client,
-    authorize: String,
-    login_url: String,
-    username: String,
-    password: &str,
-) -> u16 {
-    let html = b.get(authorize).send().await.unwrap().text().await.unwrap();
-    b.post(login_url)
-        .form(&[
-            ("request", field(&html, "request")),
-            ("csrf", field(&html, "csrf")),
-            ("username", username),
-            ("password", password.into()),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .as_u16()
+async fn attempt_login(b: &Browser, authorize: &str, username: &str, password: &str) -> u16 {
+    let login = b.open(authorize).await;
+    b.log_in(&login, username, password).await.status().as_u16()
 }
 
 /// A browser whose connections come from another loopback address, straight to the server.
 fn browser_at(addr: [u8; 4]) -> Browser {
-    Browser {
-        http: reqwest::Client::builder()
-            .cookie_store(true)
-            .redirect(reqwest::redirect::Policy::none())
-            .local_address(std::net::IpAddr::from(addr))
-            .build()
-            .unwrap(),
-    }
+    Browser::from_address(std::net::IpAddr::from(addr))
 }
 
 #[tokio::test]
 async fn six_bad_guesses_do_not_lock_out_the_user_but_a_persistent_guesser_is_blocked() {
-    let app = spawn_app().await;
-    let tp = third_party(&app, ClientType::Confidential).await;
-    let direct = |path: &str| format!("http://{}{path}", app.direct);
-    let authorize = authorize_url(&app, &tp, &[]).replace(&app.base, &direct(""));
-    let login_url = direct("/authorize/login");
+    let (app, tp) = confidential().await;
+    let direct = format!("http://{}", app.direct);
+    let authorize = app.authorize_url(&tp, &[]).replace(&app.base, &direct);
     let login = |b: &Browser, password: &'static str| {
-        attempt_login(
-            b.http.clone(),
-            authorize.clone(),
-            login_url.clone(),
-            tp.username.clone(),
-            password,
-        )
+        let (b, authorize, username) = (b.clone(), authorize.clone(), tp.username.clone());
+        async move { attempt_login(&b, &authorize, &username, password).await }
     };
     let guesser = browser_at([127, 0, 0, 1]);
     let mut statuses = Vec::new();
@@ -1108,7 +761,7 @@ async fn a_public_client_may_not_introspect_and_revokes_only_its_own_tokens() {
     let confidential = third_party(&app, ClientType::Confidential).await;
     let public = third_party(&app, ClientType::Public).await;
     let code = get_code(&app, &confidential, &[]).await;
-    let (_, t) = exchange(&app, &confidential, &code).await;
+    let (_, t) = app.exchange(&confidential, &code).await;
     let access = t["access_token"].as_str().unwrap();
     let rt = t["refresh_token"].as_str().unwrap();
     for token in [access, rt] {
@@ -1122,18 +775,12 @@ async fn a_public_client_may_not_introspect_and_revokes_only_its_own_tokens() {
         assert_eq!(resp.status(), 401);
         let v: Value = resp.json().await.unwrap();
         assert_eq!(v["error"], "invalid_client");
-        let resp = app
-            .http
-            .post(app.url("/oauth/revoke"))
-            .form(&[("token", token), ("client_id", &public.client_id)])
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(resp.status(), 200, "RFC 7009: nothing to say");
+        assert_eq!(
+            app.revoke(&public, token).await,
+            200,
+            "RFC 7009: nothing to say"
+        );
     }
-    assert_eq!(
-        introspect(&app, &confidential, access).await["active"],
-        true
-    );
-    assert_eq!(introspect(&app, &confidential, rt).await["active"], true);
+    assert_eq!(app.introspect(&confidential, access).await["active"], true);
+    assert_eq!(app.introspect(&confidential, rt).await["active"], true);
 }

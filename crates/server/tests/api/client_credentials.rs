@@ -3,20 +3,14 @@
 use calyx_core::model::SigningAlg;
 use serde_json::{json, Value};
 
-use crate::helpers::{basic, jwt_parts, spawn_app};
+use calyx_testkit::{basic, eventually, jwt_parts, SOON};
+
+use crate::{app_and_client, app_and_client_with, spawn_app};
 
 #[tokio::test]
 async fn form_body_with_client_secret_post_gets_a_verifiable_rfc9068_token() {
-    let app = spawn_app().await;
-    let c = app.machine_client().await;
-    let resp = app
-        .post_token_form(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", &c.client_id),
-            ("client_secret", &c.secret),
-            ("audience", &c.audience),
-        ])
-        .await;
+    let (app, c) = app_and_client().await;
+    let resp = app.post_token_form(&c.client_credentials(c.secret())).await;
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.headers()["cache-control"], "no-store");
     assert_eq!(resp.headers()["content-type"], "application/json");
@@ -48,10 +42,9 @@ async fn form_body_with_client_secret_post_gets_a_verifiable_rfc9068_token() {
 
 #[tokio::test]
 async fn json_body_works_like_the_form() {
-    let app = spawn_app().await;
-    let c = app.machine_client().await;
+    let (app, c) = app_and_client().await;
     let body = json!({
-        "client_id": c.client_id, "client_secret": c.secret,
+        "client_id": c.client_id, "client_secret": c.secret(),
         "audience": c.audience, "grant_type": "client_credentials",
     });
     for ct in [
@@ -71,14 +64,13 @@ async fn json_body_works_like_the_form() {
 
 #[tokio::test]
 async fn basic_auth_works_on_both_token_paths() {
-    let app = spawn_app().await;
-    let c = app.machine_client().await;
+    let (app, c) = app_and_client().await;
     for path in ["/oauth/token", "/v2/oauth/token"] {
         let resp = app
             .post_raw(
                 path,
                 Some("application/x-www-form-urlencoded"),
-                Some(&basic(&c.client_id, &c.secret)),
+                Some(&basic(&c.client_id, c.secret())),
                 format!(
                     "grant_type=client_credentials&audience={}",
                     urlenc(&c.audience)
@@ -92,44 +84,25 @@ async fn basic_auth_works_on_both_token_paths() {
 #[tokio::test]
 async fn basic_auth_id_that_needs_urlencoding_is_decoded_per_rfc6749() {
     let app = spawn_app().await;
-    let org = app.manager.create_org("Enc Org").await.unwrap();
-    let aud = "https://enc.example.com/";
-    app.manager
-        .create_api(calyx_server::manage::NewApi {
-            audience: aud.into(),
-            name: "Enc".into(),
-            scopes: "read".into(),
-            alg: SigningAlg::ES256,
-            token_lifetime: None,
-            user_token_lifetime: None,
-            delegated_token_lifetime: None,
-            refresh_token_lifetime: None,
-        })
-        .await
-        .unwrap();
     let id = "partner:app+1 é&x=y";
-    let (_, secret) = app
-        .manager
-        .create_client(calyx_server::manage::NewClient {
-            org_id: org.id,
-            client_id: Some(id.into()),
-            name: "Enc".into(),
-            grant_types: vec![calyx_core::model::GrantType::ClientCredentials],
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    app.manager
-        .create_grant(id, aud, "read", true)
-        .await
-        .unwrap();
-    let secret = secret.unwrap();
+    let c = app
+        .fixture()
+        .org("Enc Org")
+        .api("https://enc.example.com/")
+        .api_name("Enc")
+        .scopes("read")
+        .client_id(id)
+        .client_name("Enc")
+        .default_audience(true)
+        .build()
+        .await;
+    let secret = c.secret();
 
     let resp = app
         .post_raw(
             "/oauth/token",
             Some("application/x-www-form-urlencoded"),
-            Some(&basic(id, &secret)),
+            Some(&basic(id, secret)),
             "grant_type=client_credentials",
         )
         .await;
@@ -142,7 +115,7 @@ async fn basic_auth_id_that_needs_urlencoding_is_decoded_per_rfc6749() {
         .post_token_form(&[
             ("grant_type", "client_credentials"),
             ("client_id", id),
-            ("client_secret", &secret),
+            ("client_secret", secret),
         ])
         .await;
     assert_eq!(resp.status(), 200);
@@ -150,14 +123,13 @@ async fn basic_auth_id_that_needs_urlencoding_is_decoded_per_rfc6749() {
 
 #[tokio::test]
 async fn resource_and_default_audience_select_the_api() {
-    let app = spawn_app().await;
-    let c = app.machine_client().await;
+    let (app, c) = app_and_client().await;
     // RFC 8707 resource.
     let resp = app
         .post_token_form(&[
             ("grant_type", "client_credentials"),
             ("client_id", &c.client_id),
-            ("client_secret", &c.secret),
+            ("client_secret", c.secret()),
             ("resource", &c.audience),
         ])
         .await;
@@ -170,7 +142,7 @@ async fn resource_and_default_audience_select_the_api() {
     let no_aud = [
         ("grant_type", "client_credentials"),
         ("client_id", &c.client_id),
-        ("client_secret", &c.secret),
+        ("client_secret", c.secret()),
     ];
     let resp = app.post_token_form(&no_aud).await;
     assert_eq!(resp.status(), 400);
@@ -185,7 +157,7 @@ async fn resource_and_default_audience_select_the_api() {
         .create_grant(&c.client_id, &c.audience, "read:consumers", true)
         .await
         .unwrap();
-    app.eventually("the default audience is used", || async {
+    eventually(SOON, "the default audience is used", || async {
         let resp = app.post_token_form(&no_aud).await;
         resp.status() == 200
     })
@@ -199,20 +171,13 @@ async fn resource_and_default_audience_select_the_api() {
 
 #[tokio::test]
 async fn scope_defaults_to_the_grant_narrows_on_request_and_refuses_extras() {
-    let app = spawn_app().await;
-    let c = app.machine_client().await;
+    let (app, c) = app_and_client().await;
     let ask = |scope: &'static str| {
-        let c = c.clone();
-        let app = &app;
+        let (c, app) = (&c, &app);
         async move {
-            app.post_token_form(&[
-                ("grant_type", "client_credentials"),
-                ("client_id", &c.client_id),
-                ("client_secret", &c.secret),
-                ("audience", &c.audience),
-                ("scope", scope),
-            ])
-            .await
+            let mut form = c.client_credentials(c.secret()).to_vec();
+            form.push(("scope", scope));
+            app.post_token_form(&form).await
         }
     };
     let v: Value = ask("read:consumers").await.json().await.unwrap();
@@ -235,10 +200,7 @@ async fn scope_defaults_to_the_grant_narrows_on_request_and_refuses_extras() {
 
 #[tokio::test]
 async fn expires_in_follows_the_api_setting() {
-    let app = spawn_app().await;
-    let c = app
-        .machine_client_with("read", SigningAlg::ES256, Some(600))
-        .await;
+    let (app, c) = app_and_client_with(|f| f.scopes("read").token_lifetime(Some(600))).await;
     let v = app.token(&c).await;
     assert_eq!(v["expires_in"], 600);
     let claims = app
@@ -254,23 +216,10 @@ async fn expires_in_follows_the_api_setting() {
 async fn eddsa_and_rs256_apis_sign_with_their_algorithm() {
     let app = spawn_app().await;
     for (alg, name) in [(SigningAlg::EdDSA, "EdDSA"), (SigningAlg::RS256, "RS256")] {
-        let c = app.machine_client_with("read", alg, None).await;
+        let c = app.fixture().scopes("read").alg(alg).build().await;
         // The server picks up the new key within its reload interval.
-        let c2 = c.clone();
-        app.eventually("a key for the new algorithm is loaded", || {
-            let c = c2.clone();
-            let app = &app;
-            async move {
-                app.post_token_form(&[
-                    ("grant_type", "client_credentials"),
-                    ("client_id", &c.client_id),
-                    ("client_secret", &c.secret),
-                    ("audience", &c.audience),
-                ])
-                .await
-                .status()
-                    == 200
-            }
+        eventually(SOON, "a key for the new algorithm is loaded", || async {
+            app.token_response(&c).await.0 == 200
         })
         .await;
         let v = app.token(&c).await;
@@ -283,14 +232,13 @@ async fn eddsa_and_rs256_apis_sign_with_their_algorithm() {
 
 #[tokio::test]
 async fn the_database_never_holds_a_client_secret() {
-    let app = spawn_app().await;
-    let c = app.machine_client().await;
+    let (app, c) = app_and_client().await;
     app.token(&c).await;
     let rotated = app.manager.rotate_secret(&c.client_id, 60).await.unwrap();
     let dump = app.database_bytes();
     assert!(!dump.is_empty());
     for (name, bytes) in dump {
-        for secret in [&c.secret, &rotated] {
+        for secret in [c.secret(), &rotated] {
             assert!(
                 !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
                 "{name} contains a client secret"

@@ -2,7 +2,9 @@
 
 use serde_json::Value;
 
-use crate::helpers::{basic, spawn_app};
+use calyx_testkit::basic;
+
+use crate::{app_and_client, spawn_app};
 
 const FORM: Option<&str> = Some("application/x-www-form-urlencoded");
 const JSON: Option<&str> = Some("application/json");
@@ -71,16 +73,19 @@ fn cases() -> Vec<Case> {
 
 #[tokio::test]
 async fn each_malformed_request_gets_its_exact_status_and_error() {
-    let app = spawn_app().await;
-    let c = app.machine_client().await;
+    let (app, c) = app_and_client().await;
     let enc = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
     for case in cases() {
         let json = case.content_type == JSON;
         let fill = |s: &str| {
             let (id, secret, aud) = if json {
-                (c.client_id.clone(), c.secret.clone(), c.audience.clone())
+                (
+                    c.client_id.clone(),
+                    c.secret().to_owned(),
+                    c.audience.clone(),
+                )
             } else {
-                (enc(&c.client_id), enc(&c.secret), enc(&c.audience))
+                (enc(&c.client_id), enc(c.secret()), enc(&c.audience))
             };
             s.replace("{id}", &id)
                 .replace("{secret}", &secret)
@@ -90,7 +95,7 @@ async fn each_malformed_request_gets_its_exact_status_and_error() {
             (Some((id, secret)), _) => {
                 let raw = |s: &str| {
                     s.replace("{id}", &c.client_id)
-                        .replace("{secret}", &c.secret)
+                        .replace("{secret}", c.secret())
                 };
                 Some(basic(&raw(id), &raw(secret)))
             }
@@ -179,7 +184,7 @@ async fn garbage_never_produces_a_5xx() {
             );
         }
     }
-    let resp = app.http.get(app.url("/oauth/token")).send().await.unwrap();
+    let resp = app.get("/oauth/token").await;
     assert_eq!(resp.status(), 405);
 }
 
@@ -193,12 +198,7 @@ async fn unknown_paths_and_methods_get_json_errors_not_empty_bodies() {
         ("DELETE", "/oauth/token", 405, "method_not_allowed"),
         ("GET", "/oauth/token", 405, "method_not_allowed"),
     ] {
-        let resp = app
-            .http
-            .request(method.parse().unwrap(), app.url(path))
-            .send()
-            .await
-            .unwrap();
+        let resp = app.request(method, path).await;
         assert_eq!(resp.status(), status, "{method} {path}");
         assert!(resp.headers()["content-type"]
             .to_str()

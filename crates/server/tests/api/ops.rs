@@ -1,36 +1,17 @@
 //! Operations endpoints and discovery.
 
-use serde_json::Value;
-
-use crate::helpers::spawn_app;
+use crate::{app_and_client, spawn_app};
 
 #[tokio::test]
 async fn health_readiness_and_metadata_answer() {
     let app = spawn_app().await;
-    assert_eq!(
-        app.http
-            .get(app.url("/healthz"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
-    let ready = app.http.get(app.url("/readyz")).send().await.unwrap();
-    assert_eq!(ready.status(), 200);
+    assert_eq!(app.status_of("/healthz").await, 200);
+    assert_eq!(app.status_of("/readyz").await, 200);
     for path in [
         "/.well-known/oauth-authorization-server",
         "/.well-known/openid-configuration",
     ] {
-        let m: Value = app
-            .http
-            .get(app.url(path))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let m = app.get_json(path).await;
         assert_eq!(m["issuer"], app.base);
         assert_eq!(m["token_endpoint"], app.url("/oauth/token"));
         assert_eq!(m["jwks_uri"], app.url("/.well-known/jwks.json"));
@@ -49,8 +30,7 @@ async fn health_readiness_and_metadata_answer() {
 
 #[tokio::test]
 async fn metrics_count_tokens_by_grant_and_outcome() {
-    let app = spawn_app().await;
-    let c = app.machine_client().await;
+    let (app, c) = app_and_client().await;
     app.token(&c).await;
     app.post_token_form(&[
         ("grant_type", "client_credentials"),
@@ -58,15 +38,7 @@ async fn metrics_count_tokens_by_grant_and_outcome() {
         ("client_secret", "x"),
     ])
     .await;
-    let text = app
-        .http
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.get("/metrics").await.text().await.unwrap();
     assert!(
         text.contains(
             r#"calyx_token_requests_total{grant="client_credentials",outcome="issued"} 1"#
@@ -82,15 +54,7 @@ async fn metrics_count_tokens_by_grant_and_outcome() {
 #[tokio::test]
 async fn openapi_describes_every_route() {
     let app = spawn_app().await;
-    let doc: Value = app
-        .http
-        .get(app.url("/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc = app.get_json("/openapi.json").await;
     let paths = doc["paths"].as_object().unwrap();
     let routes = [
         ("/oauth/token", "post"),
@@ -121,12 +85,7 @@ async fn openapi_describes_every_route() {
             "{method} {path} is documented"
         );
         // And it is really served (not a 404).
-        let resp = app
-            .http
-            .request(method.parse().unwrap(), app.url(path))
-            .send()
-            .await
-            .unwrap();
+        let resp = app.request(method, path).await;
         assert_ne!(resp.status(), 404, "{method} {path} is served");
     }
     let distinct: std::collections::BTreeSet<&str> = routes.iter().map(|(p, _)| *p).collect();
@@ -145,10 +104,9 @@ async fn openapi_describes_every_route() {
 
 #[tokio::test]
 async fn metrics_are_openmetrics_under_their_own_media_type_and_every_sample_is_typed() {
-    let app = spawn_app().await;
-    let c = app.machine_client().await;
+    let (app, c) = app_and_client().await;
     app.token(&c).await;
-    let resp = app.http.get(app.url("/metrics")).send().await.unwrap();
+    let resp = app.get("/metrics").await;
     let ct = resp.headers()["content-type"].to_str().unwrap().to_owned();
     assert!(
         ct.starts_with("application/openmetrics-text; version=1.0.0"),

@@ -1,17 +1,14 @@
 //! Per-client issuance limits and client-authentication failure throttling.
 
-use crate::helpers::{spawn_app, spawn_app_with, MachineClient};
+use calyx_testkit::Provisioned;
+
+use crate::{app_and_client, spawn_app, spawn_app_with};
 
 #[tokio::test]
 async fn a_client_over_its_issuance_rate_gets_429_with_retry_after() {
-    let app = spawn_app_with(|raw| raw.client_rate_limit = 2).await;
-    let c = app.machine_client().await;
-    let form = [
-        ("grant_type", "client_credentials"),
-        ("client_id", c.client_id.as_str()),
-        ("client_secret", c.secret.as_str()),
-        ("audience", c.audience.as_str()),
-    ];
+    let app = spawn_app_with(|cfg| cfg.client_rate_limit = 2).await;
+    let c = app.fixture().build().await;
+    let form = c.client_credentials(c.secret());
     let mut statuses = Vec::new();
     let mut limited = None;
     for _ in 0..5 {
@@ -32,14 +29,13 @@ async fn a_client_over_its_issuance_rate_gets_429_with_retry_after() {
     assert!(retry >= 1);
     assert_eq!(body["error"], "too_many_requests");
     // Another client is not affected.
-    let other = app.machine_client().await;
+    let other = app.fixture().build().await;
     app.token(&other).await;
 }
 
 #[tokio::test]
 async fn repeated_authentication_failures_are_throttled_without_locking_out_the_owner() {
-    let app = spawn_app().await;
-    let c = app.machine_client().await;
+    let (app, c) = app_and_client().await;
     let wrong = wrong_secret(&c);
     let mut statuses = Vec::new();
     for _ in 0..25 {
@@ -57,28 +53,22 @@ async fn repeated_authentication_failures_are_throttled_without_locking_out_the_
 
 #[tokio::test]
 async fn the_owner_gets_in_while_blocked_even_when_the_client_is_not_cached() {
-    let app = spawn_app().await;
-    let c = app.machine_client().await;
+    let (app, c) = app_and_client().await;
     let wrong = wrong_secret(&c);
     for _ in 0..25 {
         app.post_token_form(&wrong).await;
     }
     assert_eq!(app.post_token_form(&wrong).await.status(), 429);
     // Any configuration change makes every node drop its cached clients.
-    app.machine_client().await;
+    app.fixture().build().await;
     tokio::time::sleep(std::time::Duration::from_millis(400)).await;
     app.token(&c).await;
     assert_eq!(app.post_token_form(&wrong).await.status(), 429);
 }
 
 /// A client-credentials request for `c` with a wrong secret.
-fn wrong_secret(c: &MachineClient) -> [(&'static str, &str); 4] {
-    [
-        ("grant_type", "client_credentials"),
-        ("client_id", &c.client_id),
-        ("client_secret", "guess"),
-        ("audience", &c.audience),
-    ]
+fn wrong_secret(c: &Provisioned) -> [(&'static str, &str); 4] {
+    c.client_credentials("guess")
 }
 
 /// Unknown client ids and wrong secrets do the same work, so that timing does not reveal
@@ -91,7 +81,7 @@ async fn an_unknown_client_and_a_wrong_secret_cannot_be_told_apart_by_timing() {
     // Each client gets fewer wrong secrets than would block it.
     let mut clients = Vec::new();
     for _ in 0..8 {
-        clients.push(app.machine_client().await);
+        clients.push(app.fixture().build().await);
     }
     let http = reqwest::Client::new();
     let url = format!("http://{}/oauth/token", app.direct);

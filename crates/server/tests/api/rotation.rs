@@ -3,26 +3,22 @@
 use calyx_core::model::SigningAlg;
 use serde_json::Value;
 
-use crate::helpers::{jwt_parts, spawn_app, MachineClient, TestApp};
+use calyx_testkit::{eventually, jwt_parts, Provisioned, TestServer, SOON};
 
-async fn status_with(app: &TestApp, c: &MachineClient, secret: &str) -> u16 {
-    app.post_token_form(&[
-        ("grant_type", "client_credentials"),
-        ("client_id", &c.client_id),
-        ("client_secret", secret),
-        ("audience", &c.audience),
-    ])
-    .await
-    .status()
-    .as_u16()
+use crate::{app_and_client, app_and_client_with};
+
+async fn status_with(app: &TestServer, c: &Provisioned, secret: &str) -> u16 {
+    app.post_token_form(&c.client_credentials(secret))
+        .await
+        .status()
+        .as_u16()
 }
 
 #[tokio::test]
 async fn rotating_a_secret_without_grace_stops_the_old_one_and_starts_the_new_one() {
-    let app = spawn_app().await;
-    let c = app.machine_client().await;
+    let (app, c) = app_and_client().await;
     assert_eq!(
-        status_with(&app, &c, &c.secret).await,
+        status_with(&app, &c, c.secret()).await,
         200,
         "old secret is cached"
     );
@@ -30,26 +26,25 @@ async fn rotating_a_secret_without_grace_stops_the_old_one_and_starts_the_new_on
     // The new secret works at once: a failed check re-reads the client from the database.
     assert_eq!(status_with(&app, &c, &new).await, 200);
     // The old one stops (immediately after that re-read, and in any case within one reload).
-    app.eventually("the old secret stops working", || async {
-        status_with(&app, &c, &c.secret).await == 401
+    eventually(SOON, "the old secret stops working", || async {
+        status_with(&app, &c, c.secret()).await == 401
     })
     .await;
 }
 
 #[tokio::test]
 async fn rotating_a_secret_with_grace_keeps_the_old_one_until_the_grace_ends() {
-    let app = spawn_app().await;
-    let c = app.machine_client().await;
+    let (app, c) = app_and_client().await;
     let new = app.manager.rotate_secret(&c.client_id, 300).await.unwrap();
     assert_eq!(status_with(&app, &c, &new).await, 200);
     assert_eq!(
-        status_with(&app, &c, &c.secret).await,
+        status_with(&app, &c, c.secret()).await,
         200,
         "old secret inside the grace period"
     );
     app.clock.advance(301);
     assert_eq!(
-        status_with(&app, &c, &c.secret).await,
+        status_with(&app, &c, c.secret()).await,
         401,
         "old secret after the grace period"
     );
@@ -58,8 +53,7 @@ async fn rotating_a_secret_with_grace_keeps_the_old_one_until_the_grace_ends() {
 
 #[tokio::test]
 async fn key_rotation_takes_effect_on_a_running_server_and_old_tokens_keep_verifying() {
-    let app = spawn_app().await;
-    let c = app.machine_client().await;
+    let (app, c) = app_and_client().await;
     let old: Value = app.token(&c).await;
     let old_token = old["access_token"].as_str().unwrap().to_owned();
     let (old_header, _) = jwt_parts(&old_token);
@@ -71,18 +65,13 @@ async fn key_rotation_takes_effect_on_a_running_server_and_old_tokens_keep_verif
         .unwrap()
         .kid;
     assert_ne!(old_header["kid"], new_kid.as_str());
-    app.eventually("new tokens carry the new kid", || async {
+    eventually(SOON, "new tokens carry the new kid", || async {
         let v = app.token(&c).await;
         jwt_parts(v["access_token"].as_str().unwrap()).0["kid"] == new_kid.as_str()
     })
     .await;
 
-    let jwks = app.jwks().await;
-    let kids: Vec<_> = jwks
-        .keys
-        .iter()
-        .filter_map(|k| k.common.key_id.clone())
-        .collect();
+    let kids = app.jwks_kids().await;
     assert!(kids.contains(&new_kid), "the new key is published");
     assert!(
         kids.contains(&old_header["kid"].as_str().unwrap().to_owned()),
@@ -94,22 +83,19 @@ async fn key_rotation_takes_effect_on_a_running_server_and_old_tokens_keep_verif
         .await;
 }
 
-fn kids(jwks: &jsonwebtoken::jwk::JwkSet) -> Vec<String> {
-    jwks.keys
-        .iter()
-        .filter_map(|k| k.common.key_id.clone())
-        .collect()
-}
-
 #[tokio::test]
 async fn an_api_with_a_new_algorithm_signs_at_once_on_a_running_server() {
     // A reload interval far longer than the test: only the on-demand load can help.
-    let app = crate::helpers::spawn_app_with(|raw| {
-        raw.reload_interval = std::time::Duration::from_secs(3600)
-    })
-    .await;
+    let app =
+        crate::spawn_app_with(|cfg| cfg.reload_interval = std::time::Duration::from_secs(3600))
+            .await;
     for alg in [SigningAlg::EdDSA, SigningAlg::RS256] {
-        let c = app.machine_client_with("read:consumers", alg, None).await;
+        let c = app
+            .fixture()
+            .scopes("read:consumers")
+            .alg(alg)
+            .build()
+            .await;
         let resp = app.token_response(&c).await;
         assert_eq!(resp.0, 200, "{alg}: {}", resp.1);
         let token = resp.1["access_token"].as_str().unwrap();
@@ -120,9 +106,8 @@ async fn an_api_with_a_new_algorithm_signs_at_once_on_a_running_server() {
 
 #[tokio::test]
 async fn the_next_key_is_published_before_it_signs_and_a_rotation_promotes_it() {
-    let app = spawn_app().await;
-    let c = app.machine_client().await;
-    let before = kids(&app.jwks().await);
+    let (app, c) = app_and_client().await;
+    let before = app.jwks_kids().await;
     assert_eq!(
         before.len(),
         2,
@@ -137,12 +122,16 @@ async fn the_next_key_is_published_before_it_signs_and_a_rotation_promotes_it() 
 
     let rotated = app.manager.rotate_key(SigningAlg::ES256).await.unwrap();
     assert_eq!(&rotated.kid, next[0], "the published next key is promoted");
-    app.eventually("new tokens are signed by the promoted key", || async {
-        jwt_parts(app.token(&c).await["access_token"].as_str().unwrap()).0["kid"]
-            == rotated.kid.as_str()
-    })
+    eventually(
+        SOON,
+        "new tokens are signed by the promoted key",
+        || async {
+            jwt_parts(app.token(&c).await["access_token"].as_str().unwrap()).0["kid"]
+                == rotated.kid.as_str()
+        },
+    )
     .await;
-    let after = kids(&app.jwks().await);
+    let after = app.jwks_kids().await;
     assert!(after.contains(&signing), "the previous key stays published");
     assert!(
         after.contains(&rotated.next_kid),
@@ -158,49 +147,28 @@ async fn the_next_key_is_published_before_it_signs_and_a_rotation_promotes_it() 
 
 #[tokio::test]
 async fn a_retired_key_leaves_the_jwks_at_once_and_its_tokens_stop_being_accepted() {
-    let app = spawn_app().await;
-    let c = app
-        .machine_client_with(
-            "read:consumers users:write users:authenticate",
-            SigningAlg::ES256,
-            None,
-        )
-        .await;
-    let token = app.token(&c).await["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (app, c) =
+        app_and_client_with(|f| f.scopes("read:consumers users:write users:authenticate")).await;
+    let token = app.access_token(&c).await;
     let kid = jwt_parts(&token).0["kid"].as_str().unwrap().to_owned();
     let users = |t: String| {
         let app = &app;
-        async move {
-            app.http
-                .get(app.url("/v2/users"))
-                .bearer_auth(t)
-                .send()
-                .await
-                .unwrap()
-                .status()
-                .as_u16()
-        }
+        async move { app.get_as("/v2/users", &t).await.status().as_u16() }
     };
     assert_eq!(users(token.clone()).await, 200);
 
     let alg = app.manager.retire_key(&kid).await.unwrap();
     assert_eq!(alg, SigningAlg::ES256);
-    app.eventually("the retired key leaves the JWKS", || async {
-        !kids(&app.jwks().await).contains(&kid)
+    eventually(SOON, "the retired key leaves the JWKS", || async {
+        !app.jwks_kids().await.contains(&kid)
     })
     .await;
     assert_eq!(users(token.clone()).await, 401, "its tokens are refused");
     // Signing goes on with the key that was next, and a new next key is published.
-    let fresh = app.token(&c).await["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let fresh = app.access_token(&c).await;
     assert_ne!(jwt_parts(&fresh).0["kid"], kid.as_str());
     assert_eq!(users(fresh).await, 200);
-    assert_eq!(kids(&app.jwks().await).len(), 2);
+    assert_eq!(app.jwks_kids().await.len(), 2);
     assert!(
         app.manager.retire_key(&kid).await.is_err(),
         "already retired"

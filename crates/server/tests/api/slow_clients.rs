@@ -6,7 +6,9 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::helpers::*;
+use calyx_testkit::TestServer;
+
+use crate::{spawn_app, spawn_app_with};
 
 /// Reads until the server closes the connection (or `limit` passes); returns what it sent.
 async fn read_until_closed(stream: &mut TcpStream, limit: Duration) -> Option<Vec<u8>> {
@@ -24,18 +26,25 @@ async fn read_until_closed(stream: &mut TcpStream, limit: Duration) -> Option<Ve
 }
 
 /// The server's own socket: these tests are about its connections, not the proxy's.
-fn host_port(app: &TestApp) -> String {
+fn host_port(app: &TestServer) -> String {
     app.direct.to_string()
+}
+
+/// A connection straight to the server, on which `bytes` have been sent.
+async fn connect_and_send(app: &TestServer, bytes: &[u8]) -> TcpStream {
+    let mut s = TcpStream::connect(host_port(app)).await.unwrap();
+    s.write_all(bytes).await.unwrap();
+    s
 }
 
 #[tokio::test]
 async fn slowloris_connections_do_not_starve_other_clients() {
-    let app = spawn_app_with(|raw| {
-        raw.header_read_timeout = Duration::from_secs(3);
-        raw.max_connections = 1024;
+    let app = spawn_app_with(|cfg| {
+        cfg.header_read_timeout = Duration::from_secs(3);
+        cfg.max_connections = 1024;
     })
     .await;
-    let c = app.machine_client().await;
+    let c = app.fixture().build().await;
     let addr = host_port(&app);
 
     // 200 clients that start a request and then send one header byte every 100 ms, never
@@ -76,12 +85,7 @@ async fn slowloris_connections_do_not_starve_other_clients() {
             Duration::from_secs(2),
             fresh
                 .post(app.url("/oauth/token"))
-                .form(&[
-                    ("grant_type", "client_credentials"),
-                    ("client_id", &c.client_id),
-                    ("client_secret", &c.secret),
-                    ("audience", &c.audience),
-                ])
+                .form(&c.client_credentials(c.secret()))
                 .send(),
         )
         .await
@@ -103,11 +107,8 @@ async fn slowloris_connections_do_not_starve_other_clients() {
 
 #[tokio::test]
 async fn connections_whose_headers_never_finish_or_never_start_are_closed_at_the_deadline() {
-    let app = spawn_app_with(|raw| raw.header_read_timeout = Duration::from_secs(1)).await;
-    let mut s = TcpStream::connect(host_port(&app)).await.unwrap();
-    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: calyx\r\n")
-        .await
-        .unwrap();
+    let app = spawn_app_with(|cfg| cfg.header_read_timeout = Duration::from_secs(1)).await;
+    let mut s = connect_and_send(&app, b"GET /healthz HTTP/1.1\r\nHost: calyx\r\n").await;
     let sent = read_until_closed(&mut s, Duration::from_secs(5))
         .await
         .expect("the server closes a connection whose headers stop arriving");
@@ -121,10 +122,7 @@ async fn connections_whose_headers_never_finish_or_never_start_are_closed_at_the
         .expect("the server closes a connection that sends nothing");
 
     // ...and an idle keep-alive connection, after the same deadline.
-    let mut s = TcpStream::connect(host_port(&app)).await.unwrap();
-    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: calyx\r\n\r\n")
-        .await
-        .unwrap();
+    let mut s = connect_and_send(&app, b"GET /healthz HTTP/1.1\r\nHost: calyx\r\n\r\n").await;
     let sent = read_until_closed(&mut s, Duration::from_secs(5))
         .await
         .expect("the server closes an idle keep-alive connection");
@@ -133,15 +131,14 @@ async fn connections_whose_headers_never_finish_or_never_start_are_closed_at_the
 
 #[tokio::test]
 async fn a_body_that_trickles_past_its_deadline_gets_408_invalid_request() {
-    let app = spawn_app_with(|raw| raw.body_read_timeout = Duration::from_secs(1)).await;
-    let mut s = TcpStream::connect(host_port(&app)).await.unwrap();
-    s.write_all(
+    let app = spawn_app_with(|cfg| cfg.body_read_timeout = Duration::from_secs(1)).await;
+    let mut s = connect_and_send(
+        &app,
         b"POST /oauth/token HTTP/1.1\r\nHost: calyx\r\n\
           Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 200\r\n\r\n\
           grant_type=client_credentials",
     )
-    .await
-    .unwrap();
+    .await;
     let mut response = Vec::new();
     let mut buf = [0u8; 4096];
     let started = Instant::now();
@@ -169,7 +166,7 @@ async fn a_body_that_trickles_past_its_deadline_gets_408_invalid_request() {
 
 #[tokio::test]
 async fn a_chunked_body_over_the_limit_gets_413_without_a_content_length() {
-    let app = spawn_app_with(|raw| raw.max_body_bytes = 1024).await;
+    let app = spawn_app_with(|cfg| cfg.max_body_bytes = 1024).await;
     let mut s = TcpStream::connect(host_port(&app)).await.unwrap();
     let chunk = "a".repeat(600);
     let req = format!(
@@ -205,9 +202,9 @@ async fn oversized_request_headers_are_refused() {
 
 #[tokio::test]
 async fn past_the_connection_limit_new_clients_wait_until_a_connection_frees() {
-    let app = spawn_app_with(|raw| {
-        raw.max_connections = 4;
-        raw.header_read_timeout = Duration::from_secs(30);
+    let app = spawn_app_with(|cfg| {
+        cfg.max_connections = 4;
+        cfg.header_read_timeout = Duration::from_secs(30);
     })
     .await;
     let addr = host_port(&app);

@@ -3,14 +3,13 @@
 use oauth2::basic::BasicClient;
 use oauth2::{ClientId, ClientSecret, Scope, TokenResponse, TokenUrl};
 
-use crate::helpers::spawn_app;
+use crate::app_and_client;
 
 #[tokio::test]
 async fn the_oauth2_crate_gets_a_token_with_basic_auth_and_an_audience() {
-    let app = spawn_app().await;
-    let c = app.machine_client().await;
+    let (app, c) = app_and_client().await;
     let client = BasicClient::new(ClientId::new(c.client_id.clone()))
-        .set_client_secret(ClientSecret::new(c.secret.clone()))
+        .set_client_secret(ClientSecret::new(c.secret().to_owned()))
         .set_token_uri(TokenUrl::new(app.url("/oauth/token")).unwrap());
     let http = oauth2::reqwest::Client::builder()
         .redirect(oauth2::reqwest::redirect::Policy::none())

@@ -12,9 +12,8 @@
 
 use std::time::{Duration, Instant};
 
-use calyx_core::model::{AuthCode, Family, RefreshToken};
 use calyx_server::manage::{Manager, Secrets};
-use calyx_token::secret::{generate_secret, random_id};
+use calyx_testkit::fixture::seed_refresh_token;
 
 fn arg(name: &str) -> String {
     let args: Vec<String> = std::env::args().collect();
@@ -47,53 +46,10 @@ async fn main() -> anyhow::Result<()> {
         .user(&arg("--user-id"))
         .await?
         .expect("the user exists");
-    let now = m.clock.now();
-
     let mut tokens = Vec::new();
     for _ in 0..chains {
-        let code = generate_secret();
-        let rt = generate_secret();
-        let family = Family {
-            id: random_id("fam"),
-            client_id: client_id.clone(),
-            user_id: user.id.clone(),
-            org_id: user.org_id.clone(),
-            api_id: api.id.clone(),
-            scope: api.scopes.clone(),
-            created_at: now,
-            revoked_at: None,
-        };
-        m.store
-            .insert_code(&AuthCode {
-                code_hash: m.hasher.hash(&code),
-                family_id: family.id.clone(),
-                client_id: client_id.clone(),
-                user_id: user.id.clone(),
-                api_id: api.id.clone(),
-                scope: api.scopes.clone(),
-                redirect_uri: "https://app.example.com/cb".into(),
-                redirect_uri_given: false,
-                code_challenge: None,
-                created_at: now,
-                expires_at: now + 600,
-                used_at: None,
-            })
-            .await?;
-        let row = RefreshToken {
-            token_hash: m.hasher.hash(&rt),
-            family_id: family.id.clone(),
-            scope: api.scopes.clone(),
-            created_at: now,
-            expires_at: now + 86_400,
-            used_at: None,
-            successor_sealed: None,
-        };
-        assert!(
-            m.store
-                .redeem_code(&m.hasher.hash(&code), now, &family, Some(&row))
-                .await?
-        );
-        tokens.push(rt);
+        let scope = api.scopes.clone();
+        tokens.push(seed_refresh_token(&m, &client_id, &user, &api, scope, 86_400).await);
     }
 
     let http = reqwest::Client::builder()

@@ -40,7 +40,7 @@
 //!   --log server.log --out bench/soak-60s [--mix cc=40,refresh=30,...] [--date TEXT]
 //! ```
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -50,8 +50,12 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
+use calyx_testkit::browser::try_field;
+use calyx_testkit::Scanner;
 use calyx_token::secret::random_string;
 use clap::Parser;
+use plotters::coord::types::RangedCoordf64;
+use plotters::coord::Shift;
 use plotters::prelude::*;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -206,76 +210,7 @@ fn percentile_ms(v: &mut [u32], p: f64) -> f64 {
 }
 
 /// Every secret the driver sent or received, by what it is.
-#[derive(Default)]
-struct Secrets {
-    /// Base64url secrets, searched for as windows of base64url runs in the log.
-    tokens: HashMap<Vec<u8>, &'static str>,
-    lengths: Vec<usize>,
-    /// Anything else, searched for as a substring.
-    other: Vec<(String, &'static str)>,
-    counts: BTreeMap<&'static str, usize>,
-}
-
-fn is_b64url(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'-' || b == b'_'
-}
-
-impl Secrets {
-    fn add(&mut self, what: &'static str, s: &str) {
-        let b = s.as_bytes();
-        if b.len() >= 16 && b.iter().all(|&c| is_b64url(c)) {
-            if self.tokens.insert(b.to_vec(), what).is_none() {
-                *self.counts.entry(what).or_default() += 1;
-            }
-            if !self.lengths.contains(&b.len()) {
-                self.lengths.push(b.len());
-            }
-        } else if !self.other.iter().any(|(o, _)| o == s) {
-            assert!(s.len() >= 8, "a secret too short to search for");
-            self.other.push((s.to_owned(), what));
-            *self.counts.entry(what).or_default() += 1;
-        }
-    }
-
-    fn len(&self) -> usize {
-        self.tokens.len() + self.other.len()
-    }
-
-    /// What secrets `line` holds. A base64url secret in a line lies inside a maximal run of
-    /// base64url characters, so checking every window of its length in every such run finds
-    /// it without a multi-pattern automaton over hundreds of thousands of patterns.
-    fn found_in(&self, line: &[u8]) -> Vec<&'static str> {
-        let mut found = Vec::new();
-        let mut i = 0;
-        while i < line.len() {
-            if !is_b64url(line[i]) {
-                i += 1;
-                continue;
-            }
-            let start = i;
-            while i < line.len() && is_b64url(line[i]) {
-                i += 1;
-            }
-            let run = &line[start..i];
-            for &n in &self.lengths {
-                for w in run.windows(n) {
-                    if let Some(what) = self.tokens.get(w) {
-                        found.push(*what);
-                    }
-                }
-            }
-        }
-        if !self.other.is_empty() {
-            let text = String::from_utf8_lossy(line);
-            for (s, what) in &self.other {
-                if text.contains(s.as_str()) {
-                    found.push(*what);
-                }
-            }
-        }
-        found
-    }
-}
+type Secrets = Scanner<&'static str>;
 
 /// What every worker writes to. Nothing but secrets is recorded until [`Recorder::begin`]:
 /// the set-up is not part of the per-second record.
@@ -361,6 +296,14 @@ struct Worker {
 impl Ctx {
     fn url(&self, path: &str) -> String {
         format!("{}{path}", self.args.base)
+    }
+
+    /// A POST to `path` as the third-party client (HTTP Basic).
+    fn as_app(&self, path: &str) -> reqwest::RequestBuilder {
+        let a = &self.args;
+        self.http
+            .post(self.url(path))
+            .basic_auth(&a.app_id, Some(&a.app_secret))
     }
 
     /// Sends a request, times it to the end of the body, and checks the status.
@@ -453,30 +396,16 @@ impl Ctx {
                 200,
             )
             .await?;
-        let (request, csrf) = (hidden(&login, "request")?, hidden(&login, "csrf")?);
+        let credentials = [
+            ("username", a.username.as_str()),
+            ("password", a.password.as_str()),
+        ];
         let (_, consent) = self
-            .call(
-                Kind::Code,
-                browser.post(self.url("/authorize/login")).form(&[
-                    ("request", request.as_str()),
-                    ("csrf", csrf.as_str()),
-                    ("username", a.username.as_str()),
-                    ("password", a.password.as_str()),
-                ]),
-                200,
-            )
+            .submit(&browser, &login, "/authorize/login", &credentials, 200)
             .await?;
-        let (request, csrf) = (hidden(&consent, "request")?, hidden(&consent, "csrf")?);
+        let approve = [("decision", "approve")];
         let (headers, _) = self
-            .call(
-                Kind::Code,
-                browser.post(self.url("/authorize/consent")).form(&[
-                    ("request", request.as_str()),
-                    ("csrf", csrf.as_str()),
-                    ("decision", "approve"),
-                ]),
-                303,
-            )
+            .submit(&browser, &consent, "/authorize/consent", &approve, 303)
             .await?;
         let location = headers
             .get("location")
@@ -494,28 +423,46 @@ impl Ctx {
         }
         let code = param("code").ok_or_else(|| Failure::Unexpected("no code".into()))?;
         self.rec.secret("authorization code", &code);
-        let v = self
-            .json(
-                Kind::Code,
-                self.http
-                    .post(self.url("/oauth/token"))
-                    .basic_auth(&a.app_id, Some(&a.app_secret))
-                    .form(&[
-                        ("grant_type", "authorization_code"),
-                        ("code", code.as_str()),
-                        ("redirect_uri", a.redirect_uri.as_str()),
-                        ("code_verifier", verifier.as_str()),
-                    ]),
-            )
-            .await?;
-        self.take_user_tokens(w, &v)
+        let exchange = [
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", a.redirect_uri.as_str()),
+            ("code_verifier", verifier.as_str()),
+        ];
+        self.user_tokens(w, Kind::Code, &exchange).await
     }
 
-    fn take_user_tokens(&self, w: &mut Worker, v: &Value) -> Result<(), Failure> {
-        let rt = string(v, "refresh_token")?;
+    /// Posts the hidden fields of `page` (`request`, `csrf`) and `fields` to `path`, as the
+    /// page's form does, and checks the status.
+    async fn submit(
+        &self,
+        browser: &reqwest::Client,
+        page: &str,
+        path: &str,
+        fields: &[(&str, &str)],
+        expect: u16,
+    ) -> Result<(reqwest::header::HeaderMap, String), Failure> {
+        let (request, csrf) = (hidden(page, "request")?, hidden(page, "csrf")?);
+        let mut form = vec![("request", request.as_str()), ("csrf", csrf.as_str())];
+        form.extend_from_slice(fields);
+        let req = browser.post(self.url(path)).form(&form);
+        self.call(Kind::Code, req, expect).await
+    }
+
+    /// A token request as the third-party client, whose tokens become the worker's.
+    async fn user_tokens(
+        &self,
+        w: &mut Worker,
+        kind: Kind,
+        form: &[(&str, &str)],
+    ) -> Result<(), Failure> {
+        let v = self
+            .json(kind, self.as_app("/oauth/token").form(form))
+            .await?;
+        let rt = string(&v, "refresh_token")?;
         self.rec.secret("refresh token", &rt);
         w.refresh_token = Some(rt);
-        w.user_token = Some(string(v, "access_token")?);
+        w.user_token = Some(string(&v, "access_token")?);
         Ok(())
     }
 
@@ -524,42 +471,27 @@ impl Ctx {
             // The chain broke earlier (and was counted then): sign in again.
             return self.code_flow(w).await;
         };
-        let a = &self.args;
-        let v = self
-            .json(
-                Kind::Refresh,
-                self.http
-                    .post(self.url("/oauth/token"))
-                    .basic_auth(&a.app_id, Some(&a.app_secret))
-                    .form(&[
-                        ("grant_type", "refresh_token"),
-                        ("refresh_token", rt.as_str()),
-                    ]),
-            )
-            .await?;
-        self.take_user_tokens(w, &v)
+        let rotation = [
+            ("grant_type", "refresh_token"),
+            ("refresh_token", rt.as_str()),
+        ];
+        self.user_tokens(w, Kind::Refresh, &rotation).await
     }
 
     async fn introspect(&self, w: &mut Worker) -> Result<(), Failure> {
         let a = &self.args;
         let url = self.url("/oauth/introspect");
         let turn = w.turns[Kind::Introspect as usize] % 3;
-        let (req, what) = match (turn, &w.user_token, &w.refresh_token, &w.org_token) {
-            (0, Some(t), _, _) => (
-                self.http
-                    .post(url)
-                    .basic_auth(&a.app_id, Some(&a.app_secret))
-                    .form(&[("token", t.as_str())]),
-                "user access token",
-            ),
-            (1, _, Some(t), _) => (
-                self.http
-                    .post(url)
-                    .basic_auth(&a.app_id, Some(&a.app_secret))
-                    .form(&[("token", t.as_str())]),
-                "refresh token",
-            ),
-            (_, _, _, Some(t)) => (
+        // By turns the app's user access token, its refresh token, and the org token; the
+        // org token when the app's is missing.
+        let as_app = match turn {
+            0 => w.user_token.as_deref().map(|t| (t, "user access token")),
+            1 => w.refresh_token.as_deref().map(|t| (t, "refresh token")),
+            _ => None,
+        };
+        let (req, what) = match (as_app, &w.org_token) {
+            (Some((t, what)), _) => (self.as_app("/oauth/introspect").form(&[("token", t)]), what),
+            (None, Some(t)) => (
                 self.http.post(url).form(&[
                     ("token", t.as_str()),
                     ("client_id", a.machine_id.as_str()),
@@ -567,7 +499,7 @@ impl Ctx {
                 ]),
                 "org token",
             ),
-            _ => return Err(Failure::Unexpected("no token to introspect".into())),
+            (None, None) => return Err(Failure::Unexpected("no token to introspect".into())),
         };
         let v = self.json(Kind::Introspect, req).await?;
         if v["active"] != json!(true) {
@@ -606,11 +538,7 @@ impl Ctx {
 
 /// The value of a hidden form field.
 fn hidden(html: &str, name: &str) -> Result<String, Failure> {
-    let needle = format!("name=\"{name}\" value=\"");
-    html.find(&needle)
-        .and_then(|i| html[i + needle.len()..].split('"').next())
-        .map(str::to_owned)
-        .ok_or_else(|| Failure::Unexpected(format!("no {name} field on the page")))
+    try_field(html, name).ok_or_else(|| Failure::Unexpected(format!("no {name} field on the page")))
 }
 
 fn string(v: &Value, name: &str) -> Result<String, Failure> {
@@ -725,6 +653,48 @@ fn write_csv(path: &Path, seconds: &mut [Second]) -> anyhow::Result<()> {
     std::fs::write(path, out).with_context(|| format!("writing {}", path.display()))
 }
 
+/// One of the plot's charts: seconds along x (0 to `x_max`), 0 to `y_max` up.
+type Chart<'a, 'b> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// A chart with its caption and labelled axes on `area`.
+fn chart_on<'a, 'b>(
+    area: &'a DrawingArea<SVGBackend<'b>, Shift>,
+    caption: &str,
+    x_max: f64,
+    y_max: f64,
+    y_desc: &str,
+) -> anyhow::Result<Chart<'a, 'b>> {
+    let whole = |v: &f64| format!("{v:.0}");
+    let mut chart = ChartBuilder::on(area)
+        .caption(caption, ("sans-serif", 18))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(70)
+        .build_cartesian_2d(0.0..x_max, 0.0..y_max)?;
+    chart
+        .configure_mesh()
+        .x_desc("seconds")
+        .y_desc(y_desc)
+        .x_label_formatter(&whole)
+        .y_label_formatter(&whole)
+        .draw()?;
+    Ok(chart)
+}
+
+/// The chart's legend, framed, at `position`.
+fn legend<'a, 'b: 'a>(
+    chart: &mut Chart<'a, 'b>,
+    position: SeriesLabelPosition,
+) -> anyhow::Result<()> {
+    chart
+        .configure_series_labels()
+        .position(position)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()?;
+    Ok(())
+}
+
 fn plot(
     path: &Path,
     title: &str,
@@ -732,7 +702,6 @@ fn plot(
     rss_limit: Option<u64>,
 ) -> anyhow::Result<()> {
     let n = seconds.len() as f64;
-    let whole = |v: &f64| format!("{v:.0}");
     let root = SVGBackend::new(path, (1200, 820)).into_drawing_area();
     root.fill(&WHITE)?;
     let root = root.titled(title, ("sans-serif", 24))?;
@@ -744,19 +713,13 @@ fn plot(
         .map(|(i, s)| (i as f64 + 1.0, s.requests as f64))
         .collect();
     let peak = total.iter().map(|p| p.1).fold(1.0, f64::max);
-    let mut chart = ChartBuilder::on(&top)
-        .caption("Throughput (per second)", ("sans-serif", 18))
-        .margin(12)
-        .x_label_area_size(40)
-        .y_label_area_size(70)
-        .build_cartesian_2d(0.0..n, 0.0..peak * 1.35)?;
-    chart
-        .configure_mesh()
-        .x_desc("seconds")
-        .y_desc("per second")
-        .x_label_formatter(&whole)
-        .y_label_formatter(&whole)
-        .draw()?;
+    let mut chart = chart_on(
+        &top,
+        "Throughput (per second)",
+        n,
+        peak * 1.35,
+        "per second",
+    )?;
     let mut series = vec![("HTTP requests".to_owned(), BLACK, total)];
     let colors = [BLUE, GREEN, MAGENTA, CYAN, RGBColor(230, 140, 0)];
     for (k, color) in KINDS.into_iter().zip(colors) {
@@ -785,12 +748,7 @@ fn plot(
                 PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
             });
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .draw()?;
+    legend(&mut chart, SeriesLabelPosition::UpperRight)?;
 
     let rss: Vec<(f64, f64)> = seconds
         .iter()
@@ -802,19 +760,13 @@ fn plot(
         .map(|p| p.1)
         .chain(rss_limit.map(mb))
         .fold(1.0, f64::max);
-    let mut chart = ChartBuilder::on(&bottom)
-        .caption("Server resident set (VmRSS)", ("sans-serif", 18))
-        .margin(12)
-        .x_label_area_size(40)
-        .y_label_area_size(70)
-        .build_cartesian_2d(0.0..n, 0.0..rss_peak * 1.25)?;
-    chart
-        .configure_mesh()
-        .x_desc("seconds")
-        .y_desc("MB")
-        .x_label_formatter(&whole)
-        .y_label_formatter(&whole)
-        .draw()?;
+    let mut chart = chart_on(
+        &bottom,
+        "Server resident set (VmRSS)",
+        n,
+        rss_peak * 1.25,
+        "MB",
+    )?;
     chart
         .draw_series(LineSeries::new(rss, BLUE.stroke_width(2)))?
         .label("RSS")
@@ -831,12 +783,7 @@ fn plot(
             .label("limit for the last quarter's median")
             .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], RED.stroke_width(2)));
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .draw()?;
+    legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
     root.present()?;
     Ok(())
 }
@@ -1084,7 +1031,7 @@ async fn main() -> anyhow::Result<ExitCode> {
         scan.lines,
         scan.bytes as f64 / 1e6,
         secrets.len(),
-        join(&secrets.counts, |(w, n)| format!(
+        join(secrets.counts(), |(w, n)| format!(
             "{n} {w}{}",
             if *n == 1 { "" } else { "s" }
         )),
@@ -1118,25 +1065,6 @@ mod tests {
     fn the_schedule_follows_the_weights_and_spreads_them() {
         let deck = schedule(&[(Kind::Cc, 3), (Kind::Jwks, 1)]);
         assert_eq!(deck, [Kind::Cc, Kind::Cc, Kind::Jwks, Kind::Cc]);
-    }
-
-    #[test]
-    fn secrets_are_found_inside_longer_text_and_not_elsewhere() {
-        let mut s = Secrets::default();
-        s.add(
-            "refresh token",
-            "abcdefghijklmnopqrstuvwxyz0123456789-_ABCDE",
-        );
-        s.add("Basic credential", "aWQ6c2VjcmV0+/=");
-        assert!(s
-            .found_in(b"x=\"zzabcdefghijklmnopqrstuvwxyz0123456789-_ABCDEzz\"")
-            .contains(&"refresh token"));
-        assert!(s
-            .found_in(b"auth: Basic aWQ6c2VjcmV0+/=")
-            .contains(&"Basic credential"));
-        assert!(s
-            .found_in(b"abcdefghijklmnopqrstuvwxyz0123456789-_ABCD.E")
-            .is_empty());
     }
 
     #[test]

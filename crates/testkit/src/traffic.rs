@@ -1,26 +1,31 @@
-//! The secret scan's two halves, shared by the `api` test binary (which records) and the
-//! `secret_scan` test binary (which checks, after the whole suite).
+//! The secret scan's recording half, and what the checking half reads back.
 //!
-//! Recording: every API test talks to its server through [`proxy`], which appends each chunk
-//! of traffic, in both directions, to `traffic-<pid>.bin`; the server's own logs go, at trace
-//! level, to `server-<pid>.log`; both under `target/tmp/secret-scan/`. Checking: the secrets
-//! that crossed the wire — client secrets, refresh tokens, codes, passwords, in forms, JSON
-//! bodies, Basic headers and redirect `Location`s — are pulled out of the traffic, and no log
-//! line may contain one.
-#![allow(dead_code)] // each binary uses one half
+//! Recording: a server started with [`crate::Config::record_into`] is reached through a
+//! [`Proxy`] that appends each chunk of traffic, in both directions, to `traffic-<pid>.bin`;
+//! the server's own logs go, at trace level, to `server-<pid>.log`; both in that directory
+//! (the `api` suite uses [`secret_scan_dir!`]: `target/tmp/secret-scan/`). Checking
+//! (`crates/server/tests/secret_scan.rs`): the secrets that crossed the wire — client secrets,
+//! refresh tokens, codes, passwords, in forms, JSON bodies, Basic headers and redirect
+//! `Location`s — are pulled out of the traffic by [`secrets_in`], and no log line may contain
+//! one ([`crate::Scanner`]).
 
 use std::collections::HashMap;
 use std::io::Write;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// Where recordings and logs go.
-pub fn dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("secret-scan")
+/// Where the calling test binary's secret-scan recordings go: `secret-scan/` under Cargo's
+/// `CARGO_TARGET_TMPDIR` (set when building integration tests), so every test binary of the
+/// workspace agrees on it.
+#[macro_export]
+macro_rules! secret_scan_dir {
+    () => {
+        ::std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("secret-scan")
+    };
 }
 
 struct Recorder {
@@ -28,11 +33,12 @@ struct Recorder {
     next_conn: AtomicU64,
 }
 
-fn recorder() -> &'static Recorder {
+/// The process's recorder; the first caller's directory holds its file.
+fn recorder(dir: &Path) -> &'static Recorder {
     static R: OnceLock<Recorder> = OnceLock::new();
     R.get_or_init(|| {
-        std::fs::create_dir_all(dir()).unwrap();
-        let path = dir().join(format!("traffic-{}.bin", std::process::id()));
+        std::fs::create_dir_all(dir).unwrap();
+        let path = dir.join(format!("traffic-{}.bin", std::process::id()));
         Recorder {
             file: Mutex::new(std::fs::File::create(path).unwrap()),
             next_conn: AtomicU64::new(0),
@@ -44,24 +50,26 @@ fn recorder() -> &'static Recorder {
 const TO_SERVER: u8 = 0;
 const TO_CLIENT: u8 = 1;
 
-/// Appends one frame: connection id, direction, length, bytes. Unbuffered, so nothing is
-/// lost when the test process exits.
-fn record(conn: u64, direction: u8, bytes: &[u8]) {
-    let mut frame = Vec::with_capacity(13 + bytes.len());
-    frame.extend_from_slice(&conn.to_le_bytes());
-    frame.push(direction);
-    frame.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
-    frame.extend_from_slice(bytes);
-    let mut f = recorder().file.lock().unwrap_or_else(|e| e.into_inner());
-    f.write_all(&frame).unwrap();
+impl Recorder {
+    /// Appends one frame: connection id, direction, length, bytes. Unbuffered, so nothing is
+    /// lost when the test process exits.
+    fn record(&self, conn: u64, direction: u8, bytes: &[u8]) {
+        let mut frame = Vec::with_capacity(13 + bytes.len());
+        frame.extend_from_slice(&conn.to_le_bytes());
+        frame.push(direction);
+        frame.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+        frame.extend_from_slice(bytes);
+        let mut f = self.file.lock().unwrap_or_else(|e| e.into_inner());
+        f.write_all(&frame).unwrap();
+    }
 }
 
-/// Sends the server's logs, at trace level, to `server-<pid>.log` (once per process).
-pub fn capture_server_logs() {
+/// Sends the server's logs, at trace level, to `server-<pid>.log` in `dir` (once per process).
+pub fn capture_server_logs(dir: &Path) {
     static INIT: OnceLock<()> = OnceLock::new();
     INIT.get_or_init(|| {
-        std::fs::create_dir_all(dir()).unwrap();
-        let path = dir().join(format!("server-{}.log", std::process::id()));
+        std::fs::create_dir_all(dir).unwrap();
+        let path = dir.join(format!("server-{}.log", std::process::id()));
         let file = std::fs::File::create(path).unwrap();
         let _ = tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::new("trace"))
@@ -73,37 +81,47 @@ pub fn capture_server_logs() {
 
 /// A recording TCP proxy: bound first (so the server can be told its public address), then
 /// started in front of the server.
-pub struct Proxy(tokio::net::TcpListener);
+pub struct Proxy {
+    listener: tokio::net::TcpListener,
+    dir: PathBuf,
+}
 
 impl Proxy {
-    pub async fn bind() -> Proxy {
-        Proxy(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap())
+    /// Binds a loopback port; the traffic will be recorded into `dir`.
+    pub async fn bind(dir: &Path) -> Proxy {
+        Proxy {
+            listener: tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
+            dir: dir.to_owned(),
+        }
     }
 
+    /// The proxy's address: the server's public one.
     pub fn addr(&self) -> SocketAddr {
-        self.0.local_addr().unwrap()
+        self.listener.local_addr().unwrap()
     }
 
     /// Forwards every connection to `target`, recording both directions.
     pub fn start(self, target: SocketAddr) {
-        let listener = self.0;
+        let Proxy { listener, dir } = self;
         tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
                 let Ok(server) = tokio::net::TcpStream::connect(target).await else {
                     continue;
                 };
                 let _ = (client.set_nodelay(true), server.set_nodelay(true));
-                let conn = recorder().next_conn.fetch_add(1, Ordering::Relaxed);
+                let recorder = recorder(&dir);
+                let conn = recorder.next_conn.fetch_add(1, Ordering::Relaxed);
                 let (client_r, client_w) = client.into_split();
                 let (server_r, server_w) = server.into_split();
-                tokio::spawn(pipe(conn, TO_SERVER, client_r, server_w));
-                tokio::spawn(pipe(conn, TO_CLIENT, server_r, client_w));
+                tokio::spawn(pipe(recorder, conn, TO_SERVER, client_r, server_w));
+                tokio::spawn(pipe(recorder, conn, TO_CLIENT, server_r, client_w));
             }
         });
     }
 }
 
 async fn pipe(
+    recorder: &'static Recorder,
     conn: u64,
     direction: u8,
     mut from: tokio::net::tcp::OwnedReadHalf,
@@ -114,7 +132,7 @@ async fn pipe(
         match from.read(&mut buf).await {
             Ok(0) | Err(_) => break,
             Ok(n) => {
-                record(conn, direction, &buf[..n]);
+                recorder.record(conn, direction, &buf[..n]);
                 if to.write_all(&buf[..n]).await.is_err() {
                     break;
                 }
@@ -124,10 +142,10 @@ async fn pipe(
     let _ = to.shutdown().await;
 }
 
-/// Every recorded stream, reassembled: (process file, connection, direction) → bytes.
-pub fn recorded_streams() -> Vec<Vec<u8>> {
+/// Every stream recorded in `dir`, reassembled: (process file, connection, direction) → bytes.
+pub fn recorded_streams(dir: &Path) -> Vec<Vec<u8>> {
     let mut streams: HashMap<(PathBuf, u64, u8), Vec<u8>> = HashMap::new();
-    for path in files_named("traffic-") {
+    for path in files_named(dir, "traffic-") {
         let data = std::fs::read(&path).unwrap();
         let mut at = 0;
         while at + 13 <= data.len() {
@@ -145,9 +163,9 @@ pub fn recorded_streams() -> Vec<Vec<u8>> {
     streams.into_values().collect()
 }
 
-/// The files in [`dir`] whose names start with `prefix`.
-pub fn files_named(prefix: &str) -> Vec<PathBuf> {
-    let Ok(entries) = std::fs::read_dir(dir()) else {
+/// The files in `dir` whose names start with `prefix`, sorted.
+pub fn files_named(dir: &Path, prefix: &str) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
         return Vec::new();
     };
     let mut out: Vec<PathBuf> = entries
@@ -163,11 +181,15 @@ pub fn files_named(prefix: &str) -> Vec<PathBuf> {
 }
 
 /// What kind of secret a value is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Kind {
+    /// A client secret (form, JSON or Basic credentials).
     ClientSecret,
+    /// A refresh token.
     RefreshToken,
+    /// An authorization code.
     Code,
+    /// A user's password.
     Password,
 }
 
