@@ -139,6 +139,14 @@ pub fn extract(
     }
 }
 
+/// The token of an `Authorization: Bearer <token>` value (RFC 6750 §2.1; the scheme is
+/// case-insensitive), if it is one.
+pub fn bearer_token(authorization: &str) -> Option<&str> {
+    let (scheme, token) = authorization.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
 /// Decodes `Basic base64(urlencode(id) ":" urlencode(secret))`.
 pub fn parse_basic(header: &str) -> Result<(String, String), OAuthError> {
     let bad = |why: &'static str| OAuthError::new(ErrorCode::InvalidClient, why);
@@ -243,6 +251,15 @@ mod tests {
             let e = err(Some(h), "");
             assert_eq!(e.error.code, ErrorCode::InvalidClient, "{h}");
             assert!(e.basic_tried);
+        }
+    }
+
+    #[test]
+    fn bearer_tokens() {
+        assert_eq!(bearer_token("Bearer abc"), Some("abc"));
+        assert_eq!(bearer_token("bearer  abc "), Some("abc"));
+        for no in ["Bearer", "Bearer  ", "Basic abc", "Bearerabc", ""] {
+            assert_eq!(bearer_token(no), None, "{no:?}");
         }
     }
 

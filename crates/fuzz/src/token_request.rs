@@ -16,7 +16,7 @@ use calyx_core::grant;
 use calyx_core::model::ClientGrant;
 use calyx_core::params::Params;
 use calyx_core::request::{Target, TokenParams};
-use calyx_core::{ErrorCode, ScopeSet};
+use calyx_core::{ErrorCode, OAuthError, ScopeSet};
 use serde::de::{Deserializer, MapAccess, Visitor};
 use serde_json::Value;
 
@@ -91,16 +91,15 @@ fn check_form(body: &[u8]) -> Option<Params> {
                 .collect();
             let as_json = Params::from_json(&serde_json::to_vec(&object).unwrap())
                 .expect("a good form body, as JSON, is refused");
-            for (n, _) in &pairs {
-                assert_eq!(as_json.get(n), p.get(n), "{n:?}: form and JSON disagree");
-            }
+            agree(
+                &p,
+                &as_json,
+                pairs.iter().map(|(n, _)| n.as_str()),
+                "form and JSON",
+            );
             Some(p)
         }
-        Err(e) => {
-            assert!(!expected_ok, "form body {body:?} refused: {e}");
-            assert_rfc_error(&e, &[ErrorCode::InvalidRequest], "form body");
-            None
-        }
+        Err(e) => refused(&e, expected_ok, body, "form body"),
     }
 }
 
@@ -131,17 +130,30 @@ fn check_json(body: &[u8]) -> Option<Params> {
             }
             let as_form = Params::from_form(form.finish().as_bytes())
                 .expect("a good JSON body, as a form, is refused");
-            for (n, _) in &members {
-                assert_eq!(as_form.get(n), p.get(n), "{n:?}: JSON and form disagree");
-            }
+            agree(
+                &p,
+                &as_form,
+                members.iter().map(|(n, _)| n.as_str()),
+                "JSON and form",
+            );
             Some(p)
         }
-        Err(e) => {
-            assert!(!expected_ok, "JSON body {body:?} refused: {e}");
-            assert_rfc_error(&e, &[ErrorCode::InvalidRequest], "JSON body");
-            None
-        }
+        Err(e) => refused(&e, expected_ok, body, "JSON body"),
     }
+}
+
+/// The two readings of one body in both formats agree on every name.
+fn agree<'a>(one: &Params, other: &Params, names: impl Iterator<Item = &'a str>, what: &str) {
+    for n in names {
+        assert_eq!(one.get(n), other.get(n), "{n:?}: {what} disagree");
+    }
+}
+
+/// A refused body must have deserved it, and be answered in the RFC 6749 §5.2 shape.
+fn refused(e: &OAuthError, expected_ok: bool, body: &[u8], what: &str) -> Option<Params> {
+    assert!(!expected_ok, "{what} {body:?} refused: {e}");
+    assert_rfc_error(e, &[ErrorCode::InvalidRequest], what);
+    None
 }
 
 /// RFC 6749 §3.2 as Calyx applies it: no name twice (an empty value counts as sent), and no

@@ -10,6 +10,7 @@
 use std::sync::Arc;
 
 use axum::http::{header, HeaderMap};
+use calyx_core::client_auth::bearer_token;
 use calyx_core::grant::token_exchange::OrgSubject;
 use calyx_core::model::Api;
 use calyx_core::ScopeSet;
@@ -122,19 +123,12 @@ pub async fn require(
             "a Bearer token is required (Authorization: Bearer <org token>)",
         ));
     };
-    let token = value
-        .to_str()
-        .ok()
-        .and_then(|v| v.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, t)| t.trim())
-        .filter(|t| !t.is_empty())
-        .ok_or_else(|| {
-            unauthorized(
-                Some("invalid_token"),
-                "the Authorization header must be: Bearer <token>",
-            )
-        })?;
+    let token = value.to_str().ok().and_then(bearer_token).ok_or_else(|| {
+        unauthorized(
+            Some("invalid_token"),
+            "the Authorization header must be: Bearer <token>",
+        )
+    })?;
     let org = match org_token(state, token).await? {
         Ok(org) => org,
         Err(Problem::Invalid(why)) => return Err(unauthorized(Some("invalid_token"), why)),

@@ -12,7 +12,7 @@
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use calyx_core::client_auth::{ClientAuth, Secret};
+use calyx_core::client_auth::{bearer_token, ClientAuth, Secret};
 use calyx_core::grant::ensure_client_allows;
 use calyx_core::grant::token_exchange::{self, OrgSubject, AUTHENTICATE_SCOPE};
 use calyx_core::model::GrantType;
@@ -86,11 +86,8 @@ fn credentials(headers: &HeaderMap) -> Result<ClientAuth, ApiError> {
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .ok_or_else(refused)?;
-    let (scheme, rest) = value.split_once(' ').ok_or_else(refused)?;
-    if !scheme.eq_ignore_ascii_case("bearer") {
-        return Err(refused());
-    }
-    let (id, secret) = rest.trim().rsplit_once(':').ok_or_else(refused)?;
+    let credentials = bearer_token(value).ok_or_else(refused)?;
+    let (id, secret) = credentials.rsplit_once(':').ok_or_else(refused)?;
     if id.is_empty() || secret.is_empty() || id.contains('\0') {
         return Err(refused());
     }
