@@ -89,11 +89,7 @@ impl Application {
             hasher: manager.hasher,
             sealer: manager.sealer,
             keys: keyset,
-            client_rate_limit: raw.client_rate_limit,
-            max_body_bytes: raw.max_body_bytes,
-            body_read_timeout: raw.body_read_timeout,
-            refresh_reuse_leeway: raw.refresh_reuse_leeway,
-            legacy_user_authenticate_v1: raw.legacy_user_authenticate_v1,
+            config: raw.clone(),
         });
         Ok(Application {
             listener,

@@ -23,6 +23,7 @@ use governor::state::keyed::DefaultKeyedStateStore;
 use governor::{Quota, RateLimiter};
 use moka::sync::Cache;
 
+use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::throttle::Throttle;
 
@@ -76,16 +77,10 @@ pub struct Inner {
     pub web_sealer: Sealer,
     /// Add `Secure` to cookies (the issuer is https).
     pub secure_cookies: bool,
-    /// Seconds within which a just-spent refresh token may be retried (0 = never).
-    pub refresh_reuse_leeway: i64,
     /// Prometheus metrics.
     pub metrics: Metrics,
-    /// Largest accepted request body.
-    pub max_body_bytes: usize,
-    /// Time allowed for a request body to arrive.
-    pub body_read_timeout: Duration,
-    /// Serve the legacy `POST /v1/users/authenticate/{user_id}`.
-    pub legacy_user_authenticate_v1: bool,
+    /// The validated settings (body limits, reuse leeway, optional routes).
+    pub config: Config,
 }
 
 impl std::ops::Deref for AppState {
@@ -109,16 +104,8 @@ pub struct StateParts {
     pub sealer: Sealer,
     /// Keys in force.
     pub keys: KeySet,
-    /// Issuance limit per client (per second); 0 = none.
-    pub client_rate_limit: u32,
-    /// Largest accepted request body.
-    pub max_body_bytes: usize,
-    /// Time allowed for a request body to arrive.
-    pub body_read_timeout: Duration,
-    /// Refresh reuse leeway, seconds.
-    pub refresh_reuse_leeway: i64,
-    /// Serve the legacy `POST /v1/users/authenticate/{user_id}`.
-    pub legacy_user_authenticate_v1: bool,
+    /// The validated settings.
+    pub config: Config,
 }
 
 /// How long a client id, username or address stays blocked.
@@ -165,7 +152,7 @@ impl AppState {
                 .time_to_live(cache_ttl)
                 .build(),
             cache_epoch: AtomicU64::new(0),
-            issue_limiter: NonZeroU32::new(p.client_rate_limit)
+            issue_limiter: NonZeroU32::new(p.config.client_rate_limit)
                 .map(|n| RateLimiter::keyed(Quota::per_second(n))),
             client_auth: Throttle::new(per_minute(AUTH_FAILURES_PER_MINUTE), BLOCK_SECS),
             login_user: Throttle::new(per_minute(LOGIN_FAILURES_PER_USER_PER_MINUTE), BLOCK_SECS),
@@ -173,11 +160,8 @@ impl AppState {
             login_ip: Throttle::new(per_minute(LOGIN_FAILURES_PER_IP_PER_MINUTE), BLOCK_SECS),
             web_sealer,
             secure_cookies,
-            refresh_reuse_leeway: p.refresh_reuse_leeway,
             metrics: Metrics::default(),
-            max_body_bytes: p.max_body_bytes,
-            body_read_timeout: p.body_read_timeout,
-            legacy_user_authenticate_v1: p.legacy_user_authenticate_v1,
+            config: p.config,
         }))
     }
 

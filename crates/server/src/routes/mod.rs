@@ -95,7 +95,7 @@ pub fn router(state: AppState) -> Router {
         ("/metrics", get(ops::metrics)),
         ("/openapi.json", get(ops::openapi)),
     ];
-    if state.legacy_user_authenticate_v1 {
+    if state.config.legacy_user_authenticate_v1 {
         limited.push((
             "/v1/users/authenticate/{user_id}",
             post(legacy::authenticate_user),
@@ -155,7 +155,7 @@ pub(crate) async fn read_body(
     headers: &axum::http::HeaderMap,
     body: Body,
 ) -> Result<axum::body::Bytes, ApiError> {
-    let limit = state.max_body_bytes;
+    let limit = state.config.max_body_bytes;
     let declared = headers
         .get(axum::http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -163,11 +163,11 @@ pub(crate) async fn read_body(
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(ApiError::TooLarge(limit));
     }
-    match tokio::time::timeout(state.body_read_timeout, axum::body::to_bytes(body, limit)).await {
+    match tokio::time::timeout(state.config.body_read_timeout, axum::body::to_bytes(body, limit)).await {
         Ok(Ok(bytes)) => Ok(bytes),
         Ok(Err(e)) if is_length_limit(&e) => Err(ApiError::TooLarge(limit)),
         Ok(Err(_)) => Err(ApiError::BodyUnreadable),
-        Err(_) => Err(ApiError::BodyTimeout(state.body_read_timeout)),
+        Err(_) => Err(ApiError::BodyTimeout(state.config.body_read_timeout)),
     }
 }
 

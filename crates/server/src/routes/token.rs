@@ -92,7 +92,7 @@ async fn handle(
         }
         TokenRequest::RefreshToken(request) => {
             let (store, client, now) = (&*state.store, &entry.client, state.clock.now());
-            let leeway = state.refresh_reuse_leeway;
+            let leeway = state.config.refresh_reuse_leeway;
             let grant = refresh_token::rotate(store, state, state, client, request, now, leeway);
             user_grant(state, &entry, grant.await).await
         }
