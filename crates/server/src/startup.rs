@@ -19,7 +19,7 @@ use crate::config::Settings;
 use crate::keys;
 use crate::manage::{Manager, Secrets};
 use crate::routes;
-use crate::state::{AppState, StateParts};
+use crate::state::AppState;
 
 /// A bound, ready-to-serve application.
 pub struct Application {
@@ -82,15 +82,7 @@ impl Application {
         keys::ensure_keys(&*manager.store, &manager.sealer, algs, clock.now()).await?;
         let keyset = keys::load_keyset(&*manager.store, &manager.sealer, clock.now()).await?;
 
-        let state = AppState::new(StateParts {
-            store: manager.store,
-            clock,
-            issuer,
-            hasher: manager.hasher,
-            sealer: manager.sealer,
-            keys: keyset,
-            config: raw.clone(),
-        });
+        let state = AppState::new(manager, issuer, keyset, raw.clone());
         Ok(Application {
             listener,
             addr,

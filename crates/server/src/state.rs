@@ -24,6 +24,7 @@ use governor::{Quota, RateLimiter};
 use moka::sync::Cache;
 
 use crate::config::Config;
+use crate::manage::Manager;
 use crate::metrics::Metrics;
 use crate::throttle::Throttle;
 
@@ -90,24 +91,6 @@ impl std::ops::Deref for AppState {
     }
 }
 
-/// What [`AppState::new`] needs.
-pub struct StateParts {
-    /// Persistence.
-    pub store: Arc<dyn Store>,
-    /// Time source.
-    pub clock: Arc<dyn Clock>,
-    /// Issuer URL.
-    pub issuer: String,
-    /// Secret hasher.
-    pub hasher: SecretHasher,
-    /// Key sealer.
-    pub sealer: Sealer,
-    /// Keys in force.
-    pub keys: KeySet,
-    /// The validated settings.
-    pub config: Config,
-}
-
 /// How long a client id, username or address stays blocked.
 const BLOCK_SECS: i64 = 60;
 /// Failed authentications allowed per client id per minute before it is blocked.
@@ -126,18 +109,19 @@ fn per_minute(n: u32) -> NonZeroU32 {
 }
 
 impl AppState {
-    /// Builds the state.
-    pub fn new(p: StateParts) -> AppState {
+    /// Builds the state on the manager's store, hasher, sealer and clock, serving as
+    /// `issuer` with `keys`.
+    pub fn new(p: Manager, issuer: String, keys: KeySet, config: Config) -> AppState {
         let cache_ttl = Duration::from_secs(60);
         let web_sealer = Sealer::from_key(&p.hasher.derive_key(b"calyx/web-state/v1"));
-        let secure_cookies = p.issuer.starts_with("https://");
+        let secure_cookies = issuer.starts_with("https://");
         AppState(Arc::new(Inner {
             store: p.store,
             clock: p.clock,
-            issuer: p.issuer,
+            issuer,
             hasher: p.hasher,
             sealer: p.sealer,
-            keys: RwLock::new(Arc::new(p.keys)),
+            keys: RwLock::new(Arc::new(keys)),
             key_load: tokio::sync::Mutex::new(()),
             clients: Cache::builder()
                 .max_capacity(100_000)
@@ -152,7 +136,7 @@ impl AppState {
                 .time_to_live(cache_ttl)
                 .build(),
             cache_epoch: AtomicU64::new(0),
-            issue_limiter: NonZeroU32::new(p.config.client_rate_limit)
+            issue_limiter: NonZeroU32::new(config.client_rate_limit)
                 .map(|n| RateLimiter::keyed(Quota::per_second(n))),
             client_auth: Throttle::new(per_minute(AUTH_FAILURES_PER_MINUTE), BLOCK_SECS),
             login_user: Throttle::new(per_minute(LOGIN_FAILURES_PER_USER_PER_MINUTE), BLOCK_SECS),
@@ -161,7 +145,7 @@ impl AppState {
             web_sealer,
             secure_cookies,
             metrics: Metrics::default(),
-            config: p.config,
+            config,
         }))
     }
 
