@@ -211,30 +211,40 @@ impl AppState {
 
     /// The API with this audience, from the cache or the store.
     pub async fn api(&self, audience: &str) -> StoreResult<Option<Arc<Api>>> {
-        if let Some(hit) = self.apis.get(audience) {
-            return Ok(Some(hit));
-        }
-        let epoch = self.cache_epoch.load(Ordering::SeqCst);
-        let Some(api) = self.store.api_by_audience(audience).await? else {
-            return Ok(None);
-        };
-        let api = Arc::new(api);
-        self.cache_if_current(&self.apis, audience, api.clone(), epoch);
-        Ok(Some(api))
+        self.read_through(&self.apis, audience, || {
+            self.store.api_by_audience(audience)
+        })
+        .await
     }
 
     /// The API with this id, from the cache or the store.
     pub async fn api_by_id(&self, id: &str) -> StoreResult<Option<Arc<Api>>> {
-        if let Some(hit) = self.apis_by_id.get(id) {
+        self.read_through(&self.apis_by_id, id, || self.store.api(id))
+            .await
+    }
+
+    /// `cache[key]`, or what `load` reads, cached unless the caches were dropped meanwhile.
+    async fn read_through<V, F, Fut>(
+        &self,
+        cache: &Cache<String, Arc<V>>,
+        key: &str,
+        load: F,
+    ) -> StoreResult<Option<Arc<V>>>
+    where
+        V: Send + Sync + 'static,
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = StoreResult<Option<V>>>,
+    {
+        if let Some(hit) = cache.get(key) {
             return Ok(Some(hit));
         }
         let epoch = self.cache_epoch.load(Ordering::SeqCst);
-        let Some(api) = self.store.api(id).await? else {
+        let Some(value) = load().await? else {
             return Ok(None);
         };
-        let api = Arc::new(api);
-        self.cache_if_current(&self.apis_by_id, id, api.clone(), epoch);
-        Ok(Some(api))
+        let value = Arc::new(value);
+        self.cache_if_current(cache, key, value.clone(), epoch);
+        Ok(Some(value))
     }
 
     /// Drops every cached client and API.

@@ -163,7 +163,12 @@ pub(crate) async fn read_body(
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(ApiError::TooLarge(limit));
     }
-    match tokio::time::timeout(state.config.body_read_timeout, axum::body::to_bytes(body, limit)).await {
+    match tokio::time::timeout(
+        state.config.body_read_timeout,
+        axum::body::to_bytes(body, limit),
+    )
+    .await
+    {
         Ok(Ok(bytes)) => Ok(bytes),
         Ok(Err(e)) if is_length_limit(&e) => Err(ApiError::TooLarge(limit)),
         Ok(Err(_)) => Err(ApiError::BodyUnreadable),
