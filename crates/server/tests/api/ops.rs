@@ -52,6 +52,24 @@ async fn metrics_count_tokens_by_grant_and_outcome() {
 }
 
 #[tokio::test]
+async fn metrics_count_every_route_by_status_with_its_latency() {
+    let (app, _) = app_and_client().await;
+    app.get("/healthz").await;
+    app.get("/v2/users").await; // no org token: 401
+    app.get("/v2/users/u_1").await;
+    let text = app.get("/metrics").await.text().await.unwrap();
+    for line in [
+        r#"calyx_http_requests_total{route="/healthz",status="200"} 1"#,
+        r#"calyx_http_requests_total{route="/v2/users",status="401"} 1"#,
+        r#"calyx_http_requests_total{route="/v2/users/{user_id}",status="401"} 1"#,
+        r#"calyx_http_request_duration_seconds_count{route="/healthz"} 1"#,
+        r#"calyx_http_request_duration_seconds_count{route="/v2/users"} 1"#,
+    ] {
+        assert!(text.contains(line), "{line} missing from:\n{text}");
+    }
+}
+
+#[tokio::test]
 async fn openapi_describes_every_route() {
     let app = spawn_app().await;
     let doc = app.get_json("/openapi.json").await;
