@@ -10,12 +10,15 @@
 //! batch gets the error and nothing of the batch is written.
 //!
 //! This module owns the queue, the writer loop and the decision taken when a token is refused;
-//! each backend supplies the transaction ([`RunBatch`]).
+//! each backend supplies the transaction ([`RunBatch`]) and runs [`rotate_one`], written once
+//! for both, inside it.
 
 use async_trait::async_trait;
-use calyx_core::model::{RotateOutcome, Rotation};
+use calyx_core::model::{RefreshToken, RotateOutcome, Rotation};
 use calyx_core::store::{StoreError, StoreResult};
 use tokio::sync::{mpsc, oneshot};
+
+use crate::sql;
 
 /// The most rotations committed together.
 pub(crate) const MAX_BATCH: usize = 256;
@@ -65,6 +68,91 @@ pub(crate) async fn rotate(
     let job = RotateJob { rotation, reply };
     queue.send(job).await.map_err(|_| writer_gone())?;
     answer.await.map_err(|_| writer_gone())?
+}
+
+/// One rotation inside the batch's transaction (see the module header for what each outcome
+/// means). Written once for both backends: it uses no backend-specific result.
+pub(crate) async fn rotate_one<DB>(
+    conn: &mut DB::Connection,
+    job: &RotateJob,
+) -> sqlx::Result<RotateOutcome>
+where
+    DB: sqlx::Database,
+    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+    for<'q> DB::Arguments<'q>: sqlx::IntoArguments<'q, DB>,
+    for<'q> Vec<u8>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> Option<Vec<u8>>: sqlx::Encode<'q, DB>,
+    for<'q> String: sqlx::Encode<'q, DB>,
+    for<'q> i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    String: sqlx::Type<DB> + for<'r> sqlx::Decode<'r, DB>,
+    bool: sqlx::Type<DB> + for<'r> sqlx::Decode<'r, DB>,
+    RefusedRow: for<'r> sqlx::FromRow<'r, DB::Row>,
+    usize: sqlx::ColumnIndex<DB::Row>,
+{
+    let rotation = &job.rotation;
+    let family_id: Option<String> = sqlx::query_scalar(sql::REFRESH_SPEND)
+        .bind(&rotation.old_hash)
+        .bind(rotation.now)
+        .bind(&rotation.successor.token_hash)
+        .bind(&rotation.successor.successor_sealed)
+        .fetch_optional(&mut *conn)
+        .await?;
+    if let Some(family_id) = family_id {
+        let mut next = rotation.successor.clone();
+        next.family_id = family_id;
+        insert_refresh(conn, &next).await?;
+        return Ok(RotateOutcome::Rotated);
+    }
+    // Not live: unknown, expired, revoked, or already spent.
+    let row: Option<RefusedRow> = sqlx::query_as(sql::REFRESH_MISS)
+        .bind(&rotation.old_hash)
+        .fetch_optional(&mut *conn)
+        .await?;
+    let family_id = match refused(row, rotation.now, rotation.leeway) {
+        Refused::Invalid => return Ok(RotateOutcome::Invalid),
+        Refused::Reused { family_id } => family_id,
+        Refused::MaybeRetry { sealed, family_id } => {
+            let successor_unused: Option<bool> = sqlx::query_scalar(sql::REFRESH_SUCCESSOR_UNUSED)
+                .bind(&rotation.old_hash)
+                .fetch_optional(&mut *conn)
+                .await?;
+            if successor_unused == Some(true) {
+                return Ok(RotateOutcome::Retried(sealed));
+            }
+            family_id
+        }
+    };
+    // Reuse of a spent token: revoke the whole chain.
+    sqlx::query(sql::FAMILY_REVOKE)
+        .bind(&family_id)
+        .bind(rotation.now)
+        .execute(&mut *conn)
+        .await?;
+    Ok(RotateOutcome::Reused)
+}
+
+/// Inserts a refresh token row inside a transaction.
+pub(crate) async fn insert_refresh<DB>(
+    conn: &mut DB::Connection,
+    r: &RefreshToken,
+) -> sqlx::Result<()>
+where
+    DB: sqlx::Database,
+    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+    for<'q> DB::Arguments<'q>: sqlx::IntoArguments<'q, DB>,
+    for<'q> Vec<u8>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    sqlx::query(sql::REFRESH_INSERT)
+        .bind(&r.token_hash)
+        .bind(&r.family_id)
+        .bind(r.scope.to_string())
+        .bind(r.created_at)
+        .bind(r.expires_at)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
 }
 
 /// What the gate's refusal means, from the refused token's row

@@ -12,7 +12,8 @@
 //! where it must: SQLite sends reads to a pool of readers and writes to its single writer
 //! connection, and PostgreSQL takes row locks up front in key order. What the two have in
 //! common is shared without generics: the SQL text (`sql.rs`), the row mapping (`rows.rs`),
-//! and the group-commit writer with its decision for refused refresh tokens (`batch.rs`). The
+//! and the group-commit writer with the rotation it runs (`batch.rs`; the one piece written
+//! generically, as it needs no backend-specific result). The
 //! price is that a new method is written twice, which the contract tests (`tests/contract.rs`,
 //! run on both backends) keep honest.
 #![warn(missing_docs)]

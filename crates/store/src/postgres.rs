@@ -31,10 +31,10 @@ use calyx_core::store::{
 };
 use calyx_core::ScopeSet;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::{Postgres, Transaction};
+use sqlx::Postgres;
 use tokio::sync::mpsc;
 
-use crate::batch::{self, Refused, RotateJob, RunBatch};
+use crate::batch::{self, RotateJob, RunBatch};
 use crate::rows::{self, ApiRow, ClientRow, CodeRow, FamilyRow, GrantRow, KeyRow, OrgRow};
 use crate::rows::{RefreshFamilyRow, UserRow};
 use crate::{map_err, sql, ConnectOptions};
@@ -536,7 +536,9 @@ impl Codes for PgStore {
             .await
             .map_err(map_err)?;
         if let Some(r) = refresh {
-            insert_refresh(&mut tx, r).await.map_err(map_err)?;
+            batch::insert_refresh::<Postgres>(&mut *tx, r)
+                .await
+                .map_err(map_err)?;
         }
         tx.commit().await.map_err(map_err)?;
         Ok(true)
@@ -603,19 +605,6 @@ impl Revocations for PgStore {
     }
 }
 
-/// Inserts a refresh token row inside a transaction.
-async fn insert_refresh(tx: &mut Transaction<'_, Postgres>, r: &RefreshToken) -> sqlx::Result<()> {
-    sqlx::query(sql::REFRESH_INSERT)
-        .bind(&r.token_hash)
-        .bind(&r.family_id)
-        .bind(r.scope.to_string())
-        .bind(r.created_at)
-        .bind(r.expires_at)
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
-}
-
 /// The group-commit side of the pool.
 struct Rotations(PgPool);
 
@@ -657,7 +646,7 @@ impl Rotations {
             .await?;
         let mut outcomes = Vec::with_capacity(jobs.len());
         for job in jobs {
-            outcomes.push(rotate_one(&mut tx, job).await?);
+            outcomes.push(batch::rotate_one::<Postgres>(&mut *tx, job).await?);
         }
         tx.commit().await?;
         Ok(outcomes)
@@ -672,50 +661,4 @@ fn is_transient(e: &sqlx::Error) -> bool {
         _ => None,
     };
     matches!(code.as_deref(), Some("40P01" | "40001"))
-}
-
-/// One rotation inside the batch's transaction (see `batch` for what each outcome means).
-async fn rotate_one(
-    tx: &mut Transaction<'_, Postgres>,
-    job: &RotateJob,
-) -> sqlx::Result<RotateOutcome> {
-    let family_id: Option<String> = sqlx::query_scalar(sql::REFRESH_SPEND)
-        .bind(&job.rotation.old_hash)
-        .bind(job.rotation.now)
-        .bind(&job.rotation.successor.token_hash)
-        .bind(&job.rotation.successor.successor_sealed)
-        .fetch_optional(&mut **tx)
-        .await?;
-    if let Some(family_id) = family_id {
-        let mut next = job.rotation.successor.clone();
-        next.family_id = family_id;
-        insert_refresh(tx, &next).await?;
-        return Ok(RotateOutcome::Rotated);
-    }
-    // Not live: unknown, expired, revoked, or already spent.
-    let row: Option<batch::RefusedRow> = sqlx::query_as(sql::REFRESH_MISS)
-        .bind(&job.rotation.old_hash)
-        .fetch_optional(&mut **tx)
-        .await?;
-    let family_id = match batch::refused(row, job.rotation.now, job.rotation.leeway) {
-        Refused::Invalid => return Ok(RotateOutcome::Invalid),
-        Refused::Reused { family_id } => family_id,
-        Refused::MaybeRetry { sealed, family_id } => {
-            let successor_unused: Option<bool> = sqlx::query_scalar(sql::REFRESH_SUCCESSOR_UNUSED)
-                .bind(&job.rotation.old_hash)
-                .fetch_optional(&mut **tx)
-                .await?;
-            if successor_unused == Some(true) {
-                return Ok(RotateOutcome::Retried(sealed));
-            }
-            family_id
-        }
-    };
-    // Reuse of a spent token: revoke the whole chain.
-    sqlx::query(sql::FAMILY_REVOKE)
-        .bind(&family_id)
-        .bind(job.rotation.now)
-        .execute(&mut **tx)
-        .await?;
-    Ok(RotateOutcome::Reused)
 }
