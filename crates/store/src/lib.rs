@@ -11,11 +11,11 @@
 //! method is plain sqlx code that rustfmt, clippy and the IDE check, and a backend can differ
 //! where it must: SQLite sends reads to a pool of readers and writes to its single writer
 //! connection, and PostgreSQL takes row locks up front in key order. What the two have in
-//! common is shared without generics: the SQL text (`sql.rs`), the row mapping (`rows.rs`),
-//! and the group-commit writer with the rotation it runs (`batch.rs`; the one piece written
-//! generically, as it needs no backend-specific result). The
-//! price is that a new method is written twice, which the contract tests (`tests/contract.rs`,
-//! run on both backends) keep honest.
+//! common is shared: the SQL text (`sql.rs`), the row mapping (`rows.rs`), and the
+//! group-commit writer with the rotation it runs (`batch.rs`, the one place generic over the
+//! database, as the rotation needs no backend-specific result). The price is that a new
+//! method is written twice, which the contract tests (`tests/contract.rs`, run on both
+//! backends) keep honest.
 #![warn(missing_docs)]
 
 use std::sync::Arc;
