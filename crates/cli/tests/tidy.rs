@@ -3,7 +3,8 @@
 //! documents outside it; ARCHITECTURE.md names only files that exist; the client and the guard
 //! depend on no other Calyx crate; the server chooses HTTP status codes only in `error.rs` and
 //! the route files; core reads no clock and does no IO; endpoints read typed requests, not
-//! parameters by name; route files do not import each other; the store is plain Rust.
+//! parameters by name; route files do not import each other; the store is plain Rust; the
+//! docs name only files and tests that exist.
 
 use std::path::{Path, PathBuf};
 
@@ -356,5 +357,44 @@ fn route_files_do_not_import_each_other() {
         hits.is_empty(),
         "share through a server module (authn, issue, bearer) instead:\n{}",
         hits.join("\n")
+    );
+}
+
+#[test]
+fn docs_name_only_files_and_tests_that_exist() {
+    let mut docs = vec![root().join("README.md"), root().join("bench/RESULTS.md")];
+    for entry in std::fs::read_dir(root().join("docs")).unwrap() {
+        docs.push(entry.unwrap().path());
+    }
+    let mut missing = Vec::new();
+    for doc in docs
+        .iter()
+        .filter(|d| d.extension().is_some_and(|e| e == "md"))
+    {
+        let text = std::fs::read_to_string(doc).unwrap();
+        // `crates/x/src/y.rs` or `crates/x/tests/y.rs::test_name`.
+        for start in text.match_indices("crates/").map(|(i, _)| i) {
+            let reference: String = text[start..]
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || "_/.-:".contains(*c))
+                .collect();
+            let Some(rs) = reference.find(".rs") else {
+                continue;
+            };
+            let (file, rest) = reference.split_at(rs + 3);
+            let Ok(source) = std::fs::read_to_string(root().join(file)) else {
+                missing.push(format!("{}: {file}", doc.display()));
+                continue;
+            };
+            if let Some(name) = rest.strip_prefix("::").filter(|n| !n.is_empty()) {
+                if !source.contains(&format!("fn {name}(")) {
+                    missing.push(format!("{}: {file}::{name}", doc.display()));
+                }
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "the docs name what is not there: {missing:#?}"
     );
 }
