@@ -1,5 +1,9 @@
 //! calyx-client against a real Calyx server.
 
+/// Against a third-party issuer (ignored unless `scripts/interop-test` runs it). One test binary
+/// for the crate: each binary links the whole server.
+mod interop;
+
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};

@@ -1,5 +1,9 @@
 //! calyx-guard against a real Calyx server and a real axum API behind the layer.
 
+/// The `consumers_api` example in front of a real server (one test binary for the crate: each
+/// binary links the whole server).
+mod example;
+
 use std::sync::Arc;
 use std::time::Duration;
 
