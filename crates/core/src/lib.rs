@@ -9,6 +9,7 @@
 //! types here, and the store persists them.
 #![warn(missing_docs)]
 
+pub mod audit;
 pub mod authorize;
 pub mod client_auth;
 pub mod clock;

@@ -168,6 +168,9 @@ pub struct Api {
     pub delegated_token_lifetime: i64,
     /// Lifetime of refresh tokens, seconds.
     pub refresh_token_lifetime: i64,
+    /// What each scope lets an application do, in words for the consent page and the docs
+    /// (scope → description); a scope without one is shown by name.
+    pub scope_descriptions: std::collections::BTreeMap<String, String>,
     /// Creation time.
     pub created_at: i64,
 }
@@ -218,6 +221,9 @@ pub struct Client {
     pub previous_secret_hash: Option<Vec<u8>>,
     /// End of the rotation grace period.
     pub previous_secret_expires_at: Option<i64>,
+    /// A disabled client cannot authenticate, obtain tokens or sign users in; its tokens
+    /// stop introspecting as active. Reversible, unlike deletion.
+    pub disabled: bool,
     /// Creation time.
     pub created_at: i64,
 }
@@ -416,4 +422,167 @@ pub enum RotateOutcome {
     Reused,
     /// Unknown, expired, or its family is revoked.
     Invalid,
+}
+
+/// One page of a listing: items ordered by id, after a cursor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Page<'a> {
+    /// Only ids greater than this one.
+    pub after: Option<&'a str>,
+    /// At most this many items.
+    pub limit: i64,
+}
+
+/// Which grant families a listing returns.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FamilyFilter {
+    /// Only this client's families.
+    pub client_id: Option<String>,
+    /// Only this user's families.
+    pub user_id: Option<String>,
+}
+
+/// A webhook subscription: audit events of the listed types are POSTed to `url`, signed with
+/// the subscription's secret.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Webhook {
+    /// Opaque id, `whk_...`.
+    pub id: String,
+    /// Where events are POSTed.
+    pub url: String,
+    /// Event types delivered (`*` for every type).
+    pub events: Vec<String>,
+    /// The signing secret, sealed under the master key: it must be recoverable to sign, so
+    /// it cannot be a hash like client secrets.
+    pub secret_sealed: Vec<u8>,
+    /// A disabled webhook gets no new deliveries.
+    pub disabled: bool,
+    /// Creation time.
+    pub created_at: i64,
+}
+
+impl Webhook {
+    /// True when events of type `kind` go to this webhook.
+    pub fn wants(&self, kind: &str) -> bool {
+        !self.disabled
+            && self
+                .events
+                .iter()
+                .any(|e| crate::audit::kind::matches(e, kind))
+    }
+}
+
+impl fmt::Debug for Webhook {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Webhook")
+            .field("id", &self.id)
+            .field("url", &self.url)
+            .field("events", &self.events)
+            .field("disabled", &self.disabled)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where a webhook delivery stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryState {
+    /// Not yet accepted by the receiver; will be tried (again) at `next_attempt_at`.
+    Pending,
+    /// The receiver answered 2xx.
+    Delivered,
+    /// Given up after the retry window.
+    Failed,
+}
+
+impl DeliveryState {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryState::Pending => "pending",
+            DeliveryState::Delivered => "delivered",
+            DeliveryState::Failed => "failed",
+        }
+    }
+
+    /// Parses the stored name.
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Pending, Self::Delivered, Self::Failed]
+            .into_iter()
+            .find(|d| d.as_str() == s)
+    }
+}
+
+/// One event on its way to one webhook (the outbox row).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    /// Opaque id, `dlv_...`.
+    pub id: String,
+    /// The webhook.
+    pub webhook_id: String,
+    /// The audit event's id: the same on every attempt, so receivers can drop repeats.
+    pub event_id: String,
+    /// The JSON body POSTed, fixed when the event happened.
+    pub payload: String,
+    /// Where it stands.
+    pub state: DeliveryState,
+    /// Attempts so far.
+    pub attempts: i64,
+    /// When it is next due (pending deliveries).
+    pub next_attempt_at: i64,
+    /// The receiver's last HTTP status, if it answered.
+    pub last_status: Option<i64>,
+    /// Why the last attempt failed.
+    pub last_error: Option<String>,
+    /// When the event was queued.
+    pub created_at: i64,
+    /// When the receiver accepted it.
+    pub delivered_at: Option<i64>,
+}
+
+/// The result of one delivery attempt, as the store records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attempt {
+    /// The delivery.
+    pub id: String,
+    /// Its new state.
+    pub state: DeliveryState,
+    /// When it is next due, if still pending.
+    pub next_attempt_at: i64,
+    /// The receiver's HTTP status, if it answered.
+    pub status: Option<i64>,
+    /// Why it failed, if it did.
+    pub error: Option<String>,
+    /// The time of the attempt.
+    pub at: i64,
+}
+
+/// Tokens issued to one client in one hour (usage charts and quotas).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageCount {
+    /// The client.
+    pub client_id: String,
+    /// The hour, as Unix seconds at its start.
+    pub hour: i64,
+    /// Tokens issued.
+    pub count: i64,
+}
+
+/// What a purge removed (or, with a dry run, would remove).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PurgeReport {
+    /// Authorization codes past their expiry.
+    pub codes: u64,
+    /// Grant families that are revoked, or whose every token has expired.
+    pub families: u64,
+    /// Refresh tokens past their expiry, or of a purged family.
+    pub refresh_tokens: u64,
+    /// Revoked access-token ids past the token's expiry.
+    pub revoked_jtis: u64,
+    /// Retired signing keys (every token they signed has expired).
+    pub keys: u64,
+    /// Audit events older than the retention.
+    pub audit_events: u64,
+    /// Webhook deliveries finished (delivered or failed) before the audit retention.
+    pub deliveries: u64,
 }

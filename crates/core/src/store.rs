@@ -5,9 +5,10 @@
 
 use async_trait::async_trait;
 
+use crate::audit::{AuditEvent, AuditFilter};
 use crate::model::{
-    Api, AuthCode, Client, ClientGrant, Family, Org, RefreshToken, RotateOutcome, Rotation,
-    StoredKey, User,
+    Api, Attempt, AuthCode, Client, ClientGrant, Delivery, Family, FamilyFilter, Org, Page,
+    PurgeReport, RefreshToken, RotateOutcome, Rotation, StoredKey, UsageCount, User, Webhook,
 };
 use crate::ScopeSet;
 
@@ -45,6 +46,12 @@ pub trait Meta: Send + Sync {
 
     /// Returns the value stored under `key`, storing `value` first if there is none.
     async fn meta_get_or_insert(&self, key: &str, value: &str) -> StoreResult<String>;
+
+    /// Takes the lease `name` until `until` if nobody holds it at `now` (or `holder` already
+    /// does): of any number of nodes asking at once, exactly one gets true. Used to run the
+    /// purge on one node at a time.
+    async fn take_lease(&self, name: &str, holder: &str, now: i64, until: i64)
+        -> StoreResult<bool>;
 }
 
 /// Organizations.
@@ -58,6 +65,16 @@ pub trait Orgs: Send + Sync {
 
     /// Looks an organization up by name.
     async fn org_by_name(&self, name: &str) -> StoreResult<Option<Org>>;
+
+    /// Organizations ordered by id.
+    async fn list_orgs(&self, page: Page<'_>) -> StoreResult<Vec<Org>>;
+
+    /// Renames an organization (`Conflict` when the name is taken). False when unknown.
+    async fn update_org(&self, org: &Org) -> StoreResult<bool>;
+
+    /// Deletes an organization that has no clients and no users (`Conflict` when it still
+    /// has some). False when unknown.
+    async fn delete_org(&self, id: &str) -> StoreResult<bool>;
 }
 
 /// APIs (resource servers), by id and by audience.
@@ -74,6 +91,20 @@ pub trait Apis: Send + Sync {
 
     /// Every API.
     async fn apis(&self) -> StoreResult<Vec<Api>>;
+
+    /// APIs ordered by id.
+    async fn list_apis(&self, page: Page<'_>) -> StoreResult<Vec<Api>>;
+
+    /// Replaces an API's name, scopes, descriptions, algorithm and lifetimes (the audience
+    /// never changes: tokens carry it). False when unknown.
+    async fn update_api(&self, api: &Api) -> StoreResult<bool>;
+
+    /// Deletes an API in one transaction: its client grants and user scopes go with it and
+    /// every family for it is revoked at `now`. False when unknown.
+    async fn delete_api(&self, id: &str, now: i64) -> StoreResult<bool>;
+
+    /// The grants on an API, ordered by client id.
+    async fn grants_for_api(&self, api_id: &str) -> StoreResult<Vec<ClientGrant>>;
 }
 
 /// Clients, their secrets, and their grants on APIs.
@@ -98,8 +129,31 @@ pub trait Clients: Send + Sync {
     /// other default grant of the client stops being the default.
     async fn upsert_grant(&self, grant: &ClientGrant) -> StoreResult<()>;
 
+    /// Creates the grant of (client, API); `Conflict` when one exists. When
+    /// `grant.is_default` is set, any other default grant of the client stops being the
+    /// default, in the same transaction.
+    async fn insert_grant(&self, grant: &ClientGrant) -> StoreResult<()>;
+
+    /// Replaces the scopes and default flag of an existing grant (as `insert_grant` for the
+    /// default). False when there is no such grant.
+    async fn update_grant(&self, grant: &ClientGrant) -> StoreResult<bool>;
+
+    /// Deletes the grant of (client, API). False when there is none.
+    async fn delete_grant(&self, client_id: &str, api_id: &str) -> StoreResult<bool>;
+
     /// The client's grants.
     async fn grants_for_client(&self, client_id: &str) -> StoreResult<Vec<ClientGrant>>;
+
+    /// Clients ordered by id, of one organization when `org_id` is given.
+    async fn list_clients(&self, org_id: Option<&str>, page: Page<'_>) -> StoreResult<Vec<Client>>;
+
+    /// Replaces a client's registration (name, description, URIs, grant types, disabled);
+    /// never its secrets, type, organization or creation time. False when unknown.
+    async fn update_client(&self, client: &Client) -> StoreResult<bool>;
+
+    /// Deletes a client in one transaction: its grants go with it and every family of the
+    /// client is revoked at `now`. False when unknown.
+    async fn delete_client(&self, client_id: &str, now: i64) -> StoreResult<bool>;
 }
 
 /// Token signing keys and their next → signing → retired life.
@@ -140,13 +194,20 @@ pub trait Users: Send + Sync {
     /// Replaces a user's password hash. False when the user is unknown.
     async fn set_password(&self, user_id: &str, password_hash: &str) -> StoreResult<bool>;
 
-    /// Users of an organization ordered by id, after the cursor `after`, at most `limit`.
-    async fn list_users(
+    /// Users ordered by id, of one organization when `org_id` is given.
+    async fn list_users(&self, org_id: Option<&str>, page: Page<'_>) -> StoreResult<Vec<User>>;
+
+    /// Replaces a user's username, password hash, external id and email and, when `scopes`
+    /// is given, every allowed scope (`(api_id, scopes)`), in one transaction. `Conflict`
+    /// when the username or external id is taken in the organization. False when unknown.
+    async fn update_user(
         &self,
-        org_id: &str,
-        after: Option<&str>,
-        limit: i64,
-    ) -> StoreResult<Vec<User>>;
+        user: &User,
+        scopes: Option<&[(String, ScopeSet)]>,
+    ) -> StoreResult<bool>;
+
+    /// Every allowed-scope entry of a user: `(api_id, scopes)`, ordered by API id.
+    async fn all_user_scopes(&self, user_id: &str) -> StoreResult<Vec<(String, ScopeSet)>>;
 
     /// Deletes a user of `org_id` and, in the same transaction, revokes every grant family of
     /// the user. False when there is no such user in that organization.
@@ -187,6 +248,16 @@ pub trait RefreshTokens: Send + Sync {
     /// Revokes a family (idempotent).
     async fn revoke_family(&self, id: &str, now: i64) -> StoreResult<()>;
 
+    /// Families ordered by id, narrowed by client and user.
+    async fn list_families(
+        &self,
+        filter: &FamilyFilter,
+        page: Page<'_>,
+    ) -> StoreResult<Vec<Family>>;
+
+    /// Revokes every live family of a client at `now`; returns how many.
+    async fn revoke_client_families(&self, client_id: &str, now: i64) -> StoreResult<u64>;
+
     /// A refresh token with its family, by the token's hash.
     async fn refresh_token(&self, token_hash: &[u8])
         -> StoreResult<Option<(RefreshToken, Family)>>;
@@ -208,11 +279,104 @@ pub trait Revocations: Send + Sync {
     async fn jti_revoked(&self, jti: &str) -> StoreResult<bool>;
 }
 
+/// The audit log and the webhook outbox it feeds.
+#[async_trait]
+pub trait Audit: Send + Sync {
+    /// Appends an event and, in the same transaction, queues its deliveries (the outbox):
+    /// an event is never recorded without its deliveries, nor delivered without being
+    /// recorded.
+    async fn append_audit(&self, event: &AuditEvent, deliveries: &[Delivery]) -> StoreResult<()>;
+
+    /// Events ordered by id (oldest first), narrowed by `filter`.
+    async fn list_audit(
+        &self,
+        filter: &AuditFilter,
+        page: Page<'_>,
+    ) -> StoreResult<Vec<AuditEvent>>;
+
+    /// One event.
+    async fn audit_event(&self, id: &str) -> StoreResult<Option<AuditEvent>>;
+}
+
+/// Webhook subscriptions and their deliveries.
+#[async_trait]
+pub trait Webhooks: Send + Sync {
+    /// Creates a webhook.
+    async fn insert_webhook(&self, webhook: &Webhook) -> StoreResult<()>;
+
+    /// One webhook.
+    async fn webhook(&self, id: &str) -> StoreResult<Option<Webhook>>;
+
+    /// Webhooks ordered by id.
+    async fn list_webhooks(&self, page: Page<'_>) -> StoreResult<Vec<Webhook>>;
+
+    /// Every webhook that is not disabled.
+    async fn active_webhooks(&self) -> StoreResult<Vec<Webhook>>;
+
+    /// Replaces a webhook's URL, events and disabled flag. False when unknown.
+    async fn update_webhook(&self, webhook: &Webhook) -> StoreResult<bool>;
+
+    /// Deletes a webhook and its deliveries. False when unknown.
+    async fn delete_webhook(&self, id: &str) -> StoreResult<bool>;
+
+    /// Claims up to `limit` pending deliveries due at `now` that no worker holds, holding
+    /// them until `lease_until`: two nodes never claim one delivery at the same time, and a
+    /// delivery claimed by a node that died is claimed again once its lease lapses.
+    async fn claim_deliveries(
+        &self,
+        now: i64,
+        lease_until: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<Delivery>>;
+
+    /// Records the outcome of an attempt and releases the claim.
+    async fn finish_delivery(&self, attempt: &Attempt) -> StoreResult<()>;
+
+    /// A webhook's deliveries ordered by id.
+    async fn list_deliveries(&self, webhook_id: &str, page: Page<'_>)
+        -> StoreResult<Vec<Delivery>>;
+}
+
+/// Usage counters and the removal of what is no longer live.
+#[async_trait]
+pub trait Housekeeping: Send + Sync {
+    /// Adds the counts to the per-client, per-hour totals.
+    async fn add_usage(&self, counts: &[UsageCount]) -> StoreResult<()>;
+
+    /// A client's hourly counts from `since` on, oldest first.
+    async fn usage(&self, client_id: &str, since: i64) -> StoreResult<Vec<UsageCount>>;
+
+    /// Removes (or with `dry_run` only counts) what is dead at `now`: expired codes, revoked
+    /// families and families whose every refresh token expired (when `now` is past the
+    /// family's access tokens too, `access_grace` seconds), expired refresh tokens and
+    /// revoked-token ids, keys retired before `now`, usage older than `audit_before`,
+    /// audit events and finished deliveries older than `audit_before`.
+    async fn purge(
+        &self,
+        now: i64,
+        access_grace: i64,
+        audit_before: i64,
+        dry_run: bool,
+    ) -> StoreResult<PurgeReport>;
+}
+
 /// Everything Calyx persists, as the sum of its roles. Each method is one atomic unit: it
 /// commits before returning. Implemented for every type that implements all the roles; the
 /// server holds an `Arc<dyn Store>`.
 pub trait Store:
-    Meta + Orgs + Apis + Clients + SigningKeys + Users + Codes + RefreshTokens + Revocations + 'static
+    Meta
+    + Orgs
+    + Apis
+    + Clients
+    + SigningKeys
+    + Users
+    + Codes
+    + RefreshTokens
+    + Revocations
+    + Audit
+    + Webhooks
+    + Housekeeping
+    + 'static
 {
 }
 
@@ -226,6 +390,9 @@ impl<T> Store for T where
         + Codes
         + RefreshTokens
         + Revocations
+        + Audit
+        + Webhooks
+        + Housekeeping
         + 'static
 {
 }

@@ -262,6 +262,7 @@ impl Manager {
                 Api::DEFAULT_REFRESH_TOKEN_LIFETIME,
                 "--refresh-token-lifetime",
             )?,
+            scope_descriptions: Default::default(),
             created_at: self.clock.now(),
         };
         keys::ensure_keys(&*self.store, &self.sealer, [api.alg], self.clock.now()).await?;
@@ -333,6 +334,7 @@ impl Manager {
             secret_hash: secret.as_deref().map(|s| self.hasher.hash(s)),
             previous_secret_hash: None,
             previous_secret_expires_at: None,
+            disabled: false,
             created_at: self.clock.now(),
         };
         if self.store.org(&client.org_id).await?.is_none() {

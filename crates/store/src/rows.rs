@@ -61,6 +61,7 @@ impl TryFrom<ApiRow> for Api {
             user_token_lifetime: r.user_token_lifetime,
             delegated_token_lifetime: r.delegated_token_lifetime,
             refresh_token_lifetime: r.refresh_token_lifetime,
+            scope_descriptions: Default::default(),
             created_at: r.created_at,
         })
     }
@@ -110,6 +111,7 @@ impl TryFrom<ClientRow> for Client {
             secret_hash: r.secret_hash,
             previous_secret_hash: r.previous_secret_hash,
             previous_secret_expires_at: r.previous_secret_expires_at,
+            disabled: false,
             created_at: r.created_at,
         })
     }

@@ -8,13 +8,14 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use calyx_core::audit::{AuditEvent, AuditFilter};
 use calyx_core::model::{
-    Api, AuthCode, Client, ClientGrant, Family, Org, RefreshToken, RotateOutcome, Rotation,
-    StoredKey, User,
+    Api, Attempt, AuthCode, Client, ClientGrant, Delivery, Family, FamilyFilter, Org, Page,
+    PurgeReport, RefreshToken, RotateOutcome, Rotation, StoredKey, UsageCount, User, Webhook,
 };
 use calyx_core::store::{
-    Apis, Clients, Codes, Meta, Orgs, RefreshTokens, Revocations, SigningKeys, StoreError,
-    StoreResult, Users,
+    Apis, Audit, Clients, Codes, Housekeeping, Meta, Orgs, RefreshTokens, Revocations, SigningKeys,
+    StoreError, StoreResult, Users, Webhooks,
 };
 use calyx_core::ScopeSet;
 use sqlx::sqlite::{
@@ -94,6 +95,16 @@ impl SqliteStore {
 
 #[async_trait]
 impl Meta for SqliteStore {
+    async fn take_lease(
+        &self,
+        _name: &str,
+        _holder: &str,
+        _now: i64,
+        _until: i64,
+    ) -> StoreResult<bool> {
+        todo!("take_lease")
+    }
+
     async fn ping(&self) -> StoreResult<()> {
         sqlx::query(sql::PING)
             .execute(self.writer())
@@ -126,6 +137,16 @@ impl Meta for SqliteStore {
 
 #[async_trait]
 impl Orgs for SqliteStore {
+    async fn list_orgs(&self, _page: Page<'_>) -> StoreResult<Vec<Org>> {
+        todo!("list_orgs")
+    }
+    async fn update_org(&self, _org: &Org) -> StoreResult<bool> {
+        todo!("update_org")
+    }
+    async fn delete_org(&self, _id: &str) -> StoreResult<bool> {
+        todo!("delete_org")
+    }
+
     async fn insert_org(&self, org: &Org) -> StoreResult<()> {
         sqlx::query(sql::ORG_INSERT)
             .bind(&org.id)
@@ -158,6 +179,19 @@ impl Orgs for SqliteStore {
 
 #[async_trait]
 impl Apis for SqliteStore {
+    async fn list_apis(&self, _page: Page<'_>) -> StoreResult<Vec<Api>> {
+        todo!("list_apis")
+    }
+    async fn update_api(&self, _api: &Api) -> StoreResult<bool> {
+        todo!("update_api")
+    }
+    async fn delete_api(&self, _id: &str, _now: i64) -> StoreResult<bool> {
+        todo!("delete_api")
+    }
+    async fn grants_for_api(&self, _api_id: &str) -> StoreResult<Vec<ClientGrant>> {
+        todo!("grants_for_api")
+    }
+
     async fn insert_api(&self, api: &Api) -> StoreResult<()> {
         sqlx::query(sql::API_INSERT)
             .bind(&api.id)
@@ -205,6 +239,29 @@ impl Apis for SqliteStore {
 
 #[async_trait]
 impl Clients for SqliteStore {
+    async fn insert_grant(&self, _grant: &ClientGrant) -> StoreResult<()> {
+        todo!("insert_grant")
+    }
+    async fn update_grant(&self, _grant: &ClientGrant) -> StoreResult<bool> {
+        todo!("update_grant")
+    }
+    async fn delete_grant(&self, _client_id: &str, _api_id: &str) -> StoreResult<bool> {
+        todo!("delete_grant")
+    }
+    async fn list_clients(
+        &self,
+        _org_id: Option<&str>,
+        _page: Page<'_>,
+    ) -> StoreResult<Vec<Client>> {
+        todo!("list_clients")
+    }
+    async fn update_client(&self, _client: &Client) -> StoreResult<bool> {
+        todo!("update_client")
+    }
+    async fn delete_client(&self, _client_id: &str, _now: i64) -> StoreResult<bool> {
+        todo!("delete_client")
+    }
+
     async fn insert_client(&self, c: &Client) -> StoreResult<()> {
         let (redirect_uris, grant_types) = rows::client_lists(c);
         sqlx::query(sql::CLIENT_INSERT)
@@ -350,6 +407,17 @@ impl SigningKeys for SqliteStore {
 
 #[async_trait]
 impl Users for SqliteStore {
+    async fn update_user(
+        &self,
+        _user: &User,
+        _scopes: Option<&[(String, ScopeSet)]>,
+    ) -> StoreResult<bool> {
+        todo!("update_user")
+    }
+    async fn all_user_scopes(&self, _user_id: &str) -> StoreResult<Vec<(String, ScopeSet)>> {
+        todo!("all_user_scopes")
+    }
+
     async fn insert_user(&self, u: &User, scopes: &[(String, ScopeSet)]) -> StoreResult<()> {
         let mut tx = self.writer().begin().await.map_err(map_err)?;
         sqlx::query(sql::USER_INSERT)
@@ -403,12 +471,11 @@ impl Users for SqliteStore {
         Ok(done.rows_affected() == 1)
     }
 
-    async fn list_users(
-        &self,
-        org_id: &str,
-        after: Option<&str>,
-        limit: i64,
-    ) -> StoreResult<Vec<User>> {
+    async fn list_users(&self, org_id: Option<&str>, page: Page<'_>) -> StoreResult<Vec<User>> {
+        let Some(org_id) = org_id else {
+            todo!("list_users of every org")
+        };
+        let (after, limit) = (page.after, page.limit);
         let rows: Vec<UserRow> = sqlx::query_as(sql::USERS_PAGE)
             .bind(org_id)
             .bind(after)
@@ -526,6 +593,17 @@ impl Codes for SqliteStore {
 
 #[async_trait]
 impl RefreshTokens for SqliteStore {
+    async fn list_families(
+        &self,
+        _filter: &FamilyFilter,
+        _page: Page<'_>,
+    ) -> StoreResult<Vec<Family>> {
+        todo!("list_families")
+    }
+    async fn revoke_client_families(&self, _client_id: &str, _now: i64) -> StoreResult<u64> {
+        todo!("revoke_client_families")
+    }
+
     async fn family(&self, id: &str) -> StoreResult<Option<Family>> {
         let row: Option<FamilyRow> = sqlx::query_as(sql::FAMILY_BY_ID)
             .bind(id)
@@ -601,5 +679,93 @@ impl RunBatch for Rotations {
         }
         tx.commit().await.map_err(map_err)?;
         Ok(outcomes)
+    }
+}
+
+#[async_trait]
+impl Audit for SqliteStore {
+    async fn append_audit(&self, _event: &AuditEvent, _deliveries: &[Delivery]) -> StoreResult<()> {
+        todo!("append_audit")
+    }
+
+    async fn list_audit(
+        &self,
+        _filter: &AuditFilter,
+        _page: Page<'_>,
+    ) -> StoreResult<Vec<AuditEvent>> {
+        todo!("list_audit")
+    }
+
+    async fn audit_event(&self, _id: &str) -> StoreResult<Option<AuditEvent>> {
+        todo!("audit_event")
+    }
+}
+
+#[async_trait]
+impl Webhooks for SqliteStore {
+    async fn insert_webhook(&self, _webhook: &Webhook) -> StoreResult<()> {
+        todo!("insert_webhook")
+    }
+
+    async fn webhook(&self, _id: &str) -> StoreResult<Option<Webhook>> {
+        todo!("webhook")
+    }
+
+    async fn list_webhooks(&self, _page: Page<'_>) -> StoreResult<Vec<Webhook>> {
+        todo!("list_webhooks")
+    }
+
+    async fn active_webhooks(&self) -> StoreResult<Vec<Webhook>> {
+        todo!("active_webhooks")
+    }
+
+    async fn update_webhook(&self, _webhook: &Webhook) -> StoreResult<bool> {
+        todo!("update_webhook")
+    }
+
+    async fn delete_webhook(&self, _id: &str) -> StoreResult<bool> {
+        todo!("delete_webhook")
+    }
+
+    async fn claim_deliveries(
+        &self,
+        _now: i64,
+        _lease_until: i64,
+        _limit: i64,
+    ) -> StoreResult<Vec<Delivery>> {
+        todo!("claim_deliveries")
+    }
+
+    async fn finish_delivery(&self, _attempt: &Attempt) -> StoreResult<()> {
+        todo!("finish_delivery")
+    }
+
+    async fn list_deliveries(
+        &self,
+        _webhook_id: &str,
+        _page: Page<'_>,
+    ) -> StoreResult<Vec<Delivery>> {
+        todo!("list_deliveries")
+    }
+}
+
+#[async_trait]
+impl Housekeeping for SqliteStore {
+    async fn add_usage(&self, _counts: &[UsageCount]) -> StoreResult<()> {
+        todo!("add_usage")
+    }
+
+    async fn usage(&self, _client_id: &str, _since: i64) -> StoreResult<Vec<UsageCount>> {
+        todo!("usage")
+    }
+
+    async fn purge(
+        &self,
+        _now: i64,
+        _access_grace: i64,
+        _audit_before: i64,
+        _dry_run: bool,
+    ) -> StoreResult<PurgeReport> {
+        todo!("purge")
     }
 }

@@ -131,6 +131,7 @@ fn new_api(audience: &str) -> Api {
         user_token_lifetime: 300,
         delegated_token_lifetime: 300,
         refresh_token_lifetime: 86_400,
+        scope_descriptions: Default::default(),
         created_at: NOW,
     }
 }
@@ -150,6 +151,7 @@ fn new_client(org_id: &str) -> Client {
         secret_hash: Some(hash()),
         previous_secret_hash: None,
         previous_secret_expires_at: None,
+        disabled: false,
         created_at: NOW,
     }
 }

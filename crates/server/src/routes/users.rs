@@ -11,6 +11,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use calyx_core::grant::token_exchange::{self, AUTHENTICATE_SCOPE};
+use calyx_core::model::Page;
 use calyx_core::model::User;
 use calyx_core::request::PageParams;
 use calyx_core::OAuthError;
@@ -150,7 +151,13 @@ pub async fn list(
     let PageParams { limit, after } = PageParams::parse(q.unwrap_or_default().as_bytes())?;
     let users = state
         .store
-        .list_users(&org.org_id, after.as_deref(), limit + 1)
+        .list_users(
+            Some(&org.org_id),
+            Page {
+                after: after.as_deref(),
+                limit: limit + 1,
+            },
+        )
         .await?;
     let more = users.len() as i64 > limit;
     let mut views = Vec::with_capacity(users.len());

@@ -1,0 +1,64 @@
+-- The control plane: clients can be disabled, scopes carry descriptions, and the audit log,
+-- the webhook outbox and per-client hourly usage get tables.
+
+ALTER TABLE clients ADD COLUMN disabled BOOLEAN NOT NULL DEFAULT FALSE;
+
+-- JSON object: scope -> what it lets an application do.
+ALTER TABLE apis ADD COLUMN scope_descriptions TEXT NOT NULL DEFAULT '{}';
+
+-- Families are listed per client (operators revoke a client's tokens) as well as per user.
+CREATE INDEX families_client ON families (client_id);
+
+-- Append-only: rows are inserted, and deleted only by the purge after the retention.
+CREATE TABLE audit_events (
+    id        TEXT PRIMARY KEY,   -- increases with time: the listing cursor
+    at        INTEGER NOT NULL,
+    kind      TEXT NOT NULL,
+    actor     TEXT NOT NULL,
+    org_id    TEXT,
+    client_id TEXT,
+    user_id   TEXT,
+    target    TEXT,
+    address   TEXT,
+    detail    TEXT NOT NULL       -- JSON; never a secret
+);
+CREATE INDEX audit_events_at ON audit_events (at);
+CREATE INDEX audit_events_kind ON audit_events (kind, id);
+CREATE INDEX audit_events_org ON audit_events (org_id, id);
+CREATE INDEX audit_events_client ON audit_events (client_id, id);
+CREATE INDEX audit_events_user ON audit_events (user_id, id);
+
+CREATE TABLE webhooks (
+    id            TEXT PRIMARY KEY,
+    url           TEXT NOT NULL,
+    events        TEXT NOT NULL,  -- space-separated types or patterns
+    secret_sealed BLOB NOT NULL,  -- sealed, not hashed: it must be recovered to sign
+    disabled      BOOLEAN NOT NULL DEFAULT FALSE,
+    created_at    INTEGER NOT NULL
+);
+
+-- The outbox: one row per (event, webhook), written in the event's transaction.
+CREATE TABLE webhook_deliveries (
+    id              TEXT PRIMARY KEY,
+    webhook_id      TEXT NOT NULL REFERENCES webhooks (id) ON DELETE CASCADE,
+    event_id        TEXT NOT NULL,
+    payload         TEXT NOT NULL,
+    state           TEXT NOT NULL,  -- pending, delivered, failed
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at INTEGER NOT NULL,
+    locked_until    INTEGER,        -- a worker's claim
+    last_status     INTEGER,
+    last_error      TEXT,
+    created_at      INTEGER NOT NULL,
+    delivered_at    INTEGER
+);
+CREATE INDEX webhook_deliveries_due ON webhook_deliveries (state, next_attempt_at);
+CREATE INDEX webhook_deliveries_webhook ON webhook_deliveries (webhook_id, id);
+
+-- Tokens issued per client per hour, added to by each node's periodic flush.
+CREATE TABLE usage_hourly (
+    client_id TEXT NOT NULL,
+    hour      INTEGER NOT NULL,
+    count     INTEGER NOT NULL,
+    PRIMARY KEY (client_id, hour)
+);
