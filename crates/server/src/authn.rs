@@ -53,11 +53,27 @@ pub(crate) async fn authenticate(
     let now = state.clock.now();
     if let Some(entry) = state.cached_client(auth.client_id()) {
         if credentials_match(state, &entry, auth, now) {
-            return Ok(entry);
+            return enabled(entry, auth);
         }
     }
     // Boxed: the hot path's future stays as small as it was.
-    Box::pin(authenticate_from_database(state, auth, now)).await
+    let entry = Box::pin(authenticate_from_database(state, auth, now)).await?;
+    enabled(entry, auth)
+}
+
+/// A disabled client is refused once it has proved who it is (so the answer tells nobody
+/// else that the client id exists).
+fn enabled(entry: Arc<ClientEntry>, auth: &ClientAuth) -> Result<Arc<ClientEntry>, ApiError> {
+    if entry.client.disabled {
+        return Err(ApiError::OAuth {
+            error: OAuthError::new(
+                calyx_core::ErrorCode::InvalidClient,
+                "this client is disabled; ask the API provider to enable it",
+            ),
+            basic_challenge: auth.is_basic(),
+        });
+    }
+    Ok(entry)
 }
 
 /// The rest of [`authenticate`]: not cached, or the cached secret did not match.
@@ -88,7 +104,18 @@ async fn authenticate_from_database(
     }
     tracing::info!(client_id = %id, "client authentication failed");
     // The failure that trips the block is still answered 401; later ones get 429.
-    state.client_auth.fail(id, now);
+    if let (_, true) = state.client_auth.fail_and_tell(id, now) {
+        state.security_event(
+            calyx_core::audit::kind::CLIENT_THROTTLED,
+            crate::manage::About {
+                client_id: Some(id.to_owned()),
+                target: Some(id.to_owned()),
+                ..Default::default()
+            },
+            serde_json::json!({"blocked_seconds": crate::state::BLOCK_SECS}),
+            None,
+        );
+    }
     Err(ApiError::OAuth {
         error: OAuthError::invalid_client(),
         basic_challenge: auth.is_basic(),

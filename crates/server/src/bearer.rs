@@ -90,6 +90,9 @@ pub async fn org_token(
     let Some(client) = state.client_entry(&claims.client_id).await? else {
         return Ok(Err(Problem::Invalid("the token's client no longer exists")));
     };
+    if client.client.disabled {
+        return Ok(Err(Problem::Invalid("the token's client is disabled")));
+    }
     let grant_scopes = client
         .grants
         .iter()

@@ -81,6 +81,14 @@ pub struct Config {
     /// text, for clients written against that older shape. Needs TLS or a loopback address.
     #[arg(long, env = "CALYX_LEGACY_USER_AUTHENTICATE_V1")]
     pub legacy_user_authenticate_v1: bool,
+    /// Days audit events (and finished webhook deliveries, and usage counts) are kept; the
+    /// purge removes older ones.
+    #[arg(long, env = "CALYX_AUDIT_RETENTION_DAYS", default_value_t = crate::manage::DEFAULT_AUDIT_RETENTION_DAYS)]
+    pub audit_retention_days: i64,
+    /// Seconds between scheduled purges (0 = never; `calyx purge` still works). With many
+    /// nodes, one at a time runs it.
+    #[arg(long = "purge-interval", env = "CALYX_PURGE_INTERVAL", default_value = "3600", value_name = "PURGE_INTERVAL", value_parser = seconds)]
+    pub purge_interval: Duration,
     /// Database URL (the global `--database-url`).
     #[arg(skip)]
     pub database_url: String,
@@ -129,6 +137,9 @@ impl Config {
         self.header_read_timeout = self.header_read_timeout.max(Duration::from_secs(1));
         self.max_connections = self.max_connections.max(1);
         self.refresh_reuse_leeway = self.refresh_reuse_leeway.max(0);
+        if self.audit_retention_days < 1 {
+            bail!("--audit-retention-days must be at least 1");
+        }
         Settings::check(self)
     }
 }

@@ -108,6 +108,21 @@ impl From<anyhow::Error> for ApiError {
     }
 }
 
+/// A management API body that is not the JSON object the operation takes: 400 with what
+/// serde found wrong (an unknown field, a wrong type), so typos are caught, not ignored.
+impl From<axum::extract::rejection::JsonRejection> for ApiError {
+    fn from(e: axum::extract::rejection::JsonRejection) -> Self {
+        OAuthError::invalid_request(e.body_text()).into()
+    }
+}
+
+/// A management API query string that does not parse (a non-numeric `limit`, say): 400.
+impl From<axum::extract::rejection::QueryRejection> for ApiError {
+    fn from(e: axum::extract::rejection::QueryRejection) -> Self {
+        OAuthError::invalid_request(e.body_text()).into()
+    }
+}
+
 impl From<ManageError> for ApiError {
     fn from(e: ManageError) -> Self {
         match e {

@@ -10,8 +10,10 @@
 //! - `state`: shared state — store, clock, key set, caches, limiters, metrics.
 //! - `error`: the one error type and its `IntoResponse` (RFC 6749 §5.2 bodies).
 //! - `routes/*`: one file per endpoint, registered in `routes::router`.
-//! - `keys`, `manage`: key rotation and the management operations the CLI uses.
-//! - `reload`: the poller that drops caches and reloads keys when the database changes.
+//! - `keys`, `manage`: key rotation and the management layer the CLI and `/admin/v1` share.
+//! - `reload`: drops caches and reloads keys when the database changes (PostgreSQL
+//!   `LISTEN/NOTIFY`, and a poll of the change counter).
+//! - `jobs`, `usage`, `webhooks`: the usage flush, webhook delivery and the scheduled purge.
 #![warn(missing_docs)]
 
 mod authn;
@@ -20,6 +22,7 @@ pub mod clock;
 pub mod config;
 pub mod error;
 mod issue;
+mod jobs;
 pub mod keys;
 pub mod manage;
 mod metrics;
@@ -31,7 +34,9 @@ mod serve;
 mod startup;
 mod state;
 mod throttle;
+mod usage;
 mod web;
+mod webhooks;
 
 pub use config::{Config, Settings};
 pub use startup::Application;

@@ -10,6 +10,7 @@ use utoipa::OpenApi;
 use calyx_core::model::GrantType;
 use calyx_core::request::{TokenOnlyParams, TokenParams};
 
+use crate::routes::admin;
 use crate::routes::{authorize, ops, revocation, token, users, well_known};
 
 /// An RFC 6749 §5.2 error.
@@ -48,6 +49,48 @@ pub struct OAuthErrorBody {
         ops::readyz,
         ops::metrics,
         ops::openapi,
+        admin::orgs::list,
+        admin::orgs::create,
+        admin::orgs::show,
+        admin::orgs::update,
+        admin::orgs::delete,
+        admin::apis::list,
+        admin::apis::create,
+        admin::apis::show,
+        admin::apis::update,
+        admin::apis::delete,
+        admin::clients::list,
+        admin::clients::create,
+        admin::clients::show,
+        admin::clients::update,
+        admin::clients::delete,
+        admin::clients::rotate_secret,
+        admin::clients::revoke_tokens,
+        admin::clients::list_grants,
+        admin::clients::create_grant,
+        admin::clients::show_grant,
+        admin::clients::update_grant,
+        admin::clients::delete_grant,
+        admin::users::list,
+        admin::users::create,
+        admin::users::show,
+        admin::users::update,
+        admin::users::delete,
+        admin::keys::list,
+        admin::keys::rotate,
+        admin::keys::retire,
+        admin::families::list,
+        admin::families::show,
+        admin::families::revoke,
+        admin::webhooks::list,
+        admin::webhooks::create,
+        admin::webhooks::show,
+        admin::webhooks::update,
+        admin::webhooks::delete,
+        admin::webhooks::deliveries,
+        admin::audit::list,
+        admin::audit::show,
+        admin::audit::purge,
     ),
     components(schemas(
         TokenParams,
@@ -60,9 +103,13 @@ pub struct OAuthErrorBody {
         users::UserPage,
         users::DelegatedToken,
         authorize::LoginForm,
-        authorize::ConsentForm
+        authorize::ConsentForm,
+        calyx_core::audit::AuditEvent,
+        calyx_core::model::PurgeReport,
+        crate::manage::KeyInfo,
+        crate::manage::ScopeList,
     )),
-    modifiers(&OrgTokenAuth, &BodyLimits, &OrgTokenErrors)
+    modifiers(&OrgTokenAuth, &BodyLimits, &OrgTokenErrors, &AdminOperations)
 )]
 struct ApiDoc;
 
@@ -148,6 +195,72 @@ impl utoipa::Modify for OrgTokenErrors {
                 for (status, description) in
                     [("401", "invalid_token"), ("403", "insufficient_scope")]
                 {
+                    op.responses
+                        .responses
+                        .entry(status.to_owned())
+                        .or_insert_with(|| error_response(description).into());
+                }
+            }
+        }
+    }
+}
+
+/// The management API: its security scheme, operation ids unique across the document
+/// (`admin_<method>_<path>`), and the errors every operation can answer — 400 for bad input,
+/// 401/403 (RFC 6750 §3.1) for the token, 404 for an unknown id in the path.
+struct AdminOperations;
+
+impl utoipa::Modify for AdminOperations {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+        let components = doc.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "admin_token",
+            SecurityScheme::Http(
+                Http::builder()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .description(Some(
+                        "An access token for the audience urn:calyx:admin, from an admin \
+                         client's client credentials (calyx admin create-client): admin:read \
+                         for GET, admin:write for everything else",
+                    ))
+                    .build(),
+            ),
+        );
+        for (path, item) in doc.paths.paths.iter_mut() {
+            let Some(rest) = path.strip_prefix("/admin/v1/") else {
+                continue;
+            };
+            let slug: String = rest
+                .chars()
+                .filter(|c| !matches!(c, '{' | '}'))
+                .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+                .collect();
+            let ops = [
+                ("get", &mut item.get),
+                ("post", &mut item.post),
+                ("patch", &mut item.patch),
+                ("delete", &mut item.delete),
+            ];
+            for (method, op) in ops {
+                let Some(op) = op else { continue };
+                op.operation_id = Some(format!("admin_{method}_{slug}"));
+                let mut errors = vec![
+                    ("400", "invalid_request: the input is not acceptable"),
+                    (
+                        "401",
+                        "invalid_token: no admin token, or not one this server accepts",
+                    ),
+                    (
+                        "403",
+                        "insufficient_scope: admin:read for GET, admin:write otherwise",
+                    ),
+                ];
+                if path.contains('{') {
+                    errors.push(("404", "not_found: no such id"));
+                }
+                for (status, description) in errors {
                     op.responses
                         .responses
                         .entry(status.to_owned())

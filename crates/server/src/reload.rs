@@ -1,13 +1,20 @@
 //! Keeps a running server in step with the database.
 //!
-//! Every `interval` the task reads the change counter that database triggers bump on any write
-//! to clients, grants, APIs or keys. When it moves — a CLI command, another node — the client
-//! and API caches are dropped and the key set is reloaded, so a rotated key signs and is
-//! published within one interval (100 ms by default), on every node. Once a minute the key set is
+//! The task reads the change counter that database triggers bump on any write to clients,
+//! grants, APIs or keys: at once when PostgreSQL announces a change (`LISTEN calyx_change`,
+//! delivered at the writer's commit), and every `interval` regardless — the poll is all SQLite
+//! has, and on PostgreSQL it is the safety net for announcements lost while the listening
+//! connection was down. When the counter moves — an admin call on another node, a CLI
+//! command — the client and API caches are dropped and the key set is reloaded, so a disabled
+//! client, a rotated secret or a retired key stops working on every node within a few
+//! milliseconds of the commit on PostgreSQL and within one interval (100 ms by default) on
+//! SQLite. Once a minute the key set is
 //! reloaded regardless, which is when retired keys leave the JWKS, and idle rate-limiter state
 //! is pruned.
 
 use std::time::Duration;
+
+use calyx_store::listen::ChangeListener;
 
 use crate::keys;
 use crate::state::AppState;
@@ -19,8 +26,23 @@ pub async fn run(state: AppState, interval: Duration, mut last_seq: i64) {
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_full = tokio::time::Instant::now();
+    let mut listener = match ChangeListener::connect(&state.config.database_url).await {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::warn!(error = ?e, "listening for database changes; polling only");
+            None
+        }
+    };
     loop {
-        ticker.tick().await;
+        tokio::select! {
+            _ = ticker.tick() => {}
+            announced = next_change(&mut listener) => {
+                if let Err(e) = announced {
+                    tracing::warn!(error = ?e, "listening for database changes");
+                    tokio::time::sleep(interval).await;
+                }
+            }
+        }
         let seq = match state.store.change_seq().await {
             Ok(seq) => seq,
             Err(e) => {
@@ -58,5 +80,15 @@ pub async fn run(state: AppState, interval: Duration, mut last_seq: i64) {
                 t.retain_recent();
             }
         }
+    }
+}
+
+/// The next announcement, or never without a listener.
+async fn next_change(
+    listener: &mut Option<ChangeListener>,
+) -> Result<(), calyx_core::store::StoreError> {
+    match listener {
+        Some(l) => l.next().await,
+        None => std::future::pending().await,
     }
 }

@@ -82,6 +82,9 @@ impl Application {
         keys::ensure_keys(&*manager.store, &manager.sealer, algs, clock.now()).await?;
         let keyset = keys::load_keyset(&*manager.store, &manager.sealer, clock.now()).await?;
 
+        let mut manager = manager;
+        manager.audit_retention = raw.audit_retention_days.saturating_mul(86_400);
+        manager.ensure_admin_api().await?;
         let state = AppState::new(manager, issuer, keyset, raw.clone());
         Ok(Application {
             listener,
@@ -117,6 +120,7 @@ impl Application {
             self.settings.config.reload_interval,
             self.start_seq,
         ));
+        let jobs = crate::jobs::spawn(&self.state);
         let app = router(self.state.clone());
         let tls = match &self.settings.tls {
             Some(files) => Some(crate::serve::tls_acceptor(files)?),
@@ -132,6 +136,11 @@ impl Application {
             .await
             .context("serving HTTP");
         reload.abort();
+        for job in jobs {
+            job.abort();
+        }
+        // Counts since the last flush would otherwise be lost with the process.
+        crate::usage::flush(&self.state).await;
         result
     }
 }

@@ -27,6 +27,7 @@ use crate::config::Config;
 use crate::manage::Manager;
 use crate::metrics::Metrics;
 use crate::throttle::Throttle;
+use crate::usage::Usage;
 
 /// A client with its grants, as the token endpoint needs it.
 #[derive(Debug)]
@@ -35,6 +36,8 @@ pub struct ClientEntry {
     pub client: Client,
     /// Its grants.
     pub grants: Vec<ClientGrant>,
+    /// Tokens issued to it since the last usage flush (shared with [`Usage`]).
+    pub issued: Arc<AtomicU64>,
 }
 
 type KeyedLimiter = RateLimiter<String, DefaultKeyedStateStore<String>, DefaultClock>;
@@ -54,7 +57,7 @@ pub struct Inner {
     /// Keyed hashing of secrets.
     pub hasher: SecretHasher,
     /// Sealing of private keys at rest.
-    pub sealer: Sealer,
+    pub sealer: Arc<Sealer>,
     keys: RwLock<Arc<KeySet>>,
     /// Serialises on-demand loads of a missing signing key.
     pub key_load: tokio::sync::Mutex<()>,
@@ -74,6 +77,9 @@ pub struct Inner {
     pub login_pair: Throttle,
     /// Failed sign-ins per client address, at any username: hard.
     pub login_ip: Throttle,
+    /// Failed management API authentications per address: past the quota they are still
+    /// refused but no longer each recorded in the audit log.
+    pub admin_failures: Throttle,
     /// Seals web state (pending requests, sessions) and leeway successors.
     pub web_sealer: Sealer,
     /// Add `Secure` to cookies (the issuer is https).
@@ -82,6 +88,10 @@ pub struct Inner {
     pub metrics: Metrics,
     /// The validated settings (body limits, reuse leeway, optional routes).
     pub config: Config,
+    /// The management layer, acting as the server (handlers make a copy per actor).
+    pub manager: Manager,
+    /// Tokens issued per client, waiting for the next usage flush.
+    pub usage: Usage,
 }
 
 impl std::ops::Deref for AppState {
@@ -92,7 +102,7 @@ impl std::ops::Deref for AppState {
 }
 
 /// How long a client id, username or address stays blocked.
-const BLOCK_SECS: i64 = 60;
+pub(crate) const BLOCK_SECS: i64 = 60;
 /// Failed authentications allowed per client id per minute before it is blocked.
 const AUTH_FAILURES_PER_MINUTE: u32 = 20;
 /// Failed sign-ins allowed per username per minute before wrong passwords get 429 (the right
@@ -104,6 +114,9 @@ const LOGIN_FAILURES_PER_PAIR_PER_MINUTE: u32 = 10;
 /// Failed sign-ins allowed per client address per minute.
 const LOGIN_FAILURES_PER_IP_PER_MINUTE: u32 = 20;
 
+/// Failed management API authentications recorded per address per minute.
+const ADMIN_FAILURES_RECORDED_PER_MINUTE: u32 = 10;
+
 fn per_minute(n: u32) -> NonZeroU32 {
     NonZeroU32::new(n).expect("a non-zero quota")
 }
@@ -112,6 +125,7 @@ impl AppState {
     /// Builds the state on the manager's store, hasher, sealer and clock, serving as
     /// `issuer` with `keys`.
     pub fn new(p: Manager, issuer: String, keys: KeySet, config: Config) -> AppState {
+        let manager = p.acting_as(crate::manage::Actor::calyx(None));
         let cache_ttl = Duration::from_secs(60);
         let web_sealer = Sealer::from_key(&p.hasher.derive_key(b"calyx/web-state/v1"));
         let secure_cookies = issuer.starts_with("https://");
@@ -142,10 +156,16 @@ impl AppState {
             login_user: Throttle::new(per_minute(LOGIN_FAILURES_PER_USER_PER_MINUTE), BLOCK_SECS),
             login_pair: Throttle::new(per_minute(LOGIN_FAILURES_PER_PAIR_PER_MINUTE), BLOCK_SECS),
             login_ip: Throttle::new(per_minute(LOGIN_FAILURES_PER_IP_PER_MINUTE), BLOCK_SECS),
+            admin_failures: Throttle::new(
+                per_minute(ADMIN_FAILURES_RECORDED_PER_MINUTE),
+                BLOCK_SECS,
+            ),
             web_sealer,
             secure_cookies,
             metrics: Metrics::default(),
             config,
+            manager,
+            usage: Usage::default(),
         }))
     }
 
@@ -187,7 +207,12 @@ impl AppState {
             self.clients.invalidate(client_id);
             return Ok(None);
         };
-        let entry = Arc::new(ClientEntry { client, grants });
+        let issued = self.usage.counter(client_id);
+        let entry = Arc::new(ClientEntry {
+            client,
+            grants,
+            issued,
+        });
         self.cache_if_current(&self.clients, client_id, entry.clone(), epoch);
         Ok(Some(entry))
     }
@@ -245,6 +270,34 @@ impl AppState {
         let value = Arc::new(value);
         self.cache_if_current(cache, key, value.clone(), epoch);
         Ok(Some(value))
+    }
+
+    /// Applies a change made through this node before it answers: drops the caches and
+    /// reloads the key set, so the very next request here sees the change (other nodes
+    /// follow through `reload`).
+    pub async fn apply_change(&self) {
+        self.invalidate_caches();
+        match crate::keys::load_keyset(&*self.store, &self.sealer, self.clock.now()).await {
+            Ok(set) => self.set_keys(set),
+            Err(e) => tracing::error!(error = ?e, "reloading signing keys after a change"),
+        }
+    }
+
+    /// Records a security event in the audit log off the request's path: the answer does
+    /// not wait for it, and a failure to record is logged rather than answered.
+    pub fn security_event(
+        &self,
+        kind: &'static str,
+        about: crate::manage::About,
+        detail: serde_json::Value,
+        address: Option<String>,
+    ) {
+        let manager = self.manager.acting_as(crate::manage::Actor::calyx(address));
+        tokio::spawn(async move {
+            if let Err(e) = manager.record(kind, about, detail).await {
+                tracing::error!(error = ?e, kind, "recording a security event");
+            }
+        });
     }
 
     /// Drops every cached client and API.

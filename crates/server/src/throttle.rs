@@ -45,11 +45,19 @@ impl Throttle {
     /// Counts a failure of `key`. When that takes it over its quota it is blocked (an
     /// existing block is not extended). Returns the seconds it is blocked for, if it is.
     pub fn fail(&self, key: &str, now: i64) -> Option<i64> {
+        self.fail_and_tell(key, now).0
+    }
+
+    /// As [`Throttle::fail`], also saying whether this failure started the block (the
+    /// moment worth an audit event: one per block, not one per failure).
+    pub fn fail_and_tell(&self, key: &str, now: i64) -> (Option<i64>, bool) {
         let key = key.to_owned();
+        let mut started = false;
         if self.failures.check_key(&key).is_err() && self.blocked_for(&key, now).is_none() {
             self.blocked.insert(key.clone(), now + self.block_secs);
+            started = true;
         }
-        self.blocked_for(&key, now)
+        (self.blocked_for(&key, now), started)
     }
 
     /// Forgets the failure counts of keys that have been quiet (the reload task calls it).

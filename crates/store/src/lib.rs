@@ -23,6 +23,7 @@ use std::sync::Arc;
 use calyx_core::store::{Store, StoreError};
 
 mod batch;
+pub mod listen;
 pub mod postgres;
 mod rows;
 mod sql;

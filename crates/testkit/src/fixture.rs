@@ -233,6 +233,7 @@ impl<'a> Fixture<'a> {
         for audience in &audiences {
             m.create_api(NewApi {
                 audience: audience.clone(),
+                scope_descriptions: Default::default(),
                 name: self.api_name.clone(),
                 scopes: self.scopes.clone(),
                 alg: self.alg,

@@ -48,6 +48,7 @@ pub async fn run(m: &Manager, c: Command) -> anyhow::Result<()> {
     let api = m
         .create_api(NewApi {
             audience: a.audience,
+            scope_descriptions: Default::default(),
             name: a.name,
             scopes: a.scopes,
             alg: a.alg,

@@ -97,7 +97,7 @@ pub async fn run(m: &Manager, c: Command) -> anyhow::Result<()> {
             grace_seconds,
             json,
         } => {
-            let secret = m.rotate_secret(&client_id, grace_seconds).await?;
+            let (_, secret) = m.rotate_secret(&client_id, grace_seconds).await?;
             print(
                 json,
                 json!({"client_id": client_id, "client_secret": secret}),

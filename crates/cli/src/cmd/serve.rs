@@ -71,6 +71,7 @@ async fn provision_demo(m: &Manager) -> anyhow::Result<Demo> {
     if m.store.api_by_audience(DEMO_AUDIENCE).await?.is_none() {
         m.create_api(NewApi {
             audience: DEMO_AUDIENCE.into(),
+            scope_descriptions: Default::default(),
             name: "Demo API".into(),
             scopes: "read:consumers write:consumers read:credit.score".into(),
             alg: SigningAlg::ES256,
@@ -82,7 +83,7 @@ async fn provision_demo(m: &Manager) -> anyhow::Result<Demo> {
         .await?;
     }
     let secret = if m.store.client(DEMO_CLIENT_ID).await?.is_some() {
-        m.rotate_secret(DEMO_CLIENT_ID, 0).await?
+        m.rotate_secret(DEMO_CLIENT_ID, 0).await?.1
     } else {
         let (_, secret) = m
             .create_client(NewClient {

@@ -245,14 +245,25 @@ impl LoginThrottle {
     /// Counts a failed attempt against every key; returns the wait to announce when any key
     /// is (now) blocked.
     fn record_failure(&self, state: &AppState, now: i64) -> Option<i64> {
-        [
-            state.login_user.fail(&self.user, now),
-            state.login_pair.fail(&self.pair, now),
-            state.login_ip.fail(&self.ip, now),
-        ]
-        .into_iter()
-        .flatten()
-        .max()
+        let results = [
+            ("username", state.login_user.fail_and_tell(&self.user, now)),
+            (
+                "address and username",
+                state.login_pair.fail_and_tell(&self.pair, now),
+            ),
+            ("address", state.login_ip.fail_and_tell(&self.ip, now)),
+        ];
+        for (what, (_, started)) in &results {
+            if *started {
+                state.security_event(
+                    calyx_core::audit::kind::LOGIN_THROTTLED,
+                    crate::manage::About::default(),
+                    serde_json::json!({"blocked": what, "username": self.user}),
+                    Some(self.ip.clone()),
+                );
+            }
+        }
+        results.into_iter().filter_map(|(_, (wait, _))| wait).max()
     }
 }
 
@@ -402,6 +413,11 @@ async fn verified_client(
         ));
     };
     let entry = match state.load_client_entry(client_id).await {
+        Ok(Some(e)) if e.client.disabled => {
+            return Err(unknown_application(
+                "This application has been disabled by the provider.",
+            ))
+        }
         Ok(Some(e)) => e,
         Ok(None) => {
             return Err(unknown_application(
@@ -505,6 +521,11 @@ async fn continue_flow<F: FlowForm>(
         ));
     };
     let client = match state.load_client_entry(&pending.client_id).await {
+        Ok(Some(e)) if e.client.disabled => {
+            return Err(unknown_application(
+                "This application has been disabled by the provider.",
+            ))
+        }
         Ok(Some(e)) => e.client.clone(),
         Ok(None) => return Err(unknown_application("The application no longer exists.")),
         Err(e) => return Err(ApiError::from(e).into_response()),

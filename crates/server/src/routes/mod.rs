@@ -12,6 +12,7 @@ use crate::error::ApiError;
 use crate::metrics::RouteMetrics;
 use crate::state::AppState;
 
+pub(crate) mod admin;
 pub(crate) mod authorize;
 pub(crate) mod legacy;
 pub(crate) mod ops;
@@ -101,11 +102,21 @@ pub fn router(state: AppState) -> Router {
             post(legacy::authenticate_user),
         ));
     }
+    let admin = admin::routes()
+        .into_iter()
+        .fold(Router::new(), |r, (path, route)| {
+            r.route(path, metered(path, false, route))
+        })
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            admin::authorize,
+        ));
     let limited = limited
         .into_iter()
         .fold(Router::new(), |r, (path, route)| {
             r.route(path, metered(path, false, route))
         })
+        .merge(admin)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             whole_body,

@@ -128,6 +128,11 @@ async fn do_introspect(
     {
         return Ok(inactive);
     }
+    // A token of a client since deleted or disabled is no longer active.
+    match state.client_entry(&claims.client_id).await? {
+        Some(c) if !c.client.disabled => {}
+        _ => return Ok(inactive),
+    }
     let for_user = !claims.sub.ends_with("@clients");
     if for_user && state.store.user(&claims.sub).await?.is_none() {
         return Ok(inactive);

@@ -81,7 +81,7 @@ async fn handle(
     *grant_label = grant_type.as_str();
     let entry = authenticated_client(state, headers, params.credentials()).await?;
     ensure_client_may_use(&entry.client, grant_type)?;
-    match params.into_request(grant_type)? {
+    let issued = match params.into_request(grant_type)? {
         TokenRequest::ClientCredentials(request) => {
             client_credentials(state, &entry, &request).await
         }
@@ -97,7 +97,14 @@ async fn handle(
             user_grant(state, &entry, grant.await).await
         }
         TokenRequest::TokenExchange(request) => token_exchange(state, &entry, &request).await,
+    };
+    if issued.is_ok() {
+        // Usage per client and hour: one atomic add; `usage` flushes it off this path.
+        entry
+            .issued
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
+    issued
 }
 
 /// RFC 6749 §4.4: a machine token for the requested (or default) audience.
@@ -141,7 +148,7 @@ async fn user_grant(
     entry: &ClientEntry,
     grant: Result<UserGrant, GrantError>,
 ) -> Result<Response, ApiError> {
-    let grant = grant.map_err(|e| grant_error(entry, e))?;
+    let grant = grant.map_err(|e| grant_error(state, entry, e))?;
     let family = &grant.family;
     let claims = access_claims(
         state,
@@ -157,20 +164,37 @@ async fn user_grant(
     issue::respond(state, grant.api.alg, claims, grant.refresh_token, None).await
 }
 
-/// A refused grant as an answer; a replayed code or refresh token is logged as the security
-/// event it is.
-fn grant_error(entry: &ClientEntry, e: GrantError) -> ApiError {
+/// A refused grant as an answer; a replayed code or refresh token is logged and recorded in
+/// the audit log (and so sent to subscribed webhooks) as the security event it is.
+fn grant_error(state: &AppState, entry: &ClientEntry, e: GrantError) -> ApiError {
     if let GrantError::Replayed {
         what, family_id, ..
     } = &e
     {
         let client_id = &entry.client.id;
-        match what {
-            Replayed::Code => tracing::warn!(%client_id, family = %family_id,
-                "authorization code reused; its tokens are revoked"),
-            Replayed::RefreshToken => tracing::warn!(%client_id, family = %family_id,
-                "refresh token reused; family revoked"),
-        }
+        let kind = match what {
+            Replayed::Code => {
+                tracing::warn!(%client_id, family = %family_id,
+                    "authorization code reused; its tokens are revoked");
+                calyx_core::audit::kind::CODE_REUSED
+            }
+            Replayed::RefreshToken => {
+                tracing::warn!(%client_id, family = %family_id,
+                    "refresh token reused; family revoked");
+                calyx_core::audit::kind::REFRESH_TOKEN_REUSED
+            }
+        };
+        state.security_event(
+            kind,
+            crate::manage::About {
+                org_id: Some(entry.client.org_id.clone()),
+                client_id: Some(client_id.clone()),
+                user_id: None,
+                target: Some(family_id.clone()),
+            },
+            serde_json::json!({"family_id": family_id, "family_revoked": true}),
+            None,
+        );
     }
     e.into()
 }
@@ -195,7 +219,7 @@ async fn token_exchange(
     };
     let delegation = token_exchange::exchange(&*state.store, &entry.client, request, org.subject())
         .await
-        .map_err(|e| grant_error(entry, e))?;
+        .map_err(|e| grant_error(state, entry, e))?;
     let claims = issue::delegated_claims(state, &delegation, &org.api, &org.claims.client_id);
     issue::respond(state, org.api.alg, claims, None, Some(ACCESS_TOKEN_TYPE)).await
 }

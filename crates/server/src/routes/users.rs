@@ -21,7 +21,7 @@ use serde_json::Value;
 use crate::bearer::{self, OrgToken};
 use crate::error::ApiError;
 use crate::issue;
-use crate::manage::{self, NewUser};
+use crate::manage::{Actor, NewUser};
 use crate::state::AppState;
 
 const WRITE: &str = "users:write";
@@ -119,7 +119,10 @@ pub async fn create(
         scopes: vec![(org.api.audience.clone(), scopes)],
         ceiling: Some(org.grant_scopes.clone()),
     };
-    let user = manage::create_user(&*state.store, &*state.clock, new)
+    let user = state
+        .manager
+        .acting_as(Actor::org_client(&org.claims.client_id, None))
+        .create_user(new)
         .await
         .map_err(ApiError::from)?;
     let view = view(&state, &org, user).await?;

@@ -234,7 +234,7 @@ async fn eddsa_and_rs256_apis_sign_with_their_algorithm() {
 async fn the_database_never_holds_a_client_secret() {
     let (app, c) = app_and_client().await;
     app.token(&c).await;
-    let rotated = app.manager.rotate_secret(&c.client_id, 60).await.unwrap();
+    let rotated = app.manager.rotate_secret(&c.client_id, 60).await.unwrap().1;
     let dump = app.database_bytes();
     assert!(!dump.is_empty());
     for (name, bytes) in dump {

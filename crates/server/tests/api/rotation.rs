@@ -22,7 +22,7 @@ async fn rotating_a_secret_without_grace_stops_the_old_one_and_starts_the_new_on
         200,
         "old secret is cached"
     );
-    let new = app.manager.rotate_secret(&c.client_id, 0).await.unwrap();
+    let new = app.manager.rotate_secret(&c.client_id, 0).await.unwrap().1;
     // The new secret works at once: a failed check re-reads the client from the database.
     assert_eq!(status_with(&app, &c, &new).await, 200);
     // The old one stops (immediately after that re-read, and in any case within one reload).
@@ -35,7 +35,12 @@ async fn rotating_a_secret_without_grace_stops_the_old_one_and_starts_the_new_on
 #[tokio::test]
 async fn rotating_a_secret_with_grace_keeps_the_old_one_until_the_grace_ends() {
     let (app, c) = app_and_client().await;
-    let new = app.manager.rotate_secret(&c.client_id, 300).await.unwrap();
+    let new = app
+        .manager
+        .rotate_secret(&c.client_id, 300)
+        .await
+        .unwrap()
+        .1;
     assert_eq!(status_with(&app, &c, &new).await, 200);
     assert_eq!(
         status_with(&app, &c, c.secret()).await,
