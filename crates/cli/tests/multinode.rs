@@ -180,3 +180,166 @@ async fn a_database_outage_gives_503_and_service_resumes_without_a_restart() {
     );
     assert_eq!(node.status_of("/readyz").await, 200);
 }
+
+/// How long a change may take to reach another node.
+const PROPAGATION: Duration = Duration::from_millis(250);
+
+/// Sends `request` to a node until `refused` says it was refused; returns how long after
+/// `since` that was. Fails after two seconds.
+async fn refused_after<F, Fut>(since: Instant, mut request: F) -> Duration
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    loop {
+        if request().await {
+            return since.elapsed();
+        }
+        assert!(
+            since.elapsed() < Duration::from_secs(2),
+            "the change never reached the node"
+        );
+    }
+}
+
+/// An admin token for node `node`, from an admin client made in the database.
+async fn admin_token(calyx: &Calyx, node: &calyx_testkit::Endpoint) -> calyx_testkit::Admin {
+    let manager = calyx_testkit::fixture::open_manager(calyx.database_url()).await;
+    calyx_testkit::Admin::create(&manager, node, "admin:read admin:write").await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "needs PostgreSQL: run by scripts/test with CALYX_TEST_DATABASE_URL"]
+async fn a_change_at_one_node_is_refused_at_the_other_within_250_ms() {
+    let calyx = Calyx::new(BIN, &fresh_database().await);
+    let f = provision(&calyx).await;
+    // A poll every 5 s: what reaches node B within 250 ms came by LISTEN/NOTIFY.
+    let (a, b) = (
+        calyx.serve(&["--reload-interval-ms", "5000"]),
+        calyx.serve(&["--reload-interval-ms", "5000"]),
+    );
+    let admin = admin_token(&calyx, &a).await;
+    let works = |node: &calyx_testkit::ServeProcess| {
+        let node = (*node).clone();
+        let f = f.clone();
+        async move { node.token_as(&f, &CLIENT_CREDENTIALS).await.0 == 200 }
+    };
+    assert!(
+        works(&a).await && works(&b).await,
+        "both nodes have it cached"
+    );
+    let mut report = Vec::new();
+
+    // A disabled client: refused by A's very next request, and by B within the bound.
+    let (status, _) = admin
+        .patch(
+            &format!("/clients/{}", f.client_id),
+            serde_json::json!({"disabled": true}),
+        )
+        .await;
+    let t0 = Instant::now();
+    assert_eq!(status, 200);
+    assert!(
+        !works(&a).await,
+        "refused by the serving node's next request"
+    );
+    let took = refused_after(t0, || async { !works(&b).await }).await;
+    report.push(("disabled client", took));
+    admin
+        .patch(
+            &format!("/clients/{}", f.client_id),
+            serde_json::json!({"disabled": false}),
+        )
+        .await;
+    let t0 = Instant::now();
+    refused_after(t0, || async { works(&b).await }).await;
+
+    // A secret rotated without grace.
+    let (status, rotated) = admin
+        .post(
+            &format!("/clients/{}/rotate-secret", f.client_id),
+            serde_json::json!({"grace_seconds": 0}),
+        )
+        .await;
+    let t0 = Instant::now();
+    assert_eq!(status, 200);
+    assert!(!works(&a).await);
+    let took = refused_after(t0, || async { !works(&b).await }).await;
+    report.push(("secret rotated without grace", took));
+    let mut f = f.clone();
+    f.secret = Some(rotated["client_secret"].as_str().unwrap().to_owned());
+
+    // A retired key leaves B's JWKS.
+    let (_, rotated) = admin.post("/keys/rotate", serde_json::json!({})).await;
+    let kid = rotated["kid"].as_str().unwrap().to_owned();
+    refused_after(Instant::now(), || async {
+        b.jwks_kids().await.contains(&kid)
+    })
+    .await;
+    let (status, _) = admin
+        .post(&format!("/keys/{kid}/retire"), serde_json::json!({}))
+        .await;
+    let t0 = Instant::now();
+    assert_eq!(status, 200);
+    assert!(!a.jwks_kids().await.contains(&kid));
+    let took = refused_after(t0, || async { !b.jwks_kids().await.contains(&kid) }).await;
+    report.push(("retired key", took));
+
+    // A revoked family and a deleted user are decided by the database: refused at once.
+    let code = a.sign_in(&f).await;
+    let (_, t) = a.exchange(&f, &code).await;
+    let rt = t["refresh_token"].as_str().unwrap().to_owned();
+    let (_, claims) = calyx_testkit::jwt_parts(t["access_token"].as_str().unwrap());
+    let sid = claims["sid"].as_str().unwrap();
+    admin
+        .post(&format!("/families/{sid}/revoke"), serde_json::json!({}))
+        .await;
+    let t0 = Instant::now();
+    let took = refused_after(t0, || async { b.refresh(&f, &rt, None).await.0 == 400 }).await;
+    report.push(("revoked family", took));
+    let code = a.sign_in(&f).await;
+    let (_, t) = a.exchange(&f, &code).await;
+    let rt = t["refresh_token"].as_str().unwrap().to_owned();
+    admin.delete(&format!("/users/{}", f.user_id)).await;
+    let t0 = Instant::now();
+    let took = refused_after(t0, || async { b.refresh(&f, &rt, None).await.0 == 400 }).await;
+    report.push(("deleted user", took));
+
+    eprintln!("propagation to the other node: {report:?}");
+    for (what, took) in report {
+        assert!(took <= PROPAGATION, "{what}: {took:?} > {PROPAGATION:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "needs PostgreSQL: run by scripts/test with CALYX_TEST_DATABASE_URL"]
+async fn a_cli_change_is_refused_by_running_nodes_within_250_ms() {
+    let calyx = Calyx::new(BIN, &fresh_database().await);
+    let f = provision(&calyx).await;
+    let nodes = [
+        calyx.serve(&["--reload-interval-ms", "5000"]),
+        calyx.serve(&["--reload-interval-ms", "5000"]),
+    ];
+    for node in &nodes {
+        assert_eq!(node.token_as(&f, &CLIENT_CREDENTIALS).await.0, 200);
+    }
+    let out = calyx
+        .command()
+        .args(["client", "disable", &f.client_id])
+        .output()
+        .unwrap();
+    let t0 = Instant::now();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for node in &nodes {
+        let took = refused_after(t0, || async {
+            node.token_as(&f, &CLIENT_CREDENTIALS).await.0 == 401
+        })
+        .await;
+        eprintln!("CLI disable reached {} after {took:?}", node.base);
+        assert!(took <= PROPAGATION, "{took:?}");
+    }
+}

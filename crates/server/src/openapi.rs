@@ -66,6 +66,7 @@ pub struct OAuthErrorBody {
         admin::clients::delete,
         admin::clients::rotate_secret,
         admin::clients::revoke_tokens,
+        admin::clients::usage,
         admin::clients::list_grants,
         admin::clients::create_grant,
         admin::clients::show_grant,

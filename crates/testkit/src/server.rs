@@ -171,6 +171,16 @@ impl TestServer {
         &self.endpoint.base
     }
 
+    /// An admin client with `admin:read admin:write` and a token for it.
+    pub async fn admin(&self) -> crate::Admin {
+        self.admin_with("admin:read admin:write").await
+    }
+
+    /// An admin client with `scopes` and a token for it.
+    pub async fn admin_with(&self, scopes: &str) -> crate::Admin {
+        crate::Admin::create(&self.manager, &self.endpoint, scopes).await
+    }
+
     /// Provisioning with defaults on this server's database.
     pub fn fixture(&self) -> Fixture<'_> {
         Fixture::new(&self.manager)

@@ -9,7 +9,7 @@ use calyx_token::secret::{generate_secret, random_alphanumeric};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::views::{ClientView, GrantView};
+use super::views::{ClientView, GrantView, UsageView};
 use super::OPERATOR_ORG_ID;
 use super::{conflict, invalid, not_found, parse_scopes, probe, About, Listing, ManageError};
 use super::{ManageResult, Manager, ScopeList, ADMIN_AUDIENCE, ADMIN_READ, ADMIN_WRITE};
@@ -337,6 +337,20 @@ impl Manager {
         )
         .await?;
         Ok(n)
+    }
+
+    /// Tokens issued to a client per hour from `since` on (counted by every node, flushed
+    /// every few seconds).
+    pub async fn client_usage(&self, client_id: &str, since: i64) -> ManageResult<Vec<UsageView>> {
+        self.client(client_id).await?;
+        let rows = self.store.usage(client_id, since).await?;
+        Ok(rows
+            .into_iter()
+            .map(|u| UsageView {
+                hour: u.hour,
+                tokens: u.count,
+            })
+            .collect())
     }
 
     /// Lets a client obtain tokens for an API (by id or audience), with at most `scopes`.

@@ -336,3 +336,12 @@ impl From<Delivery> for DeliveryView {
         }
     }
 }
+
+/// Tokens issued to a client in one hour.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct UsageView {
+    /// The hour's start, Unix seconds.
+    pub hour: i64,
+    /// Tokens issued in it.
+    pub tokens: i64,
+}

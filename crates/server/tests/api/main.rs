@@ -7,6 +7,7 @@
 
 use calyx_testkit::{Config, Fixture, Provisioned, TestServer};
 
+mod admin;
 mod authorization_code;
 mod client_credentials;
 mod concurrency;
@@ -17,6 +18,7 @@ mod rotation;
 mod slow_clients;
 mod third_party_client;
 mod users;
+mod webhooks;
 
 /// A recorded server with the kit's defaults.
 async fn spawn_app() -> TestServer {

@@ -8,7 +8,7 @@ use calyx_core::model::{ClientType, GrantType};
 
 use super::{Body, Caller, Query};
 use crate::error::ApiError;
-use crate::manage::views::{ClientView, CreatedClient, GrantView};
+use crate::manage::views::{ClientView, CreatedClient, GrantView, UsageView};
 use crate::manage::{ClientPatch, GrantPatch, Listing, ManageError, NewClient, ScopeList};
 
 /// A new client (the registration fields of an application).
@@ -271,4 +271,27 @@ pub async fn delete_grant(
 ) -> Result<StatusCode, ApiError> {
     caller.delete_grant(&id, &api_id).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Query of the usage listing.
+#[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
+pub struct UsageQuery {
+    /// From this time on (Unix seconds; default the last 7 days).
+    since: Option<i64>,
+}
+
+/// Tokens issued to the client per hour.
+#[utoipa::path(get, path = "/admin/v1/clients/{id}/usage", tag = "admin", params(UsageQuery),
+    security(("admin_token" = ["admin:read"])),
+    responses((status = 200, description = "Hourly counts, oldest first", body = Listing<UsageView>)))]
+pub async fn usage(
+    caller: Caller,
+    Path(id): Path<String>,
+    Query(q): Query<UsageQuery>,
+) -> Result<Json<Listing<UsageView>>, ApiError> {
+    let since = q.since.unwrap_or_else(|| caller.clock.now() - 7 * 86_400);
+    Ok(Json(Listing {
+        items: caller.client_usage(&id, since).await?,
+        next_after: None,
+    }))
 }

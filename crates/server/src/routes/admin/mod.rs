@@ -68,6 +68,7 @@ pub(crate) fn routes() -> Vec<(&'static str, axum::routing::MethodRouter<AppStat
             "/admin/v1/clients/{id}/revoke-tokens",
             post(clients::revoke_tokens),
         ),
+        ("/admin/v1/clients/{id}/usage", get(clients::usage)),
         (
             "/admin/v1/clients/{id}/grants",
             get(clients::list_grants).post(clients::create_grant),
