@@ -8,7 +8,7 @@ use calyx_testkit::admin::call_with;
 use calyx_testkit::{eventually, Provisioned, TestServer, SOON};
 use serde_json::{json, Value};
 
-use crate::{app_and_client, spawn_app};
+use crate::{app_and_client, app_and_client_with, spawn_app};
 
 /// A third-party app (code, refresh and client credentials) with a user, on `app`.
 async fn app_client(app: &TestServer) -> Provisioned {
@@ -299,7 +299,7 @@ async fn clients_are_created_shown_without_secrets_disabled_and_deleted_at_once(
 
 #[tokio::test]
 async fn grants_refuse_duplicates_and_changes_apply_to_the_next_token() {
-    let (app, c) = app_and_client().await;
+    let (app, c) = app_and_client_with(|f| f.default_audience(true)).await;
     let admin = app.admin().await;
     let (_, api) = admin
         .get(&format!("/apis/{}", urlencode(&c.audience)))
@@ -313,7 +313,10 @@ async fn grants_refuse_duplicates_and_changes_apply_to_the_next_token() {
 
     // Creating it again is a conflict, and leaves the grant (and its default) as it was.
     let (status, body) = admin
-        .post(&grants, json!({"api_id": api_id, "scopes": "read"}))
+        .post(
+            &grants,
+            json!({"api_id": api_id, "scopes": "read:consumers"}),
+        )
         .await;
     assert_eq!(status, 409, "{body}");
     assert!(body["error_description"]

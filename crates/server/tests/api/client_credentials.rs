@@ -154,7 +154,11 @@ async fn resource_and_default_audience_select_the_api() {
         .contains("audience"));
 
     app.manager
-        .create_grant(&c.client_id, &c.audience, "read:consumers", true)
+        .update_grant(
+            &c.client_id,
+            &c.audience,
+            crate::grant("read:consumers", true),
+        )
         .await
         .unwrap();
     eventually(SOON, "the default audience is used", || async {

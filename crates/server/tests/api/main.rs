@@ -47,3 +47,11 @@ async fn app_and_client_with(
     let c = fixture(app.fixture()).build().await;
     (app, c)
 }
+
+/// A grant change: these scopes, and whether the API is the client's default audience.
+fn grant(scopes: &str, default: bool) -> calyx_server::manage::GrantPatch {
+    calyx_server::manage::GrantPatch {
+        scopes: Some(calyx_server::manage::ScopeList::Words(scopes.into())),
+        default: Some(default),
+    }
+}

@@ -457,11 +457,10 @@ async fn a_user_cannot_be_given_scopes_beyond_the_org_clients_grant() {
 
     // The grant narrows after registration: minting intersects with the grant as it is now.
     app.manager
-        .create_grant(
+        .update_grant(
             &c.client_id,
             &c.audience,
-            "users:write users:authenticate",
-            true,
+            crate::grant("users:write users:authenticate", true),
         )
         .await
         .unwrap();
