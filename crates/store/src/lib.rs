@@ -97,3 +97,18 @@ pub(crate) fn map_err(e: sqlx::Error) -> StoreError {
         _ => StoreError::Other(Box::new(e)),
     }
 }
+
+/// `delete_org`'s refusal: the organization still has clients or users.
+pub(crate) fn org_in_use(id: &str) -> StoreError {
+    StoreError::Conflict(format!("organization {id} still has clients or users"))
+}
+
+/// Maps an error of `delete_org`'s `DELETE`: a foreign-key violation there means a client or
+/// user of the organization was added meanwhile, so the organization is in use (`Conflict`),
+/// not missing.
+pub(crate) fn org_delete_err(id: &str, e: sqlx::Error) -> StoreError {
+    match map_err(e) {
+        StoreError::NotFound(_) => org_in_use(id),
+        other => other,
+    }
+}

@@ -10,10 +10,11 @@
 //! A transaction that may lock several rows takes those locks first, in key order, with one
 //! `SELECT ... ORDER BY key FOR NO KEY UPDATE` (PostgreSQL documentation, "Explicit Locking",
 //! "Deadlocks": transactions that lock the same rows in one order cannot wait on each other
-//! in a cycle). Across tables the order is fixed as well: families before refresh tokens, a
-//! client before its grants, and every row before `change_seq`, the row that the triggers of
-//! `0001_foundation.sql` update on each write to the configuration tables (so a
-//! single-statement write locks its row, then `change_seq`). The rotation batch is retried a
+//! in a cycle). Across tables the order is fixed as well: an API, client or user before its
+//! families, families before refresh tokens, a client before its grants, and every row before
+//! `change_seq`, the row that the triggers of `0001_foundation.sql` update on each write to
+//! the configuration tables (so a single-statement write locks its row, then `change_seq`).
+//! Webhook deliveries are claimed with `FOR UPDATE SKIP LOCKED`, which never waits. The rotation batch is retried a
 //! few times if PostgreSQL still reports a deadlock or a serialization failure: a failed
 //! batch has written nothing.
 
@@ -23,8 +24,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use calyx_core::audit::{AuditEvent, AuditFilter};
 use calyx_core::model::{
-    Api, Attempt, AuthCode, Client, ClientGrant, Delivery, Family, FamilyFilter, Org, Page,
-    PurgeReport, RefreshToken, RotateOutcome, Rotation, StoredKey, UsageCount, User, Webhook,
+    Api, Attempt, AuthCode, Client, ClientGrant, Delivery, DeliveryState, Family, FamilyFilter,
+    Org, Page, PurgeReport, RefreshToken, RotateOutcome, Rotation, StoredKey, UsageCount, User,
+    Webhook,
 };
 use calyx_core::store::{
     Apis, Audit, Clients, Codes, Housekeeping, Meta, Orgs, RefreshTokens, Revocations, SigningKeys,
@@ -37,12 +39,53 @@ use tokio::sync::mpsc;
 
 use crate::batch::{self, RotateJob, RunBatch};
 use crate::rows::{self, ApiRow, ClientRow, CodeRow, FamilyRow, GrantRow, KeyRow, OrgRow};
-use crate::rows::{RefreshFamilyRow, UserRow};
-use crate::{map_err, sql, ConnectOptions};
+use crate::rows::{AuditRow, DeliveryRow, RefreshFamilyRow, UsageRow, UserRow, WebhookRow};
+use crate::{map_err, org_delete_err, org_in_use, sql, ConnectOptions};
 
 /// Locks the client row: `upsert_grant`s of one client run one at a time, so each sees the
 /// default the previous one set, and none holds a grant row while waiting for `change_seq`.
 const LOCK_CLIENT: &str = "SELECT id FROM clients WHERE id = $1 FOR NO KEY UPDATE";
+
+/// Locks the client row that `delete_client` deletes: `FOR UPDATE` also waits for, and then
+/// holds off, inserts that refer to it.
+const LOCK_CLIENT_FOR_DELETE: &str = "SELECT id FROM clients WHERE id = $1 FOR UPDATE";
+
+/// Locks the API row that `delete_api` deletes (as `LOCK_CLIENT_FOR_DELETE`).
+const LOCK_API_FOR_DELETE: &str = "SELECT id FROM apis WHERE id = $1 FOR UPDATE";
+
+/// Locks the APIs that `update_user`'s new scopes refer to (`$1`, an array of ids), in id
+/// order, as the foreign-key checks of its inserts would one by one: then `delete_api`, which
+/// locks the API before the user scopes its delete cascades to, never waits on a user scope
+/// that `update_user` holds while `update_user` waits on the API.
+const LOCK_APIS_SHARED: &str = "SELECT id FROM apis WHERE id = ANY($1) ORDER BY id FOR KEY SHARE";
+
+/// Locks the families of a client that are not revoked, in id order.
+const LOCK_CLIENT_FAMILIES: &str = "SELECT id FROM families \
+     WHERE client_id = $1 AND revoked_at IS NULL ORDER BY id FOR NO KEY UPDATE";
+
+/// Locks the families for an API that are not revoked, in id order.
+const LOCK_API_FAMILIES: &str = "SELECT id FROM families \
+     WHERE api_id = $1 AND revoked_at IS NULL ORDER BY id FOR NO KEY UPDATE";
+
+/// Locks the usage rows the purge removes (`$1`: the retention's start), in key order, as
+/// `add_usage` locks the rows it adds to.
+const LOCK_PURGE_USAGE: &str = "SELECT client_id FROM usage_hourly \
+     WHERE hour < $1 ORDER BY client_id, hour FOR UPDATE";
+
+/// Locks the families the purge chose, in id order.
+const LOCK_PURGE_FAMILIES: &str = "SELECT id FROM families \
+     WHERE id IN (SELECT id FROM purge_families) ORDER BY id FOR UPDATE";
+
+/// Locks the refresh tokens the purge removes (`$1`: now, `$2`: the grace), in hash order, after their
+/// families, as a rotation batch does.
+const LOCK_PURGE_TOKENS: &str = "SELECT token_hash FROM refresh_tokens \
+     WHERE (expires_at < $1 AND created_at + $2 < $1) \
+        OR family_id IN (SELECT id FROM purge_families) \
+     ORDER BY token_hash FOR UPDATE";
+
+/// Locks the keys the purge removes (`$1`: now), in kid order, as `promote_key` does.
+const LOCK_PURGE_KEYS: &str =
+    "SELECT kid FROM signing_keys WHERE retires_at <= $1 ORDER BY kid FOR UPDATE";
 
 /// Locks every key of the algorithm of `$1`, the rows `promote_key` may update, in kid order.
 const LOCK_KEYS_OF_ALG: &str = "SELECT kid FROM signing_keys \
@@ -103,12 +146,20 @@ impl PgStore {
 impl Meta for PgStore {
     async fn take_lease(
         &self,
-        _name: &str,
-        _holder: &str,
-        _now: i64,
-        _until: i64,
+        name: &str,
+        holder: &str,
+        now: i64,
+        until: i64,
     ) -> StoreResult<bool> {
-        todo!("take_lease")
+        let done = sqlx::query(sql::LEASE_TAKE)
+            .bind(name)
+            .bind(holder)
+            .bind(now)
+            .bind(until)
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(done.rows_affected() == 1)
     }
 
     async fn ping(&self) -> StoreResult<()> {
@@ -143,14 +194,39 @@ impl Meta for PgStore {
 
 #[async_trait]
 impl Orgs for PgStore {
-    async fn list_orgs(&self, _page: Page<'_>) -> StoreResult<Vec<Org>> {
-        todo!("list_orgs")
+    async fn list_orgs(&self, page: Page<'_>) -> StoreResult<Vec<Org>> {
+        let rows: Vec<OrgRow> = sqlx::query_as(sql::ORGS_PAGE)
+            .bind(page.after)
+            .bind(page.limit)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(rows.into_iter().map(Into::into).collect())
     }
-    async fn update_org(&self, _org: &Org) -> StoreResult<bool> {
-        todo!("update_org")
+
+    async fn update_org(&self, org: &Org) -> StoreResult<bool> {
+        let done = sqlx::query(sql::ORG_UPDATE)
+            .bind(&org.id)
+            .bind(&org.name)
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(done.rows_affected() == 1)
     }
-    async fn delete_org(&self, _id: &str) -> StoreResult<bool> {
-        todo!("delete_org")
+
+    async fn delete_org(&self, id: &str) -> StoreResult<bool> {
+        let done = sqlx::query(sql::ORG_DELETE_UNUSED)
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| org_delete_err(id, e))?;
+        if done.rows_affected() == 1 {
+            return Ok(true);
+        }
+        match self.org(id).await? {
+            Some(_) => Err(org_in_use(id)),
+            None => Ok(false),
+        }
     }
 
     async fn insert_org(&self, org: &Org) -> StoreResult<()> {
@@ -185,17 +261,79 @@ impl Orgs for PgStore {
 
 #[async_trait]
 impl Apis for PgStore {
-    async fn list_apis(&self, _page: Page<'_>) -> StoreResult<Vec<Api>> {
-        todo!("list_apis")
+    async fn list_apis(&self, page: Page<'_>) -> StoreResult<Vec<Api>> {
+        let rows: Vec<ApiRow> = sqlx::query_as(sql::APIS_PAGE)
+            .bind(page.after)
+            .bind(page.limit)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?;
+        rows.into_iter().map(TryInto::try_into).collect()
     }
-    async fn update_api(&self, _api: &Api) -> StoreResult<bool> {
-        todo!("update_api")
+
+    async fn update_api(&self, api: &Api) -> StoreResult<bool> {
+        let done = sqlx::query(sql::API_UPDATE)
+            .bind(&api.id)
+            .bind(&api.name)
+            .bind(api.scopes.to_string())
+            .bind(api.alg.as_str())
+            .bind(api.token_lifetime)
+            .bind(api.user_token_lifetime)
+            .bind(api.delegated_token_lifetime)
+            .bind(api.refresh_token_lifetime)
+            .bind(rows::scope_descriptions(api))
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(done.rows_affected() == 1)
     }
-    async fn delete_api(&self, _id: &str, _now: i64) -> StoreResult<bool> {
-        todo!("delete_api")
+
+    /// Locks the API, then its families (in id order), then deletes: the grants and user
+    /// scopes its delete cascades to, and `change_seq`, come after.
+    async fn delete_api(&self, id: &str, now: i64) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        let found: Option<String> = sqlx::query_scalar(LOCK_API_FOR_DELETE)
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        if found.is_none() {
+            tx.rollback().await.map_err(map_err)?;
+            return Ok(false);
+        }
+        sqlx::query(LOCK_API_FAMILIES)
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        sqlx::query(sql::API_REVOKE_FAMILIES)
+            .bind(id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        let deleted = sqlx::query(sql::API_DELETE)
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?
+            .rows_affected()
+            == 1;
+        if !deleted {
+            tx.rollback().await.map_err(map_err)?;
+            return Ok(false);
+        }
+        tx.commit().await.map_err(map_err)?;
+        Ok(true)
     }
-    async fn grants_for_api(&self, _api_id: &str) -> StoreResult<Vec<ClientGrant>> {
-        todo!("grants_for_api")
+
+    async fn grants_for_api(&self, api_id: &str) -> StoreResult<Vec<ClientGrant>> {
+        let rows: Vec<GrantRow> = sqlx::query_as(sql::GRANTS_FOR_API)
+            .bind(api_id)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?;
+        rows.into_iter().map(TryInto::try_into).collect()
     }
 
     async fn insert_api(&self, api: &Api) -> StoreResult<()> {
@@ -210,6 +348,7 @@ impl Apis for PgStore {
             .bind(api.delegated_token_lifetime)
             .bind(api.refresh_token_lifetime)
             .bind(api.created_at)
+            .bind(rows::scope_descriptions(api))
             .execute(&self.pool)
             .await
             .map_err(map_err)?;
@@ -245,27 +384,147 @@ impl Apis for PgStore {
 
 #[async_trait]
 impl Clients for PgStore {
-    async fn insert_grant(&self, _grant: &ClientGrant) -> StoreResult<()> {
-        todo!("insert_grant")
+    async fn insert_grant(&self, g: &ClientGrant) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        sqlx::query(LOCK_CLIENT)
+            .bind(&g.client_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        if g.is_default {
+            sqlx::query(sql::GRANT_CLEAR_OTHER_DEFAULTS)
+                .bind(&g.client_id)
+                .bind(&g.api_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+        }
+        sqlx::query(sql::GRANT_INSERT)
+            .bind(&g.client_id)
+            .bind(&g.api_id)
+            .bind(g.scopes.to_string())
+            .bind(g.is_default)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        tx.commit().await.map_err(map_err)
     }
-    async fn update_grant(&self, _grant: &ClientGrant) -> StoreResult<bool> {
-        todo!("update_grant")
+
+    async fn update_grant(&self, g: &ClientGrant) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        sqlx::query(LOCK_CLIENT)
+            .bind(&g.client_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        if g.is_default {
+            sqlx::query(sql::GRANT_CLEAR_OTHER_DEFAULTS)
+                .bind(&g.client_id)
+                .bind(&g.api_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+        }
+        let updated = sqlx::query(sql::GRANT_UPDATE)
+            .bind(&g.client_id)
+            .bind(&g.api_id)
+            .bind(g.scopes.to_string())
+            .bind(g.is_default)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?
+            .rows_affected()
+            == 1;
+        if !updated {
+            // The other defaults stay as they were.
+            tx.rollback().await.map_err(map_err)?;
+            return Ok(false);
+        }
+        tx.commit().await.map_err(map_err)?;
+        Ok(true)
     }
-    async fn delete_grant(&self, _client_id: &str, _api_id: &str) -> StoreResult<bool> {
-        todo!("delete_grant")
+
+    async fn delete_grant(&self, client_id: &str, api_id: &str) -> StoreResult<bool> {
+        let done = sqlx::query(sql::GRANT_DELETE)
+            .bind(client_id)
+            .bind(api_id)
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(done.rows_affected() == 1)
     }
-    async fn list_clients(
-        &self,
-        _org_id: Option<&str>,
-        _page: Page<'_>,
-    ) -> StoreResult<Vec<Client>> {
-        todo!("list_clients")
+
+    async fn list_clients(&self, org_id: Option<&str>, page: Page<'_>) -> StoreResult<Vec<Client>> {
+        let rows: Vec<ClientRow> = sqlx::query_as(sql::CLIENTS_PAGE)
+            .bind(org_id)
+            .bind(page.after)
+            .bind(page.limit)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?;
+        rows.into_iter().map(TryInto::try_into).collect()
     }
-    async fn update_client(&self, _client: &Client) -> StoreResult<bool> {
-        todo!("update_client")
+
+    async fn update_client(&self, c: &Client) -> StoreResult<bool> {
+        let (redirect_uris, grant_types) = rows::client_lists(c);
+        let done = sqlx::query(sql::CLIENT_UPDATE)
+            .bind(&c.id)
+            .bind(&c.name)
+            .bind(&c.description)
+            .bind(&c.website_uri)
+            .bind(&c.privacy_policy_uri)
+            .bind(&c.tos_uri)
+            .bind(redirect_uris)
+            .bind(grant_types)
+            .bind(c.disabled)
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(done.rows_affected() == 1)
     }
-    async fn delete_client(&self, _client_id: &str, _now: i64) -> StoreResult<bool> {
-        todo!("delete_client")
+
+    /// Locks the client, then its families (in id order), then its grants as it deletes
+    /// them, then `change_seq`: the order `upsert_grant` keeps too.
+    async fn delete_client(&self, client_id: &str, now: i64) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        let found: Option<String> = sqlx::query_scalar(LOCK_CLIENT_FOR_DELETE)
+            .bind(client_id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        if found.is_none() {
+            tx.rollback().await.map_err(map_err)?;
+            return Ok(false);
+        }
+        sqlx::query(LOCK_CLIENT_FAMILIES)
+            .bind(client_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        sqlx::query(sql::CLIENT_REVOKE_FAMILIES)
+            .bind(client_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        sqlx::query(sql::GRANTS_DELETE_OF_CLIENT)
+            .bind(client_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        let deleted = sqlx::query(sql::CLIENT_DELETE)
+            .bind(client_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?
+            .rows_affected()
+            == 1;
+        if !deleted {
+            tx.rollback().await.map_err(map_err)?;
+            return Ok(false);
+        }
+        tx.commit().await.map_err(map_err)?;
+        Ok(true)
     }
 
     async fn insert_client(&self, c: &Client) -> StoreResult<()> {
@@ -285,6 +544,7 @@ impl Clients for PgStore {
             .bind(&c.previous_secret_hash)
             .bind(c.previous_secret_expires_at)
             .bind(c.created_at)
+            .bind(c.disabled)
             .execute(&self.pool)
             .await
             .map_err(map_err)?;
@@ -425,13 +685,59 @@ impl SigningKeys for PgStore {
 impl Users for PgStore {
     async fn update_user(
         &self,
-        _user: &User,
-        _scopes: Option<&[(String, ScopeSet)]>,
+        u: &User,
+        scopes: Option<&[(String, ScopeSet)]>,
     ) -> StoreResult<bool> {
-        todo!("update_user")
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        let updated = sqlx::query(sql::USER_UPDATE)
+            .bind(&u.id)
+            .bind(&u.username)
+            .bind(&u.password_hash)
+            .bind(&u.external_id)
+            .bind(&u.email)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?
+            .rows_affected()
+            == 1;
+        if !updated {
+            tx.rollback().await.map_err(map_err)?;
+            return Ok(false);
+        }
+        if let Some(scopes) = scopes {
+            let mut api_ids: Vec<&str> = scopes.iter().map(|(api_id, _)| api_id.as_str()).collect();
+            api_ids.sort_unstable();
+            sqlx::query(LOCK_APIS_SHARED)
+                .bind(&api_ids)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+            sqlx::query(sql::USER_SCOPES_DELETE)
+                .bind(&u.id)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+            for (api_id, s) in scopes {
+                sqlx::query(sql::USER_SCOPES_INSERT)
+                    .bind(&u.id)
+                    .bind(api_id)
+                    .bind(s.to_string())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+            }
+        }
+        tx.commit().await.map_err(map_err)?;
+        Ok(true)
     }
-    async fn all_user_scopes(&self, _user_id: &str) -> StoreResult<Vec<(String, ScopeSet)>> {
-        todo!("all_user_scopes")
+
+    async fn all_user_scopes(&self, user_id: &str) -> StoreResult<Vec<(String, ScopeSet)>> {
+        let found: Vec<(String, String)> = sqlx::query_as(sql::USER_SCOPES_ALL)
+            .bind(user_id)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?;
+        rows::user_scopes(found)
     }
 
     async fn insert_user(&self, u: &User, scopes: &[(String, ScopeSet)]) -> StoreResult<()> {
@@ -488,14 +794,10 @@ impl Users for PgStore {
     }
 
     async fn list_users(&self, org_id: Option<&str>, page: Page<'_>) -> StoreResult<Vec<User>> {
-        let Some(org_id) = org_id else {
-            todo!("list_users of every org")
-        };
-        let (after, limit) = (page.after, page.limit);
         let rows: Vec<UserRow> = sqlx::query_as(sql::USERS_PAGE)
             .bind(org_id)
-            .bind(after)
-            .bind(limit)
+            .bind(page.after)
+            .bind(page.limit)
             .fetch_all(&self.pool)
             .await
             .map_err(map_err)?;
@@ -616,13 +918,35 @@ impl Codes for PgStore {
 impl RefreshTokens for PgStore {
     async fn list_families(
         &self,
-        _filter: &FamilyFilter,
-        _page: Page<'_>,
+        filter: &FamilyFilter,
+        page: Page<'_>,
     ) -> StoreResult<Vec<Family>> {
-        todo!("list_families")
+        let rows: Vec<FamilyRow> = sqlx::query_as(sql::FAMILIES_PAGE)
+            .bind(&filter.client_id)
+            .bind(&filter.user_id)
+            .bind(page.after)
+            .bind(page.limit)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?;
+        rows.into_iter().map(TryInto::try_into).collect()
     }
-    async fn revoke_client_families(&self, _client_id: &str, _now: i64) -> StoreResult<u64> {
-        todo!("revoke_client_families")
+
+    async fn revoke_client_families(&self, client_id: &str, now: i64) -> StoreResult<u64> {
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        sqlx::query(LOCK_CLIENT_FAMILIES)
+            .bind(client_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        let done = sqlx::query(sql::CLIENT_REVOKE_FAMILIES)
+            .bind(client_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(done.rows_affected())
     }
 
     async fn family(&self, id: &str) -> StoreResult<Option<Family>> {
@@ -743,88 +1067,315 @@ fn is_transient(e: &sqlx::Error) -> bool {
 
 #[async_trait]
 impl Audit for PgStore {
-    async fn append_audit(&self, _event: &AuditEvent, _deliveries: &[Delivery]) -> StoreResult<()> {
-        todo!("append_audit")
+    async fn append_audit(&self, e: &AuditEvent, deliveries: &[Delivery]) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        sqlx::query(sql::AUDIT_INSERT)
+            .bind(&e.id)
+            .bind(e.at)
+            .bind(&e.kind)
+            .bind(&e.actor)
+            .bind(&e.org_id)
+            .bind(&e.client_id)
+            .bind(&e.user_id)
+            .bind(&e.target)
+            .bind(&e.address)
+            .bind(rows::audit_detail(e))
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        // In webhook order: each insert's foreign-key check locks its webhook (shared).
+        let mut deliveries: Vec<&Delivery> = deliveries.iter().collect();
+        deliveries.sort_by(|a, b| a.webhook_id.cmp(&b.webhook_id));
+        for d in deliveries {
+            sqlx::query(sql::DELIVERY_INSERT)
+                .bind(&d.id)
+                .bind(&d.webhook_id)
+                .bind(&d.event_id)
+                .bind(&d.payload)
+                .bind(d.state.as_str())
+                .bind(d.attempts)
+                .bind(d.next_attempt_at)
+                .bind(d.last_status)
+                .bind(&d.last_error)
+                .bind(d.created_at)
+                .bind(d.delivered_at)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+        }
+        tx.commit().await.map_err(map_err)
     }
 
     async fn list_audit(
         &self,
-        _filter: &AuditFilter,
-        _page: Page<'_>,
+        filter: &AuditFilter,
+        page: Page<'_>,
     ) -> StoreResult<Vec<AuditEvent>> {
-        todo!("list_audit")
+        let (kind, kind_prefix) = rows::audit_kind(filter.kind.as_deref());
+        let found: Vec<AuditRow> = sqlx::query_as(sql::AUDIT_PAGE)
+            .bind(kind)
+            .bind(kind_prefix)
+            .bind(&filter.org_id)
+            .bind(&filter.client_id)
+            .bind(&filter.user_id)
+            .bind(filter.since)
+            .bind(filter.until)
+            .bind(page.after)
+            .bind(page.limit)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?;
+        found.into_iter().map(TryInto::try_into).collect()
     }
 
-    async fn audit_event(&self, _id: &str) -> StoreResult<Option<AuditEvent>> {
-        todo!("audit_event")
+    async fn audit_event(&self, id: &str) -> StoreResult<Option<AuditEvent>> {
+        let row: Option<AuditRow> = sqlx::query_as(sql::AUDIT_BY_ID)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?;
+        row.map(TryInto::try_into).transpose()
     }
 }
 
 #[async_trait]
 impl Webhooks for PgStore {
-    async fn insert_webhook(&self, _webhook: &Webhook) -> StoreResult<()> {
-        todo!("insert_webhook")
+    async fn insert_webhook(&self, w: &Webhook) -> StoreResult<()> {
+        sqlx::query(sql::WEBHOOK_INSERT)
+            .bind(&w.id)
+            .bind(&w.url)
+            .bind(rows::webhook_events(w))
+            .bind(&w.secret_sealed)
+            .bind(w.disabled)
+            .bind(w.created_at)
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(())
     }
 
-    async fn webhook(&self, _id: &str) -> StoreResult<Option<Webhook>> {
-        todo!("webhook")
+    async fn webhook(&self, id: &str) -> StoreResult<Option<Webhook>> {
+        let row: Option<WebhookRow> = sqlx::query_as(sql::WEBHOOK_BY_ID)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(row.map(Into::into))
     }
 
-    async fn list_webhooks(&self, _page: Page<'_>) -> StoreResult<Vec<Webhook>> {
-        todo!("list_webhooks")
+    async fn list_webhooks(&self, page: Page<'_>) -> StoreResult<Vec<Webhook>> {
+        let found: Vec<WebhookRow> = sqlx::query_as(sql::WEBHOOKS_PAGE)
+            .bind(page.after)
+            .bind(page.limit)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(found.into_iter().map(Into::into).collect())
     }
 
     async fn active_webhooks(&self) -> StoreResult<Vec<Webhook>> {
-        todo!("active_webhooks")
+        let found: Vec<WebhookRow> = sqlx::query_as(sql::WEBHOOKS_ACTIVE)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(found.into_iter().map(Into::into).collect())
     }
 
-    async fn update_webhook(&self, _webhook: &Webhook) -> StoreResult<bool> {
-        todo!("update_webhook")
+    async fn update_webhook(&self, w: &Webhook) -> StoreResult<bool> {
+        let done = sqlx::query(sql::WEBHOOK_UPDATE)
+            .bind(&w.id)
+            .bind(&w.url)
+            .bind(rows::webhook_events(w))
+            .bind(w.disabled)
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(done.rows_affected() == 1)
     }
 
-    async fn delete_webhook(&self, _id: &str) -> StoreResult<bool> {
-        todo!("delete_webhook")
+    async fn delete_webhook(&self, id: &str) -> StoreResult<bool> {
+        let done = sqlx::query(sql::WEBHOOK_DELETE)
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(done.rows_affected() == 1)
     }
 
     async fn claim_deliveries(
         &self,
-        _now: i64,
-        _lease_until: i64,
-        _limit: i64,
+        now: i64,
+        lease_until: i64,
+        limit: i64,
     ) -> StoreResult<Vec<Delivery>> {
-        todo!("claim_deliveries")
+        let claimed: Vec<DeliveryRow> = sqlx::query_as(sql::DELIVERIES_CLAIM_PG)
+            .bind(now)
+            .bind(lease_until)
+            .bind(limit)
+            .bind(DeliveryState::Pending.as_str())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?;
+        rows::deliveries(claimed)
     }
 
-    async fn finish_delivery(&self, _attempt: &Attempt) -> StoreResult<()> {
-        todo!("finish_delivery")
+    async fn finish_delivery(&self, a: &Attempt) -> StoreResult<()> {
+        // A delivery deleted with its webhook meanwhile has nothing left to record.
+        sqlx::query(sql::DELIVERY_FINISH)
+            .bind(&a.id)
+            .bind(a.state.as_str())
+            .bind(a.next_attempt_at)
+            .bind(a.status)
+            .bind(&a.error)
+            .bind((a.state == DeliveryState::Delivered).then_some(a.at))
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(())
     }
 
     async fn list_deliveries(
         &self,
-        _webhook_id: &str,
-        _page: Page<'_>,
+        webhook_id: &str,
+        page: Page<'_>,
     ) -> StoreResult<Vec<Delivery>> {
-        todo!("list_deliveries")
+        let found: Vec<DeliveryRow> = sqlx::query_as(sql::DELIVERIES_PAGE)
+            .bind(webhook_id)
+            .bind(page.after)
+            .bind(page.limit)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?;
+        rows::deliveries(found)
     }
 }
 
 #[async_trait]
 impl Housekeeping for PgStore {
-    async fn add_usage(&self, _counts: &[UsageCount]) -> StoreResult<()> {
-        todo!("add_usage")
+    /// Adds in key order, so two nodes flushing the same hours lock the rows in one order.
+    async fn add_usage(&self, counts: &[UsageCount]) -> StoreResult<()> {
+        let mut counts: Vec<&UsageCount> = counts.iter().collect();
+        counts.sort_by(|a, b| (&a.client_id, a.hour).cmp(&(&b.client_id, b.hour)));
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        for c in counts {
+            sqlx::query(sql::USAGE_ADD)
+                .bind(&c.client_id)
+                .bind(c.hour)
+                .bind(c.count)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+        }
+        tx.commit().await.map_err(map_err)
     }
 
-    async fn usage(&self, _client_id: &str, _since: i64) -> StoreResult<Vec<UsageCount>> {
-        todo!("usage")
+    async fn usage(&self, client_id: &str, since: i64) -> StoreResult<Vec<UsageCount>> {
+        let found: Vec<UsageRow> = sqlx::query_as(sql::USAGE_SINCE)
+            .bind(client_id)
+            .bind(since)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(found.into_iter().map(Into::into).collect())
     }
 
+    /// One transaction, rolled back for a dry run so that the counts are those of exactly
+    /// the rows a real run removes. The families and refresh tokens are locked in the order
+    /// a rotation batch locks them, and the keys go last: their delete updates `change_seq`,
+    /// which every transaction locks after its rows.
     async fn purge(
         &self,
-        _now: i64,
-        _access_grace: i64,
-        _audit_before: i64,
-        _dry_run: bool,
+        now: i64,
+        access_grace: i64,
+        audit_before: i64,
+        dry_run: bool,
     ) -> StoreResult<PurgeReport> {
-        todo!("purge")
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        let mut report = PurgeReport {
+            revoked_jtis: delete(&mut tx, sql::PURGE_JTIS, now).await?,
+            audit_events: delete(&mut tx, sql::PURGE_AUDIT, audit_before).await?,
+            ..PurgeReport::default()
+        };
+        report.deliveries = sqlx::query(sql::PURGE_DELIVERIES)
+            .bind(audit_before)
+            .bind(DeliveryState::Pending.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?
+            .rows_affected();
+        sqlx::query(LOCK_PURGE_USAGE)
+            .bind(audit_before)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        delete(&mut tx, sql::PURGE_USAGE, audit_before).await?;
+        sqlx::query(sql::PURGE_FAMILIES_TABLE)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        sqlx::query(sql::PURGE_FAMILIES_CHOOSE)
+            .bind(now)
+            .bind(access_grace)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        sqlx::query(LOCK_PURGE_FAMILIES)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        sqlx::query(LOCK_PURGE_TOKENS)
+            .bind(now)
+            .bind(access_grace)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        report.codes = delete(&mut tx, sql::PURGE_CODES, now).await?;
+        report.refresh_tokens = sqlx::query(sql::PURGE_REFRESH_TOKENS)
+            .bind(now)
+            .bind(access_grace)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?
+            .rows_affected();
+        report.families = sqlx::query(sql::PURGE_FAMILIES)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?
+            .rows_affected();
+        sqlx::query(sql::PURGE_FAMILIES_DROP)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        let keys: Vec<String> = sqlx::query_scalar(LOCK_PURGE_KEYS)
+            .bind(now)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        // The statement trigger bumps `change_seq` even when nothing is deleted: skip it then,
+        // so that a purge with no key to remove does not make every node drop its caches.
+        if !keys.is_empty() {
+            report.keys = delete(&mut tx, sql::PURGE_KEYS, now).await?;
+        }
+        if dry_run {
+            tx.rollback().await.map_err(map_err)?;
+        } else {
+            tx.commit().await.map_err(map_err)?;
+        }
+        Ok(report)
     }
+}
+
+/// Runs one of the purge's `DELETE`s that take a single time (`$1`); returns how many rows
+/// it removed.
+async fn delete(
+    tx: &mut sqlx::Transaction<'_, Postgres>,
+    statement: &str,
+    at: i64,
+) -> StoreResult<u64> {
+    let done = sqlx::query(statement)
+        .bind(at)
+        .execute(&mut **tx)
+        .await
+        .map_err(map_err)?;
+    Ok(done.rows_affected())
 }

@@ -1,10 +1,13 @@
-//! Row shapes and their conversion to the domain model. Lists are stored as text: scopes and
-//! grant types space-separated, redirect URIs one per line (neither may contain a space or a
-//! newline).
+//! Row shapes and their conversion to the domain model. Lists are stored as text: scopes,
+//! grant types and webhook event types space-separated, redirect URIs one per line (neither
+//! may contain a space or a newline); scope descriptions and audit details as JSON text.
 
+use std::collections::BTreeMap;
+
+use calyx_core::audit::AuditEvent;
 use calyx_core::model::{
-    Api, AuthCode, Client, ClientGrant, Family, GrantType, Org, RefreshToken, SigningAlg,
-    StoredKey, User,
+    Api, AuthCode, Client, ClientGrant, Delivery, DeliveryState, Family, GrantType, Org,
+    RefreshToken, SigningAlg, StoredKey, UsageCount, User, Webhook,
 };
 use calyx_core::store::StoreError;
 use calyx_core::ScopeSet;
@@ -45,6 +48,7 @@ pub(crate) struct ApiRow {
     user_token_lifetime: i64,
     delegated_token_lifetime: i64,
     refresh_token_lifetime: i64,
+    scope_descriptions: String,
     created_at: i64,
 }
 
@@ -61,7 +65,10 @@ impl TryFrom<ApiRow> for Api {
             user_token_lifetime: r.user_token_lifetime,
             delegated_token_lifetime: r.delegated_token_lifetime,
             refresh_token_lifetime: r.refresh_token_lifetime,
-            scope_descriptions: Default::default(),
+            scope_descriptions: serde_json::from_str::<BTreeMap<String, String>>(
+                &r.scope_descriptions,
+            )
+            .map_err(|e| corrupt("scope descriptions", e))?,
             created_at: r.created_at,
         })
     }
@@ -82,6 +89,7 @@ pub(crate) struct ClientRow {
     secret_hash: Option<Vec<u8>>,
     previous_secret_hash: Option<Vec<u8>>,
     previous_secret_expires_at: Option<i64>,
+    disabled: bool,
     created_at: i64,
 }
 
@@ -111,7 +119,7 @@ impl TryFrom<ClientRow> for Client {
             secret_hash: r.secret_hash,
             previous_secret_hash: r.previous_secret_hash,
             previous_secret_expires_at: r.previous_secret_expires_at,
-            disabled: false,
+            disabled: r.disabled,
             created_at: r.created_at,
         })
     }
@@ -121,6 +129,12 @@ impl TryFrom<ClientRow> for Client {
 pub(crate) fn client_lists(c: &Client) -> (String, String) {
     let grant_types: Vec<&str> = c.grant_types.iter().map(|g| g.as_str()).collect();
     (c.redirect_uris.join("\n"), grant_types.join(" "))
+}
+
+/// The stored form of an API's scope descriptions: a JSON object, scope → description.
+pub(crate) fn scope_descriptions(a: &Api) -> String {
+    // A map of strings to strings always serializes.
+    serde_json::to_string(&a.scope_descriptions).unwrap_or_else(|_| "{}".to_owned())
 }
 
 #[derive(sqlx::FromRow)]
@@ -299,5 +313,169 @@ impl TryFrom<RefreshFamilyRow> for (RefreshToken, Family) {
             successor_sealed: r.successor_sealed,
         };
         Ok((token, family))
+    }
+}
+
+/// `(api_id, scopes)` of a user's allowed scopes.
+pub(crate) fn user_scopes(
+    rows: Vec<(String, String)>,
+) -> Result<Vec<(String, ScopeSet)>, StoreError> {
+    rows.into_iter()
+        .map(|(api_id, s)| Ok((api_id, scopes(&s)?)))
+        .collect()
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct AuditRow {
+    id: String,
+    at: i64,
+    kind: String,
+    actor: String,
+    org_id: Option<String>,
+    client_id: Option<String>,
+    user_id: Option<String>,
+    target: Option<String>,
+    address: Option<String>,
+    detail: String,
+}
+
+impl TryFrom<AuditRow> for AuditEvent {
+    type Error = StoreError;
+    fn try_from(r: AuditRow) -> Result<AuditEvent, StoreError> {
+        Ok(AuditEvent {
+            detail: serde_json::from_str(&r.detail).map_err(|e| corrupt("audit detail", e))?,
+            id: r.id,
+            at: r.at,
+            kind: r.kind,
+            actor: r.actor,
+            org_id: r.org_id,
+            client_id: r.client_id,
+            user_id: r.user_id,
+            target: r.target,
+            address: r.address,
+        })
+    }
+}
+
+/// The stored form of an audit event's detail: JSON text.
+pub(crate) fn audit_detail(e: &AuditEvent) -> String {
+    e.detail.to_string()
+}
+
+/// The audit filter's type as the listing binds it: `(exact, LIKE prefix pattern)`. `*` and
+/// no filter bind neither; `security.*` binds the pattern `security.%`, with `%`, `_` and
+/// `\` of the prefix escaped so that they match themselves.
+pub(crate) fn audit_kind(kind: Option<&str>) -> (Option<String>, Option<String>) {
+    match kind {
+        None | Some("*") => (None, None),
+        Some(k) => match k.strip_suffix('*') {
+            Some(prefix) => {
+                let mut pattern = String::with_capacity(prefix.len() + 1);
+                for c in prefix.chars() {
+                    if matches!(c, '%' | '_' | '\\') {
+                        pattern.push('\\');
+                    }
+                    pattern.push(c);
+                }
+                pattern.push('%');
+                (None, Some(pattern))
+            }
+            None => (Some(k.to_owned()), None),
+        },
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct WebhookRow {
+    id: String,
+    url: String,
+    events: String,
+    secret_sealed: Vec<u8>,
+    disabled: bool,
+    created_at: i64,
+}
+
+impl From<WebhookRow> for Webhook {
+    fn from(r: WebhookRow) -> Webhook {
+        Webhook {
+            events: r
+                .events
+                .split(' ')
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            id: r.id,
+            url: r.url,
+            secret_sealed: r.secret_sealed,
+            disabled: r.disabled,
+            created_at: r.created_at,
+        }
+    }
+}
+
+/// The stored form of a webhook's event types.
+pub(crate) fn webhook_events(w: &Webhook) -> String {
+    w.events.join(" ")
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct DeliveryRow {
+    id: String,
+    webhook_id: String,
+    event_id: String,
+    payload: String,
+    state: String,
+    attempts: i64,
+    next_attempt_at: i64,
+    last_status: Option<i64>,
+    last_error: Option<String>,
+    created_at: i64,
+    delivered_at: Option<i64>,
+}
+
+impl TryFrom<DeliveryRow> for Delivery {
+    type Error = StoreError;
+    fn try_from(r: DeliveryRow) -> Result<Delivery, StoreError> {
+        Ok(Delivery {
+            state: DeliveryState::parse(&r.state)
+                .ok_or_else(|| corrupt("delivery state", &r.state))?,
+            id: r.id,
+            webhook_id: r.webhook_id,
+            event_id: r.event_id,
+            payload: r.payload,
+            attempts: r.attempts,
+            next_attempt_at: r.next_attempt_at,
+            last_status: r.last_status,
+            last_error: r.last_error,
+            created_at: r.created_at,
+            delivered_at: r.delivered_at,
+        })
+    }
+}
+
+/// Deliveries in id order (a claim's `RETURNING` has no order of its own).
+pub(crate) fn deliveries(rows: Vec<DeliveryRow>) -> Result<Vec<Delivery>, StoreError> {
+    let mut out = rows
+        .into_iter()
+        .map(Delivery::try_from)
+        .collect::<Result<Vec<_>, _>>()?;
+    out.sort_by(|a, b| a.id.cmp(&b.id));
+    Ok(out)
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct UsageRow {
+    client_id: String,
+    hour: i64,
+    count: i64,
+}
+
+impl From<UsageRow> for UsageCount {
+    fn from(r: UsageRow) -> UsageCount {
+        UsageCount {
+            client_id: r.client_id,
+            hour: r.hour,
+            count: r.count,
+        }
     }
 }

@@ -1,6 +1,10 @@
 //! The SQL text of every store operation, in the dialect SQLite and PostgreSQL share (`$n`
 //! placeholders, `ON CONFLICT`, `RETURNING`). Both backends run these same statements; only
-//! PostgreSQL's row-locking statements (in `postgres.rs`) are its own.
+//! PostgreSQL's row-locking statements (in `postgres.rs`) are its own, and where the two
+//! dialects cannot share a statement there are two constants here, `..._SQLITE` and `..._PG`.
+//!
+//! Listings share one shape: ordered by id, `$n IS NULL OR id > $n` for the cursor, and a
+//! filter that is NULL does not narrow.
 
 pub(crate) const PING: &str = "SELECT 1";
 
@@ -11,16 +15,37 @@ pub(crate) const META_INSERT: &str =
 
 pub(crate) const META_GET: &str = "SELECT value FROM meta WHERE key = $1";
 
+/// Takes lease `$1` for holder `$2` until `$4` when it is free at `$3` (no row, or its
+/// `held_until` has passed) or `$2` already holds it: one statement, so of concurrent callers
+/// exactly one changes a row (a loser's `DO UPDATE ... WHERE` sees the winner's row and
+/// updates nothing).
+pub(crate) const LEASE_TAKE: &str = "INSERT INTO leases (name, holder, held_until) \
+     VALUES ($1, $2, $4) \
+     ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, held_until = excluded.held_until \
+     WHERE leases.held_until <= $3 OR leases.holder = excluded.holder";
+
 pub(crate) const ORG_INSERT: &str = "INSERT INTO orgs (id, name, created_at) VALUES ($1, $2, $3)";
 
 pub(crate) const ORG_BY_ID: &str = "SELECT id, name, created_at FROM orgs WHERE id = $1";
 
 pub(crate) const ORG_BY_NAME: &str = "SELECT id, name, created_at FROM orgs WHERE name = $1";
 
+pub(crate) const ORGS_PAGE: &str = "SELECT id, name, created_at FROM orgs \
+     WHERE ($1 IS NULL OR id > $1) ORDER BY id LIMIT $2";
+
+pub(crate) const ORG_UPDATE: &str = "UPDATE orgs SET name = $2 WHERE id = $1";
+
+/// Deletes the org only when nothing refers to it; the foreign keys of `clients` and `users`
+/// refuse the delete as well should a client or user be added concurrently.
+pub(crate) const ORG_DELETE_UNUSED: &str = "DELETE FROM orgs WHERE id = $1 \
+     AND NOT EXISTS (SELECT 1 FROM clients WHERE org_id = $1) \
+     AND NOT EXISTS (SELECT 1 FROM users WHERE org_id = $1)";
+
 pub(crate) const API_INSERT: &str =
     "INSERT INTO apis (id, audience, name, scopes, alg, token_lifetime, \
-     user_token_lifetime, delegated_token_lifetime, refresh_token_lifetime, created_at) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
+     user_token_lifetime, delegated_token_lifetime, refresh_token_lifetime, created_at, \
+     scope_descriptions) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
 
 pub(crate) const API_BY_AUDIENCE: &str = "SELECT * FROM apis WHERE audience = $1";
 
@@ -28,13 +53,42 @@ pub(crate) const API_BY_ID: &str = "SELECT * FROM apis WHERE id = $1";
 
 pub(crate) const APIS: &str = "SELECT * FROM apis ORDER BY created_at, audience";
 
+pub(crate) const APIS_PAGE: &str =
+    "SELECT * FROM apis WHERE ($1 IS NULL OR id > $1) ORDER BY id LIMIT $2";
+
+/// Everything but the audience (tokens carry it) and the creation time.
+pub(crate) const API_UPDATE: &str = "UPDATE apis SET name = $2, scopes = $3, alg = $4, \
+       token_lifetime = $5, user_token_lifetime = $6, delegated_token_lifetime = $7, \
+       refresh_token_lifetime = $8, scope_descriptions = $9 \
+     WHERE id = $1";
+
+/// Client grants and user scopes on the API go with it (`ON DELETE CASCADE`).
+pub(crate) const API_DELETE: &str = "DELETE FROM apis WHERE id = $1";
+
+pub(crate) const API_REVOKE_FAMILIES: &str =
+    "UPDATE families SET revoked_at = $2 WHERE api_id = $1 AND revoked_at IS NULL";
+
 pub(crate) const CLIENT_INSERT: &str =
     "INSERT INTO clients (id, org_id, name, description, website_uri, \
      privacy_policy_uri, tos_uri, redirect_uris, grant_types, client_type, \
-     secret_hash, previous_secret_hash, previous_secret_expires_at, created_at) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)";
+     secret_hash, previous_secret_hash, previous_secret_expires_at, created_at, disabled) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)";
 
 pub(crate) const CLIENT_BY_ID: &str = "SELECT * FROM clients WHERE id = $1";
+
+pub(crate) const CLIENTS_PAGE: &str = "SELECT * FROM clients \
+     WHERE ($1 IS NULL OR org_id = $1) AND ($2 IS NULL OR id > $2) ORDER BY id LIMIT $3";
+
+/// The registration only: never the secrets, type, organization or creation time.
+pub(crate) const CLIENT_UPDATE: &str = "UPDATE clients SET name = $2, description = $3, \
+       website_uri = $4, privacy_policy_uri = $5, tos_uri = $6, redirect_uris = $7, \
+       grant_types = $8, disabled = $9 \
+     WHERE id = $1";
+
+pub(crate) const CLIENT_DELETE: &str = "DELETE FROM clients WHERE id = $1";
+
+pub(crate) const CLIENT_REVOKE_FAMILIES: &str =
+    "UPDATE families SET revoked_at = $2 WHERE client_id = $1 AND revoked_at IS NULL";
 
 /// One statement: the right-hand sides read the row as it was before the update.
 pub(crate) const CLIENT_ROTATE_SECRET: &str = "UPDATE clients SET \
@@ -51,6 +105,22 @@ pub(crate) const GRANT_UPSERT: &str =
      VALUES ($1, $2, $3, $4) \
      ON CONFLICT (client_id, api_id) \
      DO UPDATE SET scopes = excluded.scopes, is_default = excluded.is_default";
+
+pub(crate) const GRANT_INSERT: &str =
+    "INSERT INTO client_grants (client_id, api_id, scopes, is_default) VALUES ($1, $2, $3, $4)";
+
+pub(crate) const GRANT_UPDATE: &str =
+    "UPDATE client_grants SET scopes = $3, is_default = $4 WHERE client_id = $1 AND api_id = $2";
+
+pub(crate) const GRANT_DELETE: &str =
+    "DELETE FROM client_grants WHERE client_id = $1 AND api_id = $2";
+
+pub(crate) const GRANTS_DELETE_OF_CLIENT: &str = "DELETE FROM client_grants WHERE client_id = $1";
+
+pub(crate) const GRANTS_FOR_API: &str =
+    "SELECT g.client_id, g.api_id, a.audience, g.scopes, g.is_default \
+     FROM client_grants g JOIN apis a ON a.id = g.api_id \
+     WHERE g.api_id = $1 ORDER BY g.client_id";
 
 pub(crate) const GRANTS_FOR_CLIENT: &str =
     "SELECT g.client_id, g.api_id, a.audience, g.scopes, g.is_default \
@@ -89,8 +159,16 @@ pub(crate) const USERS_BY_USERNAME: &str =
 
 pub(crate) const USER_SET_PASSWORD: &str = "UPDATE users SET password_hash = $2 WHERE id = $1";
 
-pub(crate) const USERS_PAGE: &str =
-    "SELECT * FROM users WHERE org_id = $1 AND ($2 IS NULL OR id > $2) ORDER BY id LIMIT $3";
+pub(crate) const USERS_PAGE: &str = "SELECT * FROM users \
+     WHERE ($1 IS NULL OR org_id = $1) AND ($2 IS NULL OR id > $2) ORDER BY id LIMIT $3";
+
+pub(crate) const USER_UPDATE: &str = "UPDATE users SET username = $2, password_hash = $3, \
+     external_id = $4, email = $5 WHERE id = $1";
+
+pub(crate) const USER_SCOPES_DELETE: &str = "DELETE FROM user_scopes WHERE user_id = $1";
+
+pub(crate) const USER_SCOPES_ALL: &str =
+    "SELECT api_id, scopes FROM user_scopes WHERE user_id = $1 ORDER BY api_id";
 
 pub(crate) const USER_DELETE: &str = "DELETE FROM users WHERE id = $1 AND org_id = $2";
 
@@ -116,6 +194,11 @@ pub(crate) const FAMILY_INSERT: &str =
      VALUES ($1, $2, $3, $4, $5, $6, $7, NULL)";
 
 pub(crate) const FAMILY_BY_ID: &str = "SELECT * FROM families WHERE id = $1";
+
+pub(crate) const FAMILIES_PAGE: &str = "SELECT * FROM families \
+     WHERE ($1 IS NULL OR client_id = $1) AND ($2 IS NULL OR user_id = $2) \
+       AND ($3 IS NULL OR id > $3) \
+     ORDER BY id LIMIT $4";
 
 pub(crate) const FAMILY_REVOKE: &str =
     "UPDATE families SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL";
@@ -150,3 +233,133 @@ pub(crate) const JTI_REVOKE: &str =
     "INSERT INTO revoked_jtis (jti, expires_at) VALUES ($1, $2) ON CONFLICT (jti) DO NOTHING";
 
 pub(crate) const JTI_REVOKED: &str = "SELECT expires_at FROM revoked_jtis WHERE jti = $1";
+
+pub(crate) const AUDIT_INSERT: &str =
+    "INSERT INTO audit_events (id, at, kind, actor, org_id, client_id, user_id, target, \
+     address, detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
+
+/// `$1` an exact type, `$2` a `LIKE` prefix pattern (`security.%`, with `\` escaping), then
+/// org, client and user, `at` from `$6` (inclusive) to `$7` (exclusive), the cursor `$8`.
+pub(crate) const AUDIT_PAGE: &str = "SELECT * FROM audit_events \
+     WHERE ($1 IS NULL OR kind = $1) AND ($2 IS NULL OR kind LIKE $2 ESCAPE '\\') \
+       AND ($3 IS NULL OR org_id = $3) AND ($4 IS NULL OR client_id = $4) \
+       AND ($5 IS NULL OR user_id = $5) \
+       AND ($6 IS NULL OR at >= $6) AND ($7 IS NULL OR at < $7) \
+       AND ($8 IS NULL OR id > $8) \
+     ORDER BY id LIMIT $9";
+
+pub(crate) const AUDIT_BY_ID: &str = "SELECT * FROM audit_events WHERE id = $1";
+
+pub(crate) const WEBHOOK_INSERT: &str =
+    "INSERT INTO webhooks (id, url, events, secret_sealed, disabled, created_at) \
+     VALUES ($1, $2, $3, $4, $5, $6)";
+
+pub(crate) const WEBHOOK_BY_ID: &str = "SELECT * FROM webhooks WHERE id = $1";
+
+pub(crate) const WEBHOOKS_PAGE: &str =
+    "SELECT * FROM webhooks WHERE ($1 IS NULL OR id > $1) ORDER BY id LIMIT $2";
+
+pub(crate) const WEBHOOKS_ACTIVE: &str = "SELECT * FROM webhooks WHERE NOT disabled ORDER BY id";
+
+pub(crate) const WEBHOOK_UPDATE: &str =
+    "UPDATE webhooks SET url = $2, events = $3, disabled = $4 WHERE id = $1";
+
+/// Its deliveries go with it (`ON DELETE CASCADE`).
+pub(crate) const WEBHOOK_DELETE: &str = "DELETE FROM webhooks WHERE id = $1";
+
+pub(crate) const DELIVERY_INSERT: &str =
+    "INSERT INTO webhook_deliveries (id, webhook_id, event_id, payload, state, attempts, \
+     next_attempt_at, last_status, last_error, created_at, delivered_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
+
+/// Claims up to `$3` deliveries in state `$4` (pending) due at `$1` whose claim, if any,
+/// lapsed before `$1`, holding them until `$2`. One statement on the single writer: a second
+/// claimer (another process) waits for the write lock, then finds them held.
+pub(crate) const DELIVERIES_CLAIM_SQLITE: &str =
+    "UPDATE webhook_deliveries SET locked_until = $2 WHERE id IN ( \
+       SELECT id FROM webhook_deliveries \
+       WHERE state = $4 AND next_attempt_at <= $1 \
+         AND (locked_until IS NULL OR locked_until < $1) \
+       ORDER BY next_attempt_at, id LIMIT $3) \
+     RETURNING *";
+
+/// As `DELIVERIES_CLAIM_SQLITE`; `SKIP LOCKED` passes over rows another node is claiming
+/// right now, and a row that node has claimed and committed no longer matches once
+/// PostgreSQL re-checks the condition on the locked row (READ COMMITTED), so two nodes never
+/// claim one delivery and neither waits for the other.
+pub(crate) const DELIVERIES_CLAIM_PG: &str =
+    "UPDATE webhook_deliveries SET locked_until = $2 WHERE id IN ( \
+       SELECT id FROM webhook_deliveries \
+       WHERE state = $4 AND next_attempt_at <= $1 \
+         AND (locked_until IS NULL OR locked_until < $1) \
+       ORDER BY next_attempt_at, id LIMIT $3 \
+       FOR UPDATE SKIP LOCKED) \
+     RETURNING *";
+
+/// Records an attempt and releases the claim (`$6` is the attempt's time when delivered).
+pub(crate) const DELIVERY_FINISH: &str = "UPDATE webhook_deliveries SET state = $2, \
+       attempts = attempts + 1, next_attempt_at = $3, last_status = $4, last_error = $5, \
+       delivered_at = $6, locked_until = NULL \
+     WHERE id = $1";
+
+pub(crate) const DELIVERIES_PAGE: &str = "SELECT * FROM webhook_deliveries \
+     WHERE webhook_id = $1 AND ($2 IS NULL OR id > $2) ORDER BY id LIMIT $3";
+
+pub(crate) const USAGE_ADD: &str = "INSERT INTO usage_hourly (client_id, hour, count) \
+     VALUES ($1, $2, $3) \
+     ON CONFLICT (client_id, hour) DO UPDATE SET count = usage_hourly.count + excluded.count";
+
+pub(crate) const USAGE_SINCE: &str = "SELECT client_id, hour, count FROM usage_hourly \
+     WHERE client_id = $1 AND hour >= $2 ORDER BY hour";
+
+// The purge, in the order it runs (see `purge` in either backend). `$1` is `now` unless
+// said otherwise.
+
+pub(crate) const PURGE_JTIS: &str = "DELETE FROM revoked_jtis WHERE expires_at < $1";
+
+/// `$1` is the audit retention's start.
+pub(crate) const PURGE_AUDIT: &str = "DELETE FROM audit_events WHERE at < $1";
+
+/// `$1` is the audit retention's start, `$2` the pending state (kept whatever its age).
+pub(crate) const PURGE_DELIVERIES: &str =
+    "DELETE FROM webhook_deliveries WHERE state <> $2 AND created_at < $1";
+
+/// `$1` is the audit retention's start.
+pub(crate) const PURGE_USAGE: &str = "DELETE FROM usage_hourly WHERE hour < $1";
+
+/// The dead families are chosen once, before any refresh token is deleted: deleting expired
+/// tokens first would lose the newest activity of a family that is still live.
+pub(crate) const PURGE_FAMILIES_TABLE: &str =
+    "CREATE TEMPORARY TABLE purge_families (id TEXT PRIMARY KEY)";
+
+/// A family is dead when revoked more than `$2` (the access-token grace) before `$1`, or when
+/// none of its refresh tokens is live at `$1` and its newest activity (its newest refresh
+/// token, else its creation) is more than `$2` before `$1`: then every access token of it
+/// has expired too.
+pub(crate) const PURGE_FAMILIES_CHOOSE: &str = "INSERT INTO purge_families (id) \
+     SELECT f.id FROM families f \
+     WHERE (f.revoked_at IS NOT NULL AND f.revoked_at + $2 < $1) \
+        OR (NOT EXISTS (SELECT 1 FROM refresh_tokens r \
+                        WHERE r.family_id = f.id AND r.expires_at > $1) \
+            AND COALESCE((SELECT MAX(r.created_at) FROM refresh_tokens r \
+                          WHERE r.family_id = f.id), f.created_at) + $2 < $1)";
+
+pub(crate) const PURGE_CODES: &str = "DELETE FROM auth_codes \
+     WHERE expires_at < $1 OR family_id IN (SELECT id FROM purge_families)";
+
+/// An expired token stays until the access token issued with it has expired too (`$2`, the
+/// grace): it is the record of its family's newest activity, and without it the next purge
+/// would judge a family whose access token is still live by an older time (introspection
+/// answers inactive for a family that is gone).
+pub(crate) const PURGE_REFRESH_TOKENS: &str = "DELETE FROM refresh_tokens \
+     WHERE (expires_at < $1 AND created_at + $2 < $1) \
+        OR family_id IN (SELECT id FROM purge_families)";
+
+/// After their refresh tokens: `refresh_tokens.family_id` refers to `families`.
+pub(crate) const PURGE_FAMILIES: &str =
+    "DELETE FROM families WHERE id IN (SELECT id FROM purge_families)";
+
+pub(crate) const PURGE_FAMILIES_DROP: &str = "DROP TABLE purge_families";
+
+/// A key with no retirement is never removed (`NULL <= $1` is not true).
+pub(crate) const PURGE_KEYS: &str = "DELETE FROM signing_keys WHERE retires_at <= $1";

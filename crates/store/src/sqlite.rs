@@ -10,8 +10,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use calyx_core::audit::{AuditEvent, AuditFilter};
 use calyx_core::model::{
-    Api, Attempt, AuthCode, Client, ClientGrant, Delivery, Family, FamilyFilter, Org, Page,
-    PurgeReport, RefreshToken, RotateOutcome, Rotation, StoredKey, UsageCount, User, Webhook,
+    Api, Attempt, AuthCode, Client, ClientGrant, Delivery, DeliveryState, Family, FamilyFilter,
+    Org, Page, PurgeReport, RefreshToken, RotateOutcome, Rotation, StoredKey, UsageCount, User,
+    Webhook,
 };
 use calyx_core::store::{
     Apis, Audit, Clients, Codes, Housekeeping, Meta, Orgs, RefreshTokens, Revocations, SigningKeys,
@@ -26,8 +27,8 @@ use tokio::sync::mpsc;
 
 use crate::batch::{self, RotateJob, RunBatch};
 use crate::rows::{self, ApiRow, ClientRow, CodeRow, FamilyRow, GrantRow, KeyRow, OrgRow};
-use crate::rows::{RefreshFamilyRow, UserRow};
-use crate::{map_err, sql, ConnectOptions};
+use crate::rows::{AuditRow, DeliveryRow, RefreshFamilyRow, UsageRow, UserRow, WebhookRow};
+use crate::{map_err, org_delete_err, org_in_use, sql, ConnectOptions};
 
 /// A SQLite database.
 #[derive(Debug, Clone)]
@@ -97,12 +98,20 @@ impl SqliteStore {
 impl Meta for SqliteStore {
     async fn take_lease(
         &self,
-        _name: &str,
-        _holder: &str,
-        _now: i64,
-        _until: i64,
+        name: &str,
+        holder: &str,
+        now: i64,
+        until: i64,
     ) -> StoreResult<bool> {
-        todo!("take_lease")
+        let done = sqlx::query(sql::LEASE_TAKE)
+            .bind(name)
+            .bind(holder)
+            .bind(now)
+            .bind(until)
+            .execute(self.writer())
+            .await
+            .map_err(map_err)?;
+        Ok(done.rows_affected() == 1)
     }
 
     async fn ping(&self) -> StoreResult<()> {
@@ -137,14 +146,39 @@ impl Meta for SqliteStore {
 
 #[async_trait]
 impl Orgs for SqliteStore {
-    async fn list_orgs(&self, _page: Page<'_>) -> StoreResult<Vec<Org>> {
-        todo!("list_orgs")
+    async fn list_orgs(&self, page: Page<'_>) -> StoreResult<Vec<Org>> {
+        let rows: Vec<OrgRow> = sqlx::query_as(sql::ORGS_PAGE)
+            .bind(page.after)
+            .bind(page.limit)
+            .fetch_all(self.reader())
+            .await
+            .map_err(map_err)?;
+        Ok(rows.into_iter().map(Into::into).collect())
     }
-    async fn update_org(&self, _org: &Org) -> StoreResult<bool> {
-        todo!("update_org")
+
+    async fn update_org(&self, org: &Org) -> StoreResult<bool> {
+        let done = sqlx::query(sql::ORG_UPDATE)
+            .bind(&org.id)
+            .bind(&org.name)
+            .execute(self.writer())
+            .await
+            .map_err(map_err)?;
+        Ok(done.rows_affected() == 1)
     }
-    async fn delete_org(&self, _id: &str) -> StoreResult<bool> {
-        todo!("delete_org")
+
+    async fn delete_org(&self, id: &str) -> StoreResult<bool> {
+        let done = sqlx::query(sql::ORG_DELETE_UNUSED)
+            .bind(id)
+            .execute(self.writer())
+            .await
+            .map_err(|e| org_delete_err(id, e))?;
+        if done.rows_affected() == 1 {
+            return Ok(true);
+        }
+        match self.org(id).await? {
+            Some(_) => Err(org_in_use(id)),
+            None => Ok(false),
+        }
     }
 
     async fn insert_org(&self, org: &Org) -> StoreResult<()> {
@@ -179,17 +213,63 @@ impl Orgs for SqliteStore {
 
 #[async_trait]
 impl Apis for SqliteStore {
-    async fn list_apis(&self, _page: Page<'_>) -> StoreResult<Vec<Api>> {
-        todo!("list_apis")
+    async fn list_apis(&self, page: Page<'_>) -> StoreResult<Vec<Api>> {
+        let rows: Vec<ApiRow> = sqlx::query_as(sql::APIS_PAGE)
+            .bind(page.after)
+            .bind(page.limit)
+            .fetch_all(self.reader())
+            .await
+            .map_err(map_err)?;
+        rows.into_iter().map(TryInto::try_into).collect()
     }
-    async fn update_api(&self, _api: &Api) -> StoreResult<bool> {
-        todo!("update_api")
+
+    async fn update_api(&self, api: &Api) -> StoreResult<bool> {
+        let done = sqlx::query(sql::API_UPDATE)
+            .bind(&api.id)
+            .bind(&api.name)
+            .bind(api.scopes.to_string())
+            .bind(api.alg.as_str())
+            .bind(api.token_lifetime)
+            .bind(api.user_token_lifetime)
+            .bind(api.delegated_token_lifetime)
+            .bind(api.refresh_token_lifetime)
+            .bind(rows::scope_descriptions(api))
+            .execute(self.writer())
+            .await
+            .map_err(map_err)?;
+        Ok(done.rows_affected() == 1)
     }
-    async fn delete_api(&self, _id: &str, _now: i64) -> StoreResult<bool> {
-        todo!("delete_api")
+
+    async fn delete_api(&self, id: &str, now: i64) -> StoreResult<bool> {
+        let mut tx = self.writer().begin().await.map_err(map_err)?;
+        sqlx::query(sql::API_REVOKE_FAMILIES)
+            .bind(id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        let deleted = sqlx::query(sql::API_DELETE)
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?
+            .rows_affected()
+            == 1;
+        if !deleted {
+            tx.rollback().await.map_err(map_err)?;
+            return Ok(false);
+        }
+        tx.commit().await.map_err(map_err)?;
+        Ok(true)
     }
-    async fn grants_for_api(&self, _api_id: &str) -> StoreResult<Vec<ClientGrant>> {
-        todo!("grants_for_api")
+
+    async fn grants_for_api(&self, api_id: &str) -> StoreResult<Vec<ClientGrant>> {
+        let rows: Vec<GrantRow> = sqlx::query_as(sql::GRANTS_FOR_API)
+            .bind(api_id)
+            .fetch_all(self.reader())
+            .await
+            .map_err(map_err)?;
+        rows.into_iter().map(TryInto::try_into).collect()
     }
 
     async fn insert_api(&self, api: &Api) -> StoreResult<()> {
@@ -204,6 +284,7 @@ impl Apis for SqliteStore {
             .bind(api.delegated_token_lifetime)
             .bind(api.refresh_token_lifetime)
             .bind(api.created_at)
+            .bind(rows::scope_descriptions(api))
             .execute(self.writer())
             .await
             .map_err(map_err)?;
@@ -239,27 +320,121 @@ impl Apis for SqliteStore {
 
 #[async_trait]
 impl Clients for SqliteStore {
-    async fn insert_grant(&self, _grant: &ClientGrant) -> StoreResult<()> {
-        todo!("insert_grant")
+    async fn insert_grant(&self, g: &ClientGrant) -> StoreResult<()> {
+        let mut tx = self.writer().begin().await.map_err(map_err)?;
+        if g.is_default {
+            sqlx::query(sql::GRANT_CLEAR_OTHER_DEFAULTS)
+                .bind(&g.client_id)
+                .bind(&g.api_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+        }
+        sqlx::query(sql::GRANT_INSERT)
+            .bind(&g.client_id)
+            .bind(&g.api_id)
+            .bind(g.scopes.to_string())
+            .bind(g.is_default)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        tx.commit().await.map_err(map_err)
     }
-    async fn update_grant(&self, _grant: &ClientGrant) -> StoreResult<bool> {
-        todo!("update_grant")
+
+    async fn update_grant(&self, g: &ClientGrant) -> StoreResult<bool> {
+        let mut tx = self.writer().begin().await.map_err(map_err)?;
+        if g.is_default {
+            sqlx::query(sql::GRANT_CLEAR_OTHER_DEFAULTS)
+                .bind(&g.client_id)
+                .bind(&g.api_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+        }
+        let updated = sqlx::query(sql::GRANT_UPDATE)
+            .bind(&g.client_id)
+            .bind(&g.api_id)
+            .bind(g.scopes.to_string())
+            .bind(g.is_default)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?
+            .rows_affected()
+            == 1;
+        if !updated {
+            // The other defaults stay as they were.
+            tx.rollback().await.map_err(map_err)?;
+            return Ok(false);
+        }
+        tx.commit().await.map_err(map_err)?;
+        Ok(true)
     }
-    async fn delete_grant(&self, _client_id: &str, _api_id: &str) -> StoreResult<bool> {
-        todo!("delete_grant")
+
+    async fn delete_grant(&self, client_id: &str, api_id: &str) -> StoreResult<bool> {
+        let done = sqlx::query(sql::GRANT_DELETE)
+            .bind(client_id)
+            .bind(api_id)
+            .execute(self.writer())
+            .await
+            .map_err(map_err)?;
+        Ok(done.rows_affected() == 1)
     }
-    async fn list_clients(
-        &self,
-        _org_id: Option<&str>,
-        _page: Page<'_>,
-    ) -> StoreResult<Vec<Client>> {
-        todo!("list_clients")
+
+    async fn list_clients(&self, org_id: Option<&str>, page: Page<'_>) -> StoreResult<Vec<Client>> {
+        let rows: Vec<ClientRow> = sqlx::query_as(sql::CLIENTS_PAGE)
+            .bind(org_id)
+            .bind(page.after)
+            .bind(page.limit)
+            .fetch_all(self.reader())
+            .await
+            .map_err(map_err)?;
+        rows.into_iter().map(TryInto::try_into).collect()
     }
-    async fn update_client(&self, _client: &Client) -> StoreResult<bool> {
-        todo!("update_client")
+
+    async fn update_client(&self, c: &Client) -> StoreResult<bool> {
+        let (redirect_uris, grant_types) = rows::client_lists(c);
+        let done = sqlx::query(sql::CLIENT_UPDATE)
+            .bind(&c.id)
+            .bind(&c.name)
+            .bind(&c.description)
+            .bind(&c.website_uri)
+            .bind(&c.privacy_policy_uri)
+            .bind(&c.tos_uri)
+            .bind(redirect_uris)
+            .bind(grant_types)
+            .bind(c.disabled)
+            .execute(self.writer())
+            .await
+            .map_err(map_err)?;
+        Ok(done.rows_affected() == 1)
     }
-    async fn delete_client(&self, _client_id: &str, _now: i64) -> StoreResult<bool> {
-        todo!("delete_client")
+
+    async fn delete_client(&self, client_id: &str, now: i64) -> StoreResult<bool> {
+        let mut tx = self.writer().begin().await.map_err(map_err)?;
+        sqlx::query(sql::CLIENT_REVOKE_FAMILIES)
+            .bind(client_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        sqlx::query(sql::GRANTS_DELETE_OF_CLIENT)
+            .bind(client_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        let deleted = sqlx::query(sql::CLIENT_DELETE)
+            .bind(client_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?
+            .rows_affected()
+            == 1;
+        if !deleted {
+            tx.rollback().await.map_err(map_err)?;
+            return Ok(false);
+        }
+        tx.commit().await.map_err(map_err)?;
+        Ok(true)
     }
 
     async fn insert_client(&self, c: &Client) -> StoreResult<()> {
@@ -279,6 +454,7 @@ impl Clients for SqliteStore {
             .bind(&c.previous_secret_hash)
             .bind(c.previous_secret_expires_at)
             .bind(c.created_at)
+            .bind(c.disabled)
             .execute(self.writer())
             .await
             .map_err(map_err)?;
@@ -409,13 +585,52 @@ impl SigningKeys for SqliteStore {
 impl Users for SqliteStore {
     async fn update_user(
         &self,
-        _user: &User,
-        _scopes: Option<&[(String, ScopeSet)]>,
+        u: &User,
+        scopes: Option<&[(String, ScopeSet)]>,
     ) -> StoreResult<bool> {
-        todo!("update_user")
+        let mut tx = self.writer().begin().await.map_err(map_err)?;
+        let updated = sqlx::query(sql::USER_UPDATE)
+            .bind(&u.id)
+            .bind(&u.username)
+            .bind(&u.password_hash)
+            .bind(&u.external_id)
+            .bind(&u.email)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?
+            .rows_affected()
+            == 1;
+        if !updated {
+            tx.rollback().await.map_err(map_err)?;
+            return Ok(false);
+        }
+        if let Some(scopes) = scopes {
+            sqlx::query(sql::USER_SCOPES_DELETE)
+                .bind(&u.id)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+            for (api_id, s) in scopes {
+                sqlx::query(sql::USER_SCOPES_INSERT)
+                    .bind(&u.id)
+                    .bind(api_id)
+                    .bind(s.to_string())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+            }
+        }
+        tx.commit().await.map_err(map_err)?;
+        Ok(true)
     }
-    async fn all_user_scopes(&self, _user_id: &str) -> StoreResult<Vec<(String, ScopeSet)>> {
-        todo!("all_user_scopes")
+
+    async fn all_user_scopes(&self, user_id: &str) -> StoreResult<Vec<(String, ScopeSet)>> {
+        let found: Vec<(String, String)> = sqlx::query_as(sql::USER_SCOPES_ALL)
+            .bind(user_id)
+            .fetch_all(self.reader())
+            .await
+            .map_err(map_err)?;
+        rows::user_scopes(found)
     }
 
     async fn insert_user(&self, u: &User, scopes: &[(String, ScopeSet)]) -> StoreResult<()> {
@@ -472,14 +687,10 @@ impl Users for SqliteStore {
     }
 
     async fn list_users(&self, org_id: Option<&str>, page: Page<'_>) -> StoreResult<Vec<User>> {
-        let Some(org_id) = org_id else {
-            todo!("list_users of every org")
-        };
-        let (after, limit) = (page.after, page.limit);
         let rows: Vec<UserRow> = sqlx::query_as(sql::USERS_PAGE)
             .bind(org_id)
-            .bind(after)
-            .bind(limit)
+            .bind(page.after)
+            .bind(page.limit)
             .fetch_all(self.reader())
             .await
             .map_err(map_err)?;
@@ -595,13 +806,28 @@ impl Codes for SqliteStore {
 impl RefreshTokens for SqliteStore {
     async fn list_families(
         &self,
-        _filter: &FamilyFilter,
-        _page: Page<'_>,
+        filter: &FamilyFilter,
+        page: Page<'_>,
     ) -> StoreResult<Vec<Family>> {
-        todo!("list_families")
+        let rows: Vec<FamilyRow> = sqlx::query_as(sql::FAMILIES_PAGE)
+            .bind(&filter.client_id)
+            .bind(&filter.user_id)
+            .bind(page.after)
+            .bind(page.limit)
+            .fetch_all(self.reader())
+            .await
+            .map_err(map_err)?;
+        rows.into_iter().map(TryInto::try_into).collect()
     }
-    async fn revoke_client_families(&self, _client_id: &str, _now: i64) -> StoreResult<u64> {
-        todo!("revoke_client_families")
+
+    async fn revoke_client_families(&self, client_id: &str, now: i64) -> StoreResult<u64> {
+        let done = sqlx::query(sql::CLIENT_REVOKE_FAMILIES)
+            .bind(client_id)
+            .bind(now)
+            .execute(self.writer())
+            .await
+            .map_err(map_err)?;
+        Ok(done.rows_affected())
     }
 
     async fn family(&self, id: &str) -> StoreResult<Option<Family>> {
@@ -684,88 +910,285 @@ impl RunBatch for Rotations {
 
 #[async_trait]
 impl Audit for SqliteStore {
-    async fn append_audit(&self, _event: &AuditEvent, _deliveries: &[Delivery]) -> StoreResult<()> {
-        todo!("append_audit")
+    async fn append_audit(&self, e: &AuditEvent, deliveries: &[Delivery]) -> StoreResult<()> {
+        let mut tx = self.writer().begin().await.map_err(map_err)?;
+        sqlx::query(sql::AUDIT_INSERT)
+            .bind(&e.id)
+            .bind(e.at)
+            .bind(&e.kind)
+            .bind(&e.actor)
+            .bind(&e.org_id)
+            .bind(&e.client_id)
+            .bind(&e.user_id)
+            .bind(&e.target)
+            .bind(&e.address)
+            .bind(rows::audit_detail(e))
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        for d in deliveries {
+            sqlx::query(sql::DELIVERY_INSERT)
+                .bind(&d.id)
+                .bind(&d.webhook_id)
+                .bind(&d.event_id)
+                .bind(&d.payload)
+                .bind(d.state.as_str())
+                .bind(d.attempts)
+                .bind(d.next_attempt_at)
+                .bind(d.last_status)
+                .bind(&d.last_error)
+                .bind(d.created_at)
+                .bind(d.delivered_at)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+        }
+        tx.commit().await.map_err(map_err)
     }
 
     async fn list_audit(
         &self,
-        _filter: &AuditFilter,
-        _page: Page<'_>,
+        filter: &AuditFilter,
+        page: Page<'_>,
     ) -> StoreResult<Vec<AuditEvent>> {
-        todo!("list_audit")
+        let (kind, kind_prefix) = rows::audit_kind(filter.kind.as_deref());
+        let found: Vec<AuditRow> = sqlx::query_as(sql::AUDIT_PAGE)
+            .bind(kind)
+            .bind(kind_prefix)
+            .bind(&filter.org_id)
+            .bind(&filter.client_id)
+            .bind(&filter.user_id)
+            .bind(filter.since)
+            .bind(filter.until)
+            .bind(page.after)
+            .bind(page.limit)
+            .fetch_all(self.reader())
+            .await
+            .map_err(map_err)?;
+        found.into_iter().map(TryInto::try_into).collect()
     }
 
-    async fn audit_event(&self, _id: &str) -> StoreResult<Option<AuditEvent>> {
-        todo!("audit_event")
+    async fn audit_event(&self, id: &str) -> StoreResult<Option<AuditEvent>> {
+        let row: Option<AuditRow> = sqlx::query_as(sql::AUDIT_BY_ID)
+            .bind(id)
+            .fetch_optional(self.reader())
+            .await
+            .map_err(map_err)?;
+        row.map(TryInto::try_into).transpose()
     }
 }
 
 #[async_trait]
 impl Webhooks for SqliteStore {
-    async fn insert_webhook(&self, _webhook: &Webhook) -> StoreResult<()> {
-        todo!("insert_webhook")
+    async fn insert_webhook(&self, w: &Webhook) -> StoreResult<()> {
+        sqlx::query(sql::WEBHOOK_INSERT)
+            .bind(&w.id)
+            .bind(&w.url)
+            .bind(rows::webhook_events(w))
+            .bind(&w.secret_sealed)
+            .bind(w.disabled)
+            .bind(w.created_at)
+            .execute(self.writer())
+            .await
+            .map_err(map_err)?;
+        Ok(())
     }
 
-    async fn webhook(&self, _id: &str) -> StoreResult<Option<Webhook>> {
-        todo!("webhook")
+    async fn webhook(&self, id: &str) -> StoreResult<Option<Webhook>> {
+        let row: Option<WebhookRow> = sqlx::query_as(sql::WEBHOOK_BY_ID)
+            .bind(id)
+            .fetch_optional(self.reader())
+            .await
+            .map_err(map_err)?;
+        Ok(row.map(Into::into))
     }
 
-    async fn list_webhooks(&self, _page: Page<'_>) -> StoreResult<Vec<Webhook>> {
-        todo!("list_webhooks")
+    async fn list_webhooks(&self, page: Page<'_>) -> StoreResult<Vec<Webhook>> {
+        let found: Vec<WebhookRow> = sqlx::query_as(sql::WEBHOOKS_PAGE)
+            .bind(page.after)
+            .bind(page.limit)
+            .fetch_all(self.reader())
+            .await
+            .map_err(map_err)?;
+        Ok(found.into_iter().map(Into::into).collect())
     }
 
     async fn active_webhooks(&self) -> StoreResult<Vec<Webhook>> {
-        todo!("active_webhooks")
+        let found: Vec<WebhookRow> = sqlx::query_as(sql::WEBHOOKS_ACTIVE)
+            .fetch_all(self.reader())
+            .await
+            .map_err(map_err)?;
+        Ok(found.into_iter().map(Into::into).collect())
     }
 
-    async fn update_webhook(&self, _webhook: &Webhook) -> StoreResult<bool> {
-        todo!("update_webhook")
+    async fn update_webhook(&self, w: &Webhook) -> StoreResult<bool> {
+        let done = sqlx::query(sql::WEBHOOK_UPDATE)
+            .bind(&w.id)
+            .bind(&w.url)
+            .bind(rows::webhook_events(w))
+            .bind(w.disabled)
+            .execute(self.writer())
+            .await
+            .map_err(map_err)?;
+        Ok(done.rows_affected() == 1)
     }
 
-    async fn delete_webhook(&self, _id: &str) -> StoreResult<bool> {
-        todo!("delete_webhook")
+    async fn delete_webhook(&self, id: &str) -> StoreResult<bool> {
+        let done = sqlx::query(sql::WEBHOOK_DELETE)
+            .bind(id)
+            .execute(self.writer())
+            .await
+            .map_err(map_err)?;
+        Ok(done.rows_affected() == 1)
     }
 
     async fn claim_deliveries(
         &self,
-        _now: i64,
-        _lease_until: i64,
-        _limit: i64,
+        now: i64,
+        lease_until: i64,
+        limit: i64,
     ) -> StoreResult<Vec<Delivery>> {
-        todo!("claim_deliveries")
+        let claimed: Vec<DeliveryRow> = sqlx::query_as(sql::DELIVERIES_CLAIM_SQLITE)
+            .bind(now)
+            .bind(lease_until)
+            .bind(limit)
+            .bind(DeliveryState::Pending.as_str())
+            .fetch_all(self.writer())
+            .await
+            .map_err(map_err)?;
+        rows::deliveries(claimed)
     }
 
-    async fn finish_delivery(&self, _attempt: &Attempt) -> StoreResult<()> {
-        todo!("finish_delivery")
+    async fn finish_delivery(&self, a: &Attempt) -> StoreResult<()> {
+        // A delivery deleted with its webhook meanwhile has nothing left to record.
+        sqlx::query(sql::DELIVERY_FINISH)
+            .bind(&a.id)
+            .bind(a.state.as_str())
+            .bind(a.next_attempt_at)
+            .bind(a.status)
+            .bind(&a.error)
+            .bind((a.state == DeliveryState::Delivered).then_some(a.at))
+            .execute(self.writer())
+            .await
+            .map_err(map_err)?;
+        Ok(())
     }
 
     async fn list_deliveries(
         &self,
-        _webhook_id: &str,
-        _page: Page<'_>,
+        webhook_id: &str,
+        page: Page<'_>,
     ) -> StoreResult<Vec<Delivery>> {
-        todo!("list_deliveries")
+        let found: Vec<DeliveryRow> = sqlx::query_as(sql::DELIVERIES_PAGE)
+            .bind(webhook_id)
+            .bind(page.after)
+            .bind(page.limit)
+            .fetch_all(self.reader())
+            .await
+            .map_err(map_err)?;
+        rows::deliveries(found)
     }
 }
 
 #[async_trait]
 impl Housekeeping for SqliteStore {
-    async fn add_usage(&self, _counts: &[UsageCount]) -> StoreResult<()> {
-        todo!("add_usage")
+    async fn add_usage(&self, counts: &[UsageCount]) -> StoreResult<()> {
+        let mut tx = self.writer().begin().await.map_err(map_err)?;
+        for c in counts {
+            sqlx::query(sql::USAGE_ADD)
+                .bind(&c.client_id)
+                .bind(c.hour)
+                .bind(c.count)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+        }
+        tx.commit().await.map_err(map_err)
     }
 
-    async fn usage(&self, _client_id: &str, _since: i64) -> StoreResult<Vec<UsageCount>> {
-        todo!("usage")
+    async fn usage(&self, client_id: &str, since: i64) -> StoreResult<Vec<UsageCount>> {
+        let found: Vec<UsageRow> = sqlx::query_as(sql::USAGE_SINCE)
+            .bind(client_id)
+            .bind(since)
+            .fetch_all(self.reader())
+            .await
+            .map_err(map_err)?;
+        Ok(found.into_iter().map(Into::into).collect())
     }
 
+    /// One transaction on the writer, rolled back for a dry run so that the counts are those
+    /// of exactly the rows a real run removes. Its first statement writes, so the write lock
+    /// is taken before anything is read (a deferred transaction that read first could find
+    /// another process's commit in its way when it comes to write).
     async fn purge(
         &self,
-        _now: i64,
-        _access_grace: i64,
-        _audit_before: i64,
-        _dry_run: bool,
+        now: i64,
+        access_grace: i64,
+        audit_before: i64,
+        dry_run: bool,
     ) -> StoreResult<PurgeReport> {
-        todo!("purge")
+        let mut tx = self.writer().begin().await.map_err(map_err)?;
+        let mut report = PurgeReport {
+            revoked_jtis: delete(&mut tx, sql::PURGE_JTIS, now).await?,
+            audit_events: delete(&mut tx, sql::PURGE_AUDIT, audit_before).await?,
+            ..PurgeReport::default()
+        };
+        report.deliveries = sqlx::query(sql::PURGE_DELIVERIES)
+            .bind(audit_before)
+            .bind(DeliveryState::Pending.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?
+            .rows_affected();
+        delete(&mut tx, sql::PURGE_USAGE, audit_before).await?;
+        sqlx::query(sql::PURGE_FAMILIES_TABLE)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        sqlx::query(sql::PURGE_FAMILIES_CHOOSE)
+            .bind(now)
+            .bind(access_grace)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        report.codes = delete(&mut tx, sql::PURGE_CODES, now).await?;
+        report.refresh_tokens = sqlx::query(sql::PURGE_REFRESH_TOKENS)
+            .bind(now)
+            .bind(access_grace)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?
+            .rows_affected();
+        report.families = sqlx::query(sql::PURGE_FAMILIES)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?
+            .rows_affected();
+        sqlx::query(sql::PURGE_FAMILIES_DROP)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        report.keys = delete(&mut tx, sql::PURGE_KEYS, now).await?;
+        if dry_run {
+            tx.rollback().await.map_err(map_err)?;
+        } else {
+            tx.commit().await.map_err(map_err)?;
+        }
+        Ok(report)
     }
+}
+
+/// Runs one of the purge's `DELETE`s that take a single time (`$1`); returns how many rows
+/// it removed.
+async fn delete(
+    tx: &mut sqlx::Transaction<'_, Sqlite>,
+    statement: &str,
+    at: i64,
+) -> StoreResult<u64> {
+    let done = sqlx::query(statement)
+        .bind(at)
+        .execute(&mut **tx)
+        .await
+        .map_err(map_err)?;
+    Ok(done.rows_affected())
 }

@@ -11,9 +11,11 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use calyx_core::audit::{kind, AuditEvent, AuditFilter};
 use calyx_core::model::{
-    Api, AuthCode, Client, ClientGrant, ClientType, Family, GrantType, Org, RefreshToken,
-    RotateOutcome, Rotation, SigningAlg, StoredKey, User,
+    Api, Attempt, AuthCode, Client, ClientGrant, ClientType, Delivery, DeliveryState, Family,
+    FamilyFilter, GrantType, Org, Page, PurgeReport, RefreshToken, RotateOutcome, Rotation,
+    SigningAlg, StoredKey, UsageCount, User, Webhook,
 };
 use calyx_core::store::{Store, StoreError};
 use calyx_core::ScopeSet;
@@ -974,6 +976,1359 @@ async fn key_promotion_racing_retirement_does_not_deadlock() {
             assert_eq!(find(&next.kid).promoted_at, Some(NOW + 1));
             assert_eq!(find(&next.kid).retires_at, None);
         }
+    })
+    .await;
+}
+
+// ---- listings ----------------------------------------------------------------------------
+
+/// Reads a listing page by page (`limit` at a time, each page after the last id of the one
+/// before) until a short page, and returns every id in the order they came: each page is at
+/// most `limit` long and the ids strictly increase across pages.
+async fn all_pages<T, F, Fut>(limit: i64, id: impl Fn(&T) -> String, mut fetch: F) -> Vec<String>
+where
+    F: FnMut(Option<String>) -> Fut,
+    Fut: Future<Output = Vec<T>>,
+{
+    let mut ids: Vec<String> = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = fetch(after.clone()).await;
+        assert!(
+            page.len() as i64 <= limit,
+            "a page holds at most `limit` items"
+        );
+        ids.extend(page.iter().map(&id));
+        if (page.len() as i64) < limit {
+            break;
+        }
+        after = ids.last().cloned();
+    }
+    assert!(
+        ids.windows(2).all(|w| w[0] < w[1]),
+        "ids increase across pages: {ids:?}"
+    );
+    ids
+}
+
+fn sorted(mut ids: Vec<String>) -> Vec<String> {
+    ids.sort();
+    ids
+}
+
+fn page(after: Option<&str>, limit: i64) -> Page<'_> {
+    Page { after, limit }
+}
+
+/// Organizations, APIs, clients (of every organization and of one) and users (of every
+/// organization and of one) list in id order, a page at a time, each item once.
+#[tokio::test]
+async fn listings_page_in_id_order() {
+    each_backend(|db| async move {
+        let store = &*db.store;
+        let (a, b) = (new_org(), new_org());
+        let mut clients = (Vec::new(), Vec::new());
+        let mut users = (Vec::new(), Vec::new());
+        for org in [&a, &b] {
+            store.insert_org(org).await.unwrap();
+        }
+        let mut org_ids = vec![a.id.clone(), b.id.clone()];
+        for _ in 0..3 {
+            let org = new_org();
+            store.insert_org(&org).await.unwrap();
+            org_ids.push(org.id);
+        }
+        for i in 0..5 {
+            let (org, ids, uids) = if i % 2 == 0 {
+                (&a, &mut clients.0, &mut users.0)
+            } else {
+                (&b, &mut clients.1, &mut users.1)
+            };
+            let client = new_client(&org.id);
+            store.insert_client(&client).await.unwrap();
+            ids.push(client.id);
+            let user = new_user(&org.id);
+            store.insert_user(&user, &[]).await.unwrap();
+            uids.push(user.id);
+        }
+        let prefix = unique("https://");
+        let mut api_ids = Vec::new();
+        for i in 0..3 {
+            let api = new_api(&format!("{prefix}/{i}"));
+            store.insert_api(&api).await.unwrap();
+            api_ids.push(api.id);
+        }
+        let all = |x: &Vec<String>, y: &Vec<String>| sorted([x.clone(), y.clone()].concat());
+
+        for limit in [1, 2, 100] {
+            let orgs = all_pages(
+                limit,
+                |o: &Org| o.id.clone(),
+                |after| async move {
+                    store
+                        .list_orgs(page(after.as_deref(), limit))
+                        .await
+                        .unwrap()
+                },
+            )
+            .await;
+            assert_eq!(orgs, sorted(org_ids.clone()), "{}: orgs", db.backend);
+            let apis = all_pages(
+                limit,
+                |a: &Api| a.id.clone(),
+                |after| async move {
+                    store
+                        .list_apis(page(after.as_deref(), limit))
+                        .await
+                        .unwrap()
+                },
+            )
+            .await;
+            assert_eq!(apis, sorted(api_ids.clone()), "{}: apis", db.backend);
+            for (org, want_clients, want_users) in [
+                (None, all(&clients.0, &clients.1), all(&users.0, &users.1)),
+                (
+                    Some(&a.id),
+                    sorted(clients.0.clone()),
+                    sorted(users.0.clone()),
+                ),
+                (
+                    Some(&b.id),
+                    sorted(clients.1.clone()),
+                    sorted(users.1.clone()),
+                ),
+            ] {
+                let org = org.map(String::as_str);
+                let got = all_pages(
+                    limit,
+                    |c: &Client| c.id.clone(),
+                    |after| async move {
+                        store
+                            .list_clients(org, page(after.as_deref(), limit))
+                            .await
+                            .unwrap()
+                    },
+                )
+                .await;
+                assert_eq!(got, want_clients, "{}: clients of {org:?}", db.backend);
+                let got = all_pages(
+                    limit,
+                    |u: &User| u.id.clone(),
+                    |after| async move {
+                        store
+                            .list_users(org, page(after.as_deref(), limit))
+                            .await
+                            .unwrap()
+                    },
+                )
+                .await;
+                assert_eq!(got, want_users, "{}: users of {org:?}", db.backend);
+            }
+        }
+        assert!(store
+            .list_clients(Some("no-such-org"), page(None, 10))
+            .await
+            .unwrap()
+            .is_empty());
+        let last = sorted(org_ids.clone()).pop().unwrap();
+        assert!(store
+            .list_orgs(page(Some(&last), 10))
+            .await
+            .unwrap()
+            .is_empty());
+    })
+    .await;
+}
+
+/// Families list in id order, narrowed by client, by user, by both, or not at all.
+#[tokio::test]
+async fn families_list_by_client_and_user() {
+    each_backend(|db| async move {
+        let store = &*db.store;
+        let w = world(store).await;
+        let other_client = new_client(&w.org.id);
+        store.insert_client(&other_client).await.unwrap();
+        let other_user = new_user(&w.org.id);
+        store.insert_user(&other_user, &[]).await.unwrap();
+        // (client, user) of each family: 2 × (w.client, w.user), 2 × (other client, w.user),
+        // 1 × (w.client, other user), 1 × (other client, other user).
+        let mut made: Vec<(String, String, String)> = Vec::new();
+        for (client, user, n) in [
+            (&w.client, &w.user, 2),
+            (&other_client, &w.user, 2),
+            (&w.client, &other_user, 1),
+            (&other_client, &other_user, 1),
+        ] {
+            for _ in 0..n {
+                let mut family = new_family(&w, &unique("family"));
+                family.client_id = client.id.clone();
+                family.user_id = user.id.clone();
+                let mut code = new_code(&w);
+                code.family_id = family.id.clone();
+                store.insert_code(&code).await.unwrap();
+                assert!(store
+                    .redeem_code(&code.code_hash, NOW, &family, None)
+                    .await
+                    .unwrap());
+                made.push((family.id, client.id.clone(), user.id.clone()));
+            }
+        }
+        let want = |client: Option<&str>, user: Option<&str>| {
+            sorted(
+                made.iter()
+                    .filter(|(_, c, u)| {
+                        client.is_none_or(|x| x == c) && user.is_none_or(|x| x == u)
+                    })
+                    .map(|(f, _, _)| f.clone())
+                    .collect(),
+            )
+        };
+        let cases = [
+            (None, None),
+            (Some(w.client.id.as_str()), None),
+            (Some(other_client.id.as_str()), None),
+            (None, Some(w.user.id.as_str())),
+            (None, Some(other_user.id.as_str())),
+            (Some(other_client.id.as_str()), Some(w.user.id.as_str())),
+            (Some(w.client.id.as_str()), Some(other_user.id.as_str())),
+        ];
+        for (client, user) in cases {
+            let filter = FamilyFilter {
+                client_id: client.map(str::to_owned),
+                user_id: user.map(str::to_owned),
+            };
+            let got = all_pages(
+                2,
+                |f: &Family| f.id.clone(),
+                |after| {
+                    let filter = filter.clone();
+                    async move {
+                        store
+                            .list_families(&filter, page(after.as_deref(), 2))
+                            .await
+                            .unwrap()
+                    }
+                },
+            )
+            .await;
+            assert_eq!(got, want(client, user), "{}: {filter:?}", db.backend);
+        }
+    })
+    .await;
+}
+
+fn event(
+    id: &str,
+    at: i64,
+    kind: &str,
+    org: &str,
+    client: Option<&str>,
+    user: Option<&str>,
+) -> AuditEvent {
+    AuditEvent {
+        id: id.into(),
+        at,
+        kind: kind.into(),
+        actor: "cli:tester".into(),
+        org_id: Some(org.into()),
+        client_id: client.map(str::to_owned),
+        user_id: user.map(str::to_owned),
+        target: client.or(user).map(str::to_owned),
+        address: Some("127.0.0.1".into()),
+        detail: serde_json::json!({ "fields": ["name"], "n": at - NOW }),
+    }
+}
+
+/// The audit log lists in id order, narrowed by each filter (a type, a `family.*` of types,
+/// `*`, organization, client, user, `since` inclusive, `until` exclusive) and by several at
+/// once; an event reads back as it was appended.
+#[tokio::test]
+async fn audit_log_lists_by_each_filter() {
+    each_backend(|db| async move {
+        let store = &*db.store;
+        let events = [
+            event(
+                "evt_01",
+                NOW,
+                kind::CLIENT_CREATED,
+                "org_a",
+                Some("c1"),
+                None,
+            ),
+            event(
+                "evt_02",
+                NOW + 10,
+                kind::REFRESH_TOKEN_REUSED,
+                "org_a",
+                Some("c1"),
+                Some("u1"),
+            ),
+            event(
+                "evt_03",
+                NOW + 20,
+                kind::CODE_REUSED,
+                "org_b",
+                Some("c2"),
+                Some("u2"),
+            ),
+            event(
+                "evt_04",
+                NOW + 30,
+                kind::CLIENT_DELETED,
+                "org_b",
+                Some("c2"),
+                None,
+            ),
+            event(
+                "evt_05",
+                NOW + 40,
+                kind::USER_CREATED,
+                "org_a",
+                None,
+                Some("u1"),
+            ),
+            // `_` in a pattern is no wildcard: `user_*` would otherwise match `users.x`.
+            event("evt_06", NOW + 50, "users.x", "org_a", None, None),
+        ];
+        for e in &events {
+            store.append_audit(e, &[]).await.unwrap();
+        }
+        let ids = |wanted: &[usize]| -> Vec<String> {
+            wanted.iter().map(|i| format!("evt_0{i}")).collect()
+        };
+        let f = AuditFilter::default;
+        let cases: Vec<(AuditFilter, Vec<String>)> = vec![
+            (f(), ids(&[1, 2, 3, 4, 5, 6])),
+            (
+                AuditFilter {
+                    kind: Some("*".into()),
+                    ..f()
+                },
+                ids(&[1, 2, 3, 4, 5, 6]),
+            ),
+            (
+                AuditFilter {
+                    kind: Some(kind::CLIENT_CREATED.into()),
+                    ..f()
+                },
+                ids(&[1]),
+            ),
+            (
+                AuditFilter {
+                    kind: Some("security.*".into()),
+                    ..f()
+                },
+                ids(&[2, 3]),
+            ),
+            (
+                AuditFilter {
+                    kind: Some("client.*".into()),
+                    ..f()
+                },
+                ids(&[1, 4]),
+            ),
+            (
+                AuditFilter {
+                    kind: Some("user_*".into()),
+                    ..f()
+                },
+                ids(&[]),
+            ),
+            (
+                AuditFilter {
+                    org_id: Some("org_a".into()),
+                    ..f()
+                },
+                ids(&[1, 2, 5, 6]),
+            ),
+            (
+                AuditFilter {
+                    client_id: Some("c2".into()),
+                    ..f()
+                },
+                ids(&[3, 4]),
+            ),
+            (
+                AuditFilter {
+                    user_id: Some("u1".into()),
+                    ..f()
+                },
+                ids(&[2, 5]),
+            ),
+            (
+                AuditFilter {
+                    since: Some(NOW + 20),
+                    ..f()
+                },
+                ids(&[3, 4, 5, 6]),
+            ),
+            (
+                AuditFilter {
+                    until: Some(NOW + 20),
+                    ..f()
+                },
+                ids(&[1, 2]),
+            ),
+            (
+                AuditFilter {
+                    since: Some(NOW + 10),
+                    until: Some(NOW + 40),
+                    ..f()
+                },
+                ids(&[2, 3, 4]),
+            ),
+            (
+                AuditFilter {
+                    kind: Some("security.*".into()),
+                    org_id: Some("org_a".into()),
+                    ..f()
+                },
+                ids(&[2]),
+            ),
+        ];
+        for (filter, want) in cases {
+            for limit in [1, 2, 10] {
+                let got = all_pages(
+                    limit,
+                    |e: &AuditEvent| e.id.clone(),
+                    |after| {
+                        let filter = filter.clone();
+                        async move {
+                            store
+                                .list_audit(&filter, page(after.as_deref(), limit))
+                                .await
+                                .unwrap()
+                        }
+                    },
+                )
+                .await;
+                assert_eq!(got, want, "{}: {filter:?} by {limit}", db.backend);
+            }
+        }
+        assert_eq!(
+            store.audit_event("evt_02").await.unwrap().as_ref(),
+            Some(&events[1])
+        );
+        assert!(store.audit_event("evt_99").await.unwrap().is_none());
+    })
+    .await;
+}
+
+// ---- updates and deletes -----------------------------------------------------------------
+
+/// The updates replace what they name and nothing else, `false` for unknown records,
+/// `Conflict` for a taken name; a client's `disabled` and an API's scope descriptions round
+/// trip.
+#[tokio::test]
+async fn updates_replace_what_they_name() {
+    each_backend(|db| async move {
+        let store = &*db.store;
+        let w = world(store).await;
+
+        let mut org = w.org.clone();
+        org.name = unique("Renamed");
+        assert!(store.update_org(&org).await.unwrap());
+        assert_eq!(store.org(&org.id).await.unwrap(), Some(org.clone()));
+        let taken = new_org();
+        store.insert_org(&taken).await.unwrap();
+        org.name = taken.name.clone();
+        assert!(matches!(
+            store.update_org(&org).await,
+            Err(StoreError::Conflict(_))
+        ));
+        assert!(!store.update_org(&new_org()).await.unwrap());
+
+        let mut api = w.api.clone();
+        api.name = "Orders v2".into();
+        api.scopes = scopes("read write admin");
+        api.alg = SigningAlg::EdDSA;
+        api.token_lifetime = 60;
+        api.scope_descriptions = [("read".to_owned(), "Read your orders".to_owned())]
+            .into_iter()
+            .collect();
+        let mut moved = api.clone();
+        moved.audience = "https://elsewhere.example".into();
+        assert!(store.update_api(&moved).await.unwrap());
+        assert_eq!(
+            store.api(&api.id).await.unwrap(),
+            Some(api.clone()),
+            "{}",
+            db.backend
+        );
+        assert!(!store
+            .update_api(&new_api("https://none.example"))
+            .await
+            .unwrap());
+
+        let mut client = w.client.clone();
+        client.name = "Shop 2".into();
+        client.description = Some("the new shop".into());
+        client.redirect_uris = vec!["https://a.example/cb".into(), "https://b.example/cb".into()];
+        client.grant_types = vec![GrantType::ClientCredentials];
+        client.disabled = true;
+        let mut asked = client.clone();
+        asked.secret_hash = Some(hash());
+        asked.client_type = ClientType::Public;
+        asked.created_at = NOW + 99;
+        assert!(store.update_client(&asked).await.unwrap());
+        assert_eq!(
+            store.client(&client.id).await.unwrap(),
+            Some(client.clone())
+        );
+        client.disabled = false;
+        assert!(store.update_client(&client).await.unwrap());
+        assert!(!store.client(&client.id).await.unwrap().unwrap().disabled);
+        assert!(!store.update_client(&new_client(&w.org.id)).await.unwrap());
+
+        let mut user = w.user.clone();
+        user.username = Some(unique("janet"));
+        user.email = Some("janet@example.com".into());
+        user.external_id = Some("ext-1".into());
+        let other_api = new_api(&unique("https://api.example/other"));
+        store.insert_api(&other_api).await.unwrap();
+        // Without scopes the allowed scopes stay; with them they are replaced whole.
+        assert!(store.update_user(&user, None).await.unwrap());
+        assert_eq!(store.user(&user.id).await.unwrap(), Some(user.clone()));
+        assert_eq!(
+            store.all_user_scopes(&user.id).await.unwrap(),
+            vec![(w.api.id.clone(), scopes("read"))]
+        );
+        let replaced = vec![(other_api.id.clone(), scopes("write"))];
+        assert!(store.update_user(&user, Some(&replaced)).await.unwrap());
+        assert_eq!(store.all_user_scopes(&user.id).await.unwrap(), replaced);
+        assert_eq!(store.user_scopes(&user.id, &w.api.id).await.unwrap(), None);
+        let mut both = vec![
+            (w.api.id.clone(), scopes("read write")),
+            (other_api.id.clone(), scopes("read")),
+        ];
+        both.sort_by(|x, y| x.0.cmp(&y.0));
+        assert!(store.update_user(&user, Some(&both)).await.unwrap());
+        assert_eq!(store.all_user_scopes(&user.id).await.unwrap(), both);
+        let rival = new_user(&w.org.id);
+        store.insert_user(&rival, &[]).await.unwrap();
+        let mut clash = rival.clone();
+        clash.username = user.username.clone();
+        assert!(matches!(
+            store.update_user(&clash, Some(&[])).await,
+            Err(StoreError::Conflict(_))
+        ));
+        clash.username = rival.username.clone();
+        clash.external_id = user.external_id.clone();
+        assert!(matches!(
+            store.update_user(&clash, None).await,
+            Err(StoreError::Conflict(_))
+        ));
+        assert!(!store.update_user(&new_user(&w.org.id), None).await.unwrap());
+        assert!(store.all_user_scopes("nope").await.unwrap().is_empty());
+    })
+    .await;
+}
+
+/// `insert_grant` refuses an existing (client, API) with `Conflict` and, like
+/// `update_grant`, makes a default grant the client's only one; `update_grant` and
+/// `delete_grant` are `false` for a grant that does not exist (and then change nothing).
+#[tokio::test]
+async fn grants_insert_update_delete() {
+    each_backend(|db| async move {
+        let store = &*db.store;
+        let w = world(store).await;
+        let conflict = store
+            .insert_grant(&grant_of(&w.client, &w.api, "read", false))
+            .await;
+        assert!(
+            matches!(conflict, Err(StoreError::Conflict(_))),
+            "{}: {conflict:?}",
+            db.backend
+        );
+        let other = new_api(&unique("https://api.example/other"));
+        store.insert_api(&other).await.unwrap();
+        store
+            .insert_grant(&grant_of(&w.client, &other, "read", true))
+            .await
+            .unwrap();
+        let default_of = |grants: Vec<ClientGrant>| -> Vec<String> {
+            grants
+                .into_iter()
+                .filter(|g| g.is_default)
+                .map(|g| g.api_id)
+                .collect()
+        };
+        let grants = store.grants_for_client(&w.client.id).await.unwrap();
+        assert_eq!(default_of(grants), vec![other.id.clone()]);
+
+        assert!(store
+            .update_grant(&grant_of(&w.client, &w.api, "write", true))
+            .await
+            .unwrap());
+        let grants = store.grants_for_client(&w.client.id).await.unwrap();
+        assert_eq!(default_of(grants.clone()), vec![w.api.id.clone()]);
+        assert_eq!(
+            grants.iter().find(|g| g.api_id == w.api.id).unwrap().scopes,
+            scopes("write")
+        );
+        let stranger = new_client(&w.org.id);
+        store.insert_client(&stranger).await.unwrap();
+        assert!(!store
+            .update_grant(&grant_of(
+                &w.client,
+                &new_api("https://none.example"),
+                "read",
+                true
+            ))
+            .await
+            .unwrap());
+        let grants = store.grants_for_client(&w.client.id).await.unwrap();
+        assert_eq!(
+            default_of(grants),
+            vec![w.api.id.clone()],
+            "nothing changed"
+        );
+
+        // Grants on one API, by client id.
+        store
+            .insert_grant(&grant_of(&stranger, &w.api, "read", false))
+            .await
+            .unwrap();
+        let on_api = store.grants_for_api(&w.api.id).await.unwrap();
+        let clients: Vec<String> = on_api.iter().map(|g| g.client_id.clone()).collect();
+        assert_eq!(
+            clients,
+            sorted(vec![w.client.id.clone(), stranger.id.clone()])
+        );
+        assert!(on_api.iter().all(|g| g.audience == w.api.audience));
+
+        assert!(store.delete_grant(&w.client.id, &other.id).await.unwrap());
+        assert!(!store.delete_grant(&w.client.id, &other.id).await.unwrap());
+        assert_eq!(
+            store.grants_for_client(&w.client.id).await.unwrap().len(),
+            1
+        );
+    })
+    .await;
+}
+
+/// An organization with clients or users cannot be deleted (`Conflict`); an empty one can,
+/// once; an unknown one is `false`.
+#[tokio::test]
+async fn delete_org_refuses_while_in_use() {
+    each_backend(|db| async move {
+        let store = &*db.store;
+        let with_client = new_org();
+        store.insert_org(&with_client).await.unwrap();
+        let client = new_client(&with_client.id);
+        store.insert_client(&client).await.unwrap();
+        let with_user = new_org();
+        store.insert_org(&with_user).await.unwrap();
+        store
+            .insert_user(&new_user(&with_user.id), &[])
+            .await
+            .unwrap();
+        for org in [&with_client, &with_user] {
+            let refused = store.delete_org(&org.id).await;
+            assert!(
+                matches!(refused, Err(StoreError::Conflict(_))),
+                "{}: {refused:?}",
+                db.backend
+            );
+            assert!(store.org(&org.id).await.unwrap().is_some());
+        }
+        assert!(store.delete_client(&client.id, NOW).await.unwrap());
+        assert!(store.delete_org(&with_client.id).await.unwrap());
+        assert!(!store.delete_org(&with_client.id).await.unwrap());
+        assert!(store.org(&with_client.id).await.unwrap().is_none());
+        assert!(!store.delete_org("no-such-org").await.unwrap());
+    })
+    .await;
+}
+
+/// Deleting a client revokes its families (and only its own), takes its grants with it,
+/// and is `false` the second time; `revoke_client_families` counts the families it revoked;
+/// deleting an API revokes the families for it and takes its grants and user scopes.
+#[tokio::test]
+async fn deleting_a_client_or_api_revokes_its_families() {
+    each_backend(|db| async move {
+        let store = &*db.store;
+        let w = world(store).await;
+        let mine = [grant(store, &w).await, grant(store, &w).await];
+        store
+            .revoke_family(&mine[1].family_id, NOW + 1)
+            .await
+            .unwrap();
+        let other = World {
+            client: new_client(&w.org.id),
+            org: w.org.clone(),
+            api: w.api.clone(),
+            user: w.user.clone(),
+        };
+        store.insert_client(&other.client).await.unwrap();
+        store
+            .upsert_grant(&grant_of(&other.client, &w.api, "read", true))
+            .await
+            .unwrap();
+        let theirs = grant(store, &other).await;
+
+        assert!(store.delete_client(&w.client.id, NOW + 5).await.unwrap());
+        assert!(store.client(&w.client.id).await.unwrap().is_none());
+        assert!(store
+            .grants_for_client(&w.client.id)
+            .await
+            .unwrap()
+            .is_empty());
+        assert_eq!(revoked_at(store, &mine[0].family_id).await, Some(NOW + 5));
+        assert_eq!(
+            revoked_at(store, &mine[1].family_id).await,
+            Some(NOW + 1),
+            "an earlier revocation stands"
+        );
+        assert_eq!(revoked_at(store, &theirs.family_id).await, None);
+        assert!(!store.delete_client(&w.client.id, NOW + 6).await.unwrap());
+
+        // Revoking a client's families counts the live ones.
+        let more = [grant(store, &other).await, grant(store, &other).await];
+        assert_eq!(
+            store
+                .revoke_client_families(&other.client.id, NOW + 7)
+                .await
+                .unwrap(),
+            3
+        );
+        assert_eq!(
+            store
+                .revoke_client_families(&other.client.id, NOW + 8)
+                .await
+                .unwrap(),
+            0
+        );
+        assert_eq!(revoked_at(store, &more[1].family_id).await, Some(NOW + 7));
+
+        // Deleting the API: its families revoked, its grants and user scopes gone.
+        let api = new_api(&unique("https://api.example/doomed"));
+        store.insert_api(&api).await.unwrap();
+        let on_api = World {
+            api: api.clone(),
+            ..other
+        };
+        store
+            .upsert_grant(&grant_of(&on_api.client, &api, "read", false))
+            .await
+            .unwrap();
+        store
+            .update_user(&w.user, Some(&[(api.id.clone(), scopes("read"))]))
+            .await
+            .unwrap();
+        let doomed = grant(store, &on_api).await;
+        assert!(store.delete_api(&api.id, NOW + 9).await.unwrap());
+        assert!(store.api(&api.id).await.unwrap().is_none());
+        assert_eq!(revoked_at(store, &doomed.family_id).await, Some(NOW + 9));
+        assert!(store.grants_for_api(&api.id).await.unwrap().is_empty());
+        assert_eq!(
+            store
+                .grants_for_client(&on_api.client.id)
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+        assert!(store.all_user_scopes(&w.user.id).await.unwrap().is_empty());
+        assert!(!store.delete_api(&api.id, NOW + 10).await.unwrap());
+    })
+    .await;
+}
+
+// ---- webhooks ----------------------------------------------------------------------------
+
+fn new_webhook(events: &[&str]) -> Webhook {
+    Webhook {
+        id: unique("whk"),
+        url: "https://hooks.example/calyx".into(),
+        events: events.iter().map(|e| (*e).to_owned()).collect(),
+        secret_sealed: hash(),
+        disabled: false,
+        created_at: NOW,
+    }
+}
+
+fn new_delivery(webhook: &Webhook, event_id: &str, state: DeliveryState, at: i64) -> Delivery {
+    Delivery {
+        id: unique("dlv"),
+        webhook_id: webhook.id.clone(),
+        event_id: event_id.into(),
+        payload: format!("{{\"id\":\"{event_id}\"}}"),
+        state,
+        attempts: 0,
+        next_attempt_at: at,
+        last_status: None,
+        last_error: None,
+        created_at: at,
+        delivered_at: None,
+    }
+}
+
+/// Webhooks are created, read, listed (all by page, the enabled ones at once), updated and
+/// deleted with their deliveries.
+#[tokio::test]
+async fn webhooks_round_trip() {
+    each_backend(|db| async move {
+        let store = &*db.store;
+        let mut hooks = Vec::new();
+        for i in 0..3 {
+            let mut hook = new_webhook(&["client.*", kind::USER_CREATED]);
+            hook.disabled = i == 1;
+            store.insert_webhook(&hook).await.unwrap();
+            hooks.push(hook);
+        }
+        assert!(matches!(
+            store.insert_webhook(&hooks[0]).await,
+            Err(StoreError::Conflict(_))
+        ));
+        assert_eq!(
+            store.webhook(&hooks[0].id).await.unwrap(),
+            Some(hooks[0].clone())
+        );
+        assert!(store.webhook("nope").await.unwrap().is_none());
+        let ids = all_pages(
+            2,
+            |w: &Webhook| w.id.clone(),
+            |after| async move {
+                store
+                    .list_webhooks(page(after.as_deref(), 2))
+                    .await
+                    .unwrap()
+            },
+        )
+        .await;
+        assert_eq!(ids, sorted(hooks.iter().map(|h| h.id.clone()).collect()));
+        let active: Vec<String> = store
+            .active_webhooks()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|w| w.id)
+            .collect();
+        assert_eq!(
+            active,
+            sorted(vec![hooks[0].id.clone(), hooks[2].id.clone()])
+        );
+
+        let mut changed = hooks[0].clone();
+        changed.url = "https://hooks.example/v2".into();
+        changed.events = vec!["*".into()];
+        changed.disabled = true;
+        let mut asked = changed.clone();
+        asked.secret_sealed = hash();
+        assert!(store.update_webhook(&asked).await.unwrap());
+        assert_eq!(
+            store.webhook(&changed.id).await.unwrap(),
+            Some(changed.clone())
+        );
+        assert!(!store.update_webhook(&new_webhook(&["*"])).await.unwrap());
+
+        let e = event("evt_1", NOW, kind::CLIENT_CREATED, "org", None, None);
+        let deliveries: Vec<Delivery> = hooks
+            .iter()
+            .map(|h| new_delivery(h, &e.id, DeliveryState::Pending, NOW))
+            .collect();
+        store.append_audit(&e, &deliveries).await.unwrap();
+        let listed = store
+            .list_deliveries(&hooks[2].id, page(None, 10))
+            .await
+            .unwrap();
+        assert_eq!(listed, vec![deliveries[2].clone()]);
+        assert!(store.delete_webhook(&hooks[2].id).await.unwrap());
+        assert!(!store.delete_webhook(&hooks[2].id).await.unwrap());
+        assert!(store
+            .list_deliveries(&hooks[2].id, page(None, 10))
+            .await
+            .unwrap()
+            .is_empty());
+        // An outbox row for an unknown webhook: the event is not recorded either.
+        let orphan = event("evt_2", NOW, kind::CLIENT_CREATED, "org", None, None);
+        let stray = new_delivery(
+            &new_webhook(&["*"]),
+            &orphan.id,
+            DeliveryState::Pending,
+            NOW,
+        );
+        assert!(store.append_audit(&orphan, &[stray]).await.is_err());
+        assert!(store.audit_event(&orphan.id).await.unwrap().is_none());
+    })
+    .await;
+}
+
+/// Many claimers on two nodes take due deliveries at once: none is handed out twice, and
+/// together they take every due one and no other. A claim holds until its lease lapses; then
+/// whatever was not finished is claimed again. Finishing records the attempt and releases
+/// the claim.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn deliveries_are_claimed_once_across_nodes() {
+    each_backend(|db| async move {
+        let nodes = [db.store.clone(), db.node().await];
+        let store = &*db.store;
+        let hook = new_webhook(&["*"]);
+        store.insert_webhook(&hook).await.unwrap();
+        let mut due = Vec::new();
+        for i in 0..6 {
+            let e = event(
+                &format!("evt_{i}"),
+                NOW,
+                kind::CLIENT_CREATED,
+                "org",
+                None,
+                None,
+            );
+            let batch: Vec<Delivery> = (0..8)
+                .map(|_| new_delivery(&hook, &e.id, DeliveryState::Pending, NOW - 5))
+                .collect();
+            store.append_audit(&e, &batch).await.unwrap();
+            due.extend(batch.into_iter().map(|d| d.id));
+        }
+        let later = new_delivery(&hook, "evt_0", DeliveryState::Pending, NOW + 10);
+        let done = new_delivery(&hook, "evt_0", DeliveryState::Delivered, NOW - 5);
+        let e = event("evt_x", NOW, kind::CLIENT_CREATED, "org", None, None);
+        store
+            .append_audit(&e, &[later.clone(), done])
+            .await
+            .unwrap();
+
+        let mut tasks = tokio::task::JoinSet::new();
+        for i in 0..16 {
+            let node = nodes[i % 2].clone();
+            tasks.spawn(async move { node.claim_deliveries(NOW, NOW + 60, 4).await });
+        }
+        let mut claimed: Vec<String> = Vec::new();
+        for got in tasks.join_all().await {
+            let got = got.unwrap_or_else(|e| panic!("{}: {e:?}", db.backend));
+            assert!(got.len() <= 4);
+            claimed.extend(got.into_iter().map(|d| d.id));
+        }
+        // 16 × 4 ≥ 48: whatever the interleaving, every due delivery is taken.
+        let unique_claims: std::collections::BTreeSet<&String> = claimed.iter().collect();
+        assert_eq!(
+            unique_claims.len(),
+            claimed.len(),
+            "{}: claimed twice",
+            db.backend
+        );
+        assert_eq!(
+            sorted(claimed.clone()),
+            sorted(due.clone()),
+            "{}",
+            db.backend
+        );
+
+        // Held until the lease lapses; one not due yet is claimed once it is due.
+        assert!(store
+            .claim_deliveries(NOW + 5, NOW + 65, 100)
+            .await
+            .unwrap()
+            .is_empty());
+        let now_due = store
+            .claim_deliveries(NOW + 60, NOW + 1000, 100)
+            .await
+            .unwrap();
+        assert_eq!(now_due, vec![later.clone()], "{}", db.backend);
+
+        // Finish some: delivered, failed, and pending again for later.
+        let at = NOW + 30;
+        let finish = |id: &str, state, next, status: Option<i64>| Attempt {
+            id: id.into(),
+            state,
+            next_attempt_at: next,
+            status,
+            error: status.filter(|s| *s >= 500).map(|s| format!("HTTP {s}")),
+            at,
+        };
+        store
+            .finish_delivery(&finish(&due[0], DeliveryState::Delivered, at, Some(204)))
+            .await
+            .unwrap();
+        store
+            .finish_delivery(&finish(&due[1], DeliveryState::Failed, at, Some(500)))
+            .await
+            .unwrap();
+        store
+            .finish_delivery(&finish(
+                &due[2],
+                DeliveryState::Pending,
+                NOW + 200,
+                Some(503),
+            ))
+            .await
+            .unwrap();
+        let listed = store
+            .list_deliveries(&hook.id, page(None, 100))
+            .await
+            .unwrap();
+        let find = |id: &str| listed.iter().find(|d| d.id == id).unwrap().clone();
+        let delivered = find(&due[0]);
+        assert_eq!(
+            (
+                delivered.state,
+                delivered.attempts,
+                delivered.last_status,
+                delivered.delivered_at
+            ),
+            (DeliveryState::Delivered, 1, Some(204), Some(at))
+        );
+        let failed = find(&due[1]);
+        assert_eq!(
+            (
+                failed.state,
+                failed.attempts,
+                failed.last_error.as_deref(),
+                failed.delivered_at
+            ),
+            (DeliveryState::Failed, 1, Some("HTTP 500"), None)
+        );
+        assert_eq!(find(&due[2]).next_attempt_at, NOW + 200);
+
+        // The lease lapses: the unfinished are claimed again, by either node, once.
+        let (x, y) = tokio::join!(
+            nodes[0].claim_deliveries(NOW + 61, NOW + 1000, 100),
+            nodes[1].claim_deliveries(NOW + 61, NOW + 1000, 100),
+        );
+        let mut again: Vec<String> = x
+            .unwrap()
+            .into_iter()
+            .chain(y.unwrap())
+            .map(|d| d.id)
+            .collect();
+        again.sort();
+        assert_eq!(again, sorted(due[3..].to_vec()), "{}", db.backend);
+        assert_eq!(
+            store
+                .claim_deliveries(NOW + 200, NOW + 260, 100)
+                .await
+                .unwrap()
+                .iter()
+                .map(|d| d.id.clone())
+                .collect::<Vec<_>>(),
+            vec![due[2].clone()],
+            "{}: due again after the retry delay",
+            db.backend
+        );
+    })
+    .await;
+}
+
+// ---- leases, usage, purge ----------------------------------------------------------------
+
+/// Eight callers on two nodes ask for one lease at once: exactly one gets it. The holder may
+/// renew it; nobody else gets it until it lapses.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn lease_has_one_holder_across_nodes() {
+    each_backend(|db| async move {
+        let nodes = [db.store.clone(), db.node().await];
+        for round in 0..5 {
+            let name = format!("purge-{round}");
+            let mut tasks = tokio::task::JoinSet::new();
+            for i in 0..8 {
+                let node = nodes[i % 2].clone();
+                let name = name.clone();
+                tasks.spawn(async move {
+                    let holder = format!("node-{i}");
+                    let won = node.take_lease(&name, &holder, NOW, NOW + 60).await;
+                    (holder, won)
+                });
+            }
+            let mut winners = Vec::new();
+            for (holder, won) in tasks.join_all().await {
+                if won.unwrap_or_else(|e| panic!("{}: {e:?}", db.backend)) {
+                    winners.push(holder);
+                }
+            }
+            assert_eq!(
+                winners.len(),
+                1,
+                "{} round {round}: {winners:?}",
+                db.backend
+            );
+            let (holder, store) = (&winners[0], &nodes[1]);
+            let rival = if holder == "node-0" {
+                "node-1"
+            } else {
+                "node-0"
+            };
+            assert!(!store
+                .take_lease(&name, rival, NOW + 59, NOW + 120)
+                .await
+                .unwrap());
+            assert!(store
+                .take_lease(&name, holder, NOW + 30, NOW + 90)
+                .await
+                .unwrap());
+            assert!(!store
+                .take_lease(&name, rival, NOW + 60, NOW + 120)
+                .await
+                .unwrap());
+            assert!(store
+                .take_lease(&name, rival, NOW + 90, NOW + 150)
+                .await
+                .unwrap());
+            assert!(!store
+                .take_lease(&name, holder, NOW + 100, NOW + 160)
+                .await
+                .unwrap());
+        }
+    })
+    .await;
+}
+
+/// Usage counts add up per client and hour, across calls and within one.
+#[tokio::test]
+async fn usage_accumulates() {
+    each_backend(|db| async move {
+        let store = &*db.store;
+        let hour = NOW - NOW % 3600;
+        let count = |client: &str, hour, count| UsageCount {
+            client_id: client.into(),
+            hour,
+            count,
+        };
+        store
+            .add_usage(&[count("c1", hour, 3), count("c1", hour + 3600, 1)])
+            .await
+            .unwrap();
+        store
+            .add_usage(&[
+                count("c1", hour, 2),
+                count("c2", hour, 5),
+                count("c1", hour, 1),
+            ])
+            .await
+            .unwrap();
+        store.add_usage(&[]).await.unwrap();
+        assert_eq!(
+            store.usage("c1", 0).await.unwrap(),
+            vec![count("c1", hour, 6), count("c1", hour + 3600, 1)]
+        );
+        assert_eq!(
+            store.usage("c1", hour + 1).await.unwrap(),
+            vec![count("c1", hour + 3600, 1)]
+        );
+        assert_eq!(
+            store.usage("c2", hour).await.unwrap(),
+            vec![count("c2", hour, 5)]
+        );
+        assert!(store.usage("c3", 0).await.unwrap().is_empty());
+    })
+    .await;
+}
+
+/// The purge removes exactly what is dead and counts it; a dry run counts the same and
+/// removes nothing; a second purge finds nothing left.
+#[tokio::test]
+async fn purge_removes_exactly_the_dead() {
+    each_backend(|db| async move {
+        let store = &*db.store;
+        let w = world(store).await;
+        // The purge runs at P with an hour of access-token grace; audit retention from NOW + 5.
+        let (p, grace, audit_before) = (NOW + 10_000, 3600, NOW + 5);
+
+        // A family per case, each redeemed from a code at NOW. `token` is its refresh token
+        // `(created_at, expires_at)`, if any; `code_expires` its code's expiry.
+        let family = |token: Option<(i64, i64)>, code_expires: i64| {
+            let mut code = new_code(&w);
+            code.expires_at = code_expires;
+            let family = new_family(&w, &code.family_id);
+            let token = token.map(|(created_at, expires_at)| RefreshToken {
+                created_at,
+                expires_at,
+                ..new_refresh(&family.id, None)
+            });
+            async move {
+                store.insert_code(&code).await.unwrap();
+                assert!(store
+                    .redeem_code(&code.code_hash, NOW, &family, token.as_ref())
+                    .await
+                    .unwrap());
+                (code, token)
+            }
+        };
+        // Live: its first token expired (and its access token long since) after it was
+        // rotated into a live one; its code has not expired.
+        let (live_code, spent_token) = family(Some((NOW, NOW + 3600)), p + 60).await;
+        let live_token = Some(RefreshToken {
+            created_at: NOW + 1,
+            expires_at: p + 100,
+            ..new_refresh(&live_code.family_id, None)
+        });
+        assert_eq!(
+            store
+                .rotate_refresh(rotation(
+                    &spent_token.as_ref().unwrap().token_hash,
+                    live_token.as_ref().unwrap(),
+                    NOW + 1,
+                    0
+                ))
+                .await
+                .unwrap(),
+            RotateOutcome::Rotated
+        );
+        // Revoked long ago: dead, with its live token.
+        let (old_revoked_code, old_revoked_token) = family(Some((NOW, p + 100)), NOW + 60).await;
+        store
+            .revoke_family(&old_revoked_code.family_id, NOW + 1)
+            .await
+            .unwrap();
+        // Revoked within the grace, with a live token: kept.
+        let (new_revoked_code, new_revoked_token) = family(Some((NOW, p + 100)), NOW + 60).await;
+        store
+            .revoke_family(&new_revoked_code.family_id, p - 10)
+            .await
+            .unwrap();
+        // Every token expired, last activity long ago: dead.
+        let (stale_code, stale_token) = family(Some((NOW, NOW + 3600)), NOW + 60).await;
+        // Every token expired, but recently issued: its access token may live, so the family
+        // is kept, and so is the token that records that activity.
+        let (recent_code, recent_token) = family(Some((p - 100, p - 1)), NOW + 60).await;
+        // No refresh token, created long ago: dead, and its unexpired code goes with it.
+        let (bare_code, _) = family(None, p + 60).await;
+        // Unredeemed codes: one expired, one not.
+        let mut loose = [new_code(&w), new_code(&w)];
+        loose[0].expires_at = p - 1;
+        loose[1].expires_at = p + 1;
+        for c in &loose {
+            store.insert_code(c).await.unwrap();
+        }
+
+        store.revoke_jti("jti-gone", p - 1).await.unwrap();
+        store.revoke_jti("jti-kept", p + 1).await.unwrap();
+        let key = |retires_at: Option<i64>| StoredKey {
+            kid: unique("kid"),
+            alg: SigningAlg::ES256,
+            private_key: vec![1],
+            created_at: NOW,
+            promoted_at: Some(NOW),
+            retires_at,
+        };
+        let keys = [key(Some(p - 1)), key(Some(p)), key(Some(p + 1)), key(None)];
+        for k in &keys {
+            store.insert_key(k).await.unwrap();
+        }
+        let hook = new_webhook(&["*"]);
+        store.insert_webhook(&hook).await.unwrap();
+        let old_event = event("evt_1", NOW, kind::CLIENT_CREATED, "org", None, None);
+        let old = [
+            new_delivery(&hook, "evt_1", DeliveryState::Delivered, NOW),
+            new_delivery(&hook, "evt_1", DeliveryState::Failed, NOW),
+            new_delivery(&hook, "evt_1", DeliveryState::Pending, NOW),
+        ];
+        store.append_audit(&old_event, &old).await.unwrap();
+        let new_event = event(
+            "evt_2",
+            audit_before,
+            kind::CLIENT_CREATED,
+            "org",
+            None,
+            None,
+        );
+        let recent = new_delivery(&hook, "evt_2", DeliveryState::Delivered, audit_before);
+        store
+            .append_audit(&new_event, std::slice::from_ref(&recent))
+            .await
+            .unwrap();
+        let hour = |h: i64| UsageCount {
+            client_id: w.client.id.clone(),
+            hour: h,
+            count: 1,
+        };
+        store
+            .add_usage(&[hour(NOW), hour(audit_before)])
+            .await
+            .unwrap();
+
+        let want = PurgeReport {
+            codes: 6,
+            families: 3,
+            refresh_tokens: 3,
+            revoked_jtis: 1,
+            keys: 2,
+            audit_events: 1,
+            deliveries: 2,
+        };
+        let dry = store.purge(p, grace, audit_before, true).await.unwrap();
+        assert_eq!(dry, want, "{}: dry run", db.backend);
+        assert!(
+            store.jti_revoked("jti-gone").await.unwrap(),
+            "the dry run removed nothing"
+        );
+        assert_eq!(store.all_keys().await.unwrap().len(), 4);
+        assert!(store.family(&stale_code.family_id).await.unwrap().is_some());
+        assert!(store.code(&loose[0].code_hash).await.unwrap().is_some());
+        assert_eq!(store.usage(&w.client.id, 0).await.unwrap().len(), 2);
+        assert!(store.audit_event("evt_1").await.unwrap().is_some());
+
+        let done = store.purge(p, grace, audit_before, false).await.unwrap();
+        assert_eq!(done, want, "{}", db.backend);
+
+        // Families, their tokens and codes.
+        for (code, kept) in [
+            (&live_code, true),
+            (&old_revoked_code, false),
+            (&new_revoked_code, true),
+            (&stale_code, false),
+            (&recent_code, true),
+            (&bare_code, false),
+        ] {
+            let family = store.family(&code.family_id).await.unwrap();
+            assert_eq!(family.is_some(), kept, "{}: family", db.backend);
+        }
+        let token_kept = |t: &Option<RefreshToken>| {
+            let hash = t.as_ref().unwrap().token_hash.clone();
+            async move { store.refresh_token(&hash).await.unwrap().is_some() }
+        };
+        assert!(token_kept(&live_token).await);
+        assert!(!token_kept(&spent_token).await, "an expired token goes");
+        assert!(!token_kept(&old_revoked_token).await);
+        assert!(token_kept(&new_revoked_token).await);
+        assert!(!token_kept(&stale_token).await);
+        assert!(
+            token_kept(&recent_token).await,
+            "an expired token stays while its access token may live"
+        );
+        let code_kept = |c: &AuthCode| {
+            let hash = c.code_hash.clone();
+            async move { store.code(&hash).await.unwrap().is_some() }
+        };
+        assert!(code_kept(&live_code).await);
+        assert!(!code_kept(&bare_code).await, "a dead family's code goes");
+        assert!(!code_kept(&loose[0]).await);
+        assert!(code_kept(&loose[1]).await);
+        assert!(!code_kept(&recent_code).await, "an expired code goes");
+
+        // Revoked ids, keys, the audit log, deliveries, usage.
+        assert!(!store.jti_revoked("jti-gone").await.unwrap());
+        assert!(store.jti_revoked("jti-kept").await.unwrap());
+        let kids: Vec<String> = store
+            .all_keys()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|k| k.kid)
+            .collect();
+        assert_eq!(kids, vec![keys[2].kid.clone(), keys[3].kid.clone()]);
+        assert!(store.audit_event("evt_1").await.unwrap().is_none());
+        assert!(store.audit_event("evt_2").await.unwrap().is_some());
+        let left: Vec<String> = store
+            .list_deliveries(&hook.id, page(None, 10))
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|d| d.id)
+            .collect();
+        assert_eq!(left, sorted(vec![old[2].id.clone(), recent.id.clone()]));
+        assert_eq!(
+            store.usage(&w.client.id, 0).await.unwrap(),
+            vec![hour(audit_before)]
+        );
+
+        assert_eq!(
+            store.purge(p, grace, audit_before, false).await.unwrap(),
+            PurgeReport::default(),
+            "{}: nothing left to purge",
+            db.backend
+        );
     })
     .await;
 }

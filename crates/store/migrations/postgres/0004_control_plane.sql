@@ -72,3 +72,11 @@ CREATE TABLE usage_hourly (
     count     BIGINT NOT NULL,
     PRIMARY KEY (client_id, hour)
 );
+
+-- Named leases (one node at a time runs the purge): the holder keeps the lease until
+-- `held_until`; a row, not a `meta` value, so that taking it is one conditional upsert.
+CREATE TABLE leases (
+    name       TEXT PRIMARY KEY,
+    holder     TEXT NOT NULL,
+    held_until BIGINT NOT NULL
+);
