@@ -33,7 +33,7 @@ pub fn show(json: bool, view: &impl Serialize) -> anyhow::Result<()> {
     let width = fields.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
     for (label, value) in fields {
         match value {
-            Value::Object(entries) => {
+            Value::Object(entries) if !entries.is_empty() => {
                 writeln!(out, "{label}")?;
                 let inner = entries.keys().map(String::len).max().unwrap_or(0);
                 for (k, v) in entries {
@@ -83,6 +83,7 @@ pub fn cell(v: &Value) -> String {
     match v {
         Value::Null => "-".into(),
         Value::Array(a) if a.is_empty() => "-".into(),
+        Value::Object(o) if o.is_empty() => "-".into(),
         Value::String(s) => s.clone(),
         Value::Array(a) => a.iter().map(cell).collect::<Vec<_>>().join(" "),
         other => other.to_string(),
