@@ -1,6 +1,8 @@
 //! `calyx`: the one binary. Each subcommand lives in `cmd/<name>.rs`; this file only parses
 //! arguments, sets up logging and dispatches.
 
+use std::process::ExitCode;
+
 use clap::{Parser, Subcommand};
 use secrecy::SecretString;
 
@@ -63,6 +65,20 @@ pub enum Command {
     /// Manage signing keys.
     #[command(subcommand)]
     Keys(cmd::keys::Command),
+    /// Manage clients of the management API (`/admin/v1`).
+    #[command(subcommand)]
+    Admin(cmd::admin::Command),
+    /// Read the audit log.
+    #[command(subcommand)]
+    Audit(cmd::audit::Command),
+    /// Remove expired and finished records now (`serve` also does it on a schedule).
+    Purge(cmd::purge::Args),
+    /// Manage webhooks (audit events POSTed to a URL).
+    #[command(subcommand)]
+    Webhook(cmd::webhook::Command),
+    /// List and revoke grant families (one per sign-in).
+    #[command(subcommand)]
+    Family(cmd::family::Command),
 }
 
 /// Parses a secret flag into a type that never prints it.
@@ -70,7 +86,9 @@ fn secret(s: &str) -> Result<SecretString, std::convert::Infallible> {
     Ok(SecretString::from(s))
 }
 
-fn main() -> anyhow::Result<()> {
+/// Runs the command; on failure prints `error: ` and the causes on one line (a management
+/// error's own message first: what is invalid, missing or in conflict) and exits with 1.
+fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -79,8 +97,26 @@ fn main() -> anyhow::Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    let result = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
-        .build()?;
-    runtime.block_on(cmd::run(cli))
+        .build()
+        .map_err(anyhow::Error::new)
+        .and_then(|runtime| runtime.block_on(cmd::run(cli)));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        // `calyx audit list | head`: the reader has what it wanted.
+        Err(e) if broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Whether writing to standard output failed because its reader has gone.
+fn broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }

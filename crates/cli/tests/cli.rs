@@ -2,10 +2,12 @@
 
 use std::path::Path;
 use std::process::Command;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use calyx_server::manage::{Manager, Secrets};
 use calyx_testkit::{eventually, jwt_parts, kid_of, Browser, Calyx, Endpoint, Scanner};
-use calyx_testkit::{ServeProcess, SOON};
+use calyx_testkit::{ServeProcess, SystemClock, SOON};
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_calyx");
@@ -512,4 +514,686 @@ async fn keys_list_shows_each_state_and_retire_unpublishes_at_once() {
         !out.status.success(),
         "a retired key cannot be retired again"
     );
+}
+
+/// `calyx ARGS --json`, which must succeed: one JSON value per line (JSON Lines).
+fn json_lines(env: &Calyx, args: &[&str]) -> Vec<Value> {
+    let out = env.command().args(args).arg("--json").output().unwrap();
+    assert!(
+        out.status.success(),
+        "calyx {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            serde_json::from_str(l).unwrap_or_else(|e| panic!("calyx {args:?} printed {l} ({e})"))
+        })
+        .collect()
+}
+
+/// `calyx ARGS` without `--json`, which must succeed: what it printed.
+fn text(env: &Calyx, args: &[&str]) -> String {
+    let out = env.command().args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "calyx {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// `calyx ARGS`, which must fail: its one-line error.
+fn refused(env: &Calyx, args: &[&str]) -> String {
+    let out = env.command().args(args).output().unwrap();
+    assert!(
+        !out.status.success(),
+        "calyx {args:?} succeeded: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(out.stdout.is_empty(), "a refusal prints nothing on stdout");
+    String::from_utf8(out.stderr).unwrap()
+}
+
+/// `calyx ... delete ...`, which must succeed and print nothing on stdout.
+fn delete(env: &Calyx, args: &[&str]) {
+    assert_eq!(text(env, args), "", "calyx {args:?} prints nothing");
+}
+
+/// The keys of a JSON object, in order.
+fn keys(v: &Value) -> Vec<&str> {
+    v.as_object().unwrap().keys().map(String::as_str).collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn orgs_are_listed_to_the_last_page_shown_updated_and_deleted() {
+    let env = env();
+    // More than one page of 200, made in-process and without an fsync per commit: 204
+    // `calyx org create` runs would be slow.
+    let store = calyx_store::connect(&calyx_store::ConnectOptions {
+        sqlite_sync_full: false,
+        ..calyx_store::ConnectOptions::new(env.database_url())
+    })
+    .await
+    .unwrap();
+    let m = Manager::with_store(store, &Secrets::default(), Arc::new(SystemClock))
+        .await
+        .unwrap();
+    for i in 0..204 {
+        m.create_org(&format!("Org {i:03}")).await.unwrap();
+    }
+    let id = env.json(&["org", "create", "--name", "Acme"])["org_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let listed = json_lines(&env, &["org", "list"]);
+    assert_eq!(listed.len(), 205, "every page is read");
+    let ids: Vec<&str> = listed.iter().map(|o| o["id"].as_str().unwrap()).collect();
+    let mut sorted = ids.clone();
+    sorted.sort_unstable();
+    sorted.dedup();
+    assert_eq!(ids, sorted, "in id order, each once");
+    let acme = listed.iter().find(|o| o["id"] == id.as_str()).unwrap();
+    assert_eq!(acme["name"], "Acme");
+    assert_eq!(keys(acme), ["created_at", "id", "name"], "the OrgView");
+    let table = text(&env, &["org", "list"]);
+    assert_eq!(table.lines().count(), 206, "a header and a row each");
+    assert!(table.starts_with("ID "), "{table}");
+
+    assert_eq!(env.json(&["org", "show", &id]), *acme);
+    assert!(text(&env, &["org", "show", &id]).contains("name        Acme\n"));
+    let updated = env.json(&["org", "update", &id, "--name", "Acme Corp"]);
+    assert_eq!(updated["name"], "Acme Corp");
+    assert_eq!(env.json(&["org", "show", &id])["name"], "Acme Corp");
+    let err = refused(&env, &["org", "update", &id, "--name", "Org 000"]);
+    assert!(
+        err.starts_with("error: ") && err.contains("already exists"),
+        "{err}"
+    );
+
+    delete(&env, &["org", "delete", &id]);
+    let err = refused(&env, &["org", "show", &id]);
+    assert_eq!(err, format!("error: no organization with id {id}\n"));
+}
+
+#[test]
+fn apis_are_listed_shown_by_id_or_audience_updated_and_deleted() {
+    let env = env();
+    let aud = "https://crm.acme.test/";
+    env.json(&[
+        "api",
+        "create",
+        "--audience",
+        aud,
+        "--name",
+        "CRM",
+        "--scopes",
+        "read write",
+        "--scope-description",
+        "read=Read the records",
+    ]);
+    let listed = json_lines(&env, &["api", "list"]);
+    let api = listed.iter().find(|a| a["audience"] == aud).unwrap();
+    assert_eq!(api["scopes"], serde_json::json!(["read", "write"]));
+    assert_eq!(
+        api["scope_descriptions"],
+        serde_json::json!({"read": "Read the records"})
+    );
+    let id = api["id"].as_str().unwrap();
+    assert_eq!(env.json(&["api", "show", aud]), *api);
+    assert_eq!(env.json(&["api", "show", id]), *api);
+
+    let updated = env.json(&[
+        "api",
+        "update",
+        id,
+        "--name",
+        "CRM v2",
+        "--scopes",
+        "read write admin",
+        "--scope-description",
+        "admin=Everything",
+        "--scope-description",
+        "read=",
+        "--token-lifetime",
+        "600",
+    ]);
+    assert_eq!(updated["name"], "CRM v2");
+    assert_eq!(
+        updated["scopes"],
+        serde_json::json!(["admin", "read", "write"])
+    );
+    assert_eq!(
+        updated["scope_descriptions"],
+        serde_json::json!({"admin": "Everything"}),
+        "read= removed one, the others stay"
+    );
+    assert_eq!(updated["token_lifetime"], 600);
+    assert_eq!(updated["user_token_lifetime"], api["user_token_lifetime"]);
+    assert_eq!(env.json(&["api", "show", id]), updated);
+    let err = refused(
+        &env,
+        &["api", "update", id, "--scope-description", "nope=x"],
+    );
+    assert!(err.contains("does not define"), "{err}");
+
+    delete(&env, &["api", "delete", aud]);
+    assert!(refused(&env, &["api", "show", id]).contains("no API"));
+}
+
+#[test]
+fn clients_are_listed_by_org_shown_without_their_secret_updated_and_deleted() {
+    let env = env();
+    let acme = env.json(&["org", "create", "--name", "Acme"])["org_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let other = env.json(&["org", "create", "--name", "Other"])["org_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let backend = env.json(&["client", "create", "--org", &acme, "--name", "Backend"]);
+    let id = backend["client_id"].as_str().unwrap();
+    let secret = backend["client_secret"].as_str().unwrap();
+    let app = env.json(&[
+        "client",
+        "create",
+        "--org",
+        &other,
+        "--name",
+        "App",
+        "--type",
+        "public",
+        "--redirect-uri",
+        "https://app.other.test/cb",
+    ]);
+    let app_id = app["client_id"].as_str().unwrap();
+    assert!(app.get("client_secret").is_none_or(Value::is_null));
+
+    let mine = json_lines(&env, &["client", "list", "--org", &acme]);
+    assert_eq!(mine.len(), 1);
+    assert_eq!(mine[0]["id"], id);
+    assert_eq!(mine[0]["type"], "confidential");
+    assert_eq!(mine[0]["disabled"], false);
+    assert_eq!(json_lines(&env, &["client", "list"]).len(), 2);
+    let shown = env.json(&["client", "show", id]);
+    assert_eq!(shown, mine[0]);
+    assert!(shown.get("client_secret").is_none());
+    for out in [
+        text(&env, &["client", "list"]),
+        text(&env, &["client", "show", id]),
+        shown.to_string(),
+    ] {
+        assert!(!out.contains(secret), "{out}");
+    }
+
+    let updated = env.json(&[
+        "client",
+        "update",
+        id,
+        "--name",
+        "Nightly jobs",
+        "--description",
+        "Runs at night",
+        "--website-uri",
+        "https://acme.test/",
+    ]);
+    assert_eq!(updated["name"], "Nightly jobs");
+    assert_eq!(updated["description"], "Runs at night");
+    assert_eq!(updated["website_uri"], "https://acme.test/");
+    let cleared = env.json(&["client", "update", id, "--description", ""]);
+    assert!(cleared.get("description").is_none(), "\"\" removes it");
+    assert_eq!(cleared["website_uri"], "https://acme.test/");
+    let moved = env.json(&[
+        "client",
+        "update",
+        app_id,
+        "--redirect-uri",
+        "https://app.other.test/cb2",
+    ]);
+    assert_eq!(
+        moved["redirect_uris"],
+        serde_json::json!(["https://app.other.test/cb2"])
+    );
+    let err = refused(
+        &env,
+        &[
+            "client",
+            "update",
+            app_id,
+            "--grant-type",
+            "client_credentials",
+        ],
+    );
+    assert!(err.contains("public client"), "{err}");
+
+    delete(&env, &["client", "delete", id]);
+    assert!(refused(&env, &["client", "show", id]).contains("no client with id"));
+    assert!(json_lines(&env, &["client", "list", "--org", &acme]).is_empty());
+}
+
+#[test]
+fn users_are_listed_shown_updated_one_api_at_a_time_and_deleted() {
+    let env = env();
+    let org = env.json(&["org", "create", "--name", "Acme"])["org_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (crm, billing) = ("https://crm.acme.test/", "https://billing.acme.test/");
+    for (aud, scopes) in [(crm, "Standard OrgAdmin"), (billing, "read")] {
+        env.json(&[
+            "api",
+            "create",
+            "--audience",
+            aud,
+            "--name",
+            "API",
+            "--scopes",
+            scopes,
+        ]);
+    }
+    let id = env.json(&[
+        "user",
+        "create",
+        "--org",
+        &org,
+        "--username",
+        "jane",
+        "--audience",
+        crm,
+        "--scopes",
+        "Standard",
+    ])["user_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let listed = json_lines(&env, &["user", "list", "--org", &org]);
+    assert_eq!(listed.len(), 1);
+    let jane = &listed[0];
+    assert_eq!(jane["id"], id.as_str());
+    assert_eq!(jane["username"], "jane");
+    assert_eq!(jane["has_password"], false);
+    assert_eq!(
+        jane["allowed_scopes"],
+        serde_json::json!({crm: ["Standard"]})
+    );
+    assert_eq!(env.json(&["user", "show", &id]), *jane);
+
+    let updated = env.json(&[
+        "user",
+        "update",
+        &id,
+        "--email",
+        "jane@acme.test",
+        "--audience",
+        billing,
+        "--scopes",
+        "read",
+    ]);
+    assert_eq!(updated["email"], "jane@acme.test");
+    assert_eq!(
+        updated["allowed_scopes"],
+        serde_json::json!({crm: ["Standard"], billing: ["read"]}),
+        "the other API's scopes stay"
+    );
+    let updated = env.json(&["user", "update", &id, "--audience", crm, "--scopes", ""]);
+    assert_eq!(
+        updated["allowed_scopes"],
+        serde_json::json!({billing: ["read"]})
+    );
+    let updated = env.json_with_input(
+        &["user", "update", &id, "--password-stdin"],
+        "a brand new password\n",
+    );
+    assert_eq!(updated["has_password"], true);
+    assert!(files_containing(env.dir(), &["a brand new password"]).is_empty());
+
+    delete(&env, &["user", "delete", &id]);
+    assert!(refused(&env, &["user", "show", &id]).contains("no user with id"));
+}
+
+#[test]
+fn grant_create_refuses_to_overwrite_and_update_and_delete_change_the_grant() {
+    let env = env();
+    let (id, _, aud) = provision_machine_client(&env, "ES256");
+    // `provision_machine_client` granted read:consumers by default; the API also has write.
+    env.json(&[
+        "api",
+        "update",
+        &aud,
+        "--scopes",
+        "read:consumers write:consumers",
+    ]);
+    let err = refused(
+        &env,
+        &[
+            "grant",
+            "create",
+            "--client",
+            &id,
+            "--audience",
+            &aud,
+            "--scopes",
+            "read:consumers write:consumers",
+        ],
+    );
+    assert!(
+        err.contains("already has a grant") && err.contains("grant update"),
+        "{err}"
+    );
+    let grants = json_lines(&env, &["grant", "list", "--client", &id]);
+    assert_eq!(grants.len(), 1);
+    assert_eq!(grants[0]["scopes"], serde_json::json!(["read:consumers"]));
+    assert_eq!(
+        grants[0]["default"], true,
+        "the refused create changed nothing"
+    );
+
+    let updated = env.json(&[
+        "grant",
+        "update",
+        "--client",
+        &id,
+        "--audience",
+        &aud,
+        "--scopes",
+        "read:consumers write:consumers",
+    ]);
+    assert_eq!(
+        updated["scopes"],
+        serde_json::json!(["read:consumers", "write:consumers"])
+    );
+    assert_eq!(updated["default"], true, "--default absent: unchanged");
+    let updated = env.json(&[
+        "grant",
+        "update",
+        "--client",
+        &id,
+        "--audience",
+        &aud,
+        "--default",
+        "false",
+    ]);
+    assert_eq!(updated["default"], false);
+    assert_eq!(
+        json_lines(&env, &["grant", "list", "--client", &id]),
+        [updated]
+    );
+
+    delete(
+        &env,
+        &["grant", "delete", "--client", &id, "--audience", &aud],
+    );
+    assert!(json_lines(&env, &["grant", "list", "--client", &id]).is_empty());
+    let err = refused(
+        &env,
+        &["grant", "delete", "--client", &id, "--audience", &aud],
+    );
+    assert!(err.contains("has no grant"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_disabled_client_is_refused_tokens_on_a_running_server_until_enabled() {
+    let env = env();
+    let (id, secret, aud) = provision_machine_client(&env, "ES256");
+    let server = serve(&env, &[]);
+    assert_eq!(token(&server, &id, &secret, Some(&aud)).await.0, 200);
+    let disabled = env.json(&["client", "disable", &id]);
+    assert_eq!(disabled["disabled"], true);
+    eventually(SOON, "the disabled client is refused", || async {
+        token(&server, &id, &secret, Some(&aud)).await.0 == 401
+    })
+    .await;
+    let enabled = env.json(&["client", "enable", &id]);
+    assert_eq!(enabled["disabled"], false);
+    eventually(SOON, "the enabled client gets tokens again", || async {
+        token(&server, &id, &secret, Some(&aud)).await.0 == 200
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_admin_client_gets_admin_tokens_and_the_api_answers_what_the_cli_prints() {
+    let env = env();
+    provision_machine_client(&env, "ES256");
+    let admin = env.json(&[
+        "admin",
+        "create-client",
+        "--name",
+        "ops",
+        "--scopes",
+        "admin:read",
+    ]);
+    assert_eq!(keys(&admin), ["client_id", "client_secret"]);
+    let (id, secret) = (
+        admin["client_id"].as_str().unwrap(),
+        admin["client_secret"].as_str().unwrap(),
+    );
+    let err = refused(
+        &env,
+        &["admin", "create-client", "--name", "x", "--scopes", "read"],
+    );
+    assert!(err.contains("admin:read"), "{err}");
+
+    let server = serve(&env, &[]);
+    let (status, body) = token(&server, id, secret, Some("urn:calyx:admin")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["scope"], "admin:read");
+    let (status, _) = token(&server, id, secret, None).await;
+    assert_eq!(status, 200, "the management API is its default audience");
+    // The same views, whichever way they are asked for.
+    let resp = server
+        .get_as(
+            "/admin/v1/clients?limit=200",
+            body["access_token"].as_str().unwrap(),
+        )
+        .await;
+    assert_eq!(resp.status(), 200);
+    let page: Value = resp.json().await.unwrap();
+    assert_eq!(
+        page["items"].as_array().unwrap(),
+        &json_lines(&env, &["client", "list"])
+    );
+}
+
+#[test]
+fn the_audit_log_shows_the_cli_s_changes_by_its_os_user_and_no_secret() {
+    let env = env();
+    let (id, secret, _) = provision_machine_client(&env, "ES256");
+    let rotated = env.json(&["client", "rotate-secret", &id, "--grace-seconds", "60"]);
+    let new_secret = rotated["client_secret"].as_str().unwrap();
+    env.json(&["client", "disable", &id]);
+    let as_ops = |args: &[&str]| {
+        let out = env
+            .command()
+            .env("USER", "ops-test")
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    as_ops(&["client", "enable", &id]);
+
+    let events = json_lines(&env, &["audit", "list", "--client", &id]);
+    let kinds: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "client.created",
+            "grant.created",
+            "client.secret_rotated",
+            "client.disabled",
+            "client.enabled"
+        ]
+    );
+    assert!(events
+        .iter()
+        .all(|e| e["actor"].as_str().unwrap().starts_with("cli:")));
+    assert_eq!(events[4]["actor"], "cli:ops-test");
+    assert_eq!(events[2]["detail"]["grace_seconds"], 60);
+    assert_eq!(
+        env.json(&["audit", "show", events[3]["id"].as_str().unwrap()]),
+        events[3]
+    );
+
+    let all = [
+        as_ops(&["audit", "list", "--json"]),
+        as_ops(&["audit", "list"]),
+    ];
+    for out in &all {
+        assert!(!out.contains(&secret) && !out.contains(new_secret), "{out}");
+    }
+    assert!(all[0].lines().count() >= 7, "org and API too: {}", all[0]);
+    let disabled = json_lines(&env, &["audit", "list", "--type", "client.disabled"]);
+    assert_eq!(disabled, [events[3].clone()]);
+    let clients = json_lines(
+        &env,
+        &["audit", "list", "--type", "client.*", "--since", "-1h"],
+    );
+    assert_eq!(clients.len(), 4);
+    assert!(json_lines(&env, &["audit", "list", "--until", "-1d"]).is_empty());
+    let at = events[0]["at"].as_i64().unwrap().to_string();
+    assert!(!json_lines(&env, &["audit", "list", "--since", &at]).is_empty());
+    let err = refused(&env, &["audit", "list", "--since", "yesterday"]);
+    assert!(err.contains("Unix seconds"), "{err}");
+}
+
+#[test]
+fn purge_dry_run_prints_a_report_and_removes_nothing() {
+    let env = env();
+    provision_machine_client(&env, "ES256");
+    let before = json_lines(&env, &["audit", "list"]).len();
+    let report = env.json(&["purge", "--dry-run", "--audit-retention-days", "1"]);
+    for field in [
+        "codes",
+        "families",
+        "refresh_tokens",
+        "revoked_jtis",
+        "keys",
+        "audit_events",
+        "deliveries",
+    ] {
+        assert!(report[field].is_u64(), "{field} in {report}");
+    }
+    assert_eq!(report["audit_events"], 0, "today's events are kept");
+    assert_eq!(json_lines(&env, &["audit", "list"]).len(), before);
+    assert!(text(&env, &["purge"]).contains("audit_events"));
+    let err = refused(&env, &["purge", "--audit-retention-days", "0"]);
+    assert!(err.contains("audit-retention-days"), "{err}");
+}
+
+#[test]
+fn webhooks_print_their_secret_once_and_list_their_deliveries() {
+    let env = env();
+    let created = env.json(&[
+        "webhook",
+        "create",
+        "--url",
+        "http://127.0.0.1:9/hook",
+        "--event",
+        "client.*",
+        "--event",
+        "security.*",
+    ]);
+    let id = created["id"].as_str().unwrap();
+    let secret = created["secret"].as_str().unwrap();
+    assert_eq!(
+        created["events"],
+        serde_json::json!(["client.*", "security.*"])
+    );
+    let err = refused(
+        &env,
+        &[
+            "webhook",
+            "create",
+            "--url",
+            "http://example.com/",
+            "--event",
+            "*",
+        ],
+    );
+    assert!(err.contains("https"), "{err}");
+
+    // No server runs, so the event's delivery stays pending.
+    provision_machine_client(&env, "ES256");
+    let deliveries = json_lines(&env, &["webhook", "deliveries", id]);
+    assert_eq!(deliveries.len(), 1, "client.created only: {deliveries:?}");
+    assert_eq!(deliveries[0]["state"], "pending");
+    let event = env.json(&["audit", "show", deliveries[0]["event_id"].as_str().unwrap()]);
+    assert_eq!(event["type"], "client.created");
+
+    let updated = env.json(&[
+        "webhook",
+        "update",
+        id,
+        "--disabled",
+        "true",
+        "--event",
+        "*",
+    ]);
+    assert_eq!(updated["disabled"], true);
+    assert_eq!(updated["events"], serde_json::json!(["*"]));
+    let listed = json_lines(&env, &["webhook", "list"]);
+    assert_eq!(listed, std::slice::from_ref(&updated));
+    assert_eq!(env.json(&["webhook", "show", id]), updated);
+    for out in [
+        text(&env, &["webhook", "list"]),
+        text(&env, &["webhook", "show", id]),
+        text(&env, &["webhook", "deliveries", id]),
+        text(&env, &["audit", "list", "--json"]),
+    ] {
+        assert!(!out.contains(secret), "{out}");
+    }
+    delete(&env, &["webhook", "delete", id]);
+    assert!(json_lines(&env, &["webhook", "list"]).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn families_are_listed_by_client_or_user_and_revoked() {
+    let env = env();
+    let m = calyx_testkit::fixture::open_manager(env.database_url()).await;
+    let p = calyx_testkit::Fixture::new(&m)
+        .app(calyx_core::model::ClientType::Confidential)
+        .user("jane", "read:consumers")
+        .build()
+        .await;
+    let user = m.user(&p.user_id).await.unwrap();
+    let api = m.api(&p.audience).await.unwrap();
+    let scope = calyx_core::ScopeSet::parse("read:consumers").unwrap();
+    for _ in 0..2 {
+        calyx_testkit::fixture::seed_refresh_token(
+            &m,
+            &p.client_id,
+            &user,
+            &api,
+            scope.clone(),
+            600,
+        )
+        .await;
+    }
+
+    let by_client = json_lines(&env, &["family", "list", "--client", &p.client_id]);
+    assert_eq!(by_client.len(), 2);
+    assert_eq!(
+        json_lines(&env, &["family", "list", "--user", &p.user_id]),
+        by_client
+    );
+    assert_eq!(by_client[0]["scope"], "read:consumers");
+    assert!(by_client[0].get("revoked_at").is_none());
+    let fam = by_client[0]["id"].as_str().unwrap();
+    assert_eq!(env.json(&["family", "show", fam]), by_client[0]);
+    let revoked = env.json(&["family", "revoke", fam]);
+    assert!(revoked["revoked_at"].is_i64());
+    assert!(refused(&env, &["family", "list"]).contains("--client"));
+
+    let out = env.json(&["client", "revoke-tokens", &p.client_id]);
+    assert_eq!(out["families_revoked"], 1, "the other one");
+    let after = json_lines(&env, &["family", "list", "--client", &p.client_id]);
+    assert!(after.iter().all(|f| f["revoked_at"].is_i64()), "{after:?}");
 }

@@ -1,15 +1,57 @@
-//! `calyx client create` and `calyx client rotate-secret`.
+//! `calyx client create | list | show | update | delete | disable | enable | rotate-secret |
+//! revoke-tokens`. A secret is printed only by `create` and `rotate-secret`.
 
 use calyx_core::model::{ClientType, GrantType};
-use calyx_server::manage::{Manager, NewClient};
+use calyx_server::manage::views::ClientView;
+use calyx_server::manage::{ClientPatch, Manager, NewClient};
 use serde_json::json;
 
-use crate::output::print;
+use crate::output::{print, show};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
     /// Register a client; prints its secret once.
     Create(CreateArgs),
+    /// Every client, or an organization's.
+    List {
+        /// Only this organization's clients.
+        #[arg(long)]
+        org: Option<String>,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One client (never its secret).
+    Show {
+        /// The client id.
+        id: String,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Change a client's registration (not its type, organization or secret).
+    Update(UpdateArgs),
+    /// Delete a client: its grants go, and every sign-in of it is revoked.
+    Delete {
+        /// The client id.
+        id: String,
+    },
+    /// Stop a client: it can no longer authenticate, and its tokens are refused here.
+    Disable {
+        /// The client id.
+        id: String,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Let a disabled client authenticate again.
+    Enable {
+        /// The client id.
+        id: String,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
     /// Give a client a new secret; prints it once.
     RotateSecret {
         /// The client id.
@@ -17,6 +59,15 @@ pub enum Command {
         /// Seconds the old secret keeps working (0 = it stops now).
         #[arg(long, default_value_t = 0)]
         grace_seconds: i64,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke every sign-in of a client: its refresh tokens stop working at once and its
+    /// access tokens stop introspecting as active.
+    RevokeTokens {
+        /// The client id.
+        id: String,
         /// Print one JSON object.
         #[arg(long)]
         json: bool,
@@ -60,6 +111,43 @@ pub struct CreateArgs {
     json: bool,
 }
 
+#[derive(Debug, clap::Args)]
+pub struct UpdateArgs {
+    /// The client id.
+    id: String,
+    /// New display name.
+    #[arg(long)]
+    name: Option<String>,
+    /// Allowed grant (repeatable; replaces the list): client_credentials,
+    /// authorization_code, refresh_token.
+    #[arg(long = "grant-type", value_parser = parse_grant)]
+    grant_types: Vec<GrantType>,
+    /// Registered redirect URI (repeatable; replaces the list).
+    #[arg(long = "redirect-uri", conflicts_with = "clear_redirect_uris")]
+    redirect_uris: Vec<String>,
+    /// Remove every redirect URI.
+    #[arg(long)]
+    clear_redirect_uris: bool,
+    /// Description ("" removes it).
+    #[arg(long)]
+    description: Option<String>,
+    /// Website ("" removes it).
+    #[arg(long)]
+    website_uri: Option<String>,
+    /// Privacy policy ("" removes it).
+    #[arg(long)]
+    privacy_policy_uri: Option<String>,
+    /// Terms of service ("" removes it).
+    #[arg(long)]
+    tos_uri: Option<String>,
+    /// Disable (true) or enable (false), as `disable` and `enable` do.
+    #[arg(long)]
+    disabled: Option<bool>,
+    /// Print one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
 fn parse_grant(s: &str) -> Result<GrantType, String> {
     GrantType::parse(s).ok_or_else(|| format!("unknown grant type {s:?}"))
 }
@@ -92,6 +180,66 @@ pub async fn run(m: &Manager, c: Command) -> anyhow::Result<()> {
                 &lines,
             );
         }
+        Command::List { org, json } => {
+            let org = org.as_deref();
+            super::list(
+                json,
+                &["ID", "ORG", "TYPE", "DISABLED", "NAME"],
+                |c: &ClientView| {
+                    vec![
+                        c.id.clone(),
+                        c.org_id.clone(),
+                        c.client_type.clone(),
+                        c.disabled.to_string(),
+                        c.name.clone(),
+                    ]
+                },
+                |after, limit| async move { m.list_clients(org, after.as_deref(), limit).await },
+            )
+            .await?;
+        }
+        Command::Show { id, json } => show(json, &ClientView::from(m.client(&id).await?))?,
+        Command::Update(a) => {
+            let redirect_uris = if a.clear_redirect_uris {
+                Some(Vec::new())
+            } else {
+                (!a.redirect_uris.is_empty()).then_some(a.redirect_uris)
+            };
+            let grant_types = (!a.grant_types.is_empty()).then(|| {
+                a.grant_types
+                    .iter()
+                    .map(|g| g.as_str().to_owned())
+                    .collect()
+            });
+            let patch = ClientPatch {
+                name: a.name,
+                description: a.description,
+                website_uri: a.website_uri,
+                privacy_policy_uri: a.privacy_policy_uri,
+                tos_uri: a.tos_uri,
+                redirect_uris,
+                grant_types,
+                disabled: a.disabled,
+            };
+            let client = m.update_client(&a.id, patch).await?;
+            show(a.json, &ClientView::from(client))?;
+        }
+        Command::Delete { id } => {
+            m.delete_client(&id).await?;
+            eprintln!("deleted client {id}");
+        }
+        Command::Disable { id, json } => {
+            show(
+                json,
+                &ClientView::from(m.set_client_disabled(&id, true).await?),
+            )?;
+        }
+        Command::Enable { id, json } => {
+            show(
+                json,
+                &ClientView::from(m.set_client_disabled(&id, false).await?),
+            )?;
+        }
         Command::RotateSecret {
             client_id,
             grace_seconds,
@@ -105,6 +253,17 @@ pub async fn run(m: &Manager, c: Command) -> anyhow::Result<()> {
                     ("client_id", client_id.clone()),
                     ("client_secret", secret.clone()),
                     ("", "(the secret is shown only this once)".into()),
+                ],
+            );
+        }
+        Command::RevokeTokens { id, json } => {
+            let n = m.revoke_client_tokens(&id).await?;
+            print(
+                json,
+                json!({"client_id": id, "families_revoked": n}),
+                &[
+                    ("client_id", id.clone()),
+                    ("families_revoked", n.to_string()),
                 ],
             );
         }

@@ -2,10 +2,10 @@
 
 use calyx_core::model::SigningAlg;
 use calyx_server::keys::JWKS_MAX_AGE_SECS;
-use calyx_server::manage::Manager;
+use calyx_server::manage::{KeyInfo, Manager};
 use serde_json::json;
 
-use crate::output::print;
+use crate::output::{opt, print};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
@@ -66,18 +66,19 @@ pub async fn run(m: &Manager, c: Command) -> anyhow::Result<()> {
             );
         }
         Command::List { json } => {
-            let keys = m.list_keys().await?;
-            if json {
-                for k in keys {
-                    println!("{}", serde_json::to_value(&k)?);
-                }
-            } else {
-                println!("{:<44} {:<6} {:<9} RETIRES_AT", "KID", "ALG", "STATE");
-                for k in keys {
-                    let retires = k.retires_at.map(|r| r.to_string()).unwrap_or_default();
-                    println!("{:<44} {:<6} {:<9} {retires}", k.kid, k.alg, k.state);
-                }
-            }
+            super::list_all(
+                json,
+                &["KID", "ALG", "STATE", "RETIRES_AT"],
+                |k: &KeyInfo| {
+                    vec![
+                        k.kid.clone(),
+                        k.alg.to_owned(),
+                        k.state.to_owned(),
+                        opt(&k.retires_at),
+                    ]
+                },
+                &m.list_keys().await?,
+            )?;
         }
         Command::Retire { kid, json } => {
             let alg = m.retire_key(&kid).await?;

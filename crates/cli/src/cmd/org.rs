@@ -1,9 +1,10 @@
-//! `calyx org create`.
+//! `calyx org create | list | show | update | delete`.
 
-use calyx_server::manage::Manager;
+use calyx_server::manage::views::OrgView;
+use calyx_server::manage::{Manager, OrgPatch};
 use serde_json::json;
 
-use crate::output::print;
+use crate::output::{print, show};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
@@ -16,6 +17,36 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Every organization.
+    List {
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One organization.
+    Show {
+        /// The organization id.
+        id: String,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Rename an organization.
+    Update {
+        /// The organization id.
+        id: String,
+        /// New display name (unique).
+        #[arg(long)]
+        name: Option<String>,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete an organization that has no clients and no users left.
+    Delete {
+        /// The organization id.
+        id: String,
+    },
 }
 
 pub async fn run(m: &Manager, c: Command) -> anyhow::Result<()> {
@@ -27,7 +58,25 @@ pub async fn run(m: &Manager, c: Command) -> anyhow::Result<()> {
                 json!({"org_id": org.id, "name": org.name}),
                 &[("org_id", org.id.clone())],
             );
-            Ok(())
+        }
+        Command::List { json } => {
+            super::list(
+                json,
+                &["ID", "NAME", "CREATED_AT"],
+                |o: &OrgView| vec![o.id.clone(), o.name.clone(), o.created_at.to_string()],
+                |after, limit| async move { m.list_orgs(after.as_deref(), limit).await },
+            )
+            .await?;
+        }
+        Command::Show { id, json } => show(json, &OrgView::from(m.org(&id).await?))?,
+        Command::Update { id, name, json } => {
+            let org = m.update_org(&id, OrgPatch { name }).await?;
+            show(json, &OrgView::from(org))?;
+        }
+        Command::Delete { id } => {
+            m.delete_org(&id).await?;
+            eprintln!("deleted organization {id}");
         }
     }
+    Ok(())
 }

@@ -3,7 +3,7 @@
 
 use anyhow::bail;
 use calyx_core::model::{ClientType, GrantType, SigningAlg};
-use calyx_server::manage::{Manager, NewApi, NewClient, NewUser};
+use calyx_server::manage::{ManageError, Manager, NewApi, NewClient, NewUser};
 use calyx_server::{Application, Config};
 
 use crate::Global;
@@ -97,13 +97,19 @@ async fn provision_demo(m: &Manager) -> anyhow::Result<Demo> {
             .await?;
         secret.expect("a confidential client has a secret")
     };
-    m.create_grant(
-        DEMO_CLIENT_ID,
-        DEMO_AUDIENCE,
-        "read:consumers write:consumers read:credit.score users:write users:authenticate",
-        true,
-    )
-    .await?;
+    // An existing grant (an earlier start's, or the operator's change to it) stays as it is.
+    match m
+        .create_grant(
+            DEMO_CLIENT_ID,
+            DEMO_AUDIENCE,
+            "read:consumers write:consumers read:credit.score users:write users:authenticate",
+            true,
+        )
+        .await
+    {
+        Ok(_) | Err(ManageError::Conflict(_)) => {}
+        Err(e) => return Err(e.into()),
+    }
     let password = calyx_token::secret::random_string(12);
     let demo_org = org_id_of_demo(m).await?;
     let existing = m.store.users_by_username(DEMO_USERNAME).await?;

@@ -1,17 +1,44 @@
-//! `calyx user create`.
+//! `calyx user create | list | show | update | delete`. Passwords are read from standard input
+//! only, and never shown.
 
+use std::collections::BTreeMap;
 use std::io::Read;
 
 use anyhow::Context;
-use calyx_server::manage::{Manager, NewUser};
+use calyx_server::manage::views::UserView;
+use calyx_server::manage::{Manager, NewUser, ScopeList, UserPatch};
 use serde_json::json;
 
-use crate::output::print;
+use crate::output::{opt, print, show};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
     /// Create a user who can sign in on the login page and approve applications.
     Create(CreateArgs),
+    /// Every user, or an organization's.
+    List {
+        /// Only this organization's users.
+        #[arg(long)]
+        org: Option<String>,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One user, with the scopes they may grant.
+    Show {
+        /// The user id.
+        id: String,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Change a user's names, password or allowed scopes.
+    Update(UpdateArgs),
+    /// Delete a user and revoke every sign-in of theirs.
+    Delete {
+        /// The user id.
+        id: String,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -43,32 +70,118 @@ pub struct CreateArgs {
     json: bool,
 }
 
+#[derive(Debug, clap::Args)]
+pub struct UpdateArgs {
+    /// The user id.
+    id: String,
+    /// Login name (unique; "" removes it, which a user with a password cannot do).
+    #[arg(long)]
+    username: Option<String>,
+    /// Read a new password from standard input (at least 8 characters).
+    #[arg(long)]
+    password_stdin: bool,
+    /// The organization's own id for the user ("" removes it).
+    #[arg(long)]
+    external_id: Option<String>,
+    /// Contact address ("" removes it).
+    #[arg(long)]
+    email: Option<String>,
+    /// The API the scopes below are for; the user's scopes for other APIs stay as they are.
+    #[arg(long, requires = "scopes")]
+    audience: Option<String>,
+    /// Space-separated scopes the account may grant for that API ("" removes the API).
+    #[arg(long, requires = "audience")]
+    scopes: Option<String>,
+    /// Print one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+/// The password on standard input, without its line ending.
+fn read_password() -> anyhow::Result<String> {
+    let mut s = String::new();
+    std::io::stdin()
+        .read_to_string(&mut s)
+        .context("reading the password from standard input")?;
+    Ok(s.trim_end_matches(['\r', '\n']).to_owned())
+}
+
 pub async fn run(m: &Manager, c: Command) -> anyhow::Result<()> {
-    let Command::Create(a) = c;
-    let password = if a.password_stdin {
-        let mut s = String::new();
-        std::io::stdin()
-            .read_to_string(&mut s)
-            .context("reading the password from standard input")?;
-        Some(s.trim_end_matches(['\r', '\n']).to_owned())
-    } else {
-        None
-    };
-    let user = m
-        .create_user(NewUser {
-            org_id: a.org,
-            username: a.username,
-            password,
-            external_id: a.external_id,
-            email: a.email,
-            scopes: a.audience.zip(a.scopes).into_iter().collect(),
-            ceiling: None,
-        })
-        .await?;
-    print(
-        a.json,
-        json!({"user_id": user.id}),
-        &[("user_id", user.id.clone())],
-    );
+    match c {
+        Command::Create(a) => {
+            let password = a.password_stdin.then(read_password).transpose()?;
+            let user = m
+                .create_user(NewUser {
+                    org_id: a.org,
+                    username: a.username,
+                    password,
+                    external_id: a.external_id,
+                    email: a.email,
+                    scopes: a.audience.zip(a.scopes).into_iter().collect(),
+                    ceiling: None,
+                })
+                .await?;
+            print(
+                a.json,
+                json!({"user_id": user.id}),
+                &[("user_id", user.id.clone())],
+            );
+        }
+        Command::List { org, json } => {
+            let org = org.as_deref();
+            super::list(
+                json,
+                &["ID", "ORG", "USERNAME", "EXTERNAL_ID", "EMAIL"],
+                |u: &UserView| {
+                    vec![
+                        u.id.clone(),
+                        u.org_id.clone(),
+                        opt(&u.username),
+                        opt(&u.external_id),
+                        opt(&u.email),
+                    ]
+                },
+                |after, limit| async move { m.list_users(org, after.as_deref(), limit).await },
+            )
+            .await?;
+        }
+        Command::Show { id, json } => {
+            let view = m.user_view(m.user(&id).await?).await?;
+            show(json, &view)?;
+        }
+        Command::Update(a) => {
+            let password = a.password_stdin.then(read_password).transpose()?;
+            // The patch replaces every audience's entry; the flags change one.
+            let allowed_scopes = match a.audience.zip(a.scopes) {
+                Some((audience, scopes)) => {
+                    let current = m.user_view(m.user(&a.id).await?).await?.allowed_scopes;
+                    let mut all: BTreeMap<String, ScopeList> = current
+                        .into_iter()
+                        .map(|(aud, s)| (aud, ScopeList::List(s)))
+                        .collect();
+                    if scopes.trim().is_empty() {
+                        all.remove(&audience);
+                    } else {
+                        all.insert(audience, ScopeList::Words(scopes));
+                    }
+                    Some(all)
+                }
+                None => None,
+            };
+            let patch = UserPatch {
+                username: a.username,
+                password,
+                external_id: a.external_id,
+                email: a.email,
+                allowed_scopes,
+            };
+            let user = m.update_user(&a.id, patch).await?;
+            show(a.json, &m.user_view(user).await?)?;
+        }
+        Command::Delete { id } => {
+            m.delete_user(None, &id).await?;
+            eprintln!("deleted user {id}");
+        }
+    }
     Ok(())
 }
