@@ -4,7 +4,7 @@
 //! depend on no other Calyx crate; the server chooses HTTP status codes only in `error.rs` and
 //! the route files; core reads no clock and does no IO; endpoints read typed requests, not
 //! parameters by name; route files do not import each other; the store is plain Rust; the
-//! docs name only files and tests that exist.
+//! docs name only files and tests that exist; OpenAPI schema types have unique names.
 
 use std::path::{Path, PathBuf};
 
@@ -396,5 +396,53 @@ fn docs_name_only_files_and_tests_that_exist() {
     assert!(
         missing.is_empty(),
         "the docs name what is not there: {missing:#?}"
+    );
+}
+
+/// OpenAPI schemas are named after their Rust type, and utoipa keeps only the last of two
+/// types with one name: the other's operations would then be documented with the wrong
+/// shape (as once happened to `/v2/users` when the management API added its own user type).
+#[test]
+fn openapi_schema_types_have_unique_names() {
+    let mut seen: std::collections::BTreeMap<String, String> = Default::default();
+    let mut clashes = Vec::new();
+    for path in text_files() {
+        let in_scope = ["crates/server/src", "crates/core/src"]
+            .iter()
+            .any(|d| path.starts_with(root().join(d)));
+        if !in_scope || path.extension().is_none_or(|e| e != "rs") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        let mut pending = false;
+        for line in text.lines() {
+            let line = line.trim();
+            if line.contains("ToSchema") && line.starts_with("#[") {
+                pending = true;
+            }
+            let decl = line
+                .strip_prefix("pub struct ")
+                .or_else(|| line.strip_prefix("pub enum "));
+            if let (true, Some(decl)) = (pending, decl) {
+                pending = false;
+                let name: String = decl
+                    .chars()
+                    .take_while(|c| c.is_alphanumeric() || *c == '_')
+                    .collect();
+                let here = path.display().to_string();
+                if let Some(first) = seen.insert(name.clone(), here.clone()) {
+                    clashes.push(format!("{name}: {first} and {here}"));
+                }
+            }
+        }
+    }
+    assert!(
+        clashes.is_empty(),
+        "schema names defined twice: {clashes:?}"
+    );
+    assert!(
+        seen.len() > 20,
+        "the scan finds the schema types ({})",
+        seen.len()
     );
 }

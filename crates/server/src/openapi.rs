@@ -261,6 +261,9 @@ impl utoipa::Modify for AdminOperations {
                 if path.contains('{') {
                     errors.push(("404", "not_found: no such id"));
                 }
+                if matches!(method, "post" | "patch") {
+                    errors.push(("409", "conflict: a duplicate, or a thing in use"));
+                }
                 for (status, description) in errors {
                     op.responses
                         .responses

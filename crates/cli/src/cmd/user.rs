@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::io::Read;
 
 use anyhow::Context;
-use calyx_server::manage::views::UserView;
+use calyx_server::manage::views::UserRecord;
 use calyx_server::manage::{Manager, NewUser, ScopeList, UserPatch};
 use serde_json::json;
 
@@ -132,7 +132,7 @@ pub async fn run(m: &Manager, c: Command) -> anyhow::Result<()> {
             super::list(
                 json,
                 &["ID", "ORG", "USERNAME", "EXTERNAL_ID", "EMAIL"],
-                |u: &UserView| {
+                |u: &UserRecord| {
                     vec![
                         u.id.clone(),
                         u.org_id.clone(),

@@ -11,7 +11,7 @@ use calyx_token::secret::random_id;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::views::UserView;
+use super::views::UserRecord;
 use super::{invalid, not_found, parse_scopes, probe, About, Listing, ManageError};
 use super::{ManageResult, Manager, ScopeList};
 
@@ -207,14 +207,14 @@ impl Manager {
     }
 
     /// A user as the API shows it, with allowed scopes by audience.
-    pub async fn user_view(&self, u: User) -> ManageResult<UserView> {
+    pub async fn user_view(&self, u: User) -> ManageResult<UserRecord> {
         let mut allowed = BTreeMap::new();
         for (api_id, scopes) in self.store.all_user_scopes(&u.id).await? {
             if let Some(api) = self.store.api(&api_id).await? {
                 allowed.insert(api.audience, scopes.iter().map(str::to_owned).collect());
             }
         }
-        Ok(UserView::new(u, allowed))
+        Ok(UserRecord::new(u, allowed))
     }
 
     /// A page of users, of one organization when `org_id` is given.
@@ -223,7 +223,7 @@ impl Manager {
         org_id: Option<&str>,
         after: Option<&str>,
         limit: i64,
-    ) -> ManageResult<Listing<UserView>> {
+    ) -> ManageResult<Listing<UserRecord>> {
         let rows = self.store.list_users(org_id, probe(after, limit)).await?;
         let page = Listing::from_rows(rows, limit, |u| u.id.clone(), |u| u);
         let mut items = Vec::with_capacity(page.items.len());

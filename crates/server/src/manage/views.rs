@@ -178,7 +178,7 @@ impl From<ClientGrant> for GrantView {
 
 /// A user. The password is never shown; `has_password` says whether one is set.
 #[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct UserView {
+pub struct UserRecord {
     /// `usr_...`.
     pub id: String,
     /// Owning organization.
@@ -200,10 +200,10 @@ pub struct UserView {
     pub created_at: i64,
 }
 
-impl UserView {
+impl UserRecord {
     /// The view of `u` with its allowed scopes (audience → scopes).
-    pub fn new(u: User, allowed_scopes: BTreeMap<String, Vec<String>>) -> UserView {
-        UserView {
+    pub fn new(u: User, allowed_scopes: BTreeMap<String, Vec<String>>) -> UserRecord {
+        UserRecord {
             has_password: u.password_hash.is_some(),
             id: u.id,
             org_id: u.org_id,

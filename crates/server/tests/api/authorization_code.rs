@@ -536,6 +536,16 @@ async fn repeated_wrong_passwords_are_throttled() {
     // out (the address is refused only after more failures at this account).
     let resp = sign_in_and_decide(&b, &app.authorize_url(&tp, &[]), &tp.username, "approve").await;
     assert_eq!(resp.status(), 303);
+    // The block is a security event, naming the username and the address, never a password.
+    let admin = app.admin().await;
+    let events = calyx_testkit::eventually(calyx_testkit::SOON, "the throttling event", || async {
+        let events = admin.all("/audit?type=security.login_throttled", 50).await;
+        (!events.is_empty()).then_some(events)
+    })
+    .await;
+    assert_eq!(events[0]["detail"]["blocked"], "username");
+    assert_eq!(events[0]["address"], "127.0.0.1");
+    assert!(!events[0].to_string().contains("wrong password"));
 }
 
 #[tokio::test]

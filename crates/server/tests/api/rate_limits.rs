@@ -49,6 +49,18 @@ async fn repeated_authentication_failures_are_throttled_without_locking_out_the_
     );
     // The real secret still works while guesses are being refused.
     app.token(&c).await;
+    // The block is one security event in the audit log, not one per failure.
+    let admin = app.admin().await;
+    let path = format!(
+        "/audit?type=security.client_throttled&client_id={}",
+        c.client_id
+    );
+    let events = calyx_testkit::eventually(calyx_testkit::SOON, "the throttling event", || async {
+        let events = admin.all(&path, 50).await;
+        (!events.is_empty()).then_some(events)
+    })
+    .await;
+    assert_eq!(events.len(), 1, "{events:?}");
 }
 
 #[tokio::test]

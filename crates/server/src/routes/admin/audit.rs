@@ -73,7 +73,8 @@ pub async fn show(caller: Caller, Path(id): Path<String>) -> Result<Json<AuditEv
 }
 
 /// Runs the purge now (it also runs on a schedule).
-#[utoipa::path(post, path = "/admin/v1/purge", tag = "admin", request_body = PurgeBody,
+#[utoipa::path(post, path = "/admin/v1/purge", tag = "admin", request_body(content = Option<PurgeBody>, content_type = "application/json",
+        description = "Optional: dry_run"),
     security(("admin_token" = ["admin:write"])),
     responses((status = 200, description = "What was removed (or would be)", body = PurgeReport)))]
 pub async fn purge(caller: Caller, body: axum::body::Bytes) -> Result<Json<PurgeReport>, ApiError> {

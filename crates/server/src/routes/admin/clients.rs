@@ -173,7 +173,8 @@ pub async fn delete(caller: Caller, Path(id): Path<String>) -> Result<StatusCode
 
 /// Gives a confidential client a new secret, shown only in this answer.
 #[utoipa::path(post, path = "/admin/v1/clients/{id}/rotate-secret", tag = "admin",
-    request_body = RotateBody, security(("admin_token" = ["admin:write"])),
+    request_body(content = Option<RotateBody>, content_type = "application/json",
+        description = "Optional: the grace period (default 0)"), security(("admin_token" = ["admin:write"])),
     responses((status = 200, description = "The new secret, shown only here", body = CreatedClient)))]
 pub async fn rotate_secret(
     caller: Caller,

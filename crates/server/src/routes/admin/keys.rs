@@ -37,7 +37,8 @@ pub async fn list(caller: Caller) -> Result<Json<Listing<KeyInfo>>, ApiError> {
 }
 
 /// Rotates: the published next key signs from now on, and a new next key is published.
-#[utoipa::path(post, path = "/admin/v1/keys/rotate", tag = "admin", request_body = RotateKeyBody,
+#[utoipa::path(post, path = "/admin/v1/keys/rotate", tag = "admin", request_body(content = Option<RotateKeyBody>, content_type = "application/json",
+        description = "Optional: the algorithm (default ES256)"),
     security(("admin_token" = ["admin:write"])),
     responses((status = 200, description = "Rotated", body = RotatedKey)))]
 pub async fn rotate(caller: Caller, body: axum::body::Bytes) -> Result<Json<RotatedKey>, ApiError> {

@@ -8,13 +8,13 @@ use axum::Json;
 
 use super::{Body, Caller, Query};
 use crate::error::ApiError;
-use crate::manage::views::UserView;
+use crate::manage::views::UserRecord;
 use crate::manage::{Listing, NewUser, ScopeList, UserPatch};
 
 /// A new user.
 #[derive(serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct NewUserBody {
+pub struct NewUserRecord {
     /// Owning organization.
     org_id: String,
     /// Login name, unique within the organization.
@@ -44,11 +44,11 @@ pub struct UserQuery {
 /// Lists users.
 #[utoipa::path(get, path = "/admin/v1/users", tag = "admin", params(UserQuery),
     security(("admin_token" = ["admin:read"])),
-    responses((status = 200, description = "A page of users", body = Listing<UserView>)))]
+    responses((status = 200, description = "A page of users", body = Listing<UserRecord>)))]
 pub async fn list(
     caller: Caller,
     Query(q): Query<UserQuery>,
-) -> Result<Json<Listing<UserView>>, ApiError> {
+) -> Result<Json<Listing<UserRecord>>, ApiError> {
     let limit = crate::manage::page_limit(q.limit)?;
     Ok(Json(
         caller
@@ -58,16 +58,16 @@ pub async fn list(
 }
 
 /// Creates a user.
-#[utoipa::path(post, path = "/admin/v1/users", tag = "admin", request_body = NewUserBody,
+#[utoipa::path(post, path = "/admin/v1/users", tag = "admin", request_body = NewUserRecord,
     security(("admin_token" = ["admin:write"])),
     responses(
-        (status = 201, description = "Created", body = UserView),
+        (status = 201, description = "Created", body = UserRecord),
         (status = 409, description = "The username or external id is taken in the organization", body = crate::openapi::OAuthErrorBody),
     ))]
 pub async fn create(
     caller: Caller,
-    Body(b): Body<NewUserBody>,
-) -> Result<(StatusCode, Json<UserView>), ApiError> {
+    Body(b): Body<NewUserRecord>,
+) -> Result<(StatusCode, Json<UserRecord>), ApiError> {
     let user = caller
         .create_user(NewUser {
             org_id: b.org_id,
@@ -89,8 +89,8 @@ pub async fn create(
 /// Shows a user (never a password).
 #[utoipa::path(get, path = "/admin/v1/users/{id}", tag = "admin",
     security(("admin_token" = ["admin:read"])),
-    responses((status = 200, description = "The user", body = UserView)))]
-pub async fn show(caller: Caller, Path(id): Path<String>) -> Result<Json<UserView>, ApiError> {
+    responses((status = 200, description = "The user", body = UserRecord)))]
+pub async fn show(caller: Caller, Path(id): Path<String>) -> Result<Json<UserRecord>, ApiError> {
     let user = caller.user(&id).await?;
     Ok(Json(caller.user_view(user).await?))
 }
@@ -98,12 +98,12 @@ pub async fn show(caller: Caller, Path(id): Path<String>) -> Result<Json<UserVie
 /// Changes a user.
 #[utoipa::path(patch, path = "/admin/v1/users/{id}", tag = "admin", request_body = UserPatch,
     security(("admin_token" = ["admin:write"])),
-    responses((status = 200, description = "Updated", body = UserView)))]
+    responses((status = 200, description = "Updated", body = UserRecord)))]
 pub async fn update(
     caller: Caller,
     Path(id): Path<String>,
     Body(patch): Body<UserPatch>,
-) -> Result<Json<UserView>, ApiError> {
+) -> Result<Json<UserRecord>, ApiError> {
     let user = caller.update_user(&id, patch).await?;
     Ok(Json(caller.user_view(user).await?))
 }
