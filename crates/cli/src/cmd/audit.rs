@@ -11,7 +11,7 @@ pub enum Command {
     /// Audit events, oldest first; every option narrows the list.
     List {
         /// An event type (client.disabled), a family of them (security.*) or *.
-        #[arg(long = "type")]
+        #[arg(long = "type", value_name = "TYPE")]
         kind: Option<String>,
         /// Events about this organization.
         #[arg(long)]

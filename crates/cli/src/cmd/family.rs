@@ -10,9 +10,10 @@ use crate::output::{opt, show};
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
     /// A client's or a user's families (both: the user's with that client).
+    #[command(group(clap::ArgGroup::new("whose").args(["client", "user"]).required(true).multiple(true)))]
     List {
         /// Families of this client.
-        #[arg(long, required_unless_present = "user")]
+        #[arg(long)]
         client: Option<String>,
         /// Families of this user.
         #[arg(long)]
