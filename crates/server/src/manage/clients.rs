@@ -364,6 +364,13 @@ impl Manager {
     ) -> ManageResult<ClientGrant> {
         let api = self.api(api).await?;
         let c = self.client(client_id).await?;
+        if api.audience == ADMIN_AUDIENCE && c.org_id != OPERATOR_ORG_ID {
+            // An organization's client holding admin scopes would manage every other
+            // organization: only admin clients may be granted the management API.
+            return invalid(format!(
+                "only admin clients (calyx admin create-client) may hold a grant for {ADMIN_AUDIENCE}"
+            ));
+        }
         let grant = ClientGrant {
             client_id: c.id.clone(),
             scopes: grant_scopes(&api, scopes)?,

@@ -62,6 +62,16 @@ async fn a_missing_foreign_or_read_only_token_is_refused_as_rfc_6750_says() {
         (401, Some("invalid_token"))
     );
 
+    // An organization's client cannot be granted the management API, so its org cannot
+    // manage the others.
+    let (status, body) = admin
+        .post(
+            &format!("/clients/{}/grants", c.client_id),
+            json!({"audience": "urn:calyx:admin", "scopes": "admin:read admin:write"}),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+
     // Read only: every GET, no change.
     let reader = app.admin_with("admin:read").await;
     assert_eq!(reader.get("/orgs").await.0, 200);

@@ -25,6 +25,7 @@ use serde::Deserialize;
 
 use crate::bearer::{self, Problem};
 use crate::error::ApiError;
+use crate::manage::OPERATOR_ORG_ID;
 use crate::manage::{page_limit, About, Actor, Manager, ADMIN_AUDIENCE, ADMIN_READ, ADMIN_WRITE};
 use crate::state::AppState;
 
@@ -211,6 +212,10 @@ async fn admin_client(
         return Err(invalid(
             "the token is not for the management API (audience urn:calyx:admin)",
         ));
+    }
+    if org.org_id != OPERATOR_ORG_ID {
+        // Belt and braces: `Manager::create_grant` gives no other client such a grant.
+        return Err(invalid("only admin clients may use the management API"));
     }
     if !org.scope.contains(needed) {
         return Err(ApiError::Bearer {
