@@ -290,6 +290,9 @@ pub struct PageParams {
 /// The largest page.
 pub const MAX_PAGE: i64 = 200;
 
+/// The page size when none is asked for.
+pub const DEFAULT_PAGE: i64 = 50;
+
 impl PageParams {
     /// Parses the query string. `limit=` with no value is refused rather than read as absent:
     /// a client that meant a number should hear that it sent none.
@@ -303,7 +306,7 @@ impl PageParams {
         let limit_sent_empty = params.was_empty("limit");
         let raw: Raw = params.into_typed()?;
         let limit = match (raw.limit, limit_sent_empty) {
-            (None, false) => 50,
+            (None, false) => DEFAULT_PAGE,
             (given, _) => given
                 .and_then(|l| l.parse::<i64>().ok())
                 .filter(|n| (1..=MAX_PAGE).contains(n))

@@ -117,6 +117,44 @@ pub struct PgStore {
 }
 
 impl PgStore {
+    /// Writes a grant with `statement` (insert, upsert or update; binds client, API, scopes,
+    /// default) in one transaction that first, when the grant is the default, clears the
+    /// client's other defaults. False (and nothing written) when the statement touched no
+    /// row. The client row is locked first, as every grant write does.
+    async fn write_grant(&self, g: &ClientGrant, statement: &str) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        sqlx::query(LOCK_CLIENT)
+            .bind(&g.client_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        if g.is_default {
+            sqlx::query(sql::GRANT_CLEAR_OTHER_DEFAULTS)
+                .bind(&g.client_id)
+                .bind(&g.api_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+        }
+        let written = sqlx::query(statement)
+            .bind(&g.client_id)
+            .bind(&g.api_id)
+            .bind(g.scopes.to_string())
+            .bind(g.is_default)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?
+            .rows_affected()
+            == 1;
+        if !written {
+            // The other defaults stay as they were.
+            tx.rollback().await.map_err(map_err)?;
+            return Ok(false);
+        }
+        tx.commit().await.map_err(map_err)?;
+        Ok(true)
+    }
+
     /// Connects and migrates (migrations take an advisory lock, so nodes starting together
     /// apply each one once).
     ///
@@ -385,63 +423,11 @@ impl Apis for PgStore {
 #[async_trait]
 impl Clients for PgStore {
     async fn insert_grant(&self, g: &ClientGrant) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await.map_err(map_err)?;
-        sqlx::query(LOCK_CLIENT)
-            .bind(&g.client_id)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
-        if g.is_default {
-            sqlx::query(sql::GRANT_CLEAR_OTHER_DEFAULTS)
-                .bind(&g.client_id)
-                .bind(&g.api_id)
-                .execute(&mut *tx)
-                .await
-                .map_err(map_err)?;
-        }
-        sqlx::query(sql::GRANT_INSERT)
-            .bind(&g.client_id)
-            .bind(&g.api_id)
-            .bind(g.scopes.to_string())
-            .bind(g.is_default)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
-        tx.commit().await.map_err(map_err)
+        self.write_grant(g, sql::GRANT_INSERT).await.map(drop)
     }
 
     async fn update_grant(&self, g: &ClientGrant) -> StoreResult<bool> {
-        let mut tx = self.pool.begin().await.map_err(map_err)?;
-        sqlx::query(LOCK_CLIENT)
-            .bind(&g.client_id)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
-        if g.is_default {
-            sqlx::query(sql::GRANT_CLEAR_OTHER_DEFAULTS)
-                .bind(&g.client_id)
-                .bind(&g.api_id)
-                .execute(&mut *tx)
-                .await
-                .map_err(map_err)?;
-        }
-        let updated = sqlx::query(sql::GRANT_UPDATE)
-            .bind(&g.client_id)
-            .bind(&g.api_id)
-            .bind(g.scopes.to_string())
-            .bind(g.is_default)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?
-            .rows_affected()
-            == 1;
-        if !updated {
-            // The other defaults stay as they were.
-            tx.rollback().await.map_err(map_err)?;
-            return Ok(false);
-        }
-        tx.commit().await.map_err(map_err)?;
-        Ok(true)
+        self.write_grant(g, sql::GRANT_UPDATE).await
     }
 
     async fn delete_grant(&self, client_id: &str, api_id: &str) -> StoreResult<bool> {
@@ -577,29 +563,7 @@ impl Clients for PgStore {
     }
 
     async fn upsert_grant(&self, g: &ClientGrant) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await.map_err(map_err)?;
-        sqlx::query(LOCK_CLIENT)
-            .bind(&g.client_id)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
-        if g.is_default {
-            sqlx::query(sql::GRANT_CLEAR_OTHER_DEFAULTS)
-                .bind(&g.client_id)
-                .bind(&g.api_id)
-                .execute(&mut *tx)
-                .await
-                .map_err(map_err)?;
-        }
-        sqlx::query(sql::GRANT_UPSERT)
-            .bind(&g.client_id)
-            .bind(&g.api_id)
-            .bind(g.scopes.to_string())
-            .bind(g.is_default)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
-        tx.commit().await.map_err(map_err)
+        self.write_grant(g, sql::GRANT_UPSERT).await.map(drop)
     }
 
     async fn grants_for_client(&self, client_id: &str) -> StoreResult<Vec<ClientGrant>> {

@@ -2,7 +2,7 @@
 //! grants on the management API.
 
 use calyx_core::audit::kind;
-use calyx_core::model::{Client, ClientGrant, ClientType, GrantType};
+use calyx_core::model::{Api, Client, ClientGrant, ClientType, GrantType};
 use calyx_core::redirect;
 use calyx_core::store::StoreError;
 use calyx_token::secret::{generate_secret, random_alphanumeric};
@@ -124,7 +124,7 @@ impl Manager {
             json!({
                 "name": client.name,
                 "type": client.client_type.as_str(),
-                "grant_types": ClientView::from(client.clone()).grant_types,
+                "grant_types": client.grant_types.iter().map(|g| g.as_str()).collect::<Vec<_>>(),
                 "redirect_uris": client.redirect_uris,
             }),
         )
@@ -406,9 +406,19 @@ impl Manager {
 
     /// The grant of a client for an API (by id or audience).
     pub async fn grant(&self, client_id: &str, api: &str) -> ManageResult<ClientGrant> {
+        Ok(self.grant_with_owners(client_id, api).await?.2)
+    }
+
+    /// The client, the API and the client's grant for it, each read once.
+    async fn grant_with_owners(
+        &self,
+        client_id: &str,
+        api: &str,
+    ) -> ManageResult<(Client, Api, ClientGrant)> {
         let api = self.api(api).await?;
-        self.client(client_id).await?;
-        self.store
+        let client = self.client(client_id).await?;
+        let grant = self
+            .store
             .grants_for_client(client_id)
             .await?
             .into_iter()
@@ -418,7 +428,8 @@ impl Manager {
                     "client {client_id} has no grant for {}",
                     api.audience
                 ))
-            })
+            })?;
+        Ok((client, api, grant))
     }
 
     /// Changes a grant's scopes or default flag.
@@ -428,8 +439,7 @@ impl Manager {
         api: &str,
         patch: GrantPatch,
     ) -> ManageResult<ClientGrant> {
-        let mut grant = self.grant(client_id, api).await?;
-        let api = self.api(&grant.api_id).await?;
+        let (c, api, mut grant) = self.grant_with_owners(client_id, api).await?;
         let mut changed = serde_json::Map::new();
         if let Some(scopes) = patch.scopes {
             grant.scopes = grant_scopes(&api, &scopes.joined())?;
@@ -445,7 +455,6 @@ impl Manager {
                 api.audience
             ));
         }
-        let c = self.client(client_id).await?;
         changed.insert("audience".into(), json!(grant.audience));
         self.record(kind::GRANT_UPDATED, grant_about(&c, &grant), changed.into())
             .await?;
@@ -454,14 +463,13 @@ impl Manager {
 
     /// Removes a client's grant for an API.
     pub async fn delete_grant(&self, client_id: &str, api: &str) -> ManageResult<()> {
-        let grant = self.grant(client_id, api).await?;
+        let (c, _, grant) = self.grant_with_owners(client_id, api).await?;
         if !self.store.delete_grant(client_id, &grant.api_id).await? {
             return not_found(format!(
                 "client {client_id} has no grant for {}",
                 grant.audience
             ));
         }
-        let c = self.client(client_id).await?;
         self.record(
             kind::GRANT_DELETED,
             grant_about(&c, &grant),
@@ -523,7 +531,7 @@ impl Manager {
 }
 
 /// Scopes for a grant on `api`: defined by it (or reserved).
-fn grant_scopes(api: &calyx_core::model::Api, scopes: &str) -> ManageResult<calyx_core::ScopeSet> {
+fn grant_scopes(api: &Api, scopes: &str) -> ManageResult<calyx_core::ScopeSet> {
     let scopes = parse_scopes("scopes", scopes)?;
     let unknown: Vec<&str> = scopes.iter().filter(|s| !api.defines(s)).collect();
     if !unknown.is_empty() {

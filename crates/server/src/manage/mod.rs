@@ -210,13 +210,13 @@ impl<T> Listing<T> {
     }
 }
 
-/// The largest page a listing returns.
-pub const MAX_PAGE: i64 = 200;
+pub use calyx_core::request::MAX_PAGE;
 
-/// Checks a requested page size: 1 to [`MAX_PAGE`], 50 when not given.
+/// Checks a requested page size: 1 to [`MAX_PAGE`], as `/v2/users` takes it
+/// (`calyx_core::request::PageParams`), the same default when not given.
 pub fn page_limit(limit: Option<i64>) -> ManageResult<i64> {
     match limit {
-        None => Ok(50),
+        None => Ok(calyx_core::request::DEFAULT_PAGE),
         Some(n) if (1..=MAX_PAGE).contains(&n) => Ok(n),
         Some(_) => invalid(format!("limit must be between 1 and {MAX_PAGE}")),
     }
