@@ -79,6 +79,12 @@ pub enum Command {
     /// List and revoke grant families (one per sign-in).
     #[command(subcommand)]
     Family(cmd::family::Command),
+    /// Create operators: the people who sign in to the console (/console/).
+    #[command(subcommand)]
+    Operator(cmd::user::OperatorCommand),
+    /// The name, logo and accent colour of every page.
+    #[command(subcommand)]
+    Branding(cmd::branding::Command),
 }
 
 /// Parses a secret flag into a type that never prints it.

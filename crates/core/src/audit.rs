@@ -112,6 +112,16 @@ pub mod kind {
     pub const WEBHOOK_UPDATED: &str = "webhook.updated";
     /// A webhook was deleted.
     pub const WEBHOOK_DELETED: &str = "webhook.deleted";
+    /// An organization's entitlement on an API was set.
+    pub const ENTITLEMENT_SET: &str = "org.entitlement_set";
+    /// An organization's entitlement on an API was removed.
+    pub const ENTITLEMENT_DELETED: &str = "org.entitlement_deleted";
+    /// The branding of the pages changed.
+    pub const BRANDING_UPDATED: &str = "branding.updated";
+    /// A user took back an application's access (its consent and token chains).
+    pub const CONSENT_REVOKED: &str = "consent.revoked";
+    /// An operator or organization admin signed in to the console or the developer portal.
+    pub const SESSION_STARTED: &str = "session.started";
     /// The purge ran.
     pub const PURGE_COMPLETED: &str = "purge.completed";
     /// A spent refresh token was presented again; its family is revoked (RFC 9700 §4.14.2).
@@ -131,6 +141,11 @@ pub mod kind {
         ORG_CREATED,
         ORG_UPDATED,
         ORG_DELETED,
+        ENTITLEMENT_SET,
+        ENTITLEMENT_DELETED,
+        BRANDING_UPDATED,
+        CONSENT_REVOKED,
+        SESSION_STARTED,
         API_CREATED,
         API_UPDATED,
         API_DELETED,

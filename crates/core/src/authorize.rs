@@ -38,6 +38,16 @@ pub struct Pending {
     pub client_scopes: String,
     /// The PKCE challenge (S256).
     pub code_challenge: Option<String>,
+    /// The request's `prompt` values (`login`, `consent`), space-separated.
+    #[serde(default)]
+    pub prompt: String,
+}
+
+impl Pending {
+    /// True when the request asked for `value` among its `prompt` values.
+    pub fn prompts(&self, value: &str) -> bool {
+        self.prompt.split(' ').any(|p| p == value)
+    }
 }
 
 /// Decides everything about the request but the client and redirect URI (already verified).
@@ -100,6 +110,7 @@ pub fn validate(
         api_id: grant.api_id.clone(),
         client_scopes: grant.scopes.to_string(),
         code_challenge: challenge,
+        prompt: params.prompt.clone().unwrap_or_default(),
     })
 }
 

@@ -297,8 +297,78 @@ pub struct User {
     pub external_id: Option<String>,
     /// Contact address.
     pub email: Option<String>,
+    /// What the user may do beyond signing in to applications.
+    pub role: Option<Role>,
     /// Creation time.
     pub created_at: i64,
+}
+
+/// What a user may do on Calyx's own pages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// An operator of the deployment (a user of the built-in operators' organization): signs
+    /// in to the console and manages everything.
+    Operator,
+    /// An organization's developer: signs in to the developer portal and registers the
+    /// organization's applications, within what the organization is entitled to.
+    OrgAdmin,
+}
+
+impl Role {
+    /// The stored and printed name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Operator => "operator",
+            Role::OrgAdmin => "org_admin",
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Role {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "operator" => Ok(Role::Operator),
+            "org_admin" => Ok(Role::OrgAdmin),
+            other => Err(format!(
+                "unknown role {other:?} (expected operator or org_admin)"
+            )),
+        }
+    }
+}
+
+/// What an organization's own developers may grant the organization's applications on one
+/// API, through the developer portal. Operators are not bound by it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entitlement {
+    /// The organization.
+    pub org_id: String,
+    /// The API.
+    pub api_id: String,
+    /// The most any application of the organization may be granted on it.
+    pub scopes: ScopeSet,
+}
+
+/// A user's remembered approval of an application's access to one API: the consent page is
+/// skipped while a request asks for no more than this.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Consent {
+    /// The user who approved.
+    pub user_id: String,
+    /// The application.
+    pub client_id: String,
+    /// The API.
+    pub api_id: String,
+    /// What was approved.
+    pub scope: ScopeSet,
+    /// When it was last approved.
+    pub granted_at: i64,
 }
 
 impl fmt::Debug for User {

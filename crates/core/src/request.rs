@@ -261,6 +261,9 @@ pub struct AuthorizeParams {
     pub code_challenge: Option<String>,
     /// `S256`.
     pub code_challenge_method: Option<String>,
+    /// `consent` asks the user again even when the consent was remembered; `login` asks the
+    /// user to sign in again (OpenID Connect Core §3.1.2.1).
+    pub prompt: Option<String>,
 }
 
 impl AuthorizeParams {

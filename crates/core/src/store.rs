@@ -7,8 +7,9 @@ use async_trait::async_trait;
 
 use crate::audit::{AuditEvent, AuditFilter};
 use crate::model::{
-    Api, Attempt, AuthCode, Client, ClientGrant, Delivery, Family, FamilyFilter, Org, Page,
-    PurgeReport, RefreshToken, RotateOutcome, Rotation, StoredKey, UsageCount, User, Webhook,
+    Api, Attempt, AuthCode, Client, ClientGrant, Consent, Delivery, Entitlement, Family,
+    FamilyFilter, Org, Page, PurgeReport, RefreshToken, RotateOutcome, Rotation, StoredKey,
+    UsageCount, User, Webhook,
 };
 use crate::ScopeSet;
 
@@ -46,6 +47,12 @@ pub trait Meta: Send + Sync {
 
     /// Returns the value stored under `key`, storing `value` first if there is none.
     async fn meta_get_or_insert(&self, key: &str, value: &str) -> StoreResult<String>;
+
+    /// The value stored under `key`, if any.
+    async fn meta_get(&self, key: &str) -> StoreResult<Option<String>>;
+
+    /// Stores `value` under `key` (replacing any), which every node sees as a change.
+    async fn meta_set(&self, key: &str, value: &str) -> StoreResult<()>;
 
     /// Takes the lease `name` until `until` if nobody holds it at `now` (or `holder` already
     /// does): of any number of nodes asking at once, exactly one gets true. Used to run the
@@ -360,6 +367,37 @@ pub trait Housekeeping: Send + Sync {
     ) -> StoreResult<PurgeReport>;
 }
 
+/// What the pages for people keep: organizations' entitlements and users' remembered consents.
+#[async_trait]
+pub trait People: Send + Sync {
+    /// Sets (inserts or replaces) an organization's entitlement on an API.
+    async fn set_entitlement(&self, entitlement: &Entitlement) -> StoreResult<()>;
+
+    /// Removes an organization's entitlement on an API; false if it had none.
+    async fn delete_entitlement(&self, org_id: &str, api_id: &str) -> StoreResult<bool>;
+
+    /// An organization's entitlements, by API id.
+    async fn entitlements(&self, org_id: &str) -> StoreResult<Vec<Entitlement>>;
+
+    /// Remembers (inserts or replaces) a user's consent.
+    async fn remember_consent(&self, consent: &Consent) -> StoreResult<()>;
+
+    /// The user's remembered consent for an application on an API.
+    async fn consent(
+        &self,
+        user_id: &str,
+        client_id: &str,
+        api_id: &str,
+    ) -> StoreResult<Option<Consent>>;
+
+    /// Every consent the user has given, oldest application first.
+    async fn consents(&self, user_id: &str) -> StoreResult<Vec<Consent>>;
+
+    /// Forgets every consent the user gave the application and revokes the grant families
+    /// of that user and application, in one transaction; false if there was no consent.
+    async fn forget_consent(&self, user_id: &str, client_id: &str, now: i64) -> StoreResult<bool>;
+}
+
 /// Everything Calyx persists, as the sum of its roles. Each method is one atomic unit: it
 /// commits before returning. Implemented for every type that implements all the roles; the
 /// server holds an `Arc<dyn Store>`.
@@ -376,6 +414,7 @@ pub trait Store:
     + Audit
     + Webhooks
     + Housekeeping
+    + People
     + 'static
 {
 }
@@ -393,6 +432,7 @@ impl<T> Store for T where
         + Audit
         + Webhooks
         + Housekeeping
+        + People
         + 'static
 {
 }

@@ -89,6 +89,17 @@ pub struct Config {
     /// nodes, one at a time runs it.
     #[arg(long = "purge-interval", env = "CALYX_PURGE_INTERVAL", default_value = "3600", value_name = "PURGE_INTERVAL", value_parser = seconds)]
     pub purge_interval: Duration,
+    /// The provider's name on every page (login, consent, errors, console, portal); stored,
+    /// so it stays until changed again (also with `PATCH /admin/v1/branding`).
+    #[arg(long, env = "CALYX_BRAND_NAME")]
+    pub brand_name: Option<String>,
+    /// A logo image URL shown beside the name (https, or a path on this server).
+    #[arg(long, env = "CALYX_BRAND_LOGO_URL")]
+    pub brand_logo_url: Option<String>,
+    /// Accent colour of buttons, links and focus rings, `#rrggbb`, at least 4.5:1 against
+    /// white.
+    #[arg(long, env = "CALYX_BRAND_COLOR")]
+    pub brand_color: Option<String>,
     /// Database URL (the global `--database-url`).
     #[arg(skip)]
     pub database_url: String,

@@ -27,6 +27,7 @@ pub mod keys;
 pub mod manage;
 mod metrics;
 mod openapi;
+mod pages;
 pub mod passwords;
 mod reload;
 mod routes;

@@ -15,9 +15,9 @@ use std::sync::Arc;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
-use crate::config::Settings;
+use crate::config::{Config, Settings};
 use crate::keys;
-use crate::manage::{Manager, Secrets};
+use crate::manage::{Actor, BrandingPatch, Manager, Secrets};
 use crate::routes;
 use crate::state::AppState;
 
@@ -85,6 +85,7 @@ impl Application {
         let mut manager = manager;
         manager.audit_retention = raw.audit_retention_days.saturating_mul(86_400);
         manager.ensure_admin_api().await?;
+        apply_brand_flags(&manager, &raw).await?;
         let state = AppState::new(manager, issuer, keyset, raw.clone());
         Ok(Application {
             listener,
@@ -153,4 +154,38 @@ fn router(state: AppState) -> Router {
             HeaderValue::from_static("nosniff"),
         ))
         .layer(TraceLayer::new_for_http())
+}
+
+/// Stores the branding given with `--brand-*` flags, when it differs from what is stored (a
+/// restart with the same flags records nothing).
+async fn apply_brand_flags(manager: &Manager, raw: &Config) -> anyhow::Result<()> {
+    let patch = BrandingPatch {
+        name: raw.brand_name.clone(),
+        logo_url: raw.brand_logo_url.clone(),
+        color: raw.brand_color.clone(),
+    };
+    if patch.name.is_none() && patch.logo_url.is_none() && patch.color.is_none() {
+        return Ok(());
+    }
+    let current = manager.branding().await?;
+    let same = patch
+        .name
+        .as_deref()
+        .is_none_or(|n| n.trim() == current.name)
+        && patch
+            .logo_url
+            .as_deref()
+            .is_none_or(|l| Some(l.trim()) == current.logo_url.as_deref().or(Some("")))
+        && patch
+            .color
+            .as_deref()
+            .is_none_or(|c| c.trim().eq_ignore_ascii_case(&current.color));
+    if !same {
+        manager
+            .acting_as(Actor::calyx(None))
+            .update_branding(patch)
+            .await
+            .context("applying the --brand-* flags")?;
+    }
+    Ok(())
 }

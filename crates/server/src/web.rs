@@ -22,16 +22,22 @@ pub const CSRF_COOKIE: &str = "calyx_csrf";
 /// How long a sign-in lasts.
 pub const SESSION_SECS: i64 = 3600;
 
-/// An HTML response with the page security headers. `form_target` is the origin a form on
-/// the page may be redirected to after submission (CSP `form-action` governs redirects too).
-pub fn html(status: StatusCode, body: String, form_target: Option<&str>) -> Response {
-    let form_action = match form_target {
-        Some(origin) => format!("'self' {origin}"),
-        None => "'self'".to_owned(),
-    };
+/// An HTML response with the page security headers: no script at all, styles and images
+/// from this server. `form_target` is the origin a form on the page may be redirected to
+/// after submission (CSP `form-action` governs redirects too); `image_origin` another origin
+/// images may come from (a brand logo hosted elsewhere).
+pub fn html(
+    status: StatusCode,
+    body: String,
+    form_target: Option<&str>,
+    image_origin: Option<&str>,
+) -> Response {
+    let also = |origin: Option<&str>| origin.map(|o| format!(" {o}")).unwrap_or_default();
     let csp = format!(
-        "default-src 'none'; style-src 'self'; img-src 'self'; form-action {form_action}; \
-         frame-ancestors 'none'; base-uri 'none'"
+        "default-src 'none'; style-src 'self'; img-src 'self'{}; form-action 'self'{}; \
+         frame-ancestors 'none'; base-uri 'none'",
+        also(image_origin),
+        also(form_target),
     );
     let mut resp = (status, body).into_response();
     let h = resp.headers_mut();
@@ -49,6 +55,11 @@ pub fn html(status: StatusCode, body: String, form_target: Option<&str>) -> Resp
         HeaderValue::from_static("no-referrer"),
     );
     resp
+}
+
+/// A `Set-Cookie` value that deletes cookie `name`.
+pub fn clear_cookie(name: &str, secure: bool) -> HeaderValue {
+    set_cookie(name, "", 0, secure)
 }
 
 /// The value of cookie `name`, if sent.

@@ -6,10 +6,10 @@ use std::collections::BTreeMap;
 
 use calyx_core::audit::AuditEvent;
 use calyx_core::model::{
-    Api, AuthCode, Client, ClientGrant, Delivery, DeliveryState, Family, GrantType, Org,
-    RefreshToken, SigningAlg, StoredKey, UsageCount, User, Webhook,
+    Api, AuthCode, Client, ClientGrant, Consent, Delivery, DeliveryState, Entitlement, Family,
+    GrantType, Org, RefreshToken, SigningAlg, StoredKey, UsageCount, User, Webhook,
 };
-use calyx_core::store::StoreError;
+use calyx_core::store::{StoreError, StoreResult};
 use calyx_core::ScopeSet;
 
 fn corrupt(what: &str, detail: impl std::fmt::Display) -> StoreError {
@@ -191,6 +191,7 @@ pub(crate) struct UserRow {
     password_hash: Option<String>,
     external_id: Option<String>,
     email: Option<String>,
+    role: Option<String>,
     created_at: i64,
 }
 
@@ -203,6 +204,8 @@ impl From<UserRow> for User {
             password_hash: r.password_hash,
             external_id: r.external_id,
             email: r.email,
+            // Written only from `Role::as_str`; anything else reads as no role.
+            role: r.role.and_then(|r| r.parse().ok()),
             created_at: r.created_at,
         }
     }
@@ -478,4 +481,24 @@ impl From<UsageRow> for UsageCount {
             count: r.count,
         }
     }
+}
+
+/// An entitlement row: `(org_id, api_id, scopes)`.
+pub(crate) fn entitlement(r: (String, String, String)) -> StoreResult<Entitlement> {
+    Ok(Entitlement {
+        org_id: r.0,
+        api_id: r.1,
+        scopes: scopes(&r.2)?,
+    })
+}
+
+/// A consent row: `(user_id, client_id, api_id, scope, granted_at)`.
+pub(crate) fn consent(r: (String, String, String, String, i64)) -> StoreResult<Consent> {
+    Ok(Consent {
+        user_id: r.0,
+        client_id: r.1,
+        api_id: r.2,
+        scope: scopes(&r.3)?,
+        granted_at: r.4,
+    })
 }

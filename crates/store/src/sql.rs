@@ -15,6 +15,9 @@ pub(crate) const META_INSERT: &str =
 
 pub(crate) const META_GET: &str = "SELECT value FROM meta WHERE key = $1";
 
+pub(crate) const META_SET: &str = "INSERT INTO meta (key, value) VALUES ($1, $2) \
+     ON CONFLICT (key) DO UPDATE SET value = excluded.value";
+
 /// Takes lease `$1` for holder `$2` until `$4` when it is free at `$3` (no row, or its
 /// `held_until` has passed) or `$2` already holds it: one statement, so of concurrent callers
 /// exactly one changes a row (a loser's `DO UPDATE ... WHERE` sees the winner's row and
@@ -146,8 +149,8 @@ pub(crate) const KEY_RETIRE: &str = "UPDATE signing_keys SET retires_at = $2 \
      WHERE kid = $1 AND (retires_at IS NULL OR retires_at > $2)";
 
 pub(crate) const USER_INSERT: &str =
-    "INSERT INTO users (id, org_id, username, password_hash, external_id, email, created_at) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7)";
+    "INSERT INTO users (id, org_id, username, password_hash, external_id, email, created_at, \
+     role) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
 
 pub(crate) const USER_SCOPES_INSERT: &str =
     "INSERT INTO user_scopes (user_id, api_id, scopes) VALUES ($1, $2, $3)";
@@ -163,7 +166,7 @@ pub(crate) const USERS_PAGE: &str = "SELECT * FROM users \
      WHERE ($1 IS NULL OR org_id = $1) AND ($2 IS NULL OR id > $2) ORDER BY id LIMIT $3";
 
 pub(crate) const USER_UPDATE: &str = "UPDATE users SET username = $2, password_hash = $3, \
-     external_id = $4, email = $5 WHERE id = $1";
+     external_id = $4, email = $5, role = $6 WHERE id = $1";
 
 pub(crate) const USER_SCOPES_DELETE: &str = "DELETE FROM user_scopes WHERE user_id = $1";
 
@@ -363,3 +366,29 @@ pub(crate) const PURGE_FAMILIES_DROP: &str = "DROP TABLE purge_families";
 
 /// A key with no retirement is never removed (`NULL <= $1` is not true).
 pub(crate) const PURGE_KEYS: &str = "DELETE FROM signing_keys WHERE retires_at <= $1";
+
+pub(crate) const ENTITLEMENT_SET: &str = "INSERT INTO org_entitlements (org_id, api_id, scopes) \
+     VALUES ($1, $2, $3) ON CONFLICT (org_id, api_id) DO UPDATE SET scopes = excluded.scopes";
+
+pub(crate) const ENTITLEMENT_DELETE: &str =
+    "DELETE FROM org_entitlements WHERE org_id = $1 AND api_id = $2";
+
+pub(crate) const ENTITLEMENTS: &str =
+    "SELECT org_id, api_id, scopes FROM org_entitlements WHERE org_id = $1 ORDER BY api_id";
+
+pub(crate) const CONSENT_SET: &str =
+    "INSERT INTO consents (user_id, client_id, api_id, scope, granted_at) \
+     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (user_id, client_id, api_id) \
+     DO UPDATE SET scope = excluded.scope, granted_at = excluded.granted_at";
+
+pub(crate) const CONSENT: &str = "SELECT user_id, client_id, api_id, scope, granted_at \
+     FROM consents WHERE user_id = $1 AND client_id = $2 AND api_id = $3";
+
+pub(crate) const CONSENTS: &str = "SELECT user_id, client_id, api_id, scope, granted_at \
+     FROM consents WHERE user_id = $1 ORDER BY granted_at, client_id, api_id";
+
+pub(crate) const CONSENT_FORGET: &str =
+    "DELETE FROM consents WHERE user_id = $1 AND client_id = $2";
+
+pub(crate) const CONSENT_REVOKE_FAMILIES: &str = "UPDATE families SET revoked_at = $3 \
+     WHERE user_id = $1 AND client_id = $2 AND revoked_at IS NULL";

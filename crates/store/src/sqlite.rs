@@ -10,13 +10,13 @@ use std::time::Duration;
 use async_trait::async_trait;
 use calyx_core::audit::{AuditEvent, AuditFilter};
 use calyx_core::model::{
-    Api, Attempt, AuthCode, Client, ClientGrant, Delivery, DeliveryState, Family, FamilyFilter,
-    Org, Page, PurgeReport, RefreshToken, RotateOutcome, Rotation, StoredKey, UsageCount, User,
-    Webhook,
+    Api, Attempt, AuthCode, Client, ClientGrant, Consent, Delivery, DeliveryState, Entitlement,
+    Family, FamilyFilter, Org, Page, PurgeReport, RefreshToken, RotateOutcome, Rotation, StoredKey,
+    UsageCount, User, Webhook,
 };
 use calyx_core::store::{
-    Apis, Audit, Clients, Codes, Housekeeping, Meta, Orgs, RefreshTokens, Revocations, SigningKeys,
-    StoreError, StoreResult, Users, Webhooks,
+    Apis, Audit, Clients, Codes, Housekeeping, Meta, Orgs, People, RefreshTokens, Revocations,
+    SigningKeys, StoreError, StoreResult, Users, Webhooks,
 };
 use calyx_core::ScopeSet;
 use sqlx::sqlite::{
@@ -174,6 +174,24 @@ impl Meta for SqliteStore {
             .fetch_one(self.reader())
             .await
             .map_err(map_err)
+    }
+
+    async fn meta_get(&self, key: &str) -> StoreResult<Option<String>> {
+        sqlx::query_scalar(sql::META_GET)
+            .bind(key)
+            .fetch_optional(self.reader())
+            .await
+            .map_err(map_err)
+    }
+
+    async fn meta_set(&self, key: &str, value: &str) -> StoreResult<()> {
+        sqlx::query(sql::META_SET)
+            .bind(key)
+            .bind(value)
+            .execute(self.writer())
+            .await
+            .map_err(map_err)?;
+        Ok(())
     }
 }
 
@@ -569,6 +587,7 @@ impl Users for SqliteStore {
             .bind(&u.password_hash)
             .bind(&u.external_id)
             .bind(&u.email)
+            .bind(u.role.map(|r| r.as_str()))
             .execute(&mut *tx)
             .await
             .map_err(map_err)?
@@ -617,6 +636,7 @@ impl Users for SqliteStore {
             .bind(&u.external_id)
             .bind(&u.email)
             .bind(u.created_at)
+            .bind(u.role.map(|r| r.as_str()))
             .execute(&mut *tx)
             .await
             .map_err(map_err)?;
@@ -1165,4 +1185,96 @@ async fn delete(
         .await
         .map_err(map_err)?;
     Ok(done.rows_affected())
+}
+
+#[async_trait]
+impl People for SqliteStore {
+    async fn set_entitlement(&self, e: &Entitlement) -> StoreResult<()> {
+        sqlx::query(sql::ENTITLEMENT_SET)
+            .bind(&e.org_id)
+            .bind(&e.api_id)
+            .bind(e.scopes.to_string())
+            .execute(self.writer())
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn delete_entitlement(&self, org_id: &str, api_id: &str) -> StoreResult<bool> {
+        let done = sqlx::query(sql::ENTITLEMENT_DELETE)
+            .bind(org_id)
+            .bind(api_id)
+            .execute(self.writer())
+            .await
+            .map_err(map_err)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn entitlements(&self, org_id: &str) -> StoreResult<Vec<Entitlement>> {
+        let found: Vec<(String, String, String)> = sqlx::query_as(sql::ENTITLEMENTS)
+            .bind(org_id)
+            .fetch_all(self.reader())
+            .await
+            .map_err(map_err)?;
+        found.into_iter().map(rows::entitlement).collect()
+    }
+
+    async fn remember_consent(&self, c: &Consent) -> StoreResult<()> {
+        sqlx::query(sql::CONSENT_SET)
+            .bind(&c.user_id)
+            .bind(&c.client_id)
+            .bind(&c.api_id)
+            .bind(c.scope.to_string())
+            .bind(c.granted_at)
+            .execute(self.writer())
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn consent(
+        &self,
+        user_id: &str,
+        client_id: &str,
+        api_id: &str,
+    ) -> StoreResult<Option<Consent>> {
+        let found: Option<(String, String, String, String, i64)> = sqlx::query_as(sql::CONSENT)
+            .bind(user_id)
+            .bind(client_id)
+            .bind(api_id)
+            .fetch_optional(self.reader())
+            .await
+            .map_err(map_err)?;
+        found.map(rows::consent).transpose()
+    }
+
+    async fn consents(&self, user_id: &str) -> StoreResult<Vec<Consent>> {
+        let found: Vec<(String, String, String, String, i64)> = sqlx::query_as(sql::CONSENTS)
+            .bind(user_id)
+            .fetch_all(self.reader())
+            .await
+            .map_err(map_err)?;
+        found.into_iter().map(rows::consent).collect()
+    }
+
+    async fn forget_consent(&self, user_id: &str, client_id: &str, now: i64) -> StoreResult<bool> {
+        let mut tx = self.writer().begin().await.map_err(map_err)?;
+        let forgotten = sqlx::query(sql::CONSENT_FORGET)
+            .bind(user_id)
+            .bind(client_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?
+            .rows_affected()
+            > 0;
+        sqlx::query(sql::CONSENT_REVOKE_FAMILIES)
+            .bind(user_id)
+            .bind(client_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(forgotten)
+    }
 }

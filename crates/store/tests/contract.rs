@@ -13,9 +13,9 @@ use std::time::Duration;
 
 use calyx_core::audit::{kind, AuditEvent, AuditFilter};
 use calyx_core::model::{
-    Api, Attempt, AuthCode, Client, ClientGrant, ClientType, Delivery, DeliveryState, Family,
-    FamilyFilter, GrantType, Org, Page, PurgeReport, RefreshToken, RotateOutcome, Rotation,
-    SigningAlg, StoredKey, UsageCount, User, Webhook,
+    Api, Attempt, AuthCode, Client, ClientGrant, ClientType, Consent, Delivery, DeliveryState,
+    Entitlement, Family, FamilyFilter, GrantType, Org, Page, PurgeReport, RefreshToken, Role,
+    RotateOutcome, Rotation, SigningAlg, StoredKey, UsageCount, User, Webhook,
 };
 use calyx_core::store::{Store, StoreError};
 use calyx_core::ScopeSet;
@@ -166,6 +166,7 @@ fn new_user(org_id: &str) -> User {
         password_hash: Some("$argon2id$stand-in".into()),
         external_id: None,
         email: None,
+        role: None,
         created_at: NOW,
     }
 }
@@ -2111,6 +2112,114 @@ async fn usage_accumulates() {
             vec![count("c2", hour, 5)]
         );
         assert!(store.usage("c3", 0).await.unwrap().is_empty());
+    })
+    .await;
+}
+
+/// Roles round-trip; entitlements and consents are set, replaced, listed and removed; forgetting
+/// a consent revokes that user's families of that client and no other; deleting the user, the
+/// client or the API takes their rows with them; `meta_set` replaces and counts as a change.
+#[tokio::test]
+async fn people_round_trip() {
+    each_backend(|db| async move {
+        let store = &*db.store;
+        let w = world(store).await;
+
+        let mut admin = new_user(&w.org.id);
+        admin.role = Some(Role::OrgAdmin);
+        store.insert_user(&admin, &[]).await.unwrap();
+        assert_eq!(store.user(&admin.id).await.unwrap(), Some(admin.clone()));
+        admin.role = None;
+        assert!(store.update_user(&admin, None).await.unwrap());
+        assert_eq!(store.user(&admin.id).await.unwrap().unwrap().role, None);
+
+        let ent = |api: &Api, s: &str| Entitlement {
+            org_id: w.org.id.clone(),
+            api_id: api.id.clone(),
+            scopes: scopes(s),
+        };
+        store.set_entitlement(&ent(&w.api, "read")).await.unwrap();
+        store
+            .set_entitlement(&ent(&w.api, "read write"))
+            .await
+            .unwrap();
+        let other = new_api(&unique("https://api.example/other"));
+        store.insert_api(&other).await.unwrap();
+        store.set_entitlement(&ent(&other, "x")).await.unwrap();
+        let mut want = vec![ent(&w.api, "read write"), ent(&other, "x")];
+        want.sort_by(|a, b| a.api_id.cmp(&b.api_id));
+        assert_eq!(store.entitlements(&w.org.id).await.unwrap(), want);
+        assert!(store.entitlements("org_none").await.unwrap().is_empty());
+        assert!(store
+            .delete_entitlement(&w.org.id, &w.api.id)
+            .await
+            .unwrap());
+        assert!(!store
+            .delete_entitlement(&w.org.id, &w.api.id)
+            .await
+            .unwrap());
+        assert!(store.delete_api(&other.id, NOW).await.unwrap());
+        assert!(store.entitlements(&w.org.id).await.unwrap().is_empty());
+
+        let consent = |s: &str, at| Consent {
+            user_id: w.user.id.clone(),
+            client_id: w.client.id.clone(),
+            api_id: w.api.id.clone(),
+            scope: scopes(s),
+            granted_at: at,
+        };
+        store.remember_consent(&consent("read", NOW)).await.unwrap();
+        store
+            .remember_consent(&consent("read write", NOW + 1))
+            .await
+            .unwrap();
+        assert_eq!(
+            store
+                .consent(&w.user.id, &w.client.id, &w.api.id)
+                .await
+                .unwrap(),
+            Some(consent("read write", NOW + 1))
+        );
+        assert_eq!(
+            store.consents(&w.user.id).await.unwrap(),
+            vec![consent("read write", NOW + 1)]
+        );
+        // Forgetting revokes this user's chains with the client, not another user's.
+        let mine = grant(store, &w).await;
+        let theirs_user = new_user(&w.org.id);
+        store.insert_user(&theirs_user, &[]).await.unwrap();
+        let theirs = World {
+            org: w.org.clone(),
+            api: w.api.clone(),
+            client: w.client.clone(),
+            user: theirs_user,
+        };
+        let other_family = grant(store, &theirs).await;
+        assert!(store
+            .forget_consent(&w.user.id, &w.client.id, NOW + 2)
+            .await
+            .unwrap());
+        assert_eq!(revoked_at(store, &mine.family_id).await, Some(NOW + 2));
+        assert_eq!(revoked_at(store, &other_family.family_id).await, None);
+        assert!(store.consents(&w.user.id).await.unwrap().is_empty());
+        assert!(!store
+            .forget_consent(&w.user.id, &w.client.id, NOW + 3)
+            .await
+            .unwrap());
+
+        store.remember_consent(&consent("read", NOW)).await.unwrap();
+        assert!(store.delete_user(&w.org.id, &w.user.id, NOW).await.unwrap());
+        assert!(store.consents(&w.user.id).await.unwrap().is_empty());
+
+        let before = store.change_seq().await.unwrap();
+        assert_eq!(store.meta_get("branding-test").await.unwrap(), None);
+        store.meta_set("branding-test", "a").await.unwrap();
+        store.meta_set("branding-test", "b").await.unwrap();
+        assert_eq!(
+            store.meta_get("branding-test").await.unwrap().as_deref(),
+            Some("b")
+        );
+        assert!(store.change_seq().await.unwrap() > before);
     })
     .await;
 }

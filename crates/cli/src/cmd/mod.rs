@@ -11,6 +11,7 @@ use crate::{Cli, Command, Global};
 pub mod admin;
 pub mod api;
 pub mod audit;
+pub mod branding;
 pub mod client;
 pub mod family;
 pub mod grant;
@@ -41,6 +42,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Purge(a) => purge::run(open(&cli.global).await?, a).await,
         Command::Webhook(c) => webhook::run(&open(&cli.global).await?, c).await,
         Command::Family(c) => family::run(&open(&cli.global).await?, c).await,
+        Command::Operator(c) => user::run_operator(&open(&cli.global).await?, c).await,
+        Command::Branding(c) => branding::run(&open(&cli.global).await?, c).await,
     }
 }
 

@@ -1,7 +1,7 @@
 //! `calyx org create | list | show | update | delete`.
 
 use calyx_server::manage::views::OrgView;
-use calyx_server::manage::{Manager, OrgPatch};
+use calyx_server::manage::{Manager, OrgPatch, ScopeList};
 use serde_json::json;
 
 use crate::output::{print, show};
@@ -47,10 +47,65 @@ pub enum Command {
         /// The organization id.
         id: String,
     },
+    /// Let the organization's admins grant their applications at most these scopes of an API
+    /// in the developer portal (replaces an earlier entitlement on it).
+    Entitle {
+        /// The organization id.
+        id: String,
+        /// The API's audience (or id).
+        #[arg(long)]
+        audience: String,
+        /// Space-separated scopes of that API.
+        #[arg(long)]
+        scopes: String,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// What the organization is entitled to, per API.
+    Entitlements {
+        /// The organization id.
+        id: String,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove the organization's entitlement on an API (grants already made stay).
+    Unentitle {
+        /// The organization id.
+        id: String,
+        /// The API's audience (or id).
+        #[arg(long)]
+        audience: String,
+    },
 }
 
 pub async fn run(m: &Manager, c: Command) -> anyhow::Result<()> {
     match c {
+        Command::Entitle {
+            id,
+            audience,
+            scopes,
+            json,
+        } => {
+            let e = m
+                .set_entitlement(&id, &audience, &ScopeList::Words(scopes))
+                .await?;
+            show(json, &e)?;
+        }
+        Command::Entitlements { id, json } => {
+            for e in m.entitlements(&id).await? {
+                if json {
+                    println!("{}", serde_json::to_string(&e)?);
+                } else {
+                    println!("{}\t{}", e.audience, e.scopes.join(" "));
+                }
+            }
+        }
+        Command::Unentitle { id, audience } => {
+            m.delete_entitlement(&id, &audience).await?;
+            eprintln!("removed the entitlement of {id} on {audience}");
+        }
         Command::Create { name, json } => {
             let org = m.create_org(&name).await?;
             print(

@@ -5,8 +5,9 @@ use std::collections::BTreeMap;
 use std::io::Read;
 
 use anyhow::Context;
+use calyx_core::model::Role;
 use calyx_server::manage::views::UserRecord;
-use calyx_server::manage::{Manager, NewUser, ScopeList, UserPatch};
+use calyx_server::manage::{Manager, NewUser, ScopeList, UserPatch, OPERATOR_ORG_ID};
 use serde_json::json;
 
 use crate::output::{opt, print, show};
@@ -59,6 +60,10 @@ pub struct CreateArgs {
     /// Contact address.
     #[arg(long)]
     email: Option<String>,
+    /// `org_admin`: may sign in to the developer portal (/developers/) and register the
+    /// organization's applications. (Operators: `calyx operator create`.)
+    #[arg(long)]
+    role: Option<String>,
     /// The API the scopes below are for.
     #[arg(long, requires = "scopes")]
     audience: Option<String>,
@@ -86,6 +91,9 @@ pub struct UpdateArgs {
     /// Contact address ("" removes it).
     #[arg(long)]
     email: Option<String>,
+    /// `org_admin`, `operator`, or "" for none.
+    #[arg(long)]
+    role: Option<String>,
     /// The API the scopes below are for; the user's scopes for other APIs stay as they are.
     #[arg(long, requires = "scopes")]
     audience: Option<String>,
@@ -106,6 +114,57 @@ fn read_password() -> anyhow::Result<String> {
     Ok(s.trim_end_matches(['\r', '\n']).to_owned())
 }
 
+/// `calyx operator create`: a user of the operators' organization who signs in to the
+/// console (/console/).
+#[derive(Debug, clap::Subcommand)]
+pub enum OperatorCommand {
+    /// Create an operator (the password is read from standard input).
+    Create {
+        /// Login name (unique).
+        #[arg(long)]
+        username: String,
+        /// Contact address.
+        #[arg(long)]
+        email: Option<String>,
+        /// Read the password from standard input.
+        #[arg(long)]
+        password_stdin: bool,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub async fn run_operator(m: &Manager, c: OperatorCommand) -> anyhow::Result<()> {
+    let OperatorCommand::Create {
+        username,
+        email,
+        password_stdin,
+        json,
+    } = c;
+    anyhow::ensure!(
+        password_stdin,
+        "an operator signs in with a password: pass --password-stdin and give it on standard input"
+    );
+    m.ensure_operator_org().await?;
+    let user = m
+        .create_user(NewUser {
+            org_id: OPERATOR_ORG_ID.into(),
+            username: Some(username),
+            password: Some(read_password()?),
+            email,
+            role: Some(Role::Operator),
+            ..NewUser::default()
+        })
+        .await?;
+    print(
+        json,
+        json!({"user_id": user.id}),
+        &[("user_id", user.id.clone())],
+    );
+    Ok(())
+}
+
 pub async fn run(m: &Manager, c: Command) -> anyhow::Result<()> {
     match c {
         Command::Create(a) => {
@@ -119,6 +178,12 @@ pub async fn run(m: &Manager, c: Command) -> anyhow::Result<()> {
                     email: a.email,
                     scopes: a.audience.zip(a.scopes).into_iter().collect(),
                     ceiling: None,
+                    role: a
+                        .role
+                        .as_deref()
+                        .map(str::parse)
+                        .transpose()
+                        .map_err(anyhow::Error::msg)?,
                 })
                 .await?;
             print(
@@ -131,7 +196,7 @@ pub async fn run(m: &Manager, c: Command) -> anyhow::Result<()> {
             let org = org.as_deref();
             super::list(
                 json,
-                &["ID", "ORG", "USERNAME", "EXTERNAL_ID", "EMAIL"],
+                &["ID", "ORG", "USERNAME", "EXTERNAL_ID", "EMAIL", "ROLE"],
                 |u: &UserRecord| {
                     vec![
                         u.id.clone(),
@@ -139,6 +204,7 @@ pub async fn run(m: &Manager, c: Command) -> anyhow::Result<()> {
                         opt(&u.username),
                         opt(&u.external_id),
                         opt(&u.email),
+                        u.role.unwrap_or("-").to_owned(),
                     ]
                 },
                 |after, limit| async move { m.list_users(org, after.as_deref(), limit).await },
@@ -173,6 +239,7 @@ pub async fn run(m: &Manager, c: Command) -> anyhow::Result<()> {
                 password,
                 external_id: a.external_id,
                 email: a.email,
+                role: a.role,
                 allowed_scopes,
             };
             let user = m.update_user(&a.id, patch).await?;

@@ -26,6 +26,7 @@ mod audit;
 mod clients;
 mod families;
 mod orgs;
+mod people;
 mod purge;
 mod signing;
 mod users;
@@ -35,6 +36,9 @@ mod webhooks;
 pub use apis::{ApiPatch, NewApi};
 pub use clients::{ClientPatch, GrantPatch, NewClient};
 pub use orgs::OrgPatch;
+pub use people::{
+    contrast_with_white, Branding, BrandingPatch, EntitlementView, PORTAL_GRANT_TYPES,
+};
 pub use signing::KeyInfo;
 pub use users::{NewUser, UserPatch};
 pub use webhooks::{NewWebhook, WebhookPatch};

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use calyx_core::audit::kind;
-use calyx_core::model::User;
+use calyx_core::model::{Role, User};
 use calyx_core::store::StoreError;
 use calyx_core::ScopeSet;
 use calyx_token::secret::random_id;
@@ -13,7 +13,7 @@ use serde_json::json;
 
 use super::views::UserRecord;
 use super::{invalid, not_found, parse_scopes, probe, About, Listing, ManageError};
-use super::{ManageResult, Manager, ScopeList};
+use super::{ManageResult, Manager, ScopeList, OPERATOR_ORG_ID};
 
 /// Fields of a new user.
 #[derive(Clone, Default)]
@@ -28,6 +28,9 @@ pub struct NewUser {
     pub external_id: Option<String>,
     /// Contact address.
     pub email: Option<String>,
+    /// What the user may do on Calyx's own pages (`operator` only in the operators'
+    /// organization; `org_admin` in any other).
+    pub role: Option<Role>,
     /// Allowed scopes per API: `(audience, space-separated scopes)`.
     pub scopes: Vec<(String, String)>,
     /// The most any entry of `scopes` may hold: the registering organization client's grant.
@@ -57,6 +60,9 @@ pub struct UserPatch {
     pub external_id: Option<String>,
     /// Contact address.
     pub email: Option<String>,
+    /// `operator` (users of the operators' organization), `org_admin` (users of any other),
+    /// or an empty text for none.
+    pub role: Option<String>,
     /// The most the user may grant, per API audience (replaces every entry).
     pub allowed_scopes: Option<BTreeMap<String, ScopeList>>,
 }
@@ -90,6 +96,24 @@ async fn hash_password(p: String) -> ManageResult<String> {
             .await
             .map_err(anyhow::Error::new)??,
     )
+}
+
+/// A role is for a user who can sign in, and fits the organization: operators belong to the
+/// operators' organization, organization admins to any other.
+fn check_role(u: &User) -> ManageResult<()> {
+    match u.role {
+        None => Ok(()),
+        Some(_) if u.password_hash.is_none() => {
+            invalid("a user with a role needs a username and password to sign in with")
+        }
+        Some(Role::Operator) if u.org_id != OPERATOR_ORG_ID => invalid(format!(
+            "only users of the operators' organization ({OPERATOR_ORG_ID}) can be operators"
+        )),
+        Some(Role::OrgAdmin) if u.org_id == OPERATOR_ORG_ID => invalid(
+            "users of the operators' organization cannot be organization admins; give them the operator role",
+        ),
+        Some(_) => Ok(()),
+    }
 }
 
 fn about(u: &User) -> About {
@@ -136,8 +160,10 @@ impl Manager {
             password_hash,
             external_id: new.external_id,
             email: new.email,
+            role: new.role,
             created_at: self.clock.now(),
         };
+        check_role(&user)?;
         self.store
             .insert_user(&user, &scopes)
             .await
@@ -149,6 +175,7 @@ impl Manager {
                 "username": user.username,
                 "external_id": user.external_id,
                 "email": user.email,
+                "role": user.role.map(Role::as_str),
                 "has_password": user.password_hash.is_some(),
                 "allowed_scopes": scope_map(&new.scopes),
             }),
@@ -259,6 +286,14 @@ impl Manager {
         if u.password_hash.is_some() && u.username.is_none() {
             return invalid("a password needs a username to sign in with");
         }
+        if let Some(role) = patch.role {
+            u.role = match role.trim() {
+                "" => None,
+                r => Some(r.parse().map_err(ManageError::Invalid)?),
+            };
+            changed.insert("role".into(), json!(u.role.map(Role::as_str)));
+        }
+        check_role(&u)?;
         let scopes = match patch.allowed_scopes {
             Some(map) => {
                 let given: Vec<(String, String)> =

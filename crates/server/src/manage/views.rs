@@ -194,6 +194,9 @@ pub struct UserRecord {
     pub email: Option<String>,
     /// Whether the user can sign in with a password.
     pub has_password: bool,
+    /// `operator` or `org_admin`: what the user may do on the console or the portal.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role: Option<&'static str>,
     /// The most the user may grant, per API audience.
     pub allowed_scopes: BTreeMap<String, Vec<String>>,
     /// Unix seconds.
@@ -205,6 +208,7 @@ impl UserRecord {
     pub fn new(u: User, allowed_scopes: BTreeMap<String, Vec<String>>) -> UserRecord {
         UserRecord {
             has_password: u.password_hash.is_some(),
+            role: u.role.map(|r| r.as_str()),
             id: u.id,
             org_id: u.org_id,
             username: u.username,

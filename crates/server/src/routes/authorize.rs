@@ -5,6 +5,10 @@
 //! other problem is sent back to the verified redirect URI with `error`, `error_description`
 //! and `state`. The validated request is sealed into the forms, so the login and consent
 //! POSTs continue exactly what `/authorize` checked, on any node.
+//!
+//! An approval is remembered per user, application and API: a later request for no more
+//! than was approved skips the consent page (unless it says `prompt=consent`). The user takes
+//! it back on `/account`. The consent page offers "Not you?", which signs out and asks again.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -16,32 +20,27 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Form;
 use calyx_core::authorize::{self, Pending};
-use calyx_core::model::{Client, User};
+use calyx_core::model::{Client, Consent, User};
 use calyx_core::request::AuthorizeParams;
 use calyx_core::{redirect, ErrorCode, OAuthError};
-use calyx_token::secret::random_string;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
 use crate::error::ApiError;
-use crate::passwords;
+use crate::pages::signin::{check_sign_in, session_cookie, SignInError, WRONG_PASSWORD};
+use crate::pages::{self, session_user, Chrome};
 use crate::state::{AppState, ClientEntry};
-use crate::web::{self, CSRF_COOKIE, SESSION_COOKIE, SESSION_SECS};
+use crate::web::{self, CSRF_COOKIE, SESSION_COOKIE};
 
 /// A pending request must be completed within this time.
 const PENDING_SECS: i64 = 900;
 
-#[derive(Serialize, Deserialize)]
-struct Session {
-    user_id: String,
-}
-
 #[derive(Template)]
 #[template(path = "login.html")]
 struct LoginPage<'a> {
+    chrome: &'a Chrome,
     app_name: &'a str,
     request: &'a str,
-    csrf: &'a str,
     username: &'a str,
     error: Option<&'a str>,
 }
@@ -49,9 +48,11 @@ struct LoginPage<'a> {
 #[derive(Template)]
 #[template(path = "consent.html")]
 struct ConsentPage<'a> {
+    chrome: &'a Chrome,
     app_name: &'a str,
     api_name: &'a str,
     user_name: &'a str,
+    /// `(scope, what it lets the application do)`.
     scopes: Vec<(String, String)>,
     description: Option<&'a str>,
     website_uri: Option<&'a str>,
@@ -60,12 +61,12 @@ struct ConsentPage<'a> {
     has_links: bool,
     redirect_host: &'a str,
     request: &'a str,
-    csrf: &'a str,
 }
 
 #[derive(Template)]
 #[template(path = "error.html")]
 struct ErrorPage<'a> {
+    chrome: &'a Chrome,
     title: &'a str,
     message: &'a str,
     code: &'a str,
@@ -91,7 +92,7 @@ pub struct ConsentForm {
     request: String,
     /// The CSRF token, equal to the CSRF cookie.
     csrf: String,
-    /// `approve` or `deny`.
+    /// `approve`, `deny`, or `switch` ("Not you?": sign out and sign in as someone else).
     decision: String,
 }
 
@@ -108,25 +109,30 @@ pub async fn authorize(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Response {
+    let chrome = Chrome::new(&state, &headers).await;
     let query = query.unwrap_or_default();
     let params = match AuthorizeParams::parse(query.as_bytes()) {
         Ok(p) => p,
         Err(e) => {
             return error_page(
+                &chrome,
                 StatusCode::BAD_REQUEST,
-                "Invalid request",
-                &e.description,
+                "This sign-in link is broken",
+                &format!(
+                    "The application sent you here with a link Calyx cannot read ({}). Go back to the application and try again; if it keeps happening, tell its developers.",
+                    e.description
+                ),
                 e.code,
             )
         }
     };
-    let (entry, redirect) = match verified_client(&state, &params).await {
+    let (entry, redirect) = match verified_client(&state, &chrome, &params).await {
         Ok(v) => v,
         Err(page) => return page,
     };
     let back = Back::new(&state, &redirect.uri, params.state.clone());
     match authorize::validate(&params, &entry.client, &entry.grants, redirect) {
-        Ok(pending) => show_next_page(&state, &headers, &entry.client, pending).await,
+        Ok(pending) => show_next_page(&state, chrome, &headers, &entry.client, pending).await,
         Err(e) => back.error(e),
     }
 }
@@ -148,139 +154,44 @@ pub async fn login(
     headers: HeaderMap,
     form: Result<Form<LoginForm>, FormRejection>,
 ) -> Response {
-    let (form, pending, client, csrf) = match continue_flow(&state, &headers, form).await {
+    let chrome = Chrome::new(&state, &headers).await;
+    let (form, pending, client) = match continue_flow(&state, &chrome, &headers, form).await {
         Ok(v) => v,
         Err(page) => return page,
     };
-    let now = state.clock.now();
-    let ip = peer.ip().to_string();
-    let name = form.username.to_lowercase();
-    let throttle = LoginThrottle {
-        pair: format!("{ip}|{name}"),
-        user: name,
-        ip: ip.clone(),
-    };
-    let too_many = |wait: i64| {
-        let msg = format!("Too many failed sign-in attempts. Try again in {wait} seconds.");
-        let mut resp = login_page(
-            StatusCode::TOO_MANY_REQUESTS,
-            &client,
-            &form.request,
-            &csrf,
-            &form.username,
-            Some(&msg),
-        );
-        resp.headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(wait));
-        resp
-    };
-    // This address is refused outright: it guessed too often, at this user or at any.
-    if let Some(wait) = throttle.hard_wait(&state, now) {
-        return too_many(wait);
-    }
-    let candidates = if form.username.contains('\0') {
-        Ok(Vec::new())
-    } else {
-        state.store.users_by_username(&form.username).await
-    };
-    let candidates = match candidates {
-        Ok(c) => c,
-        Err(e) => return ApiError::from(e).into_response(),
-    };
-    let Some(user) = matching_user(&form.password, candidates).await else {
-        tracing::info!(%ip, "sign-in failed");
-        return match throttle.record_failure(&state, now) {
-            Some(wait) => too_many(wait),
-            None => login_page(
+    let user = match check_sign_in(&state, peer, &form.username, &form.password).await {
+        Ok(user) => user,
+        Err(SignInError::Throttled(wait)) => {
+            let msg = format!("Too many failed sign-in attempts. Try again in {wait} seconds.");
+            let mut resp = login_page(
+                &chrome,
+                StatusCode::TOO_MANY_REQUESTS,
+                &client,
+                &form.request,
+                &form.username,
+                Some(&msg),
+            );
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(wait));
+            return resp;
+        }
+        Err(SignInError::Wrong) => {
+            return login_page(
+                &chrome,
                 StatusCode::UNAUTHORIZED,
                 &client,
                 &form.request,
-                &csrf,
                 &form.username,
-                Some("The username or password is not correct."),
-            ),
-        };
+                Some(WRONG_PASSWORD),
+            )
+        }
+        Err(SignInError::Store(e)) => return e.into_response(),
     };
-    let session = web::seal(
-        &state.web_sealer,
-        &Session {
-            user_id: user.id.clone(),
-        },
-        now + SESSION_SECS,
-    );
-    let mut resp = consent_or_error(&state, &client, &pending, &form.request, &csrf, &user).await;
-    resp.headers_mut().append(
-        header::SET_COOKIE,
-        web::set_cookie(SESSION_COOKIE, &session, SESSION_SECS, state.secure_cookies),
-    );
+    let chrome = chrome.signed_in(&user);
+    let mut resp = consent_or_code(&state, &chrome, &client, &pending, &form.request, &user).await;
+    resp.headers_mut()
+        .append(header::SET_COOKIE, session_cookie(&state, &user));
     resp
-}
-
-/// The block-list keys of one sign-in attempt.
-///
-/// - `user` (the username, from anywhere) is *soft*: once blocked, a wrong password is
-///   answered 429 but the right one still signs in, so nobody can lock a user out by guessing
-///   (the token endpoint treats client secrets alike).
-/// - `pair` (this address and username) and `ip` (this address) are *hard*, at higher
-///   thresholds: once blocked, attempts from that address are refused without looking at the
-///   password, which is what stops a guesser.
-struct LoginThrottle {
-    user: String,
-    pair: String,
-    ip: String,
-}
-
-impl LoginThrottle {
-    /// Seconds this address must still wait, if it is blocked.
-    fn hard_wait(&self, state: &AppState, now: i64) -> Option<i64> {
-        [
-            state.login_pair.blocked_for(&self.pair, now),
-            state.login_ip.blocked_for(&self.ip, now),
-        ]
-        .into_iter()
-        .flatten()
-        .max()
-    }
-
-    /// Counts a failed attempt against every key; returns the wait to announce when any key
-    /// is (now) blocked.
-    fn record_failure(&self, state: &AppState, now: i64) -> Option<i64> {
-        let results = [
-            ("username", state.login_user.fail_and_tell(&self.user, now)),
-            (
-                "address and username",
-                state.login_pair.fail_and_tell(&self.pair, now),
-            ),
-            ("address", state.login_ip.fail_and_tell(&self.ip, now)),
-        ];
-        for (what, (_, started)) in &results {
-            if *started {
-                state.security_event(
-                    calyx_core::audit::kind::LOGIN_THROTTLED,
-                    crate::manage::About::default(),
-                    serde_json::json!({"blocked": what, "username": self.user}),
-                    Some(self.ip.clone()),
-                );
-            }
-        }
-        results.into_iter().filter_map(|(_, (wait, _))| wait).max()
-    }
-}
-
-/// The user among `candidates` (the users of every organization with the username) whose
-/// password this is; the oldest account wins if several share the password. Always checks
-/// at least one hash, so an unknown username takes as long as a wrong password.
-async fn matching_user(password: &str, candidates: Vec<User>) -> Option<User> {
-    if candidates.is_empty() {
-        passwords::verify(password.to_owned(), None).await;
-        return None;
-    }
-    for user in candidates {
-        if passwords::verify(password.to_owned(), user.password_hash.clone()).await {
-            return Some(user);
-        }
-    }
-    None
 }
 
 /// Handles the consent form: Approve issues a code, Deny answers `access_denied`.
@@ -297,36 +208,69 @@ pub async fn consent(
     headers: HeaderMap,
     form: Result<Form<ConsentForm>, FormRejection>,
 ) -> Response {
-    let (form, pending, client, csrf) = match continue_flow(&state, &headers, form).await {
+    let chrome = Chrome::new(&state, &headers).await;
+    let (form, pending, client) = match continue_flow(&state, &chrome, &headers, form).await {
         Ok(v) => v,
         Err(page) => return page,
     };
     let back = Back::to_pending(&state, &pending);
     let Some(user) = session_user(&state, &headers).await else {
         return login_page(
+            &chrome,
             StatusCode::OK,
             &client,
             &form.request,
-            &csrf,
             "",
-            Some("Please sign in again."),
+            Some("Your sign-in has ended. Please sign in again."),
         );
     };
-    if form.decision != "approve" {
-        return back.error(OAuthError::new(
-            ErrorCode::AccessDenied,
-            "the user denied the request",
-        ));
+    match form.decision.as_str() {
+        "approve" => {}
+        "switch" => {
+            // "Not you?": sign out, and ask for the right account for this same request.
+            let mut resp = login_page(&chrome, StatusCode::OK, &client, &form.request, "", None);
+            resp.headers_mut().append(
+                header::SET_COOKIE,
+                web::clear_cookie(SESSION_COOKIE, state.secure_cookies),
+            );
+            return resp;
+        }
+        _ => {
+            return back.error(OAuthError::new(
+                ErrorCode::AccessDenied,
+                "the user denied the request",
+            ))
+        }
     }
     let scope = match authorize::user_scope(&*state.store, &pending, &user).await {
         Ok(s) => s,
         Err(e) => return back.error_api(e.into()),
     };
-    let (code, record) = authorize::new_code(&state, &pending, &user, scope, state.clock.now());
+    let remembered = Consent {
+        user_id: user.id.clone(),
+        client_id: pending.client_id.clone(),
+        api_id: pending.api_id.clone(),
+        scope: scope.clone(),
+        granted_at: state.clock.now(),
+    };
+    if let Err(e) = state.store.remember_consent(&remembered).await {
+        return ApiError::from(e).into_response();
+    }
+    issue_code(&state, &pending, &user, scope).await
+}
+
+/// Issues the code and sends the user back with it.
+async fn issue_code(
+    state: &AppState,
+    pending: &Pending,
+    user: &User,
+    scope: calyx_core::ScopeSet,
+) -> Response {
+    let (code, record) = authorize::new_code(state, pending, user, scope, state.clock.now());
     if let Err(e) = state.store.insert_code(&record).await {
         return ApiError::from(e).into_response();
     }
-    back.with(&[("code", &code)])
+    Back::to_pending(state, pending).with(&[("code", &code)])
 }
 
 /// Where errors and codes go back to. Every response carries `state` (when the request had
@@ -354,12 +298,9 @@ impl Back {
 
     fn with(&self, pairs: &[(&str, &str)]) -> Response {
         let Ok(mut url) = url::Url::parse(&self.uri) else {
-            return error_page(
-                StatusCode::BAD_REQUEST,
-                "Invalid redirect URI",
-                "The redirect URI cannot be used.",
-                ErrorCode::InvalidRequest,
-            );
+            // Registration and `redirect::resolve` admit only absolute URIs.
+            return ApiError::Internal(anyhow::anyhow!("a verified redirect URI did not parse"))
+                .into_response();
         };
         {
             let mut q = url.query_pairs_mut();
@@ -402,70 +343,76 @@ impl Back {
 /// Step one: a known client and a redirect URI registered for it, or an error page.
 async fn verified_client(
     state: &AppState,
+    chrome: &Chrome,
     params: &AuthorizeParams,
 ) -> Result<(Arc<ClientEntry>, redirect::Redirect), Response> {
     let Some(client_id) = params.client_id.as_deref() else {
         return Err(error_page(
+            chrome,
             StatusCode::BAD_REQUEST,
-            "Invalid request",
-            "The client_id parameter is missing.",
+            "This sign-in link is incomplete",
+            "The link that brought you here does not say which application is asking. Go back to the application and try again; if it keeps happening, tell its developers.",
             ErrorCode::InvalidRequest,
         ));
     };
     let entry = match state.load_client_entry(client_id).await {
         Ok(Some(e)) if e.client.disabled => {
             return Err(unknown_application(
-                "This application has been disabled by the provider.",
+                chrome,
+                "This application has been turned off by the provider, so you cannot sign in to it right now.",
             ))
         }
         Ok(Some(e)) => e,
         Ok(None) => {
             return Err(unknown_application(
-                "No application is registered with this client_id.",
+                chrome,
+                "The link that brought you here names an application that is not registered here. It may have been removed, or the link is wrong.",
             ))
         }
         Err(e) => return Err(ApiError::from(e).into_response()),
     };
-    match redirect::resolve(params.redirect_uri.as_deref(), &entry.client.redirect_uris) {
-        Ok(r) if redirect::reserved_parameter(&r.uri).is_some() => Err(error_page(
+    let broken = |why: &str| {
+        error_page(
+            chrome,
             StatusCode::BAD_REQUEST,
-            "Invalid redirect URI",
-            "The redirect_uri must not carry code, state, error or iss in its query: the response adds them.",
+            "This sign-in link cannot be used",
+            &format!(
+                "{} did not send you here from an address registered for it, so Calyx will not send you back there ({why}). Tell its developers.",
+                entry.client.name
+            ),
             ErrorCode::InvalidRequest,
+        )
+    };
+    match redirect::resolve(params.redirect_uri.as_deref(), &entry.client.redirect_uris) {
+        Ok(r) if redirect::reserved_parameter(&r.uri).is_some() => Err(broken(
+            "the return address must not carry code, state, error or iss in its query",
         )),
         Ok(r) => Ok((entry, r)),
-        Err(e) => Err(error_page(
-            StatusCode::BAD_REQUEST,
-            "Invalid redirect URI",
-            e.description(),
-            ErrorCode::InvalidRequest,
-        )),
+        Err(e) => Err(broken(e.description())),
     }
 }
 
 async fn show_next_page(
     state: &AppState,
+    chrome: Chrome,
     headers: &HeaderMap,
     client: &Client,
     pending: Pending,
 ) -> Response {
     let now = state.clock.now();
     let sealed = web::seal(&state.web_sealer, &pending, now + PENDING_SECS);
-    let (csrf, new_cookie) = match web::cookie(headers, CSRF_COOKIE) {
-        Some(c) if c.len() >= 22 => (c, false),
-        _ => (random_string(32), true),
+    let signed_in = if pending.prompts("login") {
+        None
+    } else {
+        session_user(state, headers).await
     };
-    let mut resp = match session_user(state, headers).await {
-        Some(user) => consent_or_error(state, client, &pending, &sealed, &csrf, &user).await,
-        None => login_page(StatusCode::OK, client, &sealed, &csrf, "", None),
-    };
-    if new_cookie {
-        resp.headers_mut().append(
-            header::SET_COOKIE,
-            web::set_cookie(CSRF_COOKIE, &csrf, 86_400, state.secure_cookies),
-        );
+    match signed_in {
+        Some(user) => {
+            let chrome = chrome.signed_in(&user);
+            consent_or_code(state, &chrome, client, &pending, &sealed, &user).await
+        }
+        None => login_page(&chrome, StatusCode::OK, client, &sealed, "", None),
     }
-    resp
 }
 
 /// What the login and consent forms both carry: the sealed request and the CSRF token.
@@ -496,55 +443,66 @@ impl FlowForm for ConsentForm {
 /// reloads the client.
 async fn continue_flow<F: FlowForm>(
     state: &AppState,
+    chrome: &Chrome,
     headers: &HeaderMap,
     form: Result<Form<F>, FormRejection>,
-) -> Result<(F, Pending, Client, String), Response> {
+) -> Result<(F, Pending, Client), Response> {
     let Ok(Form(form)) = form else {
-        return Err(bad_form());
+        return Err(error_page(
+            chrome,
+            StatusCode::BAD_REQUEST,
+            "Something was missing",
+            "The form arrived incomplete. Go back to the application and start signing in again.",
+            ErrorCode::InvalidRequest,
+        ));
     };
     let (sealed, csrf) = (form.sealed(), form.csrf());
     let cookie = web::cookie(headers, CSRF_COOKIE).unwrap_or_default();
     if cookie.is_empty() || !bool::from(cookie.as_bytes().ct_eq(csrf.as_bytes())) {
         return Err(error_page(
+            chrome,
             StatusCode::BAD_REQUEST,
-            "Session expired",
-            "This form has expired or was not sent from this site. Go back to the application and start again.",
+            "This page has expired",
+            "The form was open too long or was not sent from this site. Go back to the application and start again.",
             ErrorCode::InvalidRequest,
         ));
     }
     let Some(pending) = web::open::<Pending>(&state.web_sealer, sealed, state.clock.now()) else {
         return Err(error_page(
+            chrome,
             StatusCode::BAD_REQUEST,
-            "Request expired",
-            "This sign-in request has expired. Go back to the application and start again.",
+            "This sign-in has expired",
+            "Signing in took longer than 15 minutes. Go back to the application and start again.",
             ErrorCode::InvalidRequest,
         ));
     };
     let client = match state.load_client_entry(&pending.client_id).await {
         Ok(Some(e)) if e.client.disabled => {
             return Err(unknown_application(
-                "This application has been disabled by the provider.",
+                chrome,
+                "This application has been turned off by the provider, so you cannot sign in to it right now.",
             ))
         }
         Ok(Some(e)) => e.client.clone(),
-        Ok(None) => return Err(unknown_application("The application no longer exists.")),
+        Ok(None) => {
+            return Err(unknown_application(
+                chrome,
+                "This application has been removed since you started signing in.",
+            ))
+        }
         Err(e) => return Err(ApiError::from(e).into_response()),
     };
-    Ok((form, pending, client, cookie))
+    Ok((form, pending, client))
 }
 
-async fn session_user(state: &AppState, headers: &HeaderMap) -> Option<User> {
-    let sealed = web::cookie(headers, SESSION_COOKIE)?;
-    let session: Session = web::open(&state.web_sealer, &sealed, state.clock.now())?;
-    state.store.user(&session.user_id).await.ok().flatten()
-}
-
-async fn consent_or_error(
+/// Signed in: the consent page, or straight back with a code when the user already approved
+/// this much for this application and the request does not ask to be asked again.
+async fn consent_or_code(
     state: &AppState,
+    chrome: &Chrome,
     client: &Client,
     pending: &Pending,
     sealed: &str,
-    csrf: &str,
     user: &User,
 ) -> Response {
     let back = Back::to_pending(state, pending);
@@ -552,8 +510,21 @@ async fn consent_or_error(
         Ok(s) => s,
         Err(e) => return back.error_api(e.into()),
     };
-    let api_name = match state.store.api(&pending.api_id).await {
-        Ok(Some(a)) => a.name,
+    if !pending.prompts("consent") {
+        match state
+            .store
+            .consent(&user.id, &pending.client_id, &pending.api_id)
+            .await
+        {
+            Ok(Some(c)) if scope.is_subset(&c.scope) => {
+                return issue_code(state, pending, user, scope).await
+            }
+            Ok(_) => {}
+            Err(e) => return ApiError::from(e).into_response(),
+        }
+    }
+    let api = match state.store.api(&pending.api_id).await {
+        Ok(Some(a)) => a,
         Ok(None) => {
             return back.error(OAuthError::new(
                 ErrorCode::AccessDenied,
@@ -570,12 +541,20 @@ async fn consent_or_error(
         .unwrap_or("")
         .to_owned();
     let page = ConsentPage {
+        chrome,
         app_name: &client.name,
-        api_name: &api_name,
-        user_name: user.username.as_deref().unwrap_or(&user.id),
+        api_name: &api.name,
+        user_name: pages::display_name(user),
         scopes: scope
             .iter()
-            .map(|s| (s.to_owned(), describe_scope(s)))
+            .map(|s| {
+                let words = api
+                    .scope_descriptions
+                    .get(s)
+                    .cloned()
+                    .unwrap_or_else(|| describe_scope(s));
+                (s.to_owned(), words)
+            })
             .collect(),
         description: client.description.as_deref(),
         website_uri: safe_link(&client.website_uri),
@@ -590,9 +569,8 @@ async fn consent_or_error(
         .any(|l| safe_link(l).is_some()),
         redirect_host: &host,
         request: sealed,
-        csrf,
     };
-    render(StatusCode::OK, page, origin.as_deref())
+    pages::render_with_target(StatusCode::OK, chrome, &page, origin.as_deref())
 }
 
 /// A registered link, if it is one a page may show (registration refuses the others; this
@@ -603,61 +581,48 @@ fn safe_link(link: &Option<String>) -> Option<&str> {
 }
 
 fn login_page(
+    chrome: &Chrome,
     status: StatusCode,
     client: &Client,
     sealed: &str,
-    csrf: &str,
     username: &str,
     error: Option<&str>,
 ) -> Response {
     let page = LoginPage {
+        chrome,
         app_name: &client.name,
         request: sealed,
-        csrf,
         username,
         error,
     };
-    render(status, page, None)
+    pages::render(status, chrome, &page)
 }
 
-/// A sign-in or consent post that is not the form the pages send (wrong media type, fields
-/// missing): the error page rather than axum's plain-text rejection.
-fn bad_form() -> Response {
+/// The error page for a client id that names no usable application.
+fn unknown_application(chrome: &Chrome, message: &str) -> Response {
     error_page(
+        chrome,
         StatusCode::BAD_REQUEST,
-        "Bad request",
-        "This form was incomplete. Go back to the application and start signing in again.",
-        ErrorCode::InvalidRequest,
-    )
-}
-
-/// The error page for a client id that names no application.
-fn unknown_application(message: &str) -> Response {
-    error_page(
-        StatusCode::BAD_REQUEST,
-        "Unknown application",
+        "This application is not available",
         message,
         ErrorCode::InvalidClient,
     )
 }
 
-fn error_page(status: StatusCode, title: &str, message: &str, code: ErrorCode) -> Response {
-    render(
-        status,
-        ErrorPage {
-            title,
-            message,
-            code: code.as_str(),
-        },
-        None,
-    )
-}
-
-fn render<T: Template>(status: StatusCode, page: T, form_target: Option<&str>) -> Response {
-    match page.render() {
-        Ok(body) => web::html(status, body, form_target),
-        Err(e) => ApiError::Internal(anyhow::Error::new(e)).into_response(),
-    }
+fn error_page(
+    chrome: &Chrome,
+    status: StatusCode,
+    title: &str,
+    message: &str,
+    code: ErrorCode,
+) -> Response {
+    let page = ErrorPage {
+        chrome,
+        title,
+        message,
+        code: code.as_str(),
+    };
+    pages::render(status, chrome, &page)
 }
 
 /// Scope names in words: `read:consumers` → "Read consumers", `write:x` → "Create and change

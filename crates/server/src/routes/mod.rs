@@ -111,6 +111,7 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             admin::authorize,
         ));
+    limited.extend(crate::pages::routes());
     let limited = limited
         .into_iter()
         .fold(Router::new(), |r, (path, route)| {
@@ -134,7 +135,7 @@ pub fn router(state: AppState) -> Router {
             r.route(path, metered(path, token, route))
         })
         .merge(limited)
-        .fallback(not_found)
+        .fallback(crate::pages::not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
 }
@@ -145,12 +146,6 @@ async fn record(State(metrics): State<RouteMetrics>, req: Request, next: Next) -
     let response = next.run(req).await;
     metrics.record(response.status().as_u16(), started.elapsed().as_secs_f64());
     response
-}
-
-/// Any path no route serves: a JSON 404 in the RFC 6749 error shape, never an empty body
-/// (clients that decode every error body as JSON would fail on one).
-async fn not_found() -> ApiError {
-    ApiError::NotFound("no such endpoint".into())
 }
 
 /// A known path with a method it does not take: a JSON 405, likewise.

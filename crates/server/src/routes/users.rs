@@ -118,6 +118,8 @@ pub async fn create(
         email: body.email,
         scopes: vec![(org.api.audience.clone(), scopes)],
         ceiling: Some(org.grant_scopes.clone()),
+        // An organization's backend registers end users, never admins of the portal.
+        role: None,
     };
     let user = state
         .manager

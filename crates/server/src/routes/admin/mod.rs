@@ -46,6 +46,15 @@ pub(crate) fn routes() -> Vec<(&'static str, axum::routing::MethodRouter<AppStat
             "/admin/v1/orgs/{id}",
             get(orgs::show).patch(orgs::update).delete(orgs::delete),
         ),
+        ("/admin/v1/orgs/{id}/entitlements", get(orgs::entitlements)),
+        (
+            "/admin/v1/orgs/{id}/entitlements/{api_id}",
+            axum::routing::put(orgs::set_entitlement).delete(orgs::delete_entitlement),
+        ),
+        (
+            "/admin/v1/branding",
+            get(orgs::branding).patch(orgs::update_branding),
+        ),
         ("/admin/v1/apis", get(apis::list).post(apis::create)),
         (
             "/admin/v1/apis/{id}",

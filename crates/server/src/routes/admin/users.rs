@@ -9,7 +9,7 @@ use axum::Json;
 use super::{Body, Caller, Query};
 use crate::error::ApiError;
 use crate::manage::views::UserRecord;
-use crate::manage::{Listing, NewUser, ScopeList, UserPatch};
+use crate::manage::{Listing, ManageError, NewUser, ScopeList, UserPatch};
 
 /// A new user.
 #[derive(serde::Deserialize, utoipa::ToSchema)]
@@ -25,6 +25,9 @@ pub struct NewUserRecord {
     external_id: Option<String>,
     /// Contact address.
     email: Option<String>,
+    /// `operator` (users of `org_calyx_operators`: the console) or `org_admin` (the
+    /// developer portal of the user's organization).
+    role: Option<String>,
     /// The most the user may grant, per API audience.
     #[serde(default)]
     allowed_scopes: BTreeMap<String, ScopeList>,
@@ -68,8 +71,13 @@ pub async fn create(
     caller: Caller,
     Body(b): Body<NewUserRecord>,
 ) -> Result<(StatusCode, Json<UserRecord>), ApiError> {
+    let role = match b.role.as_deref() {
+        None => None,
+        Some(r) => Some(r.parse().map_err(ManageError::Invalid)?),
+    };
     let user = caller
         .create_user(NewUser {
+            role,
             org_id: b.org_id,
             username: b.username,
             password: b.password,
