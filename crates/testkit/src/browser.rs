@@ -131,11 +131,29 @@ impl Browser {
             .await
     }
 
-    /// Signs in at `authorize_url` and approves: the code on the redirect.
+    /// Signs in at `authorize_url` and approves: the code on the redirect. A user who
+    /// approved this application before is sent straight back (the consent is remembered),
+    /// from `/authorize` when already signed in or from the login form.
     pub async fn code(&self, authorize_url: &str, username: &str, password: &str) -> String {
-        let consent = self.sign_in(authorize_url, username, password).await;
-        assert_eq!(consent.status, 200, "consent page: {}", consent.html);
-        let resp = self.decide(&consent, "approve").await;
+        let resp = self.http.get(authorize_url).send().await.unwrap();
+        let resp = if resp.status() == 303 {
+            resp
+        } else {
+            let page = Page::read(resp).await;
+            assert_eq!(page.status, 200, "login or consent page: {}", page.html);
+            let next = if page.is_login() {
+                self.log_in(&page, username, password).await
+            } else {
+                self.decide(&page, "approve").await
+            };
+            if next.status() == 303 {
+                next
+            } else {
+                let consent = Page::read(next).await;
+                assert_eq!(consent.status, 200, "consent page: {}", consent.html);
+                self.decide(&consent, "approve").await
+            }
+        };
         assert_eq!(resp.status(), 303);
         let (_, params) = location_params(&resp);
         param(&params, "code").expect("a code").to_owned()

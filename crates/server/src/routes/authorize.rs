@@ -70,6 +70,8 @@ struct ErrorPage<'a> {
     title: &'a str,
     message: &'a str,
     code: &'a str,
+    /// The technical reason, for the application's developers.
+    detail: Option<&'a str>,
 }
 
 /// The login form fields.
@@ -372,16 +374,17 @@ async fn verified_client(
         Err(e) => return Err(ApiError::from(e).into_response()),
     };
     let broken = |why: &str| {
-        error_page(
+        let page = ErrorPage {
             chrome,
-            StatusCode::BAD_REQUEST,
-            "This sign-in link cannot be used",
-            &format!(
-                "{} did not send you here from an address registered for it, so Calyx will not send you back there ({why}). Tell its developers.",
+            title: "This sign-in link cannot be used",
+            message: &format!(
+                "{} did not send you here from an address registered for it, so you will not be sent back there. Tell its developers.",
                 entry.client.name
             ),
-            ErrorCode::InvalidRequest,
-        )
+            code: ErrorCode::InvalidRequest.as_str(),
+            detail: Some(why),
+        };
+        pages::render(StatusCode::BAD_REQUEST, chrome, &page)
     };
     match redirect::resolve(params.redirect_uri.as_deref(), &entry.client.redirect_uris) {
         Ok(r) if redirect::reserved_parameter(&r.uri).is_some() => Err(broken(
@@ -621,6 +624,7 @@ fn error_page(
         title,
         message,
         code: code.as_str(),
+        detail: None,
     };
     pages::render(status, chrome, &page)
 }

@@ -188,13 +188,39 @@ async fn garbage_never_produces_a_5xx() {
     assert_eq!(resp.status(), 405);
 }
 
+/// A browser (asking for HTML) gets the branded page instead, with a way back and the page
+/// security headers.
+#[tokio::test]
+async fn unknown_paths_get_a_page_in_a_browser() {
+    let app = spawn_app().await;
+    let resp = app
+        .http
+        .get(app.url("/nothing/here"))
+        .header("accept", "text/html,application/xhtml+xml,*/*;q=0.8")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 404);
+    assert!(resp.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    assert!(resp.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .contains("default-src 'none'"));
+    let html = resp.text().await.unwrap();
+    assert!(html.contains("Page not found"), "{html}");
+    assert!(html.contains(r#"href="/developers/docs""#), "{html}");
+}
+
 #[tokio::test]
 async fn unknown_paths_and_methods_get_json_errors_not_empty_bodies() {
     let app = spawn_app().await;
     for (method, path, status, error) in [
         ("GET", "/v1/nothing-here", 404, "not_found"),
         ("POST", "/oauth/tokens", 404, "not_found"),
-        ("GET", "/", 404, "not_found"),
+        ("GET", "/nothing", 404, "not_found"),
         ("DELETE", "/oauth/token", 405, "method_not_allowed"),
         ("GET", "/oauth/token", 405, "method_not_allowed"),
     ] {

@@ -13,6 +13,7 @@ mod client_credentials;
 mod concurrency;
 mod errors;
 mod ops;
+mod pages;
 mod rate_limits;
 mod rotation;
 mod slow_clients;

@@ -139,6 +139,11 @@ async fn openapi_describes_every_route() {
         ("/admin/v1/audit", "get"),
         ("/admin/v1/audit/{id}", "get"),
         ("/admin/v1/purge", "post"),
+        ("/admin/v1/orgs/{id}/entitlements", "get"),
+        ("/admin/v1/orgs/{id}/entitlements/{api_id}", "put"),
+        ("/admin/v1/orgs/{id}/entitlements/{api_id}", "delete"),
+        ("/admin/v1/branding", "get"),
+        ("/admin/v1/branding", "patch"),
     ];
     for (path, method) in routes {
         assert!(
