@@ -14,31 +14,24 @@
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFile } from 'node:child_process';
 import { mkdtemp, mkdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
-import { chromium } from 'playwright-core';
-
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const CALYX_BIN = path.resolve(ROOT, process.env.CALYX_BIN || 'target/debug/calyx');
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
-const IMAGES = path.join(ROOT, 'docs', 'images');
+import {
+  IMAGES,
+  assertAccessible,
+  calyx as calyxOn,
+  launchBrowser,
+  startServer as startOn,
+  stopServer,
+} from './harness.mjs';
 
 const AUDIENCE = 'https://crm.example.com/';
 const REDIRECT_URI = 'https://app.example.com/cb';
 const USERNAME = 'jane';
 const PASSWORD = 'correct horse battery';
 const APP_NAME = 'Donor App';
-
-// The child processes get the caller's environment without any CALYX_* settings, so a
-// developer's own configuration cannot leak into the test; every setting is passed as a flag.
-const childEnv = Object.fromEntries(
-  Object.entries(process.env).filter(([k]) => !k.startsWith('CALYX_')),
-);
 
 let workDir;
 let dbUrl;
@@ -47,94 +40,15 @@ let browser;
 let clientId;
 let clientSecret;
 
-/** Runs a calyx CLI command with --json and returns the parsed object it prints. */
-function calyx(args, stdin) {
-  return new Promise((resolve, reject) => {
-    const child = execFile(
-      CALYX_BIN,
-      [...args, '--database-url', dbUrl, '--json'],
-      { env: childEnv, timeout: 60_000 },
-      (err, stdout, stderr) => {
-        if (err) {
-          reject(new Error(`calyx ${args.join(' ')} failed: ${err.message}\n${stderr}`));
-          return;
-        }
-        try {
-          resolve(JSON.parse(stdout));
-        } catch (e) {
-          reject(new Error(`calyx ${args.join(' ')} printed no JSON: ${stdout}\n${stderr}`));
-        }
-      },
-    );
-    if (stdin !== undefined) child.stdin.end(stdin);
-    else child.stdin.end();
-  });
-}
+const calyx = (args, stdin) => calyxOn(dbUrl, args, stdin);
 
-/** Starts `calyx serve` on a free loopback port; resolves once it prints its address. */
-function startServer() {
-  return new Promise((resolve, reject) => {
-    const proc = spawn(CALYX_BIN, ['serve', '--database-url', dbUrl, '--listen', '127.0.0.1:0'], {
-      env: childEnv,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stderr = '';
-    proc.stderr.on('data', (d) => {
-      stderr += d;
-    });
-    const timer = setTimeout(() => {
-      proc.kill('SIGTERM');
-      reject(new Error(`calyx serve did not report its address within 30 s\n${stderr}`));
-    }, 30_000);
-    proc.on('error', (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-    proc.on('exit', (code, signal) => {
-      clearTimeout(timer);
-      reject(new Error(`calyx serve exited early (${code ?? signal})\n${stderr}`));
-    });
-    const lines = createInterface({ input: proc.stdout });
-    lines.once('line', (line) => {
-      clearTimeout(timer);
-      const m = /^listening on (127\.0\.0\.1:\d+)$/.exec(line.trim());
-      if (!m) {
-        proc.kill('SIGTERM');
-        reject(new Error(`unexpected first line from calyx serve: ${line}\n${stderr}`));
-        return;
-      }
-      // Keep draining stdout so the server never blocks on a full pipe.
-      lines.on('line', () => {});
-      resolve({ proc, base: `http://${m[1]}`, stderr: () => stderr });
-    });
-  });
-}
-
-/** Stops the server with SIGTERM, waiting (bounded) for it to exit. */
-function stopServer(proc) {
-  return new Promise((resolve) => {
-    if (proc.exitCode !== null || proc.signalCode !== null) {
-      resolve();
-      return;
-    }
-    const timer = setTimeout(() => {
-      proc.kill('SIGKILL');
-      resolve();
-    }, 10_000);
-    proc.once('exit', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-    proc.kill('SIGTERM');
-  });
-}
-
-function authorizeUrl(state) {
+function authorizeUrl(state, extra = {}) {
   const q = new URLSearchParams({
     response_type: 'code',
     client_id: clientId,
     state,
     redirect_uri: REDIRECT_URI,
+    ...extra,
   });
   return `${server.base}/authorize?${q}`;
 }
@@ -188,14 +102,16 @@ async function assertStyled(page, which) {
     const style = card ? getComputedStyle(card) : null;
     return {
       hasCard: !!card,
-      radius: style?.borderTopLeftRadius,
+      cardBg: style?.backgroundColor,
+      brand: document.querySelector('header .brand')?.textContent?.trim(),
       bodyBg: getComputedStyle(document.body).backgroundColor,
       scrollWidth: document.documentElement.scrollWidth,
       clientWidth: document.documentElement.clientWidth,
     };
   });
   assert.ok(layout.hasCard, `${which}: no main.card`);
-  assert.equal(layout.radius, '12px', `${which}: /assets/calyx.css not applied`);
+  assert.equal(layout.cardBg, 'rgb(255, 255, 255)', `${which}: /assets/calyx.css not applied`);
+  assert.equal(layout.brand, 'Calyx', `${which}: the header shows the brand`);
   assert.equal(layout.bodyBg, 'rgb(243, 245, 249)', `${which}: /assets/calyx.css not applied`);
   assert.ok(
     layout.scrollWidth <= layout.clientWidth,
@@ -204,13 +120,13 @@ async function assertStyled(page, which) {
 }
 
 /** Opens /authorize and signs in; returns with the consent page shown. */
-async function signIn(page, state, { screenshot } = {}) {
-  const resp = await page.goto(authorizeUrl(state));
+async function signIn(page, state, { screenshot, extra } = {}) {
+  const resp = await page.goto(authorizeUrl(state, extra));
   assert.equal(resp?.status(), 200, 'GET /authorize should show the login page');
   const csp = resp.headers()['content-security-policy'] || '';
   assert.match(csp, /default-src 'none'/, 'login page should carry a strict CSP');
 
-  assert.equal(await page.title(), `Sign in to continue to ${APP_NAME}`);
+  assert.match(await page.title(), new RegExp(`^Sign in to continue to ${APP_NAME}`));
   await assert.doesNotReject(
     page.getByRole('heading', { name: 'Sign in' }).waitFor({ timeout: 5_000 }),
   );
@@ -221,6 +137,7 @@ async function signIn(page, state, { screenshot } = {}) {
   assert.equal(await password.getAttribute('type'), 'password');
   assert.match(await page.locator('main').innerText(), new RegExp(APP_NAME));
   await assertStyled(page, 'login page');
+  await assertAccessible(page, 'login page');
 
   await username.fill(USERNAME);
   await password.fill(PASSWORD);
@@ -270,20 +187,8 @@ describe('authorization code flow in a real browser', () => {
     );
     assert.ok(user.user_id, 'user create should print user_id');
 
-    server = await startServer();
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    server = await startOn(dbUrl);
+    browser = await launchBrowser();
   });
 
   after(async () => {
@@ -299,7 +204,7 @@ describe('authorization code flow in a real browser', () => {
       await signIn(page, state, { screenshot: true });
 
       // The consent page.
-      assert.equal(await page.title(), `Allow ${APP_NAME} access?`);
+      assert.match(await page.title(), new RegExp(`^Allow ${APP_NAME} access\\?`));
       const main = page.locator('main');
       const text = await main.innerText();
       assert.match(text, new RegExp(`Allow ${APP_NAME} to access your account\\?`));
@@ -317,6 +222,7 @@ describe('authorization code flow in a real browser', () => {
       }
       await page.getByRole('button', { name: 'Deny' }).waitFor();
       await assertStyled(page, 'consent page');
+      await assertAccessible(page, 'consent page');
       await page.screenshot({ path: path.join(IMAGES, 'consent.png'), fullPage: true });
 
       await page.getByRole('button', { name: 'Allow' }).click();
@@ -357,7 +263,8 @@ describe('authorization code flow in a real browser', () => {
     const state = randomBytes(12).toString('base64url');
     const { context, page, problems, redirected } = await newPage();
     try {
-      await signIn(page, state);
+      // The first test's approval is remembered: ask again.
+      await signIn(page, state, { extra: { prompt: 'consent' } });
       await page.getByRole('button', { name: 'Deny' }).click();
       const landed = await within(redirected, 15_000, 'the redirect to the app');
       assert.ok(landed.startsWith(`${REDIRECT_URI}?`), `redirected to ${landed}`);
