@@ -717,3 +717,97 @@ async fn the_purge_runs_on_demand_and_reports() {
 fn urlencode(s: &str) -> String {
     form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
+
+/// Entitlements: set within the API's scopes, replaced, listed, removed; never on the
+/// management API or for the operators' organization. Roles: `org_admin` for an
+/// organization's users, `operator` only in the operators' organization, never without a
+/// password; `/v2/users` cannot make one.
+#[tokio::test]
+async fn entitlements_and_roles_follow_their_rules() {
+    let (app, c) = app_and_client_with(|f| f.scopes("read write")).await;
+    let admin = app.admin().await;
+    let ent = format!("/orgs/{}/entitlements", c.org_id);
+    let api = format!("{ent}/{}", urlencoding(&c.audience));
+
+    let (status, body) = admin
+        .call("PUT", &api, Some(json!({"scopes": "read"})))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["scopes"], json!(["read"]));
+    let (status, body) = admin
+        .call("PUT", &api, Some(json!({"scopes": ["read", "write"]})))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (_, list) = admin.get(&ent).await;
+    assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
+    assert_eq!(list[0]["scopes"], json!(["read", "write"]));
+    assert_eq!(list[0]["audience"], c.audience);
+    for (path, body, status) in [
+        (api.clone(), json!({"scopes": "nope"}), 400),
+        (
+            format!("{ent}/urn:calyx:admin"),
+            json!({"scopes": "admin:read"}),
+            400,
+        ),
+        (
+            format!(
+                "/orgs/org_calyx_operators/entitlements/{}",
+                urlencoding(&c.audience)
+            ),
+            json!({"scopes": "read"}),
+            400,
+        ),
+        (
+            format!("/orgs/org_nobody/entitlements/{}", urlencoding(&c.audience)),
+            json!({"scopes": "read"}),
+            404,
+        ),
+        (api.clone(), json!({"scopes": "read", "extra": 1}), 400),
+    ] {
+        let (got, answer) = admin.call("PUT", &path, Some(body)).await;
+        assert_eq!(got, status, "{path}: {answer}");
+    }
+    assert_eq!(admin.delete(&api).await.0, 204);
+    assert_eq!(admin.delete(&api).await.0, 404);
+    let (_, events) = admin.get("/audit?type=org.*").await;
+    let kinds: Vec<&str> = events["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
+    assert!(kinds.contains(&"org.entitlement_set"), "{kinds:?}");
+    assert!(kinds.contains(&"org.entitlement_deleted"), "{kinds:?}");
+
+    // Roles.
+    let user = |org: &str, name: &str, role: &str| json!({"org_id": org, "username": name, "password": "long enough pw", "role": role});
+    let (status, body) = admin
+        .post("/users", user(&c.org_id, "dev-admin", "org_admin"))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["role"], "org_admin");
+    for (body, why) in [
+        (
+            user(&c.org_id, "x1", "operator"),
+            "operator outside the operators' org",
+        ),
+        (user(&c.org_id, "x2", "root"), "unknown role"),
+        (
+            json!({"org_id": c.org_id, "username": "x3", "role": "org_admin"}),
+            "a role without a password",
+        ),
+    ] {
+        let (status, answer) = admin.post("/users", body).await;
+        assert_eq!(status, 400, "{why}: {answer}");
+    }
+    let id = body["id"].as_str().unwrap();
+    let (status, body) = admin
+        .patch(&format!("/users/{id}"), json!({"role": ""}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.get("role").is_none(), "{body}");
+}
+
+fn urlencoding(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
