@@ -160,7 +160,11 @@ async fn not_you_signs_out_and_asks_for_the_right_account_for_the_same_request()
 async fn sign_in_goes_only_to_our_own_pages_and_sign_out_ends_the_session() {
     let (app, tp) = app_and_user().await;
     // An open redirect would let a phishing link land anywhere after a real sign-in.
-    for next in ["https://evil.example/", "//evil.example/", "/console/..//evil"] {
+    for next in [
+        "https://evil.example/",
+        "//evil.example/",
+        "/console/..//evil",
+    ] {
         let resp = sign_in(&app, &Browser::new(), &tp.username, next).await;
         assert_eq!(resp.status(), 303, "{next}");
         assert_eq!(location(&resp), "/account", "{next}");
@@ -233,9 +237,7 @@ async fn branding_set_through_the_admin_api_shows_on_every_page() {
     let (app, tp) = app_and_user().await;
     let admin = app.admin().await;
     // Too light for white text: refused with the reason.
-    let (status, body) = admin
-        .patch("/branding", json!({"color": "#ffcc00"}))
-        .await;
+    let (status, body) = admin.patch("/branding", json!({"color": "#ffcc00"})).await;
     assert_eq!(status, 400, "{body}");
     assert!(body["error_description"]
         .as_str()
