@@ -1197,3 +1197,143 @@ async fn families_are_listed_by_client_or_user_and_revoked() {
     let after = json_lines(&env, &["family", "list", "--client", &p.client_id]);
     assert!(after.iter().all(|f| f["revoked_at"].is_i64()), "{after:?}");
 }
+
+/// The people behind the pages: `operator create` makes a console operator (password from
+/// stdin only), `user create --role org_admin` a portal admin, `org entitle` what the portal
+/// may grant, `branding set` the pages' look (refusing a colour too light to read).
+#[test]
+fn operators_org_admins_entitlements_and_branding_from_the_cli() {
+    let env = env();
+    let org = env.json(&["org", "create", "--name", "Acme"]);
+    let org_id = org["org_id"].as_str().unwrap();
+    env.json(&[
+        "api",
+        "create",
+        "--audience",
+        "https://crm.acme.test/",
+        "--name",
+        "CRM",
+        "--scopes",
+        "read write delete",
+    ]);
+
+    let out = env.run_with_input(
+        &[
+            "operator",
+            "create",
+            "--username",
+            "ops",
+            "--password-stdin",
+            "--json",
+        ],
+        "operator password\n",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let op: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let op_id = op["user_id"].as_str().unwrap();
+    let shown = env.json(&["user", "show", op_id]);
+    assert_eq!(shown["role"], "operator");
+    assert_eq!(shown["org_id"], "org_calyx_operators");
+    assert!(
+        refused(&env, &["operator", "create", "--username", "nopw"]).contains("--password-stdin")
+    );
+
+    let out = env.run_with_input(
+        &[
+            "user",
+            "create",
+            "--org",
+            org_id,
+            "--username",
+            "dev",
+            "--password-stdin",
+            "--role",
+            "org_admin",
+            "--json",
+        ],
+        "developer password\n",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = env.run_with_input(
+        &[
+            "user",
+            "create",
+            "--org",
+            org_id,
+            "--username",
+            "sneaky",
+            "--password-stdin",
+            "--role",
+            "operator",
+        ],
+        "developer password\n",
+    );
+    assert!(
+        !out.status.success(),
+        "an organization's user cannot be an operator"
+    );
+    let listed = text(&env, &["user", "list", "--org", org_id]);
+    assert!(
+        listed.contains("ROLE") && listed.contains("org_admin"),
+        "{listed}"
+    );
+
+    let e = env.json(&[
+        "org",
+        "entitle",
+        org_id,
+        "--audience",
+        "https://crm.acme.test/",
+        "--scopes",
+        "read write",
+    ]);
+    assert_eq!(e["scopes"], serde_json::json!(["read", "write"]));
+    assert!(refused(
+        &env,
+        &[
+            "org",
+            "entitle",
+            org_id,
+            "--audience",
+            "https://crm.acme.test/",
+            "--scopes",
+            "admin"
+        ]
+    )
+    .contains("does not define"));
+    let lines = json_lines(&env, &["org", "entitlements", org_id]);
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0]["audience"], "https://crm.acme.test/");
+    text(
+        &env,
+        &[
+            "org",
+            "unentitle",
+            org_id,
+            "--audience",
+            "https://crm.acme.test/",
+        ],
+    );
+    assert!(json_lines(&env, &["org", "entitlements", org_id]).is_empty());
+
+    assert!(refused(&env, &["branding", "set", "--color", "#dddddd"]).contains("4.5:1"));
+    let b = env.json(&[
+        "branding",
+        "set",
+        "--name",
+        "Acme Giving",
+        "--color",
+        "#7A1F5C",
+    ]);
+    assert_eq!(b["name"], "Acme Giving");
+    assert_eq!(b["color"], "#7a1f5c");
+    assert_eq!(env.json(&["branding", "show"])["name"], "Acme Giving");
+}
