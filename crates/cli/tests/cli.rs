@@ -209,6 +209,36 @@ async fn serve_dev_prints_credentials_and_a_curl_that_returns_a_token() {
     let consent = (resp.status().as_u16(), resp.text().await.unwrap());
     assert_eq!(consent.0, 200, "the demo user signs in: {}", consent.1);
     assert!(consent.1.contains("Allow") && consent.1.contains("Demo App"));
+    // The demo operator signs in to the console, the demo developer to the portal.
+    for (label, landing) in [("console", "/console/"), ("portal", "/developers/")] {
+        let line = banner
+            .lines()
+            .find(|l| l.trim_start().starts_with(label))
+            .unwrap_or_else(|| panic!("a {label} line in {banner}"));
+        let words: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!(words[1], format!("{}{landing}", server.base), "{line}");
+        let (username, password) = (words[2], words[4]);
+        let b = Browser::new();
+        let page = b
+            .open(&format!("{}/signin?next={landing}", server.base))
+            .await;
+        let resp = b
+            .http
+            .post(format!("{}/signin", server.base))
+            .form(&[
+                ("csrf", page.field("csrf").as_str()),
+                ("next", landing),
+                ("username", username),
+                ("password", password),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 303, "{label}: {line}");
+        assert_eq!(resp.headers()["location"], landing);
+        let page = b.open(&format!("{}{landing}", server.base)).await;
+        assert_eq!(page.status, 200, "{label}: {}", page.html);
+    }
     let start = banner.find("curl -s").unwrap();
     let curl: String = banner[start..]
         .lines()

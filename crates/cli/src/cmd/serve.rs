@@ -1,9 +1,11 @@
-//! `calyx serve`: run the server; with `--dev`, first provision a demo org, API and client and
-//! print a ready-to-paste token request.
+//! `calyx serve`: run the server; with `--dev`, first provision a demo org, API and client, a
+//! demo operator (console) and organization admin (portal), and print a ready-to-paste token
+//! request.
 
 use anyhow::bail;
-use calyx_core::model::{ClientType, GrantType, SigningAlg};
-use calyx_server::manage::{ManageError, Manager, NewApi, NewClient, NewUser};
+use calyx_core::model::{ClientType, GrantType, Role, SigningAlg};
+use calyx_server::manage::OPERATOR_ORG_ID;
+use calyx_server::manage::{ManageError, Manager, NewApi, NewClient, NewUser, ScopeList};
 use calyx_server::{Application, Config};
 
 use crate::Global;
@@ -21,6 +23,14 @@ pub struct Args {
 const DEMO_AUDIENCE: &str = "https://api.example.com/";
 const DEMO_CLIENT_ID: &str = "demo-m2m";
 const DEMO_USERNAME: &str = "demo";
+/// The demo operator (the console) and organization admin (the developer portal).
+const DEMO_OPERATOR: &str = "operator";
+const DEMO_DEVELOPER: &str = "developer";
+const DEMO_SCOPES: &[(&str, &str)] = &[
+    ("read:consumers", "Read your consumers' profiles"),
+    ("write:consumers", "Create and change consumers"),
+    ("read:credit.score", "Read consumers' credit scores"),
+];
 
 pub async fn run(g: &Global, a: Args) -> anyhow::Result<()> {
     if a.dev && !a.config.listen.ip().is_loopback() {
@@ -58,6 +68,8 @@ struct Demo {
     client_id: String,
     secret: String,
     password: String,
+    operator_password: String,
+    developer_password: String,
 }
 
 /// Creates the demo records if missing; gives the demo client a fresh secret and the demo
@@ -71,7 +83,10 @@ async fn provision_demo(m: &Manager) -> anyhow::Result<Demo> {
     if m.store.api_by_audience(DEMO_AUDIENCE).await?.is_none() {
         m.create_api(NewApi {
             audience: DEMO_AUDIENCE.into(),
-            scope_descriptions: Default::default(),
+            scope_descriptions: DEMO_SCOPES
+                .iter()
+                .map(|(s, d)| (s.to_string(), d.to_string()))
+                .collect(),
             name: "Demo API".into(),
             scopes: "read:consumers write:consumers read:credit.score".into(),
             alg: SigningAlg::ES256,
@@ -110,10 +125,40 @@ async fn provision_demo(m: &Manager) -> anyhow::Result<Demo> {
         Ok(_) | Err(ManageError::Conflict(_)) => {}
         Err(e) => return Err(e.into()),
     }
+    let org_id = org_id_of_demo(m).await?;
+    let demo_scopes = [(DEMO_AUDIENCE, "read:consumers read:credit.score")];
+    let password = demo_user(m, &org_id, DEMO_USERNAME, None, &demo_scopes).await?;
+    // The developer portal may grant the Demo Org's apps what it is entitled to (an
+    // operator's later change to it stays).
+    if m.store.entitlements(&org_id).await?.is_empty() {
+        let entitled = ScopeList::Words("read:consumers write:consumers read:credit.score".into());
+        m.set_entitlement(&org_id, DEMO_AUDIENCE, &entitled).await?;
+    }
+    let developer_password =
+        demo_user(m, &org_id, DEMO_DEVELOPER, Some(Role::OrgAdmin), &[]).await?;
+    m.ensure_operator_org().await?;
+    let operator_password =
+        demo_user(m, OPERATOR_ORG_ID, DEMO_OPERATOR, Some(Role::Operator), &[]).await?;
+    Ok(Demo {
+        client_id: DEMO_CLIENT_ID.into(),
+        secret,
+        password,
+        operator_password,
+        developer_password,
+    })
+}
+
+/// A demo user of `org_id` with a fresh password (returned), created on the first start.
+async fn demo_user(
+    m: &Manager,
+    org_id: &str,
+    username: &str,
+    role: Option<Role>,
+    scopes: &[(&str, &str)],
+) -> anyhow::Result<String> {
     let password = calyx_token::secret::random_string(12);
-    let demo_org = org_id_of_demo(m).await?;
-    let existing = m.store.users_by_username(DEMO_USERNAME).await?;
-    match existing.into_iter().find(|u| u.org_id == demo_org) {
+    let existing = m.store.users_by_username(username).await?;
+    match existing.into_iter().find(|u| u.org_id == org_id) {
         Some(u) => {
             m.store
                 .set_password(&u.id, &calyx_server::passwords::hash(&password)?)
@@ -121,23 +166,20 @@ async fn provision_demo(m: &Manager) -> anyhow::Result<Demo> {
         }
         None => {
             m.create_user(NewUser {
-                org_id: demo_org,
-                username: Some(DEMO_USERNAME.into()),
+                org_id: org_id.into(),
+                username: Some(username.into()),
                 password: Some(password.clone()),
-                scopes: vec![(
-                    DEMO_AUDIENCE.into(),
-                    "read:consumers read:credit.score".into(),
-                )],
+                scopes: scopes
+                    .iter()
+                    .map(|(a, s)| (a.to_string(), s.to_string()))
+                    .collect(),
+                role,
                 ..NewUser::default()
             })
             .await?;
         }
     }
-    Ok(Demo {
-        client_id: DEMO_CLIENT_ID.into(),
-        secret,
-        password,
-    })
+    Ok(password)
 }
 
 async fn org_id_of_demo(m: &Manager) -> anyhow::Result<String> {
@@ -150,6 +192,7 @@ async fn org_id_of_demo(m: &Manager) -> anyhow::Result<String> {
 
 fn print_demo(base: &str, d: &Demo) {
     let (client_id, secret, password) = (&d.client_id, &d.secret, &d.password);
+    let (operator, developer) = (&d.operator_password, &d.developer_password);
     println!(
         "\nCalyx dev server — demo credentials (new secrets on every start)\n\
          \n  issuer         {base}\
@@ -157,6 +200,9 @@ fn print_demo(base: &str, d: &Demo) {
          \n  client_id      {client_id}\
          \n  client_secret  {secret}\
          \n  user           {DEMO_USERNAME} / {password}  (for the sign-in page)\
+         \n  console        {base}/console/     {DEMO_OPERATOR} / {operator}\
+         \n  portal         {base}/developers/  {DEMO_DEVELOPER} / {developer}\
+         \n  guide          {base}/developers/docs\
          \n\nGet a token:\n\
          \n  curl -s {base}/oauth/token \\\
          \n    -d grant_type=client_credentials \\\
