@@ -1,0 +1,386 @@
+//! The console's clients (applications) of every organization: the list with a form to
+//! register one, the page that shows a new secret once, and a client's page with its facts,
+//! its grants, its usage chart and the actions on it: disable or enable, rotate the secret,
+//! revoke its tokens, delete.
+
+use askama::Template;
+use axum::extract::{Path, Query};
+use axum::http::StatusCode;
+use axum::response::Response;
+use calyx_core::model::{ClientType, GrantType};
+
+use super::{blame, Desk, Form, SecretPage, Section};
+use crate::manage::views::{ApiView, ClientView, GrantView};
+use crate::manage::{ManageError, NewClient, ADMIN_AUDIENCE, MAX_PAGE};
+use crate::pages::account::when;
+use crate::pages::chart::{self, UsageChart};
+use crate::pages::{Chrome, Posted};
+
+/// The grace periods offered when rotating a secret: `(seconds, label)`.
+const GRACES: [(i64, &str); 4] = [
+    (0, "None: the old secret stops at once"),
+    (3_600, "1 hour"),
+    (86_400, "24 hours"),
+    (604_800, "7 days"),
+];
+
+/// A client as the list shows it, with its organization's name.
+struct ClientRow {
+    client: ClientView,
+    org_name: String,
+}
+
+#[derive(Template)]
+#[template(path = "console/clients.html")]
+struct ClientsPage<'a> {
+    chrome: &'a Chrome,
+    clients: Vec<ClientRow>,
+    orgs: Vec<(String, String)>,
+    grant_types: Vec<&'static str>,
+    form: Form,
+}
+
+async fn clients_page(desk: Desk, status: StatusCode, form: Form) -> Response {
+    let desk = desk.at(Section::Clients);
+    let m = &desk.manager;
+    let orgs = or_page!(desk, m.list_orgs(None, MAX_PAGE).await);
+    let clients = or_page!(desk, m.list_clients(None, None, MAX_PAGE).await);
+    let orgs: Vec<(String, String)> = orgs.items.into_iter().map(|o| (o.id, o.name)).collect();
+    let clients = clients
+        .items
+        .into_iter()
+        .map(|c| ClientRow {
+            org_name: orgs
+                .iter()
+                .find(|(id, _)| *id == c.org_id)
+                .map_or_else(|| c.org_id.clone(), |(_, n)| n.clone()),
+            client: c,
+        })
+        .collect();
+    desk.show(
+        status,
+        &ClientsPage {
+            chrome: &desk.chrome,
+            clients,
+            orgs,
+            grant_types: GrantType::ALL.iter().map(|g| g.as_str()).collect(),
+            form,
+        },
+    )
+}
+
+/// Every client, and the form to register one.
+pub(super) async fn list(desk: Desk) -> Response {
+    clients_page(desk, StatusCode::OK, Form::default()).await
+}
+
+/// Registers a client; a confidential one's secret is shown on the answer, once.
+pub(super) async fn create(desk: Desk, posted: Posted) -> Response {
+    let client_type = match posted.get("client_type") {
+        "" | "confidential" => Ok(ClientType::Confidential),
+        t => t.parse::<ClientType>().map_err(ManageError::Invalid),
+    };
+    let mut grant_types = Vec::new();
+    for g in posted.all("grant_types") {
+        match GrantType::parse(g) {
+            Some(g) => grant_types.push(g),
+            None => {
+                return refuse_create(
+                    desk,
+                    &posted,
+                    "grant_types",
+                    ManageError::Invalid(format!("unknown grant type {g:?}")),
+                )
+                .await
+            }
+        }
+    }
+    let client_type = match client_type {
+        Ok(t) => t,
+        Err(e) => return refuse_create(desk, &posted, "client_type", e).await,
+    };
+    let new = NewClient {
+        org_id: posted.get("org_id").to_owned(),
+        name: posted.get("name").to_owned(),
+        client_type,
+        grant_types,
+        redirect_uris: posted
+            .get("redirect_uris")
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        ..NewClient::default()
+    };
+    match desk.manager.create_client(new).await {
+        Ok((client, Some(secret))) => {
+            desk.state.apply_change().await;
+            let desk = desk.at(Section::Clients);
+            let back = format!("/console/clients/{}", path_segment(&client.id));
+            desk.show(
+                StatusCode::OK,
+                &SecretPage {
+                    chrome: &desk.chrome,
+                    heading: "Client created",
+                    what: &client.name,
+                    id: &client.id,
+                    secret: &secret,
+                    back: &back,
+                },
+            )
+        }
+        Ok((client, None)) => {
+            desk.done(&format!("/console/clients/{}", path_segment(&client.id)))
+                .await
+        }
+        Err(e) => {
+            let field = blame(
+                &e,
+                &[
+                    ("organization", "org_id"),
+                    ("name", "name"),
+                    ("redirect", "redirect_uris"),
+                    ("public", "client_type"),
+                    ("grant", "grant_types"),
+                    ("uri", "redirect_uris"),
+                ],
+                "name",
+            );
+            refuse_create(desk, &posted, field, e).await
+        }
+    }
+}
+
+async fn refuse_create(
+    desk: Desk,
+    posted: &Posted,
+    field: &'static str,
+    e: ManageError,
+) -> Response {
+    match Form::refused(posted, "client", field, e) {
+        Ok((status, form)) => clients_page(desk, status, form).await,
+        Err(e) => desk.fail(e),
+    }
+}
+
+/// A value as one segment of a path: every byte but the unreserved ones percent-encoded
+/// (client ids are chosen by people and may hold anything printable).
+fn path_segment(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[derive(Template)]
+#[template(path = "console/client.html")]
+struct ClientPage<'a> {
+    chrome: &'a Chrome,
+    client: ClientView,
+    org_name: String,
+    created: String,
+    previous_secret_until: Option<String>,
+    grants: Vec<GrantView>,
+    apis: Vec<ApiView>,
+    graces: &'static [(i64, &'static str)],
+    chart: UsageChart,
+    notice: Option<String>,
+    form: Form,
+}
+
+async fn client_page(
+    desk: Desk,
+    id: &str,
+    status: StatusCode,
+    notice: Option<String>,
+    form: Form,
+) -> Response {
+    let desk = desk.at(Section::Clients);
+    let m = &desk.manager;
+    let client = ClientView::from(or_page!(desk, m.client(id).await));
+    let org_name = match m.org(&client.org_id).await {
+        Ok(o) => o.name,
+        Err(_) => client.org_id.clone(),
+    };
+    let grants = or_page!(desk, m.list_grants(&client.id).await);
+    let apis = or_page!(desk, m.list_apis(None, MAX_PAGE).await);
+    let apis = apis
+        .items
+        .into_iter()
+        .filter(|a| a.audience != ADMIN_AUDIENCE && !grants.iter().any(|g| g.api_id == a.id))
+        .collect();
+    let now = desk.now();
+    let usage = or_page!(desk, m.client_usage(&client.id, chart::since(now)).await);
+    let page = ClientPage {
+        chrome: &desk.chrome,
+        org_name,
+        created: when(client.created_at),
+        previous_secret_until: client
+            .previous_secret_expires_at
+            .filter(|t| *t > now)
+            .map(when),
+        client,
+        grants,
+        apis,
+        graces: &GRACES,
+        chart: chart::layout(&usage, now),
+        notice,
+        form,
+    };
+    desk.show(status, &page)
+}
+
+/// `?revoked=<n>`: the page after revoking says how many sign-ins went.
+#[derive(Debug, Default, serde::Deserialize)]
+pub(super) struct ClientQuery {
+    revoked: Option<u64>,
+}
+
+/// A client's page.
+pub(super) async fn show(
+    desk: Desk,
+    Path(id): Path<String>,
+    Query(q): Query<ClientQuery>,
+) -> Response {
+    let notice = q
+        .revoked
+        .map(|n| format!("Revoked {n} sign-in(s) of this client and their tokens."));
+    client_page(desk, &id, StatusCode::OK, notice, Form::default()).await
+}
+
+async fn set_disabled(desk: Desk, id: &str, disabled: bool) -> Response {
+    match desk.manager.set_client_disabled(id, disabled).await {
+        Ok(c) => {
+            desk.done(&format!("/console/clients/{}", path_segment(&c.id)))
+                .await
+        }
+        Err(e) => desk.fail(e),
+    }
+}
+
+/// Disables a client: it can no longer authenticate, and its tokens are refused here.
+pub(super) async fn disable(desk: Desk, Path(id): Path<String>, _: Posted) -> Response {
+    set_disabled(desk, &id, true).await
+}
+
+/// Enables a disabled client again.
+pub(super) async fn enable(desk: Desk, Path(id): Path<String>, _: Posted) -> Response {
+    set_disabled(desk, &id, false).await
+}
+
+/// Gives a client a new secret, shown on the answer once; the old one keeps working for the
+/// chosen grace period.
+pub(super) async fn rotate(desk: Desk, Path(id): Path<String>, posted: Posted) -> Response {
+    let grace = posted.get("grace").parse::<i64>().unwrap_or(-1);
+    if !GRACES.iter().any(|(s, _)| *s == grace) {
+        let e = ManageError::Invalid("choose one of the grace periods offered".into());
+        return match Form::refused(&posted, "rotate", "grace", e) {
+            Ok((status, form)) => client_page(desk, &id, status, None, form).await,
+            Err(e) => desk.fail(e),
+        };
+    }
+    match desk.manager.rotate_secret(&id, grace).await {
+        Ok((client, secret)) => {
+            desk.state.apply_change().await;
+            let desk = desk.at(Section::Clients);
+            let back = format!("/console/clients/{}", path_segment(&client.id));
+            desk.show(
+                StatusCode::OK,
+                &SecretPage {
+                    chrome: &desk.chrome,
+                    heading: "New client secret",
+                    what: &client.name,
+                    id: &client.id,
+                    secret: &secret,
+                    back: &back,
+                },
+            )
+        }
+        Err(e) => match Form::refused(&posted, "rotate", "grace", e) {
+            Ok((status, form)) => client_page(desk, &id, status, None, form).await,
+            Err(e) => desk.fail(e),
+        },
+    }
+}
+
+/// Revokes every sign-in (token family) of a client, and says how many.
+pub(super) async fn revoke(desk: Desk, Path(id): Path<String>, _: Posted) -> Response {
+    match desk.manager.revoke_client_tokens(&id).await {
+        Ok(n) => {
+            let to = format!("/console/clients/{}?revoked={n}", path_segment(&id));
+            desk.done(&to).await
+        }
+        Err(e) => desk.fail(e),
+    }
+}
+
+/// Deletes a client, once the box saying so is ticked.
+pub(super) async fn delete(desk: Desk, Path(id): Path<String>, posted: Posted) -> Response {
+    if posted.get("confirm").is_empty() {
+        let e = ManageError::Invalid(
+            "tick the box to confirm: a deleted client cannot be brought back".into(),
+        );
+        return match Form::refused(&posted, "delete", "confirm", e) {
+            Ok((status, form)) => client_page(desk, &id, status, None, form).await,
+            Err(e) => desk.fail(e),
+        };
+    }
+    match desk.manager.delete_client(&id).await {
+        Ok(()) => desk.done("/console/clients").await,
+        Err(e) => desk.fail(e),
+    }
+}
+
+/// Lets the client obtain tokens for an API, with at most the scopes typed.
+pub(super) async fn add_grant(desk: Desk, Path(id): Path<String>, posted: Posted) -> Response {
+    let is_default = !posted.get("default").is_empty();
+    match desk
+        .manager
+        .create_grant(&id, posted.get("api_id"), posted.get("scopes"), is_default)
+        .await
+    {
+        Ok(g) => {
+            desk.done(&format!("/console/clients/{}", path_segment(&g.client_id)))
+                .await
+        }
+        Err(e) => {
+            let field = blame(&e, &[("no api", "api_id"), ("admin", "api_id")], "scopes");
+            match Form::refused(&posted, "grant", field, e) {
+                Ok((status, form)) => client_page(desk, &id, status, None, form).await,
+                Err(e) => desk.fail(e),
+            }
+        }
+    }
+}
+
+/// Removes the client's grant on an API.
+pub(super) async fn remove_grant(
+    desk: Desk,
+    Path((id, api_id)): Path<(String, String)>,
+    _: Posted,
+) -> Response {
+    match desk.manager.delete_grant(&id, &api_id).await {
+        Ok(()) => {
+            desk.done(&format!("/console/clients/{}", path_segment(&id)))
+                .await
+        }
+        Err(e) => desk.fail(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::path_segment;
+
+    #[test]
+    fn a_path_segment_keeps_only_unreserved_bytes() {
+        assert_eq!(path_segment("abc-1_2.3~"), "abc-1_2.3~");
+        assert_eq!(path_segment("a b/c?é"), "a%20b%2Fc%3F%C3%A9");
+    }
+}

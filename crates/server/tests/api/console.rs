@@ -1,0 +1,580 @@
+//! The operator console (`/console/`), driven as a browser drives it: sign in, post its
+//! forms with their CSRF token, follow its 303s. Who may open it, what its changes do to
+//! the rest of the server, that a new secret is shown once, and that the audit log names the
+//! operator who made each change.
+
+use calyx_core::audit::AuditFilter;
+use calyx_core::model::{Role, User};
+use calyx_server::manage::{NewUser, OPERATOR_ORG_ID};
+use calyx_testkit::{Browser, TestServer};
+
+use crate::spawn_app;
+
+const PASSWORD: &str = "console-password-1";
+
+/// A user who signs in with [`PASSWORD`]: of `org_id`, with `role`.
+async fn person(app: &TestServer, org_id: &str, username: &str, role: Option<Role>) -> User {
+    app.manager
+        .create_user(NewUser {
+            org_id: org_id.into(),
+            username: Some(username.into()),
+            password: Some(PASSWORD.into()),
+            role,
+            ..NewUser::default()
+        })
+        .await
+        .unwrap()
+}
+
+/// An operator of `app`.
+async fn operator(app: &TestServer) -> User {
+    app.manager.ensure_operator_org().await.unwrap();
+    person(app, OPERATOR_ORG_ID, "ops", Some(Role::Operator)).await
+}
+
+/// A browser signed in to `app` as `username`, with the CSRF token its forms repeat.
+struct Session<'a> {
+    app: &'a TestServer,
+    browser: Browser,
+    csrf: String,
+}
+
+impl<'a> Session<'a> {
+    async fn sign_in(app: &'a TestServer, username: &str) -> Session<'a> {
+        let browser = Browser::new();
+        let page = browser.open(&app.url("/signin?next=/console/")).await;
+        assert_eq!(page.status, 200, "{}", page.html);
+        let csrf = page.field("csrf");
+        let resp = browser
+            .http
+            .post(app.url("/signin"))
+            .form(&[
+                ("csrf", csrf.as_str()),
+                ("username", username),
+                ("password", PASSWORD),
+                ("next", "/console/"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 303, "signing in");
+        Session { app, browser, csrf }
+    }
+
+    /// `GET path`: the status and the HTML.
+    async fn get(&self, path: &str) -> (u16, String) {
+        let page = self.browser.open(&self.app.url(path)).await;
+        (page.status, page.html)
+    }
+
+    /// Posts a console form with its CSRF token.
+    async fn post(&self, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+        let mut form = vec![("csrf", self.csrf.as_str())];
+        form.extend_from_slice(fields);
+        self.post_raw(path, &form).await
+    }
+
+    /// Posts exactly `fields`.
+    async fn post_raw(&self, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+        self.browser
+            .http
+            .post(self.app.url(path))
+            .form(fields)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Posts a form that must answer 303: where it leads.
+    async fn post_and_follow(&self, path: &str, fields: &[(&str, &str)]) -> String {
+        let resp = self.post(path, fields).await;
+        let status = resp.status();
+        let location = resp
+            .headers()
+            .get("location")
+            .map(|l| l.to_str().unwrap().to_owned());
+        let body = resp.text().await.unwrap();
+        assert_eq!(status, 303, "{path}: {body}");
+        location.expect("a Location")
+    }
+}
+
+/// The text of the first `<code>` inside the `.secret` block of `html`.
+fn shown_secret(html: &str) -> String {
+    let block = &html[html.find("class=\"secret\"").expect("a .secret block")..];
+    let start = block.find("<code>").unwrap() + "<code>".len();
+    block[start..].split("</code>").next().unwrap().to_owned()
+}
+
+/// The last path segment of a console Location.
+fn id_in(location: &str) -> String {
+    location.rsplit('/').next().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn an_operator_sets_up_an_organization_its_api_and_client_and_the_audit_log_names_them() {
+    let app = spawn_app().await;
+    let ops = operator(&app).await;
+    let s = Session::sign_in(&app, "ops").await;
+
+    let (status, html) = s.get("/console/").await;
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains(r#"<a href="/console/" aria-current="page">Overview</a>"#));
+    assert!(html.contains(r#"<a href="/console/orgs">Organizations</a>"#));
+
+    // An organization.
+    let to = s
+        .post_and_follow("/console/orgs", &[("name", "Acme Corp")])
+        .await;
+    assert!(to.starts_with("/console/orgs/org_"), "{to}");
+    let org_id = id_in(&to);
+    let (status, html) = s.get(&to).await;
+    assert_eq!(status, 200);
+    assert!(html.contains("<h1>Acme Corp</h1>"));
+
+    // An API with described scopes, typed one `scope: description` per line.
+    let to = s
+        .post_and_follow(
+            "/console/apis",
+            &[
+                ("name", "Orders"),
+                ("audience", "https://orders.example"),
+                (
+                    "scopes",
+                    "read:orders: Read your orders\nwrite: Change orders",
+                ),
+            ],
+        )
+        .await;
+    let api_id = id_in(&to);
+    let api = app.manager.api(&api_id).await.unwrap();
+    assert_eq!(api.scopes.to_string(), "read:orders write");
+    assert_eq!(api.scope_descriptions["read:orders"], "Read your orders");
+    let (_, html) = s.get(&to).await;
+    assert!(html.contains("Change orders"));
+
+    // The organization is entitled to part of it, and gets an admin.
+    s.post_and_follow(
+        &format!("/console/orgs/{org_id}/entitlements"),
+        &[("api_id", &api_id), ("scopes", "read:orders")],
+    )
+    .await;
+    let entitled = app.manager.entitlements(&org_id).await.unwrap();
+    assert_eq!(entitled.len(), 1);
+    assert_eq!(entitled[0].scopes, ["read:orders"]);
+    s.post_and_follow(
+        &format!("/console/orgs/{org_id}/admins"),
+        &[
+            ("username", "acme-admin"),
+            ("email", "admin@acme.example"),
+            ("password", PASSWORD),
+        ],
+    )
+    .await;
+    let users = app
+        .manager
+        .list_users(Some(&org_id), None, 10)
+        .await
+        .unwrap();
+    assert_eq!(users.items.len(), 1);
+    assert_eq!(users.items[0].role, Some("org_admin"));
+    let (_, html) = s.get(&format!("/console/orgs/{org_id}")).await;
+    assert!(html.contains("acme-admin") && html.contains("<code>read:orders</code>"));
+
+    // A client: its secret is on the answer, and nowhere after.
+    let resp = s
+        .post(
+            "/console/clients",
+            &[
+                ("org_id", &org_id),
+                ("name", "Acme backend"),
+                ("client_type", "confidential"),
+                ("grant_types", "client_credentials"),
+                ("redirect_uris", ""),
+            ],
+        )
+        .await;
+    assert_eq!(resp.status(), 200);
+    let html = resp.text().await.unwrap();
+    assert!(html.contains("it will not be shown again"), "{html}");
+    let secret = shown_secret(&html);
+    assert!(secret.len() >= 20, "{secret}");
+    let clients = app
+        .manager
+        .list_clients(Some(&org_id), None, 10)
+        .await
+        .unwrap();
+    let client_id = clients.items[0].id.clone();
+    s.post_and_follow(
+        &format!("/console/clients/{client_id}/grants"),
+        &[
+            ("api_id", &api_id),
+            ("scopes", "read:orders"),
+            ("default", "yes"),
+        ],
+    )
+    .await;
+    for page in [
+        format!("/console/clients/{client_id}"),
+        "/console/clients".to_owned(),
+        format!("/console/orgs/{org_id}"),
+        "/console/audit".to_owned(),
+    ] {
+        let (status, html) = s.get(&page).await;
+        assert_eq!(status, 200, "{page}");
+        assert!(
+            !html.contains(&secret),
+            "the secret is shown again on {page}"
+        );
+    }
+
+    // It works, until it is disabled from the console.
+    let form = [
+        ("grant_type", "client_credentials"),
+        ("client_id", client_id.as_str()),
+        ("client_secret", secret.as_str()),
+    ];
+    let resp = app.post_token_form(&form).await;
+    assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
+    let to = s
+        .post_and_follow(&format!("/console/clients/{client_id}/disable"), &[])
+        .await;
+    assert_eq!(to, format!("/console/clients/{client_id}"));
+    let (_, html) = s.get(&to).await;
+    assert!(html.contains(r#"<span class="badge off">Disabled</span>"#));
+    let resp = app.post_token_form(&form).await;
+    assert_eq!(resp.status(), 401);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_client");
+
+    // Every change is the operator's, from the browser's address.
+    let actor = format!("user:{}", ops.id);
+    let events = app
+        .manager
+        .list_audit(&AuditFilter::default(), None, 200)
+        .await
+        .unwrap()
+        .items;
+    for kind in [
+        "org.created",
+        "api.created",
+        "org.entitlement_set",
+        "user.created",
+        "client.created",
+        "grant.created",
+        "client.disabled",
+    ] {
+        let e = events
+            .iter()
+            .rev()
+            .find(|e| e.kind == kind)
+            .unwrap_or_else(|| panic!("no {kind} event"));
+        assert_eq!(e.actor, actor, "{kind}");
+        assert!(e.address.is_some(), "{kind} has the operator's address");
+    }
+    let (status, html) = s
+        .get(&format!(
+            "/console/audit?type=client.disabled&client={client_id}"
+        ))
+        .await;
+    assert_eq!(status, 200);
+    assert!(html.contains(&format!("<code>{actor}</code>")), "{html}");
+}
+
+#[tokio::test]
+async fn only_operators_may_open_the_console_and_strangers_are_sent_to_sign_in() {
+    let app = spawn_app().await;
+    let resp = Browser::new()
+        .http
+        .get(app.url("/console/orgs"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 303);
+    assert_eq!(
+        resp.headers()["location"].to_str().unwrap(),
+        "/signin?next=%2Fconsole%2Forgs"
+    );
+
+    let org = app.manager.create_org("Customer").await.unwrap();
+    person(&app, &org.id, "dev", Some(Role::OrgAdmin)).await;
+    person(&app, &org.id, "plain", None).await;
+    for who in ["dev", "plain"] {
+        let s = Session::sign_in(&app, who).await;
+        let (status, html) = s.get("/console/").await;
+        assert_eq!(status, 403, "{who}");
+        assert!(html.contains("Not allowed"), "{html}");
+        let resp = s.post("/console/orgs", &[("name", "By a stranger")]).await;
+        assert_eq!(resp.status(), 403, "{who} posting");
+    }
+    let orgs = app.manager.list_orgs(None, 50).await.unwrap().items;
+    assert!(orgs.iter().all(|o| o.name != "By a stranger"));
+}
+
+#[tokio::test]
+async fn a_console_form_without_its_csrf_token_is_refused_and_changes_nothing() {
+    let app = spawn_app().await;
+    operator(&app).await;
+    let s = Session::sign_in(&app, "ops").await;
+
+    let resp = s.post_raw("/console/orgs", &[("name", "Forged")]).await;
+    assert_eq!(resp.status(), 400);
+    let resp = s
+        .post_raw(
+            "/console/orgs",
+            &[("csrf", "not-the-token"), ("name", "Forged")],
+        )
+        .await;
+    assert_eq!(resp.status(), 400);
+    let orgs = app.manager.list_orgs(None, 50).await.unwrap().items;
+    assert!(orgs.iter().all(|o| o.name != "Forged"));
+}
+
+#[tokio::test]
+async fn a_refused_form_comes_back_with_its_message_tied_to_the_field_at_fault() {
+    let app = spawn_app().await;
+    operator(&app).await;
+    let s = Session::sign_in(&app, "ops").await;
+
+    // Too light a colour: the manager's rule, shown by the colour field.
+    let resp = s
+        .post(
+            "/console/branding",
+            &[("name", "Acme"), ("logo_url", ""), ("color", "#ffcc00")],
+        )
+        .await;
+    assert_eq!(resp.status(), 400);
+    let html = resp.text().await.unwrap();
+    assert!(
+        html.contains(r#"role="alert" id="branding-error""#),
+        "{html}"
+    );
+    assert!(html.contains("contrast"));
+    assert!(html.contains(
+        r##"name="color" type="text" required spellcheck="false" value="#ffcc00" aria-invalid="true" aria-describedby="branding-error""##
+    ), "{html}");
+    assert_eq!(
+        app.manager.branding().await.unwrap().color,
+        calyx_server::manage::Branding::default().color
+    );
+
+    // A good one is saved, and every page shows it.
+    let to = s
+        .post_and_follow(
+            "/console/branding",
+            &[("name", "Acme"), ("logo_url", ""), ("color", "#0b5394")],
+        )
+        .await;
+    let (_, html) = s.get(&to).await;
+    assert!(html.contains("The branding was saved.") && html.contains("<span>Acme</span>"));
+
+    // An unknown client is a 404 page; deleting without the confirmation is refused.
+    let (status, _) = s.get("/console/clients/no-such-client").await;
+    assert_eq!(status, 404);
+    let org = app.manager.create_org("Holder").await.unwrap();
+    let (client, _) = app
+        .manager
+        .create_client(calyx_server::manage::NewClient {
+            org_id: org.id.clone(),
+            name: "Keeper".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let resp = s
+        .post(&format!("/console/clients/{}/delete", client.id), &[])
+        .await;
+    assert_eq!(resp.status(), 400);
+    assert!(app.manager.client(&client.id).await.is_ok());
+    s.post_and_follow(
+        &format!("/console/clients/{}/delete", client.id),
+        &[("confirm", "yes")],
+    )
+    .await;
+    assert!(app.manager.client(&client.id).await.is_err());
+}
+
+#[tokio::test]
+async fn rotating_a_secret_from_the_console_shows_the_new_one_once_and_keeps_the_old_for_the_grace()
+{
+    let app = spawn_app().await;
+    operator(&app).await;
+    let c = app.fixture().build().await;
+    let s = Session::sign_in(&app, "ops").await;
+
+    let resp = s
+        .post(
+            &format!("/console/clients/{}/rotate-secret", c.client_id),
+            &[("grace", "3600")],
+        )
+        .await;
+    assert_eq!(resp.status(), 200);
+    let new = shown_secret(&resp.text().await.unwrap());
+    for secret in [new.as_str(), c.secret()] {
+        let resp = app.post_token_form(&c.client_credentials(secret)).await;
+        assert_eq!(resp.status(), 200);
+    }
+    let (_, html) = s.get(&format!("/console/clients/{}", c.client_id)).await;
+    assert!(!html.contains(&new));
+    assert!(html.contains("Still accepted until"));
+}
+
+#[tokio::test]
+async fn every_console_section_renders_and_its_actions_take_effect() {
+    let app = spawn_app().await;
+    let ops = operator(&app).await;
+    let c = app.fixture().build().await;
+    let client = app.manager.client(&c.client_id).await.unwrap();
+    let org_id = client.org_id.clone();
+    let s = Session::sign_in(&app, "ops").await;
+
+    for (path, current) in [
+        ("/console/", "Overview"),
+        ("/console/orgs", "Organizations"),
+        ("/console/apis", "APIs"),
+        ("/console/clients", "Clients"),
+        ("/console/users", "Users"),
+        ("/console/keys", "Keys"),
+        ("/console/webhooks", "Webhooks"),
+        ("/console/audit", "Audit log"),
+        ("/console/branding", "Branding"),
+    ] {
+        let (status, html) = s.get(path).await;
+        assert_eq!(status, 200, "{path}: {html}");
+        assert!(
+            html.contains(&format!(r#"aria-current="page">{current}</a>"#)),
+            "{path} marks {current} as current"
+        );
+        assert_eq!(html.matches("<h1>").count(), 1, "{path} has one h1");
+    }
+    let (status, _) = s.get(&format!("/console/orgs/{org_id}")).await;
+    assert_eq!(status, 200);
+    let (status, _) = s.get("/console/orgs/org_nope").await;
+    assert_eq!(status, 404);
+    let (status, html) = s.get(&format!("/console/clients/{}", c.client_id)).await;
+    assert_eq!(status, 200);
+    assert!(html.contains("Tokens issued per hour"));
+
+    // Users: filtered by organization, and deleted.
+    let dev = person(&app, &org_id, "dev", Some(Role::OrgAdmin)).await;
+    let (_, html) = s.get(&format!("/console/users?org={org_id}")).await;
+    assert!(html.contains(&dev.id) && !html.contains(&ops.id));
+    s.post_and_follow(
+        &format!("/console/users/{}/delete", dev.id),
+        &[("org", &org_id)],
+    )
+    .await;
+    assert!(app.manager.user(&dev.id).await.is_err());
+    let resp = s
+        .post(&format!("/console/users/{}/delete", ops.id), &[])
+        .await;
+    assert_eq!(resp.status(), 400, "an operator cannot delete themself");
+
+    // Keys: a rotation makes the next key current.
+    let next = |keys: &[calyx_server::manage::KeyInfo]| {
+        keys.iter()
+            .find(|k| k.alg == "ES256" && k.state == "next")
+            .map(|k| k.kid.clone())
+    };
+    let before = next(&app.manager.list_keys().await.unwrap()).unwrap();
+    let to = s
+        .post_and_follow("/console/keys/rotate", &[("alg", "ES256")])
+        .await;
+    let (_, html) = s.get(&to).await;
+    assert!(html.contains("The ES256 key was rotated"));
+    let keys = app.manager.list_keys().await.unwrap();
+    assert!(keys.iter().any(|k| k.kid == before && k.state == "current"));
+    let next_kid = next(&keys).unwrap();
+    s.post_and_follow(&format!("/console/keys/{next_kid}/retire"), &[])
+        .await;
+    let keys = app.manager.list_keys().await.unwrap();
+    assert!(keys
+        .iter()
+        .any(|k| k.kid == next_kid && k.state == "retired"));
+
+    // Webhooks: the secret once, the deliveries, deletion.
+    let resp = s
+        .post(
+            "/console/webhooks",
+            &[
+                ("url", "https://hooks.example/calyx"),
+                ("events", "client.*"),
+            ],
+        )
+        .await;
+    assert_eq!(resp.status(), 200);
+    let html = resp.text().await.unwrap();
+    let secret = shown_secret(&html);
+    let hook = app.manager.list_webhooks(None, 10).await.unwrap().items[0].clone();
+    s.post_and_follow(&format!("/console/clients/{}/disable", c.client_id), &[])
+        .await;
+    let (status, html) = s.get(&format!("/console/webhooks/{}", hook.id)).await;
+    assert_eq!(status, 200);
+    assert!(!html.contains(&secret));
+    assert!(
+        html.contains("<h2>Deliveries</h2>") && html.contains("<td>"),
+        "{html}"
+    );
+    s.post_and_follow(&format!("/console/webhooks/{}/delete", hook.id), &[])
+        .await;
+    assert!(app.manager.webhook(&hook.id).await.is_err());
+    let resp = s
+        .post(
+            "/console/webhooks",
+            &[
+                ("url", "http://hooks.example/calyx"),
+                ("events", "client.*"),
+            ],
+        )
+        .await;
+    assert_eq!(resp.status(), 400);
+    assert!(resp
+        .text()
+        .await
+        .unwrap()
+        .contains(r#"aria-describedby="webhook-error""#));
+
+    // Clients: enable, revoke, grants removed; APIs described and deleted.
+    s.post_and_follow(&format!("/console/clients/{}/enable", c.client_id), &[])
+        .await;
+    assert!(!app.manager.client(&c.client_id).await.unwrap().disabled);
+    let to = s
+        .post_and_follow(
+            &format!("/console/clients/{}/revoke-tokens", c.client_id),
+            &[],
+        )
+        .await;
+    let (_, html) = s.get(&to).await;
+    assert!(html.contains("Revoked 0 sign-in(s)"), "{html}");
+    let api = app.manager.api(&c.audience).await.unwrap();
+    s.post_and_follow(
+        &format!("/console/clients/{}/grants/{}/delete", c.client_id, api.id),
+        &[],
+    )
+    .await;
+    assert!(app
+        .manager
+        .list_grants(&c.client_id)
+        .await
+        .unwrap()
+        .is_empty());
+    let scope = api.scopes.iter().next().unwrap().to_owned();
+    s.post_and_follow(
+        &format!("/console/apis/{}/descriptions", api.id),
+        &[(&format!("d.{scope}"), "Does a thing")],
+    )
+    .await;
+    let api = app.manager.api(&api.id).await.unwrap();
+    assert_eq!(api.scope_descriptions[&scope], "Does a thing");
+    s.post_and_follow(
+        &format!("/console/apis/{}/delete", api.id),
+        &[("confirm", "yes")],
+    )
+    .await;
+    assert!(app.manager.api(&api.id).await.is_err());
+
+    // An invalid audit filter is the filter's fault.
+    let (status, html) = s.get("/console/audit?type=nonsense").await;
+    assert_eq!(status, 400);
+    assert!(html.contains(r#"aria-describedby="filter-error""#));
+}
