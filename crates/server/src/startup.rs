@@ -85,7 +85,7 @@ impl Application {
         let mut manager = manager;
         manager.audit_retention = raw.audit_retention_days.saturating_mul(86_400);
         manager.ensure_admin_api().await?;
-        apply_brand_flags(&manager, &raw).await?;
+        apply_brand_flags(&manager, raw).await?;
         let state = AppState::new(manager, issuer, keyset, raw.clone());
         Ok(Application {
             listener,
