@@ -4,8 +4,7 @@
 //! `<code data-sample=...>` block of `/developers/docs?app=<id>`, HTML-unescaped, run with
 //! `scripts/run-sample` and the secret in `CALYX_CLIENT_SECRET`. Each must print a token the
 //! server accepts for the API. Only C# may be skipped when .NET is not installed (it has no
-//! Debian package); the other toolchains are installed by `scripts/install-sample-toolchains`
-//! when missing.
+//! Debian package); `scripts/setup` (which `scripts/test` runs first) installs the others.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -32,16 +31,14 @@ fn have(tool: &str) -> bool {
         .is_ok_and(|o| o.status.success())
 }
 
-/// Installs go and a JDK when missing (the script is idempotent and does nothing when all is
-/// there), so that only C# can ever be skipped.
+/// Go and a JDK are required, so that only C# can ever be skipped.
 fn ensure_toolchains() {
-    if have("go") && have("java") {
-        return;
+    for tool in ["curl", "python3", "node", "java", "go"] {
+        assert!(
+            have(tool),
+            "{tool} is missing: scripts/setup installs the samples' toolchains"
+        );
     }
-    let status = Command::new(scripts().join("install-sample-toolchains"))
-        .status()
-        .expect("scripts/install-sample-toolchains runs");
-    assert!(status.success(), "installing the sample toolchains failed");
 }
 
 /// The text of `html` after `start`, up to `end`.

@@ -72,3 +72,67 @@ async fn the_manage_it_examples_run_as_written() {
         assert!(stdout.contains(expected), "{expected} in:\n{stdout}");
     }
 }
+
+/// The README's "Faces for people" commands, run as written (with `calyx` on the PATH and the
+/// test's database): afterwards alice signs in to the console and globex-dev to the portal,
+/// whose guide shows the entitled API, and the pages carry the brand.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_faces_for_people_examples_run_as_written() {
+    let calyx = Calyx::in_temp_dir(BIN);
+    let script = shell_block("## Faces for people");
+    let bin_dir = std::path::Path::new(BIN).parent().unwrap();
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!("set -euo pipefail\n{script}"))
+        .env("PATH", path)
+        .env("CALYX_DATABASE_URL", calyx.database_url())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "the README block failed:\n{script}\n--- stdout\n{}\n--- stderr\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let node = calyx.serve(&[]);
+    for (username, password, landing) in [
+        ("alice", "a long operator password", "/console/"),
+        ("globex-dev", "a long developer password", "/developers/"),
+    ] {
+        let b = calyx_testkit::Browser::new();
+        let page = b
+            .open(&format!("{}/signin?next={landing}", node.base))
+            .await;
+        assert!(page.html.contains("Acme Giving"), "{}", page.html);
+        let resp = b
+            .http
+            .post(format!("{}/signin", node.base))
+            .form(&[
+                ("csrf", page.field("csrf").as_str()),
+                ("next", landing),
+                ("username", username),
+                ("password", password),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 303, "{username}");
+        let page = b.open(&format!("{}{landing}", node.base)).await;
+        assert_eq!(page.status, 200, "{username}: {}", page.html);
+        if username == "globex-dev" {
+            let docs = b.open(&format!("{}/developers/docs", node.base)).await;
+            assert!(
+                docs.html.contains("https://api.acme.example/"),
+                "{}",
+                docs.html
+            );
+            assert!(docs.html.contains("read:orders"), "{}", docs.html);
+        }
+    }
+}
