@@ -362,6 +362,24 @@ pub async fn brand_css(axum::extract::State(state): axum::extract::State<AppStat
         .into_response()
 }
 
+/// The pages' icon: a disc in the brand's accent colour (without one, browsers ask for
+/// `/favicon.ico` and log the 404).
+pub async fn icon(axum::extract::State(state): axum::extract::State<AppState>) -> Response {
+    let brand = brand(&state).await;
+    (
+        [
+            (header::CONTENT_TYPE, "image/svg+xml"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        format!(
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 16 16\">\
+             <circle cx=\"8\" cy=\"8\" r=\"7\" fill=\"{}\"/></svg>",
+            brand.color
+        ),
+    )
+        .into_response()
+}
+
 /// Every page route, registered in one place.
 pub(crate) fn routes() -> Vec<(&'static str, axum::routing::MethodRouter<AppState>)> {
     use axum::routing::{get, post};
@@ -372,6 +390,8 @@ pub(crate) fn routes() -> Vec<(&'static str, axum::routing::MethodRouter<AppStat
         ("/account", get(account::page)),
         ("/account/revoke", post(account::revoke)),
         ("/assets/brand.css", get(brand_css)),
+        ("/assets/icon.svg", get(icon)),
+        ("/favicon.ico", get(icon)),
     ];
     routes.extend(console::routes());
     routes.extend(portal::routes());
