@@ -168,6 +168,12 @@ describe('console and developer portal in a real browser', () => {
       await nav(page, 'Audit log');
       assert.match(await page.locator('main').innerText(), /client\.disabled/);
       await photograph(page, 'console-audit');
+      // Every other section is scanned and photographed too.
+      for (const section of ['Overview', 'Users', 'Keys', 'Webhooks', 'Branding']) {
+        await nav(page, section);
+        await page.getByRole('heading', { level: 1 }).waitFor();
+        await photograph(page, `console-${section.toLowerCase()}`);
+      }
       assert.deepEqual(problems, []);
     } finally {
       await context.close();
@@ -248,6 +254,21 @@ describe('console and developer portal in a real browser', () => {
       const console = await page.goto(`${server.base}/console/`);
       assert.equal(console.status(), 403);
       await photograph(page, 'console-forbidden');
+    } finally {
+      await context.close();
+    }
+  });
+
+  test('the public guide and a broken sign-in link are accessible too', async () => {
+    const { context, page } = await newPage();
+    try {
+      await page.goto(`${server.base}/developers/docs`);
+      assert.match(await page.locator('main').innerText(), /orders\.acme\.test/);
+      assert.match(await page.locator('code[data-sample="curl"]').innerText(), /YOUR_CLIENT_ID/);
+      await photograph(page, 'docs-public');
+      const resp = await page.goto(`${server.base}/authorize?response_type=code&state=s&client_id=nobody`);
+      assert.equal(resp.status(), 400);
+      await photograph(page, 'authorize-error');
     } finally {
       await context.close();
     }
