@@ -503,9 +503,9 @@ async fn the_guide_fills_in_the_application_escaped_and_refuses_unsafe_values() 
     assert!(!public.html.contains("urn:calyx:admin"));
     for lang in ["curl", "python", "node", "java", "go", "csharp"] {
         assert!(
-            public
-                .html
-                .contains(&format!("<pre><code data-sample=\"{lang}\">")),
+            public.html.contains(&format!(
+                "<pre tabindex=\"0\"><code data-sample=\"{lang}\">"
+            )),
             "{lang}"
         );
     }
