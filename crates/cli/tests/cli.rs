@@ -219,21 +219,9 @@ async fn serve_dev_prints_credentials_and_a_curl_that_returns_a_token() {
         assert_eq!(words[1], format!("{}{landing}", server.base), "{line}");
         let (username, password) = (words[2], words[4]);
         let b = Browser::new();
-        let page = b
-            .open(&format!("{}/signin?next={landing}", server.base))
+        let (resp, _) = b
+            .sign_in_page(&server.base, landing, username, password)
             .await;
-        let resp = b
-            .http
-            .post(format!("{}/signin", server.base))
-            .form(&[
-                ("csrf", page.field("csrf").as_str()),
-                ("next", landing),
-                ("username", username),
-                ("password", password),
-            ])
-            .send()
-            .await
-            .unwrap();
         assert_eq!(resp.status(), 303, "{label}: {line}");
         assert_eq!(resp.headers()["location"], landing);
         let page = b.open(&format!("{}{landing}", server.base)).await;

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use calyx_testkit::browser::field;
-use calyx_testkit::Calyx;
+use calyx_testkit::{html_text, Browser, Calyx};
 use serde_json::Value;
 
 mod common;
@@ -50,44 +50,6 @@ fn between<'a>(html: &'a str, start: &str, end: &str) -> &'a str {
     html[from..].split(end).next().unwrap()
 }
 
-/// HTML text back to what it says: named entities of `&<>"'` and numeric ones.
-fn unescape(s: &str) -> String {
-    let mut out = String::new();
-    let mut rest = s;
-    while let Some(at) = rest.find('&') {
-        out.push_str(&rest[..at]);
-        rest = &rest[at..];
-        let decoded = rest.find(';').and_then(|end| {
-            let name = &rest[1..end];
-            let c = match name {
-                "amp" => Some('&'),
-                "lt" => Some('<'),
-                "gt" => Some('>'),
-                "quot" => Some('"'),
-                "apos" => Some('\''),
-                _ => name
-                    .strip_prefix("#x")
-                    .and_then(|h| u32::from_str_radix(h, 16).ok())
-                    .or_else(|| name.strip_prefix('#').and_then(|d| d.parse().ok()))
-                    .and_then(char::from_u32),
-            };
-            c.map(|c| (c, end))
-        });
-        match decoded {
-            Some((c, end)) => {
-                out.push(c);
-                rest = &rest[end + 1..];
-            }
-            None => {
-                out.push('&');
-                rest = &rest[1..];
-            }
-        }
-    }
-    out.push_str(rest);
-    out
-}
-
 /// Every sample block of the page: `(language, source)`.
 fn samples(html: &str) -> Vec<(String, String)> {
     let mut out = Vec::new();
@@ -96,7 +58,7 @@ fn samples(html: &str) -> Vec<(String, String)> {
         rest = &rest[at + "<code data-sample=\"".len()..];
         let (lang, after) = rest.split_once("\">").unwrap();
         let (code, after) = after.split_once("</code>").unwrap();
-        out.push((lang.to_owned(), unescape(code)));
+        out.push((lang.to_owned(), html_text(code)));
         rest = after;
     }
     out
@@ -145,26 +107,12 @@ async fn every_sample_of_the_guide_gets_a_token_the_server_accepts() {
     );
     let node = calyx.serve(&[]);
     let base = node.base.clone();
-    let http = reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-
     // Sign in, as a browser does.
-    let signin = http.get(format!("{base}/signin")).send().await.unwrap();
-    let csrf = field(&signin.text().await.unwrap(), "csrf");
-    let resp = http
-        .post(format!("{base}/signin"))
-        .form(&[
-            ("csrf", csrf.as_str()),
-            ("username", "sample-admin"),
-            ("password", PASSWORD),
-            ("next", "/developers/"),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let browser = Browser::new();
+    let http = browser.http.clone();
+    let (resp, csrf) = browser
+        .sign_in_page(&base, "/developers/", "sample-admin", PASSWORD)
+        .await;
     assert_eq!(resp.status(), 303, "signing in");
 
     // Register an application through the form: the secret is on that page only.

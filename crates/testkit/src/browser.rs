@@ -131,6 +131,34 @@ impl Browser {
             .await
     }
 
+    /// Signs in through `/signin` on the server at `base` (the console's, the portal's and
+    /// the account page's sign-in), asking to go to `next` afterwards: the answer (a 303 on
+    /// success) and the CSRF token the pages' forms repeat.
+    pub async fn sign_in_page(
+        &self,
+        base: &str,
+        next: &str,
+        username: &str,
+        password: &str,
+    ) -> (reqwest::Response, String) {
+        let page = self.open(&format!("{base}/signin?next={next}")).await;
+        assert_eq!(page.status, 200, "the sign-in page: {}", page.html);
+        let csrf = page.field("csrf");
+        let resp = self
+            .http
+            .post(format!("{base}/signin"))
+            .form(&[
+                ("csrf", csrf.as_str()),
+                ("next", next),
+                ("username", username),
+                ("password", password),
+            ])
+            .send()
+            .await
+            .unwrap();
+        (resp, csrf)
+    }
+
     /// Signs in at `authorize_url` and approves: the code on the redirect. A user who
     /// approved this application before is sent straight back (the consent is remembered),
     /// from `/authorize` when already signed in or from the login form.
@@ -207,4 +235,9 @@ pub fn authorize_url(base: &str, client_id: &str, extra: &[(&str, &str)]) -> Str
         .extend_pairs(pairs)
         .finish();
     format!("{base}/authorize?{q}")
+}
+
+/// HTML text as a reader sees it (and copies it): every character reference decoded.
+pub fn html_text(html: &str) -> String {
+    html_escape::decode_html_entities(html).into_owned()
 }

@@ -34,7 +34,7 @@ pub mod traffic;
 pub mod wait;
 
 pub use admin::Admin;
-pub use browser::{authorize_url, location_params, param, sign_in, Browser, Page};
+pub use browser::{authorize_url, html_text, location_params, param, sign_in, Browser, Page};
 /// The clocks a test reads or moves (the server's own).
 pub use calyx_server::clock::{OffsetClock, SystemClock};
 pub use endpoint::{basic, jwt_parts, kid_of, Endpoint};

@@ -42,21 +42,9 @@ struct Session<'a> {
 impl<'a> Session<'a> {
     async fn sign_in(app: &'a TestServer, username: &str) -> Session<'a> {
         let browser = Browser::new();
-        let page = browser.open(&app.url("/signin?next=/console/")).await;
-        assert_eq!(page.status, 200, "{}", page.html);
-        let csrf = page.field("csrf");
-        let resp = browser
-            .http
-            .post(app.url("/signin"))
-            .form(&[
-                ("csrf", csrf.as_str()),
-                ("username", username),
-                ("password", PASSWORD),
-                ("next", "/console/"),
-            ])
-            .send()
-            .await
-            .unwrap();
+        let (resp, csrf) = browser
+            .sign_in_page(app.issuer(), "/console/", username, PASSWORD)
+            .await;
         assert_eq!(resp.status(), 303, "signing in");
         Session { app, browser, csrf }
     }

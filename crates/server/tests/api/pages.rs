@@ -18,23 +18,6 @@ async fn app_and_user() -> (TestServer, Provisioned) {
     (app, tp)
 }
 
-/// Signs in through `/signin` (the console's, the portal's and the account page's sign-in).
-async fn sign_in(app: &TestServer, b: &Browser, username: &str, next: &str) -> reqwest::Response {
-    let page = b.open(&app.url(&format!("/signin?next={next}"))).await;
-    assert_eq!(page.status, 200, "{}", page.html);
-    b.http
-        .post(app.url("/signin"))
-        .form(&[
-            ("csrf", page.field("csrf").as_str()),
-            ("next", next),
-            ("username", username),
-            ("password", PASSWORD),
-        ])
-        .send()
-        .await
-        .unwrap()
-}
-
 fn location(resp: &reqwest::Response) -> String {
     resp.headers()["location"].to_str().unwrap().to_owned()
 }
@@ -165,12 +148,17 @@ async fn sign_in_goes_only_to_our_own_pages_and_sign_out_ends_the_session() {
         "//evil.example/",
         "/console/..//evil",
     ] {
-        let resp = sign_in(&app, &Browser::new(), &tp.username, next).await;
+        let resp = Browser::new()
+            .sign_in_page(app.issuer(), next, &tp.username, PASSWORD)
+            .await
+            .0;
         assert_eq!(resp.status(), 303, "{next}");
         assert_eq!(location(&resp), "/account", "{next}");
     }
     let b = Browser::new();
-    let resp = sign_in(&app, &b, &tp.username, "/account").await;
+    let (resp, _) = b
+        .sign_in_page(app.issuer(), "/account", &tp.username, PASSWORD)
+        .await;
     assert_eq!(location(&resp), "/account");
     let account = b.open(&app.url("/account")).await;
     assert_eq!(account.status, 200);

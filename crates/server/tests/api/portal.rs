@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use calyx_core::model::Role;
 use calyx_server::manage::{NewApi, NewUser, ScopeList, OPERATOR_ORG_ID};
-use calyx_testkit::{unique, Browser, Page, TestServer, PASSWORD};
+use calyx_testkit::{html_text, unique, Browser, Page, TestServer, PASSWORD};
 
 use crate::spawn_app;
 
@@ -72,25 +72,14 @@ impl Dev {
     /// Signs `username` in through `/signin`.
     async fn sign_in(app: &TestServer, username: &str) -> Dev {
         let browser = Browser::new();
-        let page = browser.open(&app.url("/signin")).await;
-        assert_eq!(page.status, 200, "{}", page.html);
-        let csrf = page.field("csrf");
-        let resp = browser
-            .http
-            .post(app.url("/signin"))
-            .form(&[
-                ("csrf", csrf.as_str()),
-                ("username", username),
-                ("password", PASSWORD),
-                ("next", "/developers/"),
-            ])
-            .send()
-            .await
-            .unwrap();
+        let base = app.issuer().to_owned();
+        let (resp, csrf) = browser
+            .sign_in_page(&base, "/developers/", username, PASSWORD)
+            .await;
         assert_eq!(resp.status(), 303, "{}", resp.text().await.unwrap());
         Dev {
             browser,
-            base: app.issuer().to_owned(),
+            base,
             csrf,
         }
     }
@@ -147,45 +136,6 @@ fn between(html: &str, start: &str, end: &str) -> String {
         .unwrap_or_else(|| panic!("{start} in: {html}"))
         + start.len();
     html[from..].split(end).next().unwrap().to_owned()
-}
-
-/// HTML text back to what it says: the named entities of `&<>"'` and numeric ones (askama
-/// writes `&#38;` and the like).
-fn unescape(s: &str) -> String {
-    let mut out = String::new();
-    let mut rest = s;
-    while let Some(at) = rest.find('&') {
-        out.push_str(&rest[..at]);
-        rest = &rest[at..];
-        let entity = rest.find(';').map(|end| (&rest[1..end], end));
-        let decoded = entity.and_then(|(name, end)| {
-            let c = match name {
-                "amp" => Some('&'),
-                "lt" => Some('<'),
-                "gt" => Some('>'),
-                "quot" => Some('"'),
-                "apos" => Some('\''),
-                _ => name
-                    .strip_prefix("#x")
-                    .and_then(|h| u32::from_str_radix(h, 16).ok())
-                    .or_else(|| name.strip_prefix('#').and_then(|d| d.parse().ok()))
-                    .and_then(char::from_u32),
-            };
-            c.map(|c| (c, end))
-        });
-        match decoded {
-            Some((c, end)) => {
-                out.push(c);
-                rest = &rest[end + 1..];
-            }
-            None => {
-                out.push('&');
-                rest = &rest[1..];
-            }
-        }
-    }
-    out.push_str(rest);
-    out
 }
 
 /// The status of a client-credentials request.
@@ -526,11 +476,11 @@ async fn the_guide_fills_in_the_application_escaped_and_refuses_unsafe_values() 
         "{curl}"
     );
     assert!(!curl.contains("<x>") && !curl.contains("&b="), "{curl}");
-    let curl = unescape(&curl);
+    let curl = html_text(&curl);
     assert!(curl.contains(&format!("'audience={aud}'")), "{curl}");
     assert!(curl.contains(&format!("'client_id={id}'")), "{curl}");
     assert!(curl.contains("'scope=read write'"), "{curl}");
-    let python = unescape(&between(
+    let python = html_text(&between(
         &docs.html,
         "<code data-sample=\"python\">",
         "</code>",
@@ -549,7 +499,7 @@ async fn the_guide_fills_in_the_application_escaped_and_refuses_unsafe_values() 
     )
     .await;
     let docs = dev.open(&format!("/developers/docs?app={other}")).await;
-    let curl = unescape(&between(
+    let curl = html_text(&between(
         &docs.html,
         "<code data-sample=\"curl\">",
         "</code>",
