@@ -312,6 +312,12 @@ async fn another_organization_sees_and_touches_nothing() {
         .await;
     let before = grants(&app, &id).await;
 
+    assert_eq!(
+        bob.open(&format!("/developers/apps/{id}/edit"))
+            .await
+            .status,
+        404
+    );
     let page = bob.open(&format!("/developers/apps/{id}")).await;
     assert_eq!(page.status, 404);
     // The same page as for an id nobody has.
@@ -320,7 +326,15 @@ async fn another_organization_sees_and_touches_nothing() {
         page.html.replace(&id, "X"),
         missing.html.replace("no-such-app", "X")
     );
-    let posts: [(&str, &[(&str, &str)]); 3] = [
+    let posts: [(&str, &[(&str, &str)]); 4] = [
+        (
+            "edit",
+            &[
+                ("name", "Bob's now"),
+                ("type", "confidential"),
+                ("grant_types", "client_credentials"),
+            ],
+        ),
         ("grants", &[("api_id", &api_a), ("scope", "read write")]),
         ("rotate", &[("grace", "0")]),
         ("delete", &[("confirm", "yes")]),
@@ -507,4 +521,89 @@ async fn the_guide_fills_in_the_application_escaped_and_refuses_unsafe_values() 
     assert!(curl.contains("'audience=YOUR_API_AUDIENCE'"), "{curl}");
     assert!(curl.contains(&format!("'client_id={other}'")), "{curl}");
     assert!(docs.html.contains("would break the samples"));
+}
+
+/// The registration changes (name, links, redirect URIs, grant types) but never the type, and
+/// an org admin cannot disable the application by adding a field to the form.
+#[tokio::test]
+async fn an_org_admin_changes_the_registration_but_not_the_type_or_the_disabled_flag() {
+    let app = spawn_app().await;
+    let aud = "https://edit.portal.test/";
+    let org = entitled_org(&app, aud, "read", "read").await;
+    let dev = Dev::sign_in(&app, &person(&app, &org, Some(Role::OrgAdmin)).await).await;
+    let (id, _) = dev.register("Before").await;
+    let form = dev.open(&format!("/developers/apps/{id}/edit")).await;
+    assert_eq!(form.status, 200);
+    assert!(form.html.contains("value=\"Before\""), "{}", form.html);
+
+    let page = dev
+        .post(
+            &format!("/developers/apps/{id}/edit"),
+            &[
+                ("name", "After"),
+                ("website_uri", "https://after.example/"),
+                (
+                    "redirect_uris",
+                    "https://after.example/cb\nhttps://after.example/cb2",
+                ),
+                ("type", "confidential"),
+                ("grant_types", "client_credentials"),
+                ("grant_types", "authorization_code"),
+                ("disabled", "true"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, 200, "{}", page.html);
+    assert!(page.html.contains("After is updated."));
+    let c = app.manager.client(&id).await.unwrap();
+    assert_eq!(c.name, "After");
+    assert_eq!(c.website_uri.as_deref(), Some("https://after.example/"));
+    assert_eq!(c.redirect_uris.len(), 2);
+    assert!(!c.disabled, "the provider's flag, not the admin's");
+    let (_, events) = app
+        .admin()
+        .await
+        .get(&format!("/audit?client_id={id}&type=client.updated"))
+        .await;
+    assert_eq!(events["items"].as_array().unwrap().len(), 1, "{events}");
+
+    // The type is fixed; a bad URI names its field; nothing changes on refusal.
+    for (fields, field) in [
+        (
+            vec![
+                ("name", "X"),
+                ("type", "public"),
+                ("grant_types", "authorization_code"),
+                ("redirect_uris", "https://after.example/cb"),
+            ],
+            "type",
+        ),
+        (
+            vec![
+                ("name", "X"),
+                ("type", "confidential"),
+                ("grant_types", "client_credentials"),
+                ("website_uri", "javascript:alert(1)"),
+            ],
+            "website_uri",
+        ),
+    ] {
+        let page = dev
+            .post(&format!("/developers/apps/{id}/edit"), &fields)
+            .await;
+        assert_eq!(page.status, 400, "{}", page.html);
+        assert!(
+            page.html.contains(&format!(
+                "aria-describedby=\"{}-error",
+                field.replace('_', "-")
+            )) || field == "type",
+            "{}",
+            page.html
+        );
+        assert_eq!(app.manager.client(&id).await.unwrap().name, "After");
+    }
+    assert_eq!(
+        app.manager.client(&id).await.unwrap().client_type,
+        calyx_core::model::ClientType::Confidential
+    );
 }

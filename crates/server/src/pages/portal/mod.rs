@@ -22,7 +22,9 @@ use calyx_core::redirect;
 use super::account::when;
 use super::{chart, manage_error_page, message_page, render, see_other, Chrome, OrgAdmin, Posted};
 use crate::manage::views::ClientView;
-use crate::manage::{Actor, ManageError, ManageResult, Manager, NewClient, PORTAL_GRANT_TYPES};
+use crate::manage::{
+    Actor, ClientPatch, ManageError, ManageResult, Manager, NewClient, PORTAL_GRANT_TYPES,
+};
 use crate::state::AppState;
 
 /// The portal's routes.
@@ -36,6 +38,7 @@ pub(crate) fn routes() -> Vec<(&'static str, axum::routing::MethodRouter<AppStat
         ("/developers/", get(apps)),
         ("/developers/apps/new", get(new_app).post(create_app)),
         ("/developers/apps/{id}", get(app)),
+        ("/developers/apps/{id}/edit", get(edit_app).post(update_app)),
         ("/developers/apps/{id}/grants", post(save_grants)),
         ("/developers/apps/{id}/rotate", post(rotate)),
         ("/developers/apps/{id}/delete", post(delete)),
@@ -174,6 +177,14 @@ struct AppForm {
     grant_types: Vec<String>,
 }
 
+/// The application a registration form changes.
+struct Editing {
+    /// Where its page is (the form posts to `{href}/edit`).
+    href: String,
+    /// `confidential` or `public`: fixed once registered (a secret cannot appear or vanish).
+    client_type: String,
+}
+
 /// One grant-type checkbox.
 struct GrantChoice {
     value: &'static str,
@@ -186,6 +197,8 @@ struct GrantChoice {
 #[template(path = "developers/new_app.html")]
 struct NewAppPage<'a> {
     chrome: &'a Chrome,
+    /// The application being changed; `None` when registering a new one.
+    editing: Option<Editing>,
     form: AppForm,
     grant_choices: Vec<GrantChoice>,
     /// The field the error is about (`name`, `redirect_uris`, ..., or `form` for the whole
@@ -225,6 +238,17 @@ fn new_app_page(
     form: AppForm,
     error: Option<(&'static str, String)>,
 ) -> Response {
+    app_form_page(chrome, status, None, form, error)
+}
+
+/// The registration form, for a new application or (with `editing`) an existing one.
+fn app_form_page(
+    chrome: &Chrome,
+    status: StatusCode,
+    editing: Option<Editing>,
+    form: AppForm,
+    error: Option<(&'static str, String)>,
+) -> Response {
     let grant_choices = PORTAL_GRANT_TYPES
         .iter()
         .map(|g| {
@@ -243,6 +267,7 @@ fn new_app_page(
         chrome,
         &NewAppPage {
             chrome,
+            editing,
             form,
             grant_choices,
             error_for,
@@ -427,6 +452,132 @@ async fn create_app(
         },
     )
     .await
+}
+
+/// The registration of `client` as the form shows it.
+fn form_of(client: &Client) -> AppForm {
+    AppForm {
+        name: client.name.clone(),
+        description: client.description.clone().unwrap_or_default(),
+        website_uri: client.website_uri.clone().unwrap_or_default(),
+        privacy_policy_uri: client.privacy_policy_uri.clone().unwrap_or_default(),
+        tos_uri: client.tos_uri.clone().unwrap_or_default(),
+        redirect_uris: client.redirect_uris.join("\n"),
+        public: client.client_type == ClientType::Public,
+        grant_types: client
+            .grant_types
+            .iter()
+            .map(|g| g.as_str().to_owned())
+            .collect(),
+    }
+}
+
+fn editing(client: &Client) -> Editing {
+    Editing {
+        href: app_path(&client.id),
+        client_type: client.client_type.as_str().to_owned(),
+    }
+}
+
+/// `/developers/apps/{id}/edit`: the application's registration, to change.
+async fn edit_app(
+    State(state): State<AppState>,
+    OrgAdmin(user): OrgAdmin,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let chrome = chrome(&state, &headers, &user, "").await;
+    match state.manager.org_client(&user.org_id, &id).await {
+        Ok(c) => app_form_page(
+            &chrome,
+            StatusCode::OK,
+            Some(editing(&c)),
+            form_of(&c),
+            None,
+        ),
+        Err(e) => manage_error_page(&chrome, e),
+    }
+}
+
+/// Changes the application's registration (its type stays: a secret cannot appear or vanish).
+async fn update_app(
+    State(state): State<AppState>,
+    OrgAdmin(user): OrgAdmin,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    form: Posted,
+) -> Response {
+    let chrome = chrome(&state, &headers, &user, "").await;
+    let client = match state.manager.org_client(&user.org_id, &id).await {
+        Ok(c) => c,
+        Err(e) => return manage_error_page(&chrome, e),
+    };
+    let (mut typed, checked) = read_registration(&user.org_id, &form);
+    typed.public = client.client_type == ClientType::Public;
+    let new = match checked {
+        Ok(n) if n.client_type == client.client_type => n,
+        Ok(_) => {
+            let why = (
+                "type",
+                "The type of an application cannot change.".to_owned(),
+            );
+            return app_form_page(
+                &chrome,
+                StatusCode::BAD_REQUEST,
+                Some(editing(&client)),
+                typed,
+                Some(why),
+            );
+        }
+        Err(e) => {
+            return app_form_page(
+                &chrome,
+                StatusCode::BAD_REQUEST,
+                Some(editing(&client)),
+                typed,
+                Some(e),
+            )
+        }
+    };
+    // Only the registration: never `disabled`, which is the provider's to set.
+    let patch = ClientPatch {
+        name: Some(new.name),
+        description: Some(new.description.unwrap_or_default()),
+        website_uri: Some(new.website_uri.unwrap_or_default()),
+        privacy_policy_uri: Some(new.privacy_policy_uri.unwrap_or_default()),
+        tos_uri: Some(new.tos_uri.unwrap_or_default()),
+        redirect_uris: Some(new.redirect_uris),
+        grant_types: Some(
+            new.grant_types
+                .iter()
+                .map(|g| g.as_str().to_owned())
+                .collect(),
+        ),
+        disabled: None,
+    };
+    match acting(&state, &user, peer)
+        .update_client(&client.id, patch)
+        .await
+    {
+        Ok(updated) => {
+            state.apply_change().await;
+            let shown = Shown {
+                secret: None,
+                notice: Some(format!("{} is updated.", updated.name)),
+                status: StatusCode::OK,
+            };
+            app_page(&state, &chrome, updated, shown).await
+        }
+        Err(ManageError::Invalid(why)) => app_form_page(
+            &chrome,
+            StatusCode::BAD_REQUEST,
+            Some(editing(&client)),
+            typed,
+            Some(("form", capitalized(&why))),
+        ),
+        Err(e) => manage_error_page(&chrome, e),
+    }
 }
 
 /// What an application page shows beyond the stored facts.
