@@ -566,3 +566,475 @@ async fn every_console_section_renders_and_its_actions_take_effect() {
     assert_eq!(status, 400);
     assert!(html.contains(r#"aria-describedby="filter-error""#));
 }
+
+/// The kind and actor of every audit event (up to a page).
+async fn audited(app: &TestServer) -> Vec<(String, String)> {
+    app.manager
+        .list_audit(&AuditFilter::default(), None, 200)
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|e| (e.kind, e.actor))
+        .collect()
+}
+
+/// Asserts that a `kind` event was recorded by `actor`.
+async fn assert_audited(app: &TestServer, kind: &str, actor: &str) {
+    let events = audited(app).await;
+    assert!(
+        events.iter().any(|(k, a)| k == kind && a == actor),
+        "no {kind} event by {actor}: {events:?}"
+    );
+}
+
+/// Accessibility basics of a console page: one h1, every visible field labelled, every
+/// column header scoped.
+fn assert_accessible(page: &str, html: &str) {
+    assert_eq!(html.matches("<h1>").count(), 1, "{page} has one h1");
+    for th in html.split("<th").skip(1).filter(|t| !t.starts_with("ead")) {
+        assert!(th.starts_with(" scope="), "{page}: a th without scope");
+    }
+    for tag in ["<input ", "<select ", "<textarea "] {
+        for field in html.split(tag).skip(1) {
+            let field = field.split('>').next().unwrap();
+            if field.contains(r#"type="hidden""#) {
+                continue;
+            }
+            let id = field
+                .split(r#"id=""#)
+                .nth(1)
+                .unwrap_or_else(|| panic!("{page}: a field without id: {field}"))
+                .split('"')
+                .next()
+                .unwrap();
+            assert!(
+                html.contains(&format!(r#"<label for="{id}""#))
+                    || html.contains(&format!(r#"<label class="check" for="{id}""#)),
+                "{page}: field {id} has no label"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_operator_renames_and_deletes_organizations_but_not_one_in_use_nor_the_operators() {
+    let app = spawn_app().await;
+    let ops = operator(&app).await;
+    let actor = format!("user:{}", ops.id);
+    let c = app.fixture().build().await;
+    let s = Session::sign_in(&app, "ops").await;
+
+    let to = s
+        .post_and_follow(
+            &format!("/console/orgs/{}/rename", c.org_id),
+            &[("name", "Renamed Co")],
+        )
+        .await;
+    assert_eq!(to, format!("/console/orgs/{}", c.org_id));
+    assert_eq!(app.manager.org(&c.org_id).await.unwrap().name, "Renamed Co");
+    assert_audited(&app, "org.updated", &actor).await;
+    let (status, html) = s.get(&to).await;
+    assert_eq!(status, 200);
+    assert_accessible(&to, &html);
+
+    // A refused name comes back with its message on the field.
+    let resp = s
+        .post(
+            &format!("/console/orgs/{}/rename", c.org_id),
+            &[("name", " ")],
+        )
+        .await;
+    assert_eq!(resp.status(), 400);
+    let html = resp.text().await.unwrap();
+    assert!(html.contains(r#"role="alert" id="rename-error""#), "{html}");
+    assert!(html.contains(r#"aria-invalid="true" aria-describedby="rename-error""#));
+
+    // Not without the box ticked; not while it has a client; never the operators'.
+    let path = format!("/console/orgs/{}/delete", c.org_id);
+    let resp = s.post(&path, &[]).await;
+    assert_eq!(resp.status(), 400);
+    let resp = s.post(&path, &[("confirm", "yes")]).await;
+    assert_eq!(resp.status(), 409);
+    let html = resp.text().await.unwrap();
+    assert!(html.contains("still has clients or users"), "{html}");
+    assert!(html.contains(r#"aria-describedby="delete-error""#));
+    assert!(app.manager.org(&c.org_id).await.is_ok());
+    let resp = s
+        .post(
+            &format!("/console/orgs/{OPERATOR_ORG_ID}/delete"),
+            &[("confirm", "yes")],
+        )
+        .await;
+    assert_eq!(resp.status(), 409);
+    assert!(resp.text().await.unwrap().contains("cannot be deleted"));
+
+    let empty = app.manager.create_org("Empty").await.unwrap();
+    let to = s
+        .post_and_follow(
+            &format!("/console/orgs/{}/delete", empty.id),
+            &[("confirm", "yes")],
+        )
+        .await;
+    assert_eq!(to, "/console/orgs");
+    assert!(app.manager.org(&empty.id).await.is_err());
+    assert_audited(&app, "org.deleted", &actor).await;
+    let resp = s
+        .post("/console/orgs/org_nope/rename", &[("name", "X")])
+        .await;
+    assert_eq!(resp.status(), 404);
+}
+
+#[tokio::test]
+async fn an_operator_edits_an_api_and_cannot_remove_a_scope_still_granted() {
+    let app = spawn_app().await;
+    let ops = operator(&app).await;
+    let actor = format!("user:{}", ops.id);
+    let c = app.fixture().scopes("read write").build().await;
+    let api = app.manager.api(&c.audience).await.unwrap();
+    let s = Session::sign_in(&app, "ops").await;
+    let page = format!("/console/apis/{}", api.id);
+    let (status, html) = s.get(&page).await;
+    assert_eq!(status, 200);
+    assert_accessible(&page, &html);
+
+    let edit = format!("/console/apis/{}/edit", api.id);
+    let fields = |scopes: &'static str| {
+        vec![
+            ("name", "Orders v2"),
+            ("scopes", scopes),
+            ("alg", "EdDSA"),
+            ("token_lifetime", "120"),
+            ("user_token_lifetime", "300"),
+            ("delegated_token_lifetime", "200"),
+            ("refresh_token_lifetime", "86400"),
+        ]
+    };
+    let resp = s.post(&edit, &fields("read: Read things")).await;
+    assert_eq!(resp.status(), 409);
+    let html = resp.text().await.unwrap();
+    assert!(html.contains("still granted"), "{html}");
+    assert!(html.contains(r#"aria-invalid="true" aria-describedby="edit-error""#));
+    assert_eq!(app.manager.api(&api.id).await.unwrap().name, api.name);
+
+    s.post_and_follow(
+        &edit,
+        &fields("read: Read things\nwrite\nadmin: Everything"),
+    )
+    .await;
+    let api = app.manager.api(&api.id).await.unwrap();
+    assert_eq!(api.name, "Orders v2");
+    assert_eq!(api.scopes.to_string(), "admin read write");
+    assert_eq!(api.scope_descriptions["read"], "Read things");
+    assert!(!api.scope_descriptions.contains_key("write"));
+    assert_eq!(api.alg.as_str(), "EdDSA");
+    assert_eq!(
+        (
+            api.token_lifetime,
+            api.user_token_lifetime,
+            api.delegated_token_lifetime,
+            api.refresh_token_lifetime
+        ),
+        (120, 300, 200, 86400)
+    );
+    assert_audited(&app, "api.updated", &actor).await;
+    let resp = app.post_token_form(&c.client_credentials(c.secret())).await;
+    assert_eq!(resp.status(), 200);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(body["expires_in"], 120, "{body}");
+
+    let mut bad = fields("read\nwrite");
+    bad[3] = ("token_lifetime", "soon");
+    let resp = s.post(&edit, &bad).await;
+    assert_eq!(resp.status(), 400);
+    let html = resp.text().await.unwrap();
+    assert!(html.contains(
+        r#"name="token_lifetime" type="number" min="1" step="1" required value="soon" aria-invalid="true""#
+    ), "{html}");
+    let resp = s.post("/console/apis/api_nope/edit", &fields("read")).await;
+    assert_eq!(resp.status(), 404);
+}
+
+#[tokio::test]
+async fn an_operator_edits_a_client_and_its_grants_in_place() {
+    let app = spawn_app().await;
+    let ops = operator(&app).await;
+    let actor = format!("user:{}", ops.id);
+    let c = app.fixture().scopes("read write").build().await;
+    let api = app.manager.api(&c.audience).await.unwrap();
+    let s = Session::sign_in(&app, "ops").await;
+    let page = format!("/console/clients/{}", c.client_id);
+    let (status, html) = s.get(&page).await;
+    assert_eq!(status, 200);
+    assert_accessible(&page, &html);
+
+    let edit = format!("/console/clients/{}/edit", c.client_id);
+    let resp = s
+        .post(
+            &edit,
+            &[
+                ("name", "Renamed"),
+                ("grant_types", "authorization_code"),
+                ("redirect_uris", ""),
+            ],
+        )
+        .await;
+    assert_eq!(resp.status(), 400);
+    let html = resp.text().await.unwrap();
+    assert!(html.contains(
+        r#"name="redirect_uris" rows="3" spellcheck="false" aria-invalid="true" aria-describedby="edit-error""#
+    ), "{html}");
+    s.post_and_follow(
+        &edit,
+        &[
+            ("name", "Renamed"),
+            ("description", "Does things"),
+            ("website_uri", "https://app.example/"),
+            ("privacy_policy_uri", "https://app.example/privacy"),
+            ("tos_uri", ""),
+            ("redirect_uris", "https://app.example/cb\n"),
+            ("grant_types", "client_credentials"),
+            ("grant_types", "authorization_code"),
+        ],
+    )
+    .await;
+    let client = app.manager.client(&c.client_id).await.unwrap();
+    assert_eq!(client.name, "Renamed");
+    assert_eq!(client.description.as_deref(), Some("Does things"));
+    assert_eq!(client.redirect_uris, ["https://app.example/cb"]);
+    assert_eq!(client.grant_types.len(), 2);
+    assert_audited(&app, "client.updated", &actor).await;
+
+    // The grant narrowed in place: `write` is no longer given.
+    let grant = format!("/console/clients/{}/grants/{}/edit", c.client_id, api.id);
+    let resp = s
+        .post(&grant, &[("api_id", &api.id), ("scopes", "read nope")])
+        .await;
+    assert_eq!(resp.status(), 400);
+    let html = resp.text().await.unwrap();
+    assert!(html.contains(r#"id="edit-grant-error""#), "{html}");
+    s.post_and_follow(
+        &grant,
+        &[("api_id", &api.id), ("scopes", "read"), ("default", "yes")],
+    )
+    .await;
+    let g = app.manager.grant(&c.client_id, &api.id).await.unwrap();
+    assert_eq!(g.scopes.to_string(), "read");
+    assert!(g.is_default);
+    assert_audited(&app, "grant.updated", &actor).await;
+    let mut form = c.client_credentials(c.secret()).to_vec();
+    form.push(("scope", "write"));
+    let resp = app.post_token_form(&form).await;
+    assert_eq!(resp.status(), 400);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_scope");
+}
+
+#[tokio::test]
+async fn an_operator_edits_a_user_and_revokes_sign_ins_from_the_user_and_client_pages() {
+    let app = spawn_app().await;
+    let ops = operator(&app).await;
+    let actor = format!("user:{}", ops.id);
+    let c = app
+        .fixture()
+        .app(calyx_core::model::ClientType::Confidential)
+        .scopes("read write")
+        .user("jane", "read")
+        .build()
+        .await;
+    let code = app.sign_in(&c).await;
+    let (status, t) = app.exchange(&c, &code).await;
+    assert_eq!(status, 200, "{t}");
+    let rt = t["refresh_token"].as_str().unwrap().to_owned();
+    let s = Session::sign_in(&app, "ops").await;
+
+    let page = format!("/console/users/{}", c.user_id);
+    let (status, html) = s.get(&page).await;
+    assert_eq!(status, 200, "{html}");
+    assert_accessible(&page, &html);
+    assert!(
+        html.contains(&format!("<code>{}</code>", c.audience))
+            && html.contains("<code>read</code>")
+    );
+    let families = app
+        .manager
+        .list_families(
+            &calyx_core::model::FamilyFilter {
+                client_id: Some(c.client_id.clone()),
+                user_id: None,
+            },
+            None,
+            10,
+        )
+        .await
+        .unwrap()
+        .items;
+    let family = families[0].id.clone();
+    assert!(html.contains(&family));
+    let (_, html) = s.get(&format!("/console/clients/{}", c.client_id)).await;
+    assert!(html.contains(&format!(
+        r#"<span class="visually-hidden"> sign-in {family}</span>"#
+    )));
+
+    // Edit: a new name, role and password; an empty password field keeps it.
+    let edit = format!("/console/users/{}/edit", c.user_id);
+    let resp = s
+        .post(&edit, &[("username", "jane2"), ("role", "operator")])
+        .await;
+    assert_eq!(resp.status(), 400);
+    let html = resp.text().await.unwrap();
+    assert!(
+        html.contains(r#"name="role" aria-invalid="true""#),
+        "{html}"
+    );
+    s.post_and_follow(
+        &edit,
+        &[
+            ("username", "jane2"),
+            ("email", "jane@example.com"),
+            ("role", "org_admin"),
+            ("password", "a-new-password"),
+        ],
+    )
+    .await;
+    let u = app.manager.user(&c.user_id).await.unwrap();
+    assert_eq!(u.username.as_deref(), Some("jane2"));
+    assert_eq!(u.role, Some(Role::OrgAdmin));
+    assert_audited(&app, "user.updated", &actor).await;
+    let (resp, _) = Browser::new()
+        .sign_in_page(app.issuer(), "/portal/", "jane2", "a-new-password")
+        .await;
+    assert_eq!(resp.status(), 303, "the new password signs in");
+    s.post_and_follow(
+        &edit,
+        &[
+            ("username", "jane3"),
+            ("role", "org_admin"),
+            ("password", ""),
+        ],
+    )
+    .await;
+    let (resp, _) = Browser::new()
+        .sign_in_page(app.issuer(), "/portal/", "jane3", "a-new-password")
+        .await;
+    assert_eq!(resp.status(), 303, "an empty password field kept it");
+    let resp = s
+        .post(
+            &format!("/console/users/{}/edit", ops.id),
+            &[("username", "ops"), ("role", "")],
+        )
+        .await;
+    assert_eq!(resp.status(), 400, "an operator cannot demote themself");
+    let (status, _) = s.get("/console/users/usr_nope").await;
+    assert_eq!(status, 404);
+
+    // Revoking from the wrong client's address is a 404; from the user's page it works.
+    let other = app.fixture().build().await;
+    let resp = s
+        .post(
+            &format!(
+                "/console/clients/{}/families/{family}/revoke",
+                other.client_id
+            ),
+            &[],
+        )
+        .await;
+    assert_eq!(resp.status(), 404);
+    let to = s
+        .post_and_follow(
+            &format!("/console/users/{}/families/{family}/revoke", c.user_id),
+            &[],
+        )
+        .await;
+    assert_eq!(to, page);
+    assert!(app
+        .manager
+        .family(&family)
+        .await
+        .unwrap()
+        .revoked_at
+        .is_some());
+    let (status, t) = app.refresh(&c, &rt, None).await;
+    assert_eq!((status, t["error"].as_str()), (400, Some("invalid_grant")));
+    assert_audited(&app, "family.revoked", &actor).await;
+
+    // The purge: a dry run counts the revoked sign-in, the purge removes it (once its last
+    // access token has expired: the longest default lifetime and the purge's slack).
+    // That outlives the console session: sign in again.
+    app.clock.advance(7_200 + 400);
+    let s = Session::sign_in(&app, "ops").await;
+    let (status, html) = s.get("/console/maintenance").await;
+    assert_eq!(status, 200);
+    assert_accessible("/console/maintenance", &html);
+    let resp = s
+        .post("/console/maintenance/purge", &[("dry_run", "yes")])
+        .await;
+    assert_eq!(resp.status(), 200);
+    let html = resp.text().await.unwrap();
+    assert!(html.contains("What a purge would remove now"), "{html}");
+    assert!(app.manager.family(&family).await.is_ok());
+    let to = s.post_and_follow("/console/maintenance/purge", &[]).await;
+    assert!(to.contains("families=1"), "{to}");
+    let (_, html) = s.get(&to).await;
+    assert!(html.contains("What the purge removed"));
+    assert!(app.manager.family(&family).await.is_err());
+    assert_audited(&app, "purge.completed", &actor).await;
+}
+
+#[tokio::test]
+async fn an_operator_edits_disables_and_enables_a_webhook() {
+    let app = spawn_app().await;
+    let ops = operator(&app).await;
+    let actor = format!("user:{}", ops.id);
+    let (hook, _) = app
+        .manager
+        .create_webhook(calyx_server::manage::NewWebhook {
+            url: "https://hooks.example/a".into(),
+            events: vec!["client.*".into()],
+        })
+        .await
+        .unwrap();
+    let s = Session::sign_in(&app, "ops").await;
+    let page = format!("/console/webhooks/{}", hook.id);
+    let (status, html) = s.get(&page).await;
+    assert_eq!(status, 200);
+    assert_accessible(&page, &html);
+
+    let to = s
+        .post_and_follow(&format!("/console/webhooks/{}/disable", hook.id), &[])
+        .await;
+    assert_eq!(to, page);
+    assert!(app.manager.webhook(&hook.id).await.unwrap().disabled);
+    let (_, html) = s.get(&page).await;
+    assert!(html.contains("Enable webhook"));
+    s.post_and_follow(&format!("/console/webhooks/{}/enable", hook.id), &[])
+        .await;
+    assert!(!app.manager.webhook(&hook.id).await.unwrap().disabled);
+
+    let edit = format!("/console/webhooks/{}/edit", hook.id);
+    let resp = s
+        .post(&edit, &[("url", "http://hooks.example/b"), ("events", "*")])
+        .await;
+    assert_eq!(resp.status(), 400);
+    let html = resp.text().await.unwrap();
+    assert!(
+        html.contains(
+            r#"value="http://hooks.example/b" aria-invalid="true" aria-describedby="edit-error""#
+        ),
+        "{html}"
+    );
+    s.post_and_follow(
+        &edit,
+        &[
+            ("url", "https://hooks.example/b"),
+            ("events", "user.* security.*"),
+        ],
+    )
+    .await;
+    let h = app.manager.webhook(&hook.id).await.unwrap();
+    assert_eq!(h.url, "https://hooks.example/b");
+    assert_eq!(h.events, ["user.*", "security.*"]);
+    assert_audited(&app, "webhook.updated", &actor).await;
+    let resp = s.post("/console/webhooks/whk_nope/disable", &[]).await;
+    assert_eq!(resp.status(), 404);
+}

@@ -1,6 +1,7 @@
 //! The console's APIs (resource servers): the list with a form to create one, whose scopes
 //! and their descriptions are typed one `scope: description` per line, and an API's page
-//! with its scopes, a form for their descriptions, and deletion.
+//! with its scopes, a form for their descriptions, a form to edit it all (name, scopes in
+//! the same per-line form, algorithm, lifetimes), and deletion.
 
 use std::collections::BTreeMap;
 
@@ -12,7 +13,7 @@ use calyx_core::model::SigningAlg;
 
 use super::{blame, Desk, Form, Section};
 use crate::manage::views::ApiView;
-use crate::manage::{ApiPatch, ManageError, NewApi, MAX_PAGE};
+use crate::manage::{ApiPatch, ManageError, NewApi, ScopeList, MAX_PAGE};
 use crate::pages::{Chrome, Posted};
 
 /// Scopes and descriptions as typed: a line per scope, the scope first, then (after a colon
@@ -111,12 +112,28 @@ struct ScopeRow {
     description: String,
 }
 
+/// The lifetimes the edit form sets: `(field, label)`, the field named as in [`ApiPatch`].
+const LIFETIMES: [(&str, &str); 4] = [
+    ("token_lifetime", "Machine tokens live (seconds)"),
+    ("user_token_lifetime", "User tokens live (seconds)"),
+    (
+        "delegated_token_lifetime",
+        "Delegated tokens live (seconds)",
+    ),
+    ("refresh_token_lifetime", "Refresh tokens live (seconds)"),
+];
+
 #[derive(Template)]
 #[template(path = "console/api.html")]
 struct ApiPage<'a> {
     chrome: &'a Chrome,
     api: ApiView,
     scopes: Vec<ScopeRow>,
+    /// The scopes as the edit form's text starts: `scope: description` per line.
+    scope_text: String,
+    /// `(field, label, current value)` of each lifetime.
+    lifetimes: Vec<(&'static str, &'static str, String)>,
+    algs: Vec<&'static str>,
     form: Form,
 }
 
@@ -130,6 +147,24 @@ async fn api_page(desk: Desk, id: &str, status: StatusCode, form: Form) -> Respo
             name: s.clone(),
             description: api.scope_descriptions.get(s).cloned().unwrap_or_default(),
         })
+        .collect::<Vec<_>>();
+    let scope_text = scopes
+        .iter()
+        .map(|s| match s.description.as_str() {
+            "" => s.name.clone(),
+            d => format!("{}: {d}", s.name),
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let lifetimes = LIFETIMES
+        .iter()
+        .zip([
+            api.token_lifetime,
+            api.user_token_lifetime,
+            api.delegated_token_lifetime,
+            api.refresh_token_lifetime,
+        ])
+        .map(|((field, label), v)| (*field, *label, v.to_string()))
         .collect();
     desk.show(
         status,
@@ -137,6 +172,9 @@ async fn api_page(desk: Desk, id: &str, status: StatusCode, form: Form) -> Respo
             chrome: &desk.chrome,
             api,
             scopes,
+            scope_text,
+            lifetimes,
+            algs: SigningAlg::ALL.iter().map(|a| a.as_str()).collect(),
             form,
         },
     )
@@ -167,6 +205,78 @@ pub(super) async fn describe(desk: Desk, Path(id): Path<String>, posted: Posted)
             Ok((status, form)) => api_page(desk, &id, status, form).await,
             Err(e) => desk.fail(e),
         },
+    }
+}
+
+/// A lifetime as typed: whole seconds (the manager checks it is positive).
+fn seconds(posted: &Posted, field: &str) -> Result<i64, ManageError> {
+    posted
+        .get(field)
+        .parse()
+        .map_err(|_| ManageError::Invalid(format!("{field} must be a whole number of seconds")))
+}
+
+/// Changes an API's name, scopes (with their descriptions), algorithm and lifetimes. The
+/// manager refuses to remove a scope a client is still granted.
+pub(super) async fn edit(desk: Desk, Path(id): Path<String>, posted: Posted) -> Response {
+    let (scopes, mut typed) = parse_scope_lines(posted.get("scopes"));
+    // Every scope is given its description, empty when none was typed, so that a removed
+    // description is removed rather than kept.
+    let scope_descriptions = scopes
+        .iter()
+        .map(|s| (s.clone(), typed.remove(s).unwrap_or_default()))
+        .collect();
+    let mut patch = ApiPatch {
+        name: Some(posted.get("name").to_owned()),
+        scopes: Some(ScopeList::Words(scopes.join(" "))),
+        scope_descriptions: Some(scope_descriptions),
+        alg: posted.opt("alg"),
+        ..ApiPatch::default()
+    };
+    let mut bad_lifetime = None;
+    for (field, slot) in [
+        ("token_lifetime", &mut patch.token_lifetime),
+        ("user_token_lifetime", &mut patch.user_token_lifetime),
+        (
+            "delegated_token_lifetime",
+            &mut patch.delegated_token_lifetime,
+        ),
+        ("refresh_token_lifetime", &mut patch.refresh_token_lifetime),
+    ] {
+        match seconds(&posted, field) {
+            Ok(v) => *slot = Some(v),
+            Err(e) => {
+                bad_lifetime.get_or_insert(e);
+            }
+        }
+    }
+    let changed = match bad_lifetime {
+        Some(e) => Err(e),
+        None => desk.manager.update_api(&id, patch).await,
+    };
+    match changed {
+        Ok(api) => desk.done(&format!("/console/apis/{}", api.id)).await,
+        Err(e) => {
+            // The longer lifetime names first: `token_lifetime` is in each of them.
+            let field = blame(
+                &e,
+                &[
+                    ("user_token_lifetime", "user_token_lifetime"),
+                    ("delegated_token_lifetime", "delegated_token_lifetime"),
+                    ("refresh_token_lifetime", "refresh_token_lifetime"),
+                    ("token_lifetime", "token_lifetime"),
+                    ("algorithm", "alg"),
+                    ("scope", "scopes"),
+                    ("description", "scopes"),
+                    ("name", "name"),
+                ],
+                "scopes",
+            );
+            match Form::refused(&posted, "edit", field, e) {
+                Ok((status, form)) => api_page(desk, &id, status, form).await,
+                Err(e) => desk.fail(e),
+            }
+        }
     }
 }
 

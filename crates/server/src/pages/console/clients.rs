@@ -1,7 +1,8 @@
 //! The console's clients (applications) of every organization: the list with a form to
 //! register one, the page that shows a new secret once, and a client's page with its facts,
-//! its grants, its usage chart and the actions on it: disable or enable, rotate the secret,
-//! revoke its tokens, delete.
+//! its grants (each changed in place), its usage chart, its sign-ins (each revocable), a
+//! form to edit its registration and the actions on it: disable or enable, rotate the
+//! secret, revoke its tokens, delete.
 
 use askama::Template;
 use axum::extract::{Path, Query};
@@ -9,9 +10,11 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use calyx_core::model::{ClientType, GrantType};
 
+use super::families::{self, Families};
 use super::{blame, Desk, Form, SecretPage, Section};
 use crate::manage::views::{ApiView, ClientView, GrantView};
-use crate::manage::{ManageError, NewClient, ADMIN_AUDIENCE, MAX_PAGE};
+use crate::manage::{ClientPatch, GrantPatch, ManageError, NewClient, ScopeList};
+use crate::manage::{ADMIN_AUDIENCE, MAX_PAGE};
 use crate::pages::account::when;
 use crate::pages::chart::{self, UsageChart};
 use crate::pages::{Chrome, Posted};
@@ -166,7 +169,7 @@ async fn refuse_create(
 
 /// A value as one segment of a path: every byte but the unreserved ones percent-encoded
 /// (client ids are chosen by people and may hold anything printable).
-fn path_segment(s: &str) -> String {
+pub(super) fn path_segment(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
@@ -190,6 +193,11 @@ struct ClientPage<'a> {
     apis: Vec<ApiView>,
     graces: &'static [(i64, &'static str)],
     chart: UsageChart,
+    families: Families,
+    /// Every grant type, with whether the client has it (the edit form's boxes).
+    grant_types: Vec<(&'static str, bool)>,
+    /// The redirect URIs as the edit form's text starts: one per line.
+    redirect_text: String,
     notice: Option<String>,
     form: Form,
 }
@@ -197,6 +205,18 @@ struct ClientPage<'a> {
 async fn client_page(
     desk: Desk,
     id: &str,
+    status: StatusCode,
+    notice: Option<String>,
+    form: Form,
+) -> Response {
+    client_page_from(desk, id, None, status, notice, form).await
+}
+
+/// The client's page, its sign-ins from `after` on.
+async fn client_page_from(
+    desk: Desk,
+    id: &str,
+    after: Option<&str>,
     status: StatusCode,
     notice: Option<String>,
     form: Form,
@@ -217,7 +237,20 @@ async fn client_page(
         .collect();
     let now = desk.now();
     let usage = or_page!(desk, m.client_usage(&client.id, chart::since(now)).await);
+    let families = or_page!(desk, families::of_client(m, &client.id, after).await);
+    let grant_types = GrantType::ALL
+        .iter()
+        .map(|g| {
+            (
+                g.as_str(),
+                client.grant_types.iter().any(|c| c == g.as_str()),
+            )
+        })
+        .collect();
     let page = ClientPage {
+        families,
+        grant_types,
+        redirect_text: client.redirect_uris.join("\n"),
         chrome: &desk.chrome,
         org_name,
         created: when(client.created_at),
@@ -236,10 +269,12 @@ async fn client_page(
     desk.show(status, &page)
 }
 
-/// `?revoked=<n>`: the page after revoking says how many sign-ins went.
+/// `?revoked=<n>`: the page after revoking says how many sign-ins went; `?after=`: the
+/// next page of its sign-ins.
 #[derive(Debug, Default, serde::Deserialize)]
 pub(super) struct ClientQuery {
     revoked: Option<u64>,
+    after: Option<String>,
 }
 
 /// A client's page.
@@ -251,7 +286,93 @@ pub(super) async fn show(
     let notice = q
         .revoked
         .map(|n| format!("Revoked {n} sign-in(s) of this client and their tokens."));
-    client_page(desk, &id, StatusCode::OK, notice, Form::default()).await
+    client_page_from(
+        desk,
+        &id,
+        q.after.as_deref(),
+        StatusCode::OK,
+        notice,
+        Form::default(),
+    )
+    .await
+}
+
+/// Lines of a textarea, trimmed, the empty ones dropped.
+fn lines(text: &str) -> Vec<String> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Changes a client's registration: name, description, links, redirect URIs, grant types.
+pub(super) async fn edit(desk: Desk, Path(id): Path<String>, posted: Posted) -> Response {
+    let patch = ClientPatch {
+        name: Some(posted.get("name").to_owned()),
+        description: Some(posted.get("description").to_owned()),
+        website_uri: Some(posted.get("website_uri").to_owned()),
+        privacy_policy_uri: Some(posted.get("privacy_policy_uri").to_owned()),
+        tos_uri: Some(posted.get("tos_uri").to_owned()),
+        redirect_uris: Some(lines(posted.get("redirect_uris"))),
+        grant_types: Some(
+            posted
+                .all("grant_types")
+                .into_iter()
+                .map(str::to_owned)
+                .collect(),
+        ),
+        disabled: None,
+    };
+    match desk.manager.update_client(&id, patch).await {
+        Ok(c) => {
+            desk.done(&format!("/console/clients/{}", path_segment(&c.id)))
+                .await
+        }
+        Err(e) => {
+            let field = blame(
+                &e,
+                &[
+                    ("redirect", "redirect_uris"),
+                    ("grant", "grant_types"),
+                    ("public", "grant_types"),
+                    ("website", "website_uri"),
+                    ("privacy", "privacy_policy_uri"),
+                    ("terms", "tos_uri"),
+                    ("description", "description"),
+                ],
+                "name",
+            );
+            match Form::refused(&posted, "edit", field, e) {
+                Ok((status, form)) => client_page(desk, &id, status, None, form).await,
+                Err(e) => desk.fail(e),
+            }
+        }
+    }
+}
+
+/// Changes a grant in place: the scopes the client may ask for, and whether it is the
+/// default audience. The form repeats the API's id (`api_id`) so that, when refused, the
+/// message is shown by that grant's form.
+pub(super) async fn edit_grant(
+    desk: Desk,
+    Path((id, api_id)): Path<(String, String)>,
+    posted: Posted,
+) -> Response {
+    let patch = GrantPatch {
+        scopes: Some(ScopeList::Words(posted.get("scopes").to_owned())),
+        default: Some(!posted.get("default").is_empty()),
+    };
+    match desk.manager.update_grant(&id, &api_id, patch).await {
+        Ok(g) => {
+            desk.done(&format!("/console/clients/{}", path_segment(&g.client_id)))
+                .await
+        }
+        Err(e) => match Form::refused(&posted, "edit-grant", "scopes", e) {
+            Ok((status, form)) => client_page(desk, &id, status, None, form).await,
+            Err(e) => desk.fail(e),
+        },
+    }
 }
 
 async fn set_disabled(desk: Desk, id: &str, disabled: bool) -> Response {

@@ -49,7 +49,9 @@ mod apis;
 mod audit;
 mod branding;
 mod clients;
+mod families;
 mod keys;
+mod maintenance;
 mod orgs;
 mod users;
 mod webhooks;
@@ -61,6 +63,8 @@ pub(crate) fn routes() -> Vec<(&'static str, axum::routing::MethodRouter<AppStat
         ("/console/", get(overview)),
         ("/console/orgs", get(orgs::list).post(orgs::create)),
         ("/console/orgs/{id}", get(orgs::show)),
+        ("/console/orgs/{id}/rename", post(orgs::rename)),
+        ("/console/orgs/{id}/delete", post(orgs::delete)),
         ("/console/orgs/{id}/entitlements", post(orgs::entitle)),
         (
             "/console/orgs/{id}/entitlements/{api_id}/delete",
@@ -69,10 +73,12 @@ pub(crate) fn routes() -> Vec<(&'static str, axum::routing::MethodRouter<AppStat
         ("/console/orgs/{id}/admins", post(orgs::create_admin)),
         ("/console/apis", get(apis::list).post(apis::create)),
         ("/console/apis/{id}", get(apis::show)),
+        ("/console/apis/{id}/edit", post(apis::edit)),
         ("/console/apis/{id}/descriptions", post(apis::describe)),
         ("/console/apis/{id}/delete", post(apis::delete)),
         ("/console/clients", get(clients::list).post(clients::create)),
         ("/console/clients/{id}", get(clients::show)),
+        ("/console/clients/{id}/edit", post(clients::edit)),
         ("/console/clients/{id}/disable", post(clients::disable)),
         ("/console/clients/{id}/enable", post(clients::enable)),
         ("/console/clients/{id}/rotate-secret", post(clients::rotate)),
@@ -80,11 +86,25 @@ pub(crate) fn routes() -> Vec<(&'static str, axum::routing::MethodRouter<AppStat
         ("/console/clients/{id}/delete", post(clients::delete)),
         ("/console/clients/{id}/grants", post(clients::add_grant)),
         (
+            "/console/clients/{id}/grants/{api_id}/edit",
+            post(clients::edit_grant),
+        ),
+        (
             "/console/clients/{id}/grants/{api_id}/delete",
             post(clients::remove_grant),
         ),
+        (
+            "/console/clients/{id}/families/{family_id}/revoke",
+            post(families::revoke_for_client),
+        ),
         ("/console/users", get(users::list)),
+        ("/console/users/{id}", get(users::show)),
+        ("/console/users/{id}/edit", post(users::edit)),
         ("/console/users/{id}/delete", post(users::delete)),
+        (
+            "/console/users/{id}/families/{family_id}/revoke",
+            post(families::revoke_for_user),
+        ),
         ("/console/keys", get(keys::list)),
         ("/console/keys/rotate", post(keys::rotate)),
         ("/console/keys/{kid}/retire", post(keys::retire)),
@@ -93,8 +113,13 @@ pub(crate) fn routes() -> Vec<(&'static str, axum::routing::MethodRouter<AppStat
             get(webhooks::list).post(webhooks::create),
         ),
         ("/console/webhooks/{id}", get(webhooks::show)),
+        ("/console/webhooks/{id}/edit", post(webhooks::edit)),
+        ("/console/webhooks/{id}/disable", post(webhooks::disable)),
+        ("/console/webhooks/{id}/enable", post(webhooks::enable)),
         ("/console/webhooks/{id}/delete", post(webhooks::delete)),
         ("/console/audit", get(audit::list)),
+        ("/console/maintenance", get(maintenance::page)),
+        ("/console/maintenance/purge", post(maintenance::purge)),
         (
             "/console/branding",
             get(branding::page).post(branding::save),
@@ -113,10 +138,11 @@ pub(super) enum Section {
     Keys,
     Webhooks,
     Audit,
+    Maintenance,
     Branding,
 }
 
-const NAV: [(&str, &str, Section); 9] = [
+const NAV: [(&str, &str, Section); 10] = [
     ("/console/", "Overview", Section::Overview),
     ("/console/orgs", "Organizations", Section::Orgs),
     ("/console/apis", "APIs", Section::Apis),
@@ -125,6 +151,7 @@ const NAV: [(&str, &str, Section); 9] = [
     ("/console/keys", "Keys", Section::Keys),
     ("/console/webhooks", "Webhooks", Section::Webhooks),
     ("/console/audit", "Audit log", Section::Audit),
+    ("/console/maintenance", "Maintenance", Section::Maintenance),
     ("/console/branding", "Branding", Section::Branding),
 ];
 
@@ -264,6 +291,31 @@ impl Form {
     /// Whether `value` was among the values of `field` (checkboxes, selections) of `form`.
     pub fn has(&self, form: &str, field: &str, value: &str) -> bool {
         self.form == form && self.values.iter().any(|(k, v)| k == field && v == value)
+    }
+
+    /// Whether `form` is the one refused (and so shows what was typed, not what is stored).
+    pub fn is_refused(&self, form: &str) -> bool {
+        self.message(form).is_some()
+    }
+
+    /// The value an edit form's `field` starts from: what was typed when `form` was the one
+    /// refused (so nothing typed is lost), else `current`, what is stored.
+    pub fn value_or<'a>(&'a self, form: &str, field: &str, current: &'a str) -> &'a str {
+        if self.is_refused(form) {
+            self.value(form, field)
+        } else {
+            current
+        }
+    }
+
+    /// Whether an edit form's checkbox or option `value` of `field` starts ticked: as typed
+    /// when `form` was refused, else `current`.
+    pub fn ticked_or(&self, form: &str, field: &str, value: &str, current: bool) -> bool {
+        if self.is_refused(form) {
+            self.has(form, field, value)
+        } else {
+            current
+        }
     }
 }
 

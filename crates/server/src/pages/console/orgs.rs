@@ -1,6 +1,7 @@
 //! The console's organizations: the list with a form to create one, and an organization's
 //! page with its clients and users, its entitlements (what its own developers may grant in
-//! the developer portal) and a form to give it an organization admin.
+//! the developer portal), a form to give it an organization admin, renaming and deletion
+//! (refused while it has clients or users, and always for the operators' organization).
 
 use askama::Template;
 use axum::extract::{Path, Query};
@@ -11,8 +12,9 @@ use serde::Deserialize;
 
 use super::{blame, Desk, Form, Section};
 use crate::manage::views::{ApiView, ClientView, OrgView, UserRecord};
-use crate::manage::{EntitlementView, NewUser, ScopeList, ADMIN_AUDIENCE, MAX_PAGE};
+use crate::manage::{EntitlementView, ManageError, NewUser, OrgPatch, ScopeList};
 use crate::manage::{Listing, OPERATOR_ORG_ID};
+use crate::manage::{ADMIN_AUDIENCE, MAX_PAGE};
 use crate::pages::account::when;
 use crate::pages::{Chrome, Posted};
 
@@ -177,5 +179,38 @@ pub(super) async fn create_admin(desk: Desk, Path(id): Path<String>, posted: Pos
                 Err(e) => desk.fail(e),
             }
         }
+    }
+}
+
+/// Renames an organization.
+pub(super) async fn rename(desk: Desk, Path(id): Path<String>, posted: Posted) -> Response {
+    let patch = OrgPatch {
+        name: Some(posted.get("name").to_owned()),
+    };
+    match desk.manager.update_org(&id, patch).await {
+        Ok(org) => desk.done(&format!("/console/orgs/{}", org.id)).await,
+        Err(e) => match Form::refused(&posted, "rename", "name", e) {
+            Ok((status, form)) => org_page(desk, &id, status, form).await,
+            Err(e) => desk.fail(e),
+        },
+    }
+}
+
+/// Deletes an organization, once confirmed. The manager refuses while it has clients or
+/// users, and for the operators' organization; its message is shown by the form.
+pub(super) async fn delete(desk: Desk, Path(id): Path<String>, posted: Posted) -> Response {
+    let deleted = if posted.get("confirm").is_empty() {
+        Err(ManageError::Invalid(
+            "tick the box to confirm: a deleted organization cannot be brought back".into(),
+        ))
+    } else {
+        desk.manager.delete_org(&id).await
+    };
+    match deleted {
+        Ok(()) => desk.done("/console/orgs").await,
+        Err(e) => match Form::refused(&posted, "delete", "confirm", e) {
+            Ok((status, form)) => org_page(desk, &id, status, form).await,
+            Err(e) => desk.fail(e),
+        },
     }
 }
