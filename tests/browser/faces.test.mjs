@@ -169,11 +169,15 @@ describe('console and developer portal in a real browser', () => {
       assert.match(await page.locator('main').innerText(), /client\.disabled/);
       await photograph(page, 'console-audit');
       // Every other section is scanned and photographed too.
-      for (const section of ['Overview', 'Users', 'Keys', 'Webhooks', 'Branding']) {
+      for (const section of ['Overview', 'Users', 'Keys', 'Webhooks', 'Branding', 'Maintenance']) {
         await nav(page, section);
         await page.getByRole('heading', { level: 1 }).waitFor();
         await photograph(page, `console-${section.toLowerCase()}`);
       }
+      await nav(page, 'Users');
+      await page.getByRole('link', { name: globex.admin[0] }).first().click();
+      await page.getByRole('heading', { level: 1, name: globex.admin[0] }).waitFor();
+      await photograph(page, 'console-user');
       assert.deepEqual(problems, []);
     } finally {
       await context.close();
