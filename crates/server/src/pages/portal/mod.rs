@@ -13,7 +13,8 @@ mod docs;
 use std::net::SocketAddr;
 
 use askama::Template;
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{ConnectInfo, FromRequestParts, Path, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use calyx_core::model::{Client, ClientType, GrantType, User};
@@ -79,6 +80,53 @@ fn acting(state: &AppState, user: &User, peer: SocketAddr) -> Manager {
         who: format!("user:{}", user.id),
         address: Some(peer.ip().to_string()),
     })
+}
+
+/// One of the organization's applications, as a `/developers/apps/{id}/...` handler starts:
+/// the signed-in admin, the page chrome, the client (another organization's, or none, is the
+/// same 404 page), and the manager recording changes as the admin.
+struct OrgApp {
+    state: AppState,
+    user: User,
+    chrome: Chrome,
+    client: Client,
+    manager: Manager,
+}
+
+impl FromRequestParts<AppState> for OrgApp {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let OrgAdmin(user) = OrgAdmin::from_request_parts(parts, state).await?;
+        let chrome = chrome(state, &parts.headers, &user, "").await;
+        let Ok(Path(id)) = Path::<String>::from_request_parts(parts, state).await else {
+            return Err(message_page(
+                StatusCode::NOT_FOUND,
+                &chrome,
+                "Not found",
+                "There is no such application.",
+            ));
+        };
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(p)| *p);
+        let client = match state.manager.org_client(&user.org_id, &id).await {
+            Ok(c) => c,
+            Err(e) => return Err(manage_error_page(&chrome, e)),
+        };
+        let manager = state.manager.acting_as(Actor {
+            who: format!("user:{}", user.id),
+            address: peer.map(|p| p.ip().to_string()),
+        });
+        Ok(OrgApp {
+            state: state.clone(),
+            user,
+            chrome,
+            client,
+            manager,
+        })
+    }
 }
 
 /// A client id as a path segment: ids registered through the management API may hold any
@@ -500,19 +548,14 @@ async fn edit_app(
 }
 
 /// Changes the application's registration (its type stays: a secret cannot appear or vanish).
-async fn update_app(
-    State(state): State<AppState>,
-    OrgAdmin(user): OrgAdmin,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    form: Posted,
-) -> Response {
-    let chrome = chrome(&state, &headers, &user, "").await;
-    let client = match state.manager.org_client(&user.org_id, &id).await {
-        Ok(c) => c,
-        Err(e) => return manage_error_page(&chrome, e),
-    };
+async fn update_app(app: OrgApp, form: Posted) -> Response {
+    let OrgApp {
+        state,
+        user,
+        chrome,
+        client,
+        manager,
+    } = app;
     let (mut typed, checked) = read_registration(&user.org_id, &form);
     typed.public = client.client_type == ClientType::Public;
     let new = match checked {
@@ -556,10 +599,7 @@ async fn update_app(
         ),
         disabled: None,
     };
-    match acting(&state, &user, peer)
-        .update_client(&client.id, patch)
-        .await
-    {
+    match manager.update_client(&client.id, patch).await {
         Ok(updated) => {
             state.apply_change().await;
             let shown = Shown {
@@ -698,43 +738,27 @@ async fn app_page_parts(
 }
 
 /// `/developers/apps/{id}`: one application.
-async fn app(
-    State(state): State<AppState>,
-    OrgAdmin(user): OrgAdmin,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-) -> Response {
-    let chrome = chrome(&state, &headers, &user, "").await;
-    match state.manager.org_client(&user.org_id, &id).await {
-        Ok(client) => {
-            let shown = Shown {
-                secret: None,
-                notice: None,
-                status: StatusCode::OK,
-            };
-            app_page(&state, &chrome, client, shown).await
-        }
-        Err(e) => manage_error_page(&chrome, e),
-    }
+async fn app(app: OrgApp) -> Response {
+    let shown = Shown {
+        secret: None,
+        notice: None,
+        status: StatusCode::OK,
+    };
+    app_page(&app.state, &app.chrome, app.client, shown).await
 }
 
 /// Saves the application's grant on one API: the ticked scopes, within the entitlement
 /// (`set_app_grant` refuses anything beyond it, and then changes nothing).
-async fn save_grants(
-    State(state): State<AppState>,
-    OrgAdmin(user): OrgAdmin,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    form: Posted,
-) -> Response {
-    let chrome = chrome(&state, &headers, &user, "").await;
-    let client = match state.manager.org_client(&user.org_id, &id).await {
-        Ok(c) => c,
-        Err(e) => return manage_error_page(&chrome, e),
-    };
+async fn save_grants(app: OrgApp, form: Posted) -> Response {
+    let OrgApp {
+        state,
+        user,
+        chrome,
+        client,
+        manager,
+    } = app;
     let scopes = form.all("scope").join(" ");
-    let result = acting(&state, &user, peer)
+    let result = manager
         .set_app_grant(&user.org_id, &client.id, form.get("api_id"), &scopes)
         .await;
     match result {
@@ -748,19 +772,14 @@ async fn save_grants(
 
 /// Gives the application a new secret, shown once; the old one keeps working for the grace
 /// period chosen.
-async fn rotate(
-    State(state): State<AppState>,
-    OrgAdmin(user): OrgAdmin,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    form: Posted,
-) -> Response {
-    let chrome = chrome(&state, &headers, &user, "").await;
-    let client = match state.manager.org_client(&user.org_id, &id).await {
-        Ok(c) => c,
-        Err(e) => return manage_error_page(&chrome, e),
-    };
+async fn rotate(app: OrgApp, form: Posted) -> Response {
+    let OrgApp {
+        state,
+        user: _,
+        chrome,
+        client,
+        manager,
+    } = app;
     // Only the offered periods: the form is the only way here.
     let Some(&(grace, label)) = GRACE_PERIODS
         .iter()
@@ -773,10 +792,7 @@ async fn rotate(
             "Choose how long the old secret keeps working.",
         );
     };
-    match acting(&state, &user, peer)
-        .rotate_secret(&client.id, grace)
-        .await
-    {
+    match manager.rotate_secret(&client.id, grace).await {
         Ok((client, secret)) => {
             state.apply_change().await;
             let notice = if grace == 0 {
@@ -796,19 +812,14 @@ async fn rotate(
 }
 
 /// Deletes the application (its grants go and its tokens are revoked), once confirmed.
-async fn delete(
-    State(state): State<AppState>,
-    OrgAdmin(user): OrgAdmin,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    form: Posted,
-) -> Response {
-    let chrome = chrome(&state, &headers, &user, "").await;
-    let client = match state.manager.org_client(&user.org_id, &id).await {
-        Ok(c) => c,
-        Err(e) => return manage_error_page(&chrome, e),
-    };
+async fn delete(app: OrgApp, form: Posted) -> Response {
+    let OrgApp {
+        state,
+        user: _,
+        chrome,
+        client,
+        manager,
+    } = app;
     if form.opt("confirm").is_none() {
         return message_page(
             StatusCode::BAD_REQUEST,
@@ -820,7 +831,7 @@ async fn delete(
             ),
         );
     }
-    match acting(&state, &user, peer).delete_client(&client.id).await {
+    match manager.delete_client(&client.id).await {
         Ok(()) => {
             state.apply_change().await;
             see_other("/developers/")
