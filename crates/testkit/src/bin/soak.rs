@@ -313,6 +313,17 @@ impl Ctx {
         req: reqwest::RequestBuilder,
         expect: u16,
     ) -> Result<(reqwest::header::HeaderMap, String), Failure> {
+        let (_, headers, body) = self.call_expecting(kind, req, &[expect]).await?;
+        Ok((headers, body))
+    }
+
+    /// [`Ctx::call`] for a request that may be answered with any of `expect`: the status too.
+    async fn call_expecting(
+        &self,
+        kind: Kind,
+        req: reqwest::RequestBuilder,
+        expect: &[u16],
+    ) -> Result<(u16, reqwest::header::HeaderMap, String), Failure> {
         let t = Instant::now();
         let resp = req
             .send()
@@ -323,12 +334,12 @@ impl Ctx {
         let body = resp.text().await;
         self.rec.request(kind, t.elapsed());
         let body = body.map_err(|e| Failure::Transport(e.to_string()))?;
-        if status != expect {
+        if !expect.contains(&status) {
             let mut short = body;
             short.truncate(200);
             return Err(Failure::Status(status, short));
         }
-        Ok((headers, body))
+        Ok((status, headers, body))
     }
 
     async fn json(&self, kind: Kind, req: reqwest::RequestBuilder) -> Result<Value, Failure> {
@@ -400,13 +411,25 @@ impl Ctx {
             ("username", a.username.as_str()),
             ("password", a.password.as_str()),
         ];
-        let (_, consent) = self
-            .submit(&browser, &login, "/authorize/login", &credentials, 200)
+        let (status, headers, consent) = self
+            .submit(
+                &browser,
+                &login,
+                "/authorize/login",
+                &credentials,
+                &[200, 303],
+            )
             .await?;
-        let approve = [("decision", "approve")];
-        let (headers, _) = self
-            .submit(&browser, &consent, "/authorize/consent", &approve, 303)
-            .await?;
+        // A user who approved this application before is sent straight back with the code:
+        // the consent is remembered.
+        let headers = if status == 303 {
+            headers
+        } else {
+            let approve = [("decision", "approve")];
+            self.submit(&browser, &consent, "/authorize/consent", &approve, &[303])
+                .await?
+                .1
+        };
         let location = headers
             .get("location")
             .and_then(|l| l.to_str().ok())
@@ -433,20 +456,20 @@ impl Ctx {
     }
 
     /// Posts the hidden fields of `page` (`request`, `csrf`) and `fields` to `path`, as the
-    /// page's form does, and checks the status.
+    /// page's form does, and checks the status is one of `expect`.
     async fn submit(
         &self,
         browser: &reqwest::Client,
         page: &str,
         path: &str,
         fields: &[(&str, &str)],
-        expect: u16,
-    ) -> Result<(reqwest::header::HeaderMap, String), Failure> {
+        expect: &[u16],
+    ) -> Result<(u16, reqwest::header::HeaderMap, String), Failure> {
         let (request, csrf) = (hidden(page, "request")?, hidden(page, "csrf")?);
         let mut form = vec![("request", request.as_str()), ("csrf", csrf.as_str())];
         form.extend_from_slice(fields);
         let req = browser.post(self.url(path)).form(&form);
-        self.call(Kind::Code, req, expect).await
+        self.call_expecting(Kind::Code, req, expect).await
     }
 
     /// A token request as the third-party client, whose tokens become the worker's.
