@@ -243,8 +243,10 @@ impl utoipa::Modify for AdminOperations {
                 .filter(|c| !matches!(c, '{' | '}'))
                 .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
                 .collect();
+            // Every method the admin API uses (a method left out here went undocumented).
             let ops = [
                 ("get", &mut item.get),
+                ("put", &mut item.put),
                 ("post", &mut item.post),
                 ("patch", &mut item.patch),
                 ("delete", &mut item.delete),

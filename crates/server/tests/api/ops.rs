@@ -154,6 +154,16 @@ async fn openapi_describes_every_route() {
         let resp = app.request(method, path).await;
         assert_ne!(resp.status(), 404, "{method} {path} is served");
     }
+    // Every management operation documents its authentication and input errors.
+    for (path, method) in routes.iter().filter(|(p, _)| p.starts_with("/admin/v1/")) {
+        let responses = &paths[*path][*method]["responses"];
+        for status in ["400", "401", "403"] {
+            assert!(
+                responses.get(status).is_some(),
+                "{method} {path} documents {status}"
+            );
+        }
+    }
     let distinct: std::collections::BTreeSet<&str> = routes.iter().map(|(p, _)| *p).collect();
     assert_eq!(
         paths.len(),
