@@ -10,6 +10,7 @@ use calyx_core::model::FamilyFilter;
 
 use super::clients::path_segment;
 use super::Desk;
+use crate::manage::views::FamilyView;
 use crate::manage::{ManageError, ManageResult, Manager, MAX_PAGE};
 use crate::pages::account::when;
 use crate::pages::Posted;
@@ -34,49 +35,20 @@ pub(super) struct Families {
     pub next: Option<String>,
 }
 
+/// Whose page lists the sign-ins.
+#[derive(Clone, Copy)]
+enum Owner {
+    Client,
+    User,
+}
+
 /// The client's sign-ins, a page at a time (`after`).
 pub(super) async fn of_client(
     m: &Manager,
     client_id: &str,
     after: Option<&str>,
 ) -> ManageResult<Families> {
-    let filter = FamilyFilter {
-        client_id: Some(client_id.to_owned()),
-        user_id: None,
-    };
-    let page = m.list_families(&filter, after, MAX_PAGE).await?;
-    // A user is looked up once however many sign-ins they have; a deleted one keeps its id.
-    let mut names = BTreeMap::new();
-    for f in &page.items {
-        if !names.contains_key(&f.user_id) {
-            let name = match m.user(&f.user_id).await {
-                Ok(u) => u.username.unwrap_or_else(|| u.id.clone()),
-                Err(ManageError::NotFound(_)) => f.user_id.clone(),
-                Err(e) => return Err(e),
-            };
-            names.insert(f.user_id.clone(), name);
-        }
-    }
-    let base = format!("/console/clients/{}", path_segment(client_id));
-    Ok(Families {
-        other: "User",
-        next: page
-            .next_after
-            .map(|a| format!("{base}?after={}", path_segment(&a))),
-        rows: page
-            .items
-            .into_iter()
-            .map(|f| FamilyRow {
-                other_name: names[&f.user_id].clone(),
-                other_href: format!("/console/users/{}", path_segment(&f.user_id)),
-                scopes: f.scope.split_whitespace().map(str::to_owned).collect(),
-                created: when(f.created_at),
-                revoked: f.revoked_at.map(when),
-                id: f.id,
-            })
-            .collect(),
-        base,
-    })
+    listed(m, Owner::Client, client_id, after).await
 }
 
 /// The user's sign-ins, a page at a time (`after`).
@@ -85,38 +57,75 @@ pub(super) async fn of_user(
     user_id: &str,
     after: Option<&str>,
 ) -> ManageResult<Families> {
-    let filter = FamilyFilter {
-        client_id: None,
-        user_id: Some(user_id.to_owned()),
+    listed(m, Owner::User, user_id, after).await
+}
+
+/// The sign-ins of the client or user `id`, each with the other party by name (looked up once
+/// however many sign-ins it has; a deleted one keeps its id).
+async fn listed(
+    m: &Manager,
+    owner: Owner,
+    id: &str,
+    after: Option<&str>,
+) -> ManageResult<Families> {
+    let filter = match owner {
+        Owner::Client => FamilyFilter {
+            client_id: Some(id.to_owned()),
+            user_id: None,
+        },
+        Owner::User => FamilyFilter {
+            client_id: None,
+            user_id: Some(id.to_owned()),
+        },
     };
     let page = m.list_families(&filter, after, MAX_PAGE).await?;
+    let other_of = |f: &FamilyView| match owner {
+        Owner::Client => f.user_id.clone(),
+        Owner::User => f.client_id.clone(),
+    };
     let mut names = BTreeMap::new();
     for f in &page.items {
-        if !names.contains_key(&f.client_id) {
-            let name = match m.client(&f.client_id).await {
-                Ok(c) => c.name,
-                Err(ManageError::NotFound(_)) => f.client_id.clone(),
-                Err(e) => return Err(e),
-            };
-            names.insert(f.client_id.clone(), name);
+        let other = other_of(f);
+        if names.contains_key(&other) {
+            continue;
         }
+        let name = match owner {
+            Owner::Client => m
+                .user(&other)
+                .await
+                .map(|u| u.username.unwrap_or_else(|| u.id.clone())),
+            Owner::User => m.client(&other).await.map(|c| c.name),
+        };
+        let name = match name {
+            Ok(n) => n,
+            Err(ManageError::NotFound(_)) => other.clone(),
+            Err(e) => return Err(e),
+        };
+        names.insert(other, name);
     }
-    let base = format!("/console/users/{}", path_segment(user_id));
+    let (mine, theirs, other) = match owner {
+        Owner::Client => ("clients", "users", "User"),
+        Owner::User => ("users", "clients", "Client"),
+    };
+    let base = format!("/console/{mine}/{}", path_segment(id));
     Ok(Families {
-        other: "Client",
+        other,
         next: page
             .next_after
             .map(|a| format!("{base}?after={}", path_segment(&a))),
         rows: page
             .items
             .into_iter()
-            .map(|f| FamilyRow {
-                other_name: names[&f.client_id].clone(),
-                other_href: format!("/console/clients/{}", path_segment(&f.client_id)),
-                scopes: f.scope.split_whitespace().map(str::to_owned).collect(),
-                created: when(f.created_at),
-                revoked: f.revoked_at.map(when),
-                id: f.id,
+            .map(|f| {
+                let other = other_of(&f);
+                FamilyRow {
+                    other_name: names[&other].clone(),
+                    other_href: format!("/console/{theirs}/{}", path_segment(&other)),
+                    scopes: f.scope.split_whitespace().map(str::to_owned).collect(),
+                    created: when(f.created_at),
+                    revoked: f.revoked_at.map(when),
+                    id: f.id,
+                }
             })
             .collect(),
         base,
