@@ -68,8 +68,8 @@ impl Chrome {
 
 /// The current branding; the default when the database cannot say (a page still renders).
 pub async fn brand(state: &AppState) -> Branding {
-    match state.manager.branding().await {
-        Ok(b) => b,
+    match state.branding().await {
+        Ok(b) => Branding::clone(&b),
         Err(e) => {
             tracing::warn!(error = ?e, "reading the branding");
             Branding::default()
@@ -315,6 +315,19 @@ pub fn manage_error_page(chrome: &Chrome, e: ManageError) -> Response {
     message_page(status, chrome, title, &e.to_string())
 }
 
+/// The bytes RFC 3986 §2.3 leaves unreserved stay; every other byte is percent-encoded.
+const NOT_UNRESERVED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// A value as one segment of a path (client ids are chosen by people and may hold anything
+/// printable, `/` and `?` included).
+pub fn path_segment(s: &str) -> String {
+    percent_encoding::utf8_percent_encode(s, NOT_UNRESERVED).to_string()
+}
+
 /// After a change: back to `to` (303, so a reload does not post again).
 pub fn see_other(to: &str) -> Response {
     let mut resp = StatusCode::SEE_OTHER.into_response();
@@ -396,4 +409,15 @@ pub(crate) fn routes() -> Vec<(&'static str, axum::routing::MethodRouter<AppStat
     routes.extend(console::routes());
     routes.extend(portal::routes());
     routes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::path_segment;
+
+    #[test]
+    fn a_path_segment_keeps_only_unreserved_bytes() {
+        assert_eq!(path_segment("abc-1_2.3~"), "abc-1_2.3~");
+        assert_eq!(path_segment("a b/c?é"), "a%20b%2Fc%3F%C3%A9");
+    }
 }

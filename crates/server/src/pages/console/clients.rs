@@ -17,6 +17,7 @@ use crate::manage::{ClientPatch, GrantPatch, ManageError, NewClient, ScopeList};
 use crate::manage::{ADMIN_AUDIENCE, MAX_PAGE};
 use crate::pages::account::when;
 use crate::pages::chart::{self, UsageChart};
+use crate::pages::path_segment;
 use crate::pages::{Chrome, Posted};
 
 /// The grace periods offered when rotating a secret: `(seconds, label)`.
@@ -165,20 +166,6 @@ async fn refuse_create(
         Ok((status, form)) => clients_page(desk, status, form).await,
         Err(e) => desk.fail(e),
     }
-}
-
-/// A value as one segment of a path: every byte but the unreserved ones percent-encoded
-/// (client ids are chosen by people and may hold anything printable).
-pub(super) fn path_segment(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 #[derive(Template)]
@@ -492,16 +479,5 @@ pub(super) async fn remove_grant(
                 .await
         }
         Err(e) => desk.fail(e),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::path_segment;
-
-    #[test]
-    fn a_path_segment_keeps_only_unreserved_bytes() {
-        assert_eq!(path_segment("abc-1_2.3~"), "abc-1_2.3~");
-        assert_eq!(path_segment("a b/c?é"), "a%20b%2Fc%3F%C3%A9");
     }
 }

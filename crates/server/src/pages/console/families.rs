@@ -8,11 +8,11 @@ use axum::extract::Path;
 use axum::response::Response;
 use calyx_core::model::FamilyFilter;
 
-use super::clients::path_segment;
 use super::Desk;
 use crate::manage::views::FamilyView;
 use crate::manage::{ManageError, ManageResult, Manager, MAX_PAGE};
 use crate::pages::account::when;
+use crate::pages::path_segment;
 use crate::pages::Posted;
 
 /// One sign-in as the table shows it, with the other party (the user on a client's page,

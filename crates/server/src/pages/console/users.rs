@@ -8,12 +8,12 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 
-use super::clients::path_segment;
 use super::families::{self, Families};
 use super::{blame, Desk, Form, Section};
 use crate::manage::views::{OrgView, UserRecord};
 use crate::manage::{ManageError, UserPatch, MAX_PAGE, OPERATOR_ORG_ID};
 use crate::pages::account::when;
+use crate::pages::path_segment;
 use crate::pages::{Chrome, Posted};
 
 /// `?org=&after=` of the list.

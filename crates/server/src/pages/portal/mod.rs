@@ -21,7 +21,10 @@ use calyx_core::model::{Client, ClientType, GrantType, User};
 use calyx_core::redirect;
 
 use super::account::when;
-use super::{chart, manage_error_page, message_page, render, see_other, Chrome, OrgAdmin, Posted};
+use super::{
+    chart, manage_error_page, message_page, path_segment, render, see_other, Chrome, OrgAdmin,
+    Posted,
+};
 use crate::manage::views::ClientView;
 use crate::manage::{
     Actor, ClientPatch, ManageError, ManageResult, Manager, NewClient, PORTAL_GRANT_TYPES,
@@ -129,18 +132,9 @@ impl FromRequestParts<AppState> for OrgApp {
     }
 }
 
-/// A client id as a path segment: ids registered through the management API may hold any
-/// character but control characters, so links must not take them as they are.
+/// The page of the application `id`.
 pub(super) fn app_path(id: &str) -> String {
-    let mut out = String::from("/developers/apps/");
-    for b in id.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    format!("/developers/apps/{}", path_segment(id))
 }
 
 /// Every client of `org_id`, page after page.
