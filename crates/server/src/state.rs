@@ -2,7 +2,8 @@
 //!
 //! The token endpoint's hot path reads clients, their grants and APIs from in-memory caches
 //! (moka) and the signing keys from an in-memory [`KeySet`]; it touches the database only on a
-//! cache miss. The `reload` task drops the caches whenever the database's change counter moves,
+//! cache miss. The pages read the branding through the same kind of cache. The `reload` task
+//! drops the caches whenever the database's change counter moves,
 //! so writes made by the CLI or by another node take effect within one reload interval
 //! (100 ms by default).
 
@@ -14,7 +15,7 @@ use std::time::Duration;
 use calyx_core::clock::Clock;
 use calyx_core::grant::{ApiDirectory, Secrets};
 use calyx_core::model::{Api, Client, ClientGrant};
-use calyx_core::store::{Store, StoreResult};
+use calyx_core::store::{Store, StoreError, StoreResult};
 use calyx_token::seal::Sealer;
 use calyx_token::secret::SecretHasher;
 use calyx_token::KeySet;
@@ -24,7 +25,7 @@ use governor::{Quota, RateLimiter};
 use moka::sync::Cache;
 
 use crate::config::Config;
-use crate::manage::Manager;
+use crate::manage::{Branding, ManageError, Manager};
 use crate::metrics::Metrics;
 use crate::throttle::Throttle;
 use crate::usage::Usage;
@@ -64,6 +65,9 @@ pub struct Inner {
     clients: Cache<String, Arc<ClientEntry>>,
     apis: Cache<String, Arc<Api>>,
     apis_by_id: Cache<String, Arc<Api>>,
+    /// The pages' branding (one entry), which every page view, its stylesheet and its icon
+    /// read.
+    branding: Cache<String, Arc<Branding>>,
     /// Bumped by every [`AppState::invalidate_caches`]; a read that began before a bump does
     /// not leave what it read in the cache.
     cache_epoch: AtomicU64,
@@ -147,6 +151,10 @@ impl AppState {
                 .build(),
             apis_by_id: Cache::builder()
                 .max_capacity(10_000)
+                .time_to_live(cache_ttl)
+                .build(),
+            branding: Cache::builder()
+                .max_capacity(1)
                 .time_to_live(cache_ttl)
                 .build(),
             cache_epoch: AtomicU64::new(0),
@@ -242,6 +250,20 @@ impl AppState {
         .await
     }
 
+    /// The pages' branding, from the cache or the store.
+    pub async fn branding(&self) -> StoreResult<Arc<Branding>> {
+        let read = self.read_through(&self.branding, "branding", || async {
+            // Reading the branding fails only in the store (a malformed value reads as the
+            // default).
+            match self.manager.branding().await {
+                Ok(b) => Ok(Some(b)),
+                Err(ManageError::Store(e)) => Err(e),
+                Err(other) => Err(StoreError::Other(other.into())),
+            }
+        });
+        Ok(read.await?.unwrap_or_default())
+    }
+
     /// The API with this id, from the cache or the store.
     pub async fn api_by_id(&self, id: &str) -> StoreResult<Option<Arc<Api>>> {
         self.read_through(&self.apis_by_id, id, || self.store.api(id))
@@ -306,6 +328,7 @@ impl AppState {
         self.clients.invalidate_all();
         self.apis.invalidate_all();
         self.apis_by_id.invalidate_all();
+        self.branding.invalidate_all();
     }
 }
 
