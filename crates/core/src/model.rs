@@ -417,6 +417,10 @@ pub struct AuthCode {
 
 /// The chain of one authorization: its code, and every refresh and access token descended
 /// from it. Revoking the family revokes all of them.
+///
+/// The family row is also where its refresh token lives: one row per sign-in, updated in
+/// place by each rotation (see [`FamilyToken`]), so storage grows with what is live and not
+/// with how often it is refreshed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Family {
     /// Opaque id, `fam_...`; the `sid` claim of its access tokens.
@@ -429,15 +433,49 @@ pub struct Family {
     pub org_id: String,
     /// The API.
     pub api_id: String,
-    /// The scopes approved at consent; no token of the family can exceed them.
+    /// The scopes approved at consent; no token of the family can exceed them, and its
+    /// refresh tokens carry exactly them (RFC 6749 §6).
     pub scope: ScopeSet,
     /// Creation time.
     pub created_at: i64,
     /// When it was revoked.
     pub revoked_at: Option<i64>,
+    /// The family's current refresh token, when it has one (a client without the
+    /// `refresh_token` grant gets none; a family from before generation tokens holds its
+    /// tokens in the legacy table until its first rotation).
+    pub token: Option<FamilyToken>,
 }
 
-/// A refresh token, stored by its keyed hash.
+/// A family's current refresh token: its generation and keyed hash, never the token.
+///
+/// A refresh token names its family and generation and carries a tag under a key derived from
+/// the pepper (`calyx_core::grant::refresh_token`), so a spent token is recognised as genuine
+/// without keeping a row for it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct FamilyToken {
+    /// 1 for the token issued with the code, one more at each rotation.
+    pub generation: i64,
+    /// Keyed hash of the token.
+    pub token_hash: Vec<u8>,
+    /// When it was issued.
+    pub issued_at: i64,
+    /// Its expiry.
+    pub expires_at: i64,
+}
+
+impl fmt::Debug for FamilyToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FamilyToken")
+            .field("generation", &self.generation)
+            .field("issued_at", &self.issued_at)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A refresh token of the earlier format (one row per rotation, looked up by its keyed hash),
+/// kept so that tokens issued before generation tokens still work: rotating one moves its
+/// family to generation tokens, and its rows go as they expire.
 #[derive(Clone, PartialEq, Eq)]
 pub struct RefreshToken {
     /// Keyed hash of the token.
@@ -467,13 +505,49 @@ impl fmt::Debug for RefreshToken {
     }
 }
 
-/// One refresh-token rotation, as the store performs it: spend `old_hash`, store `successor`.
+/// The refresh token a rotation was asked with.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Presented {
+    /// A generation token whose tag checked out: its generation and keyed hash.
+    Generation {
+        /// The generation it names.
+        generation: i64,
+        /// Its keyed hash.
+        token_hash: Vec<u8>,
+    },
+    /// A token of the earlier format, by its keyed hash.
+    Legacy {
+        /// Its keyed hash.
+        token_hash: Vec<u8>,
+    },
+}
+
+impl fmt::Debug for Presented {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Presented::Generation { generation, .. } => f
+                .debug_struct("Generation")
+                .field("generation", generation)
+                .finish_non_exhaustive(),
+            Presented::Legacy { .. } => f.debug_struct("Legacy").finish_non_exhaustive(),
+        }
+    }
+}
+
+/// One refresh-token rotation, as the store performs it: if `presented` is the family's
+/// current token, replace it with `successor` in the family's row.
 #[derive(Debug, Clone)]
 pub struct Rotation {
-    /// The keyed hash of the presented token.
-    pub old_hash: Vec<u8>,
-    /// The new token's row.
-    pub successor: RefreshToken,
+    /// The family named by the presented token.
+    pub family_id: String,
+    /// The presented token.
+    pub presented: Presented,
+    /// The new current token (its generation is the presented one's plus one; 1 when a
+    /// legacy token is rotated).
+    pub successor: FamilyToken,
+    /// The successor, sealed, kept only when a reuse leeway is configured, so that a retry
+    /// of the presented token within the leeway gets the same successor.
+    pub successor_sealed: Option<Vec<u8>>,
     /// The time of the rotation.
     pub now: i64,
     /// Seconds within which a spent token may be retried and get the same successor.

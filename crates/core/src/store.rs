@@ -233,23 +233,17 @@ pub trait Codes: Send + Sync {
     /// Looks a code up by its hash.
     async fn code(&self, code_hash: &[u8]) -> StoreResult<Option<AuthCode>>;
 
-    /// In one transaction: marks the code used if it is still unused, creates its family and
-    /// stores the first refresh token. False (and nothing written) when the code was already
-    /// used: exactly one caller can ever get true for a code.
-    async fn redeem_code(
-        &self,
-        code_hash: &[u8],
-        now: i64,
-        family: &Family,
-        refresh: Option<&RefreshToken>,
-    ) -> StoreResult<bool>;
+    /// In one transaction: marks the code used if it is still unused and creates its family
+    /// with its first refresh token (`family.token`). False (and nothing written) when the
+    /// code was already used: exactly one caller can ever get true for a code.
+    async fn redeem_code(&self, code_hash: &[u8], now: i64, family: &Family) -> StoreResult<bool>;
 }
 
 /// Refresh tokens and the grant families they belong to (RFC 6749 §6; rotation and reuse
 /// detection as in RFC 9700 §4.14.2).
 #[async_trait]
 pub trait RefreshTokens: Send + Sync {
-    /// A family by id.
+    /// A family by id, with its current refresh token.
     async fn family(&self, id: &str) -> StoreResult<Option<Family>>;
 
     /// Revokes a family (idempotent).
@@ -265,14 +259,18 @@ pub trait RefreshTokens: Send + Sync {
     /// Revokes every live family of a client at `now`; returns how many.
     async fn revoke_client_families(&self, client_id: &str, now: i64) -> StoreResult<u64>;
 
-    /// A refresh token with its family, by the token's hash.
+    /// A refresh token of the earlier format with its family, by the token's hash.
     async fn refresh_token(&self, token_hash: &[u8])
         -> StoreResult<Option<(RefreshToken, Family)>>;
 
-    /// Spends `old_hash` and stores `successor`, atomically: of any number of concurrent calls
-    /// with one token, exactly one sees `Rotated`. A spent token presented again revokes the
-    /// family (`Reused`), unless it was spent less than `leeway` seconds ago and its successor
-    /// is unused (`Retried`).
+    /// Replaces the family's current refresh token with `rotation.successor` if the presented
+    /// token is it (same generation and hash, unexpired, family not revoked), atomically: of
+    /// any number of concurrent calls with one token, on any number of nodes, exactly one
+    /// sees `Rotated`, and the family's row is all that is written. A token of an older
+    /// generation (its tag was checked by the caller) revokes the family (`Reused`), unless
+    /// it is the one just before the current one, spent less than `leeway` seconds ago
+    /// (`Retried`, with the current token sealed). A legacy token is spent in the legacy
+    /// table, with the same outcomes, and its family moves to generation tokens.
     async fn rotate_refresh(&self, rotation: Rotation) -> StoreResult<RotateOutcome>;
 }
 
@@ -354,16 +352,20 @@ pub trait Housekeeping: Send + Sync {
     async fn usage(&self, client_id: &str, since: i64) -> StoreResult<Vec<UsageCount>>;
 
     /// Removes (or with `dry_run` only counts) what is dead at `now`: expired codes, revoked
-    /// families and families whose every refresh token expired (when `now` is past the
-    /// family's access tokens too, `access_grace` seconds), expired refresh tokens and
+    /// families and families whose refresh token expired (when `now` is past the family's
+    /// access tokens too, `access_grace` seconds), expired legacy refresh tokens and
     /// revoked-token ids, keys retired before `now`, usage older than `audit_before`,
     /// audit events and finished deliveries older than `audit_before`.
+    ///
+    /// It deletes in batches of at most `batch` rows, each its own short transaction, so
+    /// that rotations and sign-ins wait for one batch at most, never for the whole purge.
     async fn purge(
         &self,
         now: i64,
         access_grace: i64,
         audit_before: i64,
         dry_run: bool,
+        batch: i64,
     ) -> StoreResult<PurgeReport>;
 }
 

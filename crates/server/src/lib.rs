@@ -41,4 +41,4 @@ mod webhooks;
 
 pub use config::{Config, Settings};
 pub use startup::Application;
-pub use state::AppState;
+pub use state::{refresh_tags, web_sealer, AppState};

@@ -86,6 +86,8 @@ pub struct Inner {
     pub admin_failures: Throttle,
     /// Seals web state (pending requests, sessions) and leeway successors.
     pub web_sealer: Sealer,
+    /// Keys refresh-token tags (`calyx_core::grant::refresh_token`), derived from the pepper.
+    pub refresh_tags: SecretHasher,
     /// Add `Secure` to cookies (the issuer is https).
     pub secure_cookies: bool,
     /// Prometheus metrics.
@@ -131,7 +133,8 @@ impl AppState {
     pub fn new(p: Manager, issuer: String, keys: KeySet, config: Config) -> AppState {
         let manager = p.acting_as(crate::manage::Actor::calyx(None));
         let cache_ttl = Duration::from_secs(60);
-        let web_sealer = Sealer::from_key(&p.hasher.derive_key(b"calyx/web-state/v1"));
+        let web_sealer = web_sealer(&p.hasher);
+        let refresh_tags = refresh_tags(&p.hasher);
         let secure_cookies = issuer.starts_with("https://");
         AppState(Arc::new(Inner {
             store: p.store,
@@ -169,6 +172,7 @@ impl AppState {
                 BLOCK_SECS,
             ),
             web_sealer,
+            refresh_tags,
             secure_cookies,
             metrics: Metrics::default(),
             config,
@@ -339,7 +343,17 @@ impl ApiDirectory for AppState {
     }
 }
 
-/// The pepper-keyed hash, the random generator and the web sealer, as the grant flows take
+/// The sealer of web state and leeway successors, derived from the pepper.
+pub fn web_sealer(hasher: &SecretHasher) -> Sealer {
+    Sealer::from_key(&hasher.derive_key(b"calyx/web-state/v1"))
+}
+
+/// The key of refresh-token tags, derived from the pepper.
+pub fn refresh_tags(hasher: &SecretHasher) -> SecretHasher {
+    SecretHasher::new(&hasher.derive_key(b"calyx/refresh-tag/v1"))
+}
+
+/// The pepper-keyed hash, the random generator, the refresh-token tags and the web sealer, as the grant flows take
 /// them.
 impl Secrets for AppState {
     fn hash(&self, secret: &str) -> Vec<u8> {
@@ -348,6 +362,10 @@ impl Secrets for AppState {
 
     fn generate(&self) -> String {
         calyx_token::secret::generate_secret()
+    }
+
+    fn tag(&self, message: &str) -> Vec<u8> {
+        self.refresh_tags.hash(message)
     }
 
     fn id(&self, prefix: &str) -> String {

@@ -14,11 +14,11 @@
 //! for both, inside it.
 
 use async_trait::async_trait;
-use calyx_core::model::{RefreshToken, RotateOutcome, Rotation};
+use calyx_core::model::{Family, Presented, RotateOutcome, Rotation};
 use calyx_core::store::{StoreError, StoreResult};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::sql;
+use crate::{sql, RowsAffected};
 
 /// The most rotations committed together.
 pub(crate) const MAX_BATCH: usize = 256;
@@ -70,14 +70,71 @@ pub(crate) async fn rotate(
     answer.await.map_err(|_| writer_gone())?
 }
 
-/// One rotation inside the batch's transaction (see the module header for what each outcome
-/// means). Written once for both backends: it uses no backend-specific result.
+/// One rotation inside the batch's transaction (see `RefreshTokens::rotate_refresh` for what
+/// each outcome means). Written once for both backends: it uses no backend-specific result.
 pub(crate) async fn rotate_one<DB>(
     conn: &mut DB::Connection,
     job: &RotateJob,
 ) -> sqlx::Result<RotateOutcome>
 where
     DB: sqlx::Database,
+    DB::QueryResult: RowsAffected,
+    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+    for<'q> DB::Arguments<'q>: sqlx::IntoArguments<'q, DB>,
+    for<'q> Vec<u8>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> Option<Vec<u8>>: sqlx::Encode<'q, DB>,
+    for<'q> String: sqlx::Encode<'q, DB>,
+    for<'q> i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    String: sqlx::Type<DB> + for<'r> sqlx::Decode<'r, DB>,
+    bool: sqlx::Type<DB> + for<'r> sqlx::Decode<'r, DB>,
+    RefusedRow: for<'r> sqlx::FromRow<'r, DB::Row>,
+    MissRow: for<'r> sqlx::FromRow<'r, DB::Row>,
+    usize: sqlx::ColumnIndex<DB::Row>,
+{
+    let r = &job.rotation;
+    match &r.presented {
+        Presented::Generation {
+            generation,
+            token_hash,
+        } => {
+            let moved = sqlx::query(sql::ROTATE)
+                .bind(&r.family_id)
+                .bind(*generation)
+                .bind(token_hash)
+                .bind(r.now)
+                .bind(r.successor.generation)
+                .bind(&r.successor.token_hash)
+                .bind(&r.successor_sealed)
+                .bind(r.successor.expires_at)
+                .execute(&mut *conn)
+                .await?
+                .rows();
+            if moved == 1 {
+                return Ok(RotateOutcome::Rotated);
+            }
+            let row: Option<MissRow> = sqlx::query_as(sql::ROTATE_MISS)
+                .bind(&r.family_id)
+                .fetch_optional(&mut *conn)
+                .await?;
+            match missed(row, *generation, r.now, r.leeway) {
+                Missed::Invalid => Ok(RotateOutcome::Invalid),
+                Missed::Retried(sealed) => Ok(RotateOutcome::Retried(sealed)),
+                Missed::Reused => revoke(conn, &r.family_id, r.now).await,
+            }
+        }
+        Presented::Legacy { token_hash } => rotate_legacy::<DB>(conn, r, token_hash.clone()).await,
+    }
+}
+
+/// A legacy token's rotation: spend its row, then give its family its first generation token.
+async fn rotate_legacy<DB>(
+    conn: &mut DB::Connection,
+    r: &Rotation,
+    token_hash: Vec<u8>,
+) -> sqlx::Result<RotateOutcome>
+where
+    DB: sqlx::Database,
+    DB::QueryResult: RowsAffected,
     for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
     for<'q> DB::Arguments<'q>: sqlx::IntoArguments<'q, DB>,
     for<'q> Vec<u8>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
@@ -89,31 +146,35 @@ where
     RefusedRow: for<'r> sqlx::FromRow<'r, DB::Row>,
     usize: sqlx::ColumnIndex<DB::Row>,
 {
-    let rotation = &job.rotation;
-    let family_id: Option<String> = sqlx::query_scalar(sql::REFRESH_SPEND)
-        .bind(&rotation.old_hash)
-        .bind(rotation.now)
-        .bind(&rotation.successor.token_hash)
-        .bind(&rotation.successor.successor_sealed)
+    let spent: Option<String> = sqlx::query_scalar(sql::REFRESH_SPEND)
+        .bind(&token_hash)
+        .bind(r.now)
+        .bind(&r.successor.token_hash)
+        .bind(&r.successor_sealed)
         .fetch_optional(&mut *conn)
         .await?;
-    if let Some(family_id) = family_id {
-        let mut next = rotation.successor.clone();
-        next.family_id = family_id;
-        insert_refresh(conn, &next).await?;
+    if let Some(family_id) = spent {
+        sqlx::query(sql::ROTATE_FROM_LEGACY)
+            .bind(&family_id)
+            .bind(r.now)
+            .bind(r.successor.generation)
+            .bind(&r.successor.token_hash)
+            .bind(&r.successor_sealed)
+            .bind(r.successor.expires_at)
+            .execute(&mut *conn)
+            .await?;
         return Ok(RotateOutcome::Rotated);
     }
-    // Not live: unknown, expired, revoked, or already spent.
     let row: Option<RefusedRow> = sqlx::query_as(sql::REFRESH_MISS)
-        .bind(&rotation.old_hash)
+        .bind(&token_hash)
         .fetch_optional(&mut *conn)
         .await?;
-    let family_id = match refused(row, rotation.now, rotation.leeway) {
+    let family_id = match refused(row, r.now, r.leeway) {
         Refused::Invalid => return Ok(RotateOutcome::Invalid),
         Refused::Reused { family_id } => family_id,
         Refused::MaybeRetry { sealed, family_id } => {
             let successor_unused: Option<bool> = sqlx::query_scalar(sql::REFRESH_SUCCESSOR_UNUSED)
-                .bind(&rotation.old_hash)
+                .bind(&token_hash)
                 .fetch_optional(&mut *conn)
                 .await?;
             if successor_unused == Some(true) {
@@ -122,40 +183,97 @@ where
             family_id
         }
     };
-    // Reuse of a spent token: revoke the whole chain.
+    revoke(conn, &family_id, r.now).await
+}
+
+/// Reuse of a spent token: revokes the whole chain.
+async fn revoke<DB>(
+    conn: &mut DB::Connection,
+    family_id: &str,
+    now: i64,
+) -> sqlx::Result<RotateOutcome>
+where
+    DB: sqlx::Database,
+    DB::QueryResult: RowsAffected,
+    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+    for<'q> DB::Arguments<'q>: sqlx::IntoArguments<'q, DB>,
+    for<'q> String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
     sqlx::query(sql::FAMILY_REVOKE)
-        .bind(&family_id)
-        .bind(rotation.now)
+        .bind(family_id.to_owned())
+        .bind(now)
         .execute(&mut *conn)
         .await?;
     Ok(RotateOutcome::Reused)
 }
 
-/// Inserts a refresh token row inside a transaction.
-pub(crate) async fn insert_refresh<DB>(
-    conn: &mut DB::Connection,
-    r: &RefreshToken,
-) -> sqlx::Result<()>
+/// Inserts a family with its first refresh token inside a transaction.
+pub(crate) async fn insert_family<DB>(conn: &mut DB::Connection, f: &Family) -> sqlx::Result<()>
 where
     DB: sqlx::Database,
+    DB::QueryResult: RowsAffected,
     for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
     for<'q> DB::Arguments<'q>: sqlx::IntoArguments<'q, DB>,
-    for<'q> Vec<u8>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> Option<Vec<u8>>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
     for<'q> String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
     for<'q> i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> Option<i64>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
 {
-    sqlx::query(sql::REFRESH_INSERT)
-        .bind(&r.token_hash)
-        .bind(&r.family_id)
-        .bind(r.scope.to_string())
-        .bind(r.created_at)
-        .bind(r.expires_at)
+    let token = f.token.as_ref();
+    sqlx::query(sql::FAMILY_INSERT)
+        .bind(f.id.clone())
+        .bind(f.client_id.clone())
+        .bind(f.user_id.clone())
+        .bind(f.org_id.clone())
+        .bind(f.api_id.clone())
+        .bind(f.scope.to_string())
+        .bind(f.created_at)
+        .bind(token.map_or(0, |t| t.generation))
+        .bind(token.map(|t| t.token_hash.clone()))
+        .bind(token.map(|t| t.issued_at))
+        .bind(token.map(|t| t.expires_at))
         .execute(&mut *conn)
         .await?;
     Ok(())
 }
 
-/// What the gate's refusal means, from the refused token's row
+/// What a refused generation token means.
+pub(crate) enum Missed {
+    /// The family is gone or revoked, the token is the current generation but expired or
+    /// not the one stored (a candidate of a rotation that lost), or it names a generation
+    /// never issued: nothing to write.
+    Invalid,
+    /// The generation just before the current one, spent within the leeway: the current
+    /// token, sealed, is handed out again.
+    Retried(Vec<u8>),
+    /// An older generation, genuine (its tag checked out): the family is revoked.
+    Reused,
+}
+
+/// The row a refused generation token is judged from, as `sql::ROTATE_MISS` reads it:
+/// `(token_generation, token_issued_at, token_sealed, revoked_at)`.
+pub(crate) type MissRow = (i64, Option<i64>, Option<Vec<u8>>, Option<i64>);
+
+/// Judges a refused generation token presented as `generation`.
+pub(crate) fn missed(row: Option<MissRow>, generation: i64, now: i64, leeway: i64) -> Missed {
+    let Some((current, issued_at, sealed, None)) = row else {
+        return Missed::Invalid;
+    };
+    if generation >= current {
+        return Missed::Invalid;
+    }
+    match (sealed, issued_at) {
+        (Some(sealed), Some(issued_at))
+            if generation + 1 == current && leeway > 0 && now - issued_at <= leeway =>
+        {
+            Missed::Retried(sealed)
+        }
+        _ => Missed::Reused,
+    }
+}
+
+/// What the gate's refusal of a legacy token means, from the refused token's row
 /// (`used_at, successor_sealed, family_id, revoked_at`, none when the token is unknown).
 pub(crate) enum Refused {
     /// Unknown, expired, or its family is revoked: nothing to write.
@@ -170,7 +288,7 @@ pub(crate) enum Refused {
 /// The row the refusal is judged from, as `sql::REFRESH_MISS` reads it.
 pub(crate) type RefusedRow = (Option<i64>, Option<Vec<u8>>, String, Option<i64>);
 
-/// Judges a refused token (the row read back after the gate matched nothing).
+/// Judges a refused legacy token (the row read back after the gate matched nothing).
 pub(crate) fn refused(row: Option<RefusedRow>, now: i64, leeway: i64) -> Refused {
     let Some((used_at, sealed, family_id, revoked_at)) = row else {
         return Refused::Invalid;

@@ -12,10 +12,11 @@
 //! where it must: SQLite sends reads to a pool of readers and writes to its single writer
 //! connection, and PostgreSQL takes row locks up front in key order. What the two have in
 //! common is shared: the SQL text (`sql.rs`), the row mapping (`rows.rs`), and the
-//! group-commit writer with the rotation it runs (`batch.rs`, the one place generic over the
-//! database, as the rotation needs no backend-specific result). The price is that a new
-//! method is written twice, which the contract tests (`tests/contract.rs`, run on both
-//! backends) keep honest.
+//! group-commit writer with the rotation it runs (`batch.rs`) and the batched purge
+//! (`purge.rs`), the two places generic over the database, with [`RowsAffected`] standing in
+//! for the driver-independent `rows_affected` sqlx lacks. The price is that a new method is
+//! written twice, which the contract tests (`tests/contract.rs`, run on both backends) keep
+//! honest.
 #![warn(missing_docs)]
 
 use std::sync::Arc;
@@ -25,9 +26,28 @@ use calyx_core::store::{Store, StoreError};
 mod batch;
 pub mod listen;
 pub mod postgres;
+mod purge;
 mod rows;
 mod sql;
 pub mod sqlite;
+
+/// How many rows a statement changed, for the code generic over the database.
+pub(crate) trait RowsAffected {
+    /// Rows inserted, updated or deleted.
+    fn rows(&self) -> u64;
+}
+
+impl RowsAffected for sqlx::sqlite::SqliteQueryResult {
+    fn rows(&self) -> u64 {
+        self.rows_affected()
+    }
+}
+
+impl RowsAffected for sqlx::postgres::PgQueryResult {
+    fn rows(&self) -> u64 {
+        self.rows_affected()
+    }
+}
 
 /// Connection settings shared by every backend.
 #[derive(Debug, Clone)]

@@ -25,8 +25,8 @@ use async_trait::async_trait;
 use calyx_core::audit::{AuditEvent, AuditFilter};
 use calyx_core::model::{
     Api, Attempt, AuthCode, Client, ClientGrant, Consent, Delivery, DeliveryState, Entitlement,
-    Family, FamilyFilter, Org, Page, PurgeReport, RefreshToken, RotateOutcome, Rotation, StoredKey,
-    UsageCount, User, Webhook,
+    Family, FamilyFilter, Org, Page, Presented, PurgeReport, RefreshToken, RotateOutcome, Rotation,
+    StoredKey, UsageCount, User, Webhook,
 };
 use calyx_core::store::{
     Apis, Audit, Clients, Codes, Housekeeping, Meta, Orgs, People, RefreshTokens, Revocations,
@@ -38,6 +38,7 @@ use sqlx::Postgres;
 use tokio::sync::mpsc;
 
 use crate::batch::{self, RotateJob, RunBatch};
+use crate::purge;
 use crate::rows::{self, ApiRow, ClientRow, CodeRow, FamilyRow, GrantRow, KeyRow, OrgRow};
 use crate::rows::{AuditRow, DeliveryRow, RefreshFamilyRow, UsageRow, UserRow, WebhookRow};
 use crate::{map_err, org_delete_err, org_in_use, sql, ConnectOptions};
@@ -67,21 +68,9 @@ const LOCK_CLIENT_FAMILIES: &str = "SELECT id FROM families \
 const LOCK_API_FAMILIES: &str = "SELECT id FROM families \
      WHERE api_id = $1 AND revoked_at IS NULL ORDER BY id FOR NO KEY UPDATE";
 
-/// Locks the usage rows the purge removes (`$1`: the retention's start), in key order, as
-/// `add_usage` locks the rows it adds to.
-const LOCK_PURGE_USAGE: &str = "SELECT client_id FROM usage_hourly \
-     WHERE hour < $1 ORDER BY client_id, hour FOR UPDATE";
-
-/// Locks the families the purge chose, in id order.
-const LOCK_PURGE_FAMILIES: &str = "SELECT id FROM families \
-     WHERE id IN (SELECT id FROM purge_families) ORDER BY id FOR UPDATE";
-
-/// Locks the refresh tokens the purge removes (`$1`: now, `$2`: the grace), in hash order, after their
-/// families, as a rotation batch does.
-const LOCK_PURGE_TOKENS: &str = "SELECT token_hash FROM refresh_tokens \
-     WHERE (expires_at < $1 AND created_at + $2 < $1) \
-        OR family_id IN (SELECT id FROM purge_families) \
-     ORDER BY token_hash FOR UPDATE";
+/// Locks a family the purge may delete (`$1`), before its legacy tokens, as a rotation batch
+/// locks its families before their tokens.
+const LOCK_FAMILY: &str = "SELECT id FROM families WHERE id = $1 FOR UPDATE";
 
 /// Locks the keys the purge removes (`$1`: now), in kid order, as `promote_key` does.
 const LOCK_PURGE_KEYS: &str =
@@ -95,13 +84,13 @@ const LOCK_KEYS_OF_ALG: &str = "SELECT kid FROM signing_keys \
 const LOCK_USER_FAMILIES: &str = "SELECT id FROM families \
      WHERE user_id = $1 AND revoked_at IS NULL ORDER BY id FOR NO KEY UPDATE";
 
-/// Locks the families of the batch's presented tokens (`$1`, an array of hashes), in id order:
-/// a rotation may revoke its family.
+/// Locks the families of the batch's rotations (`$1`, an array of ids), in id order: a
+/// rotation replaces its family's token, or revokes the family.
 const LOCK_BATCH_FAMILIES: &str = "SELECT id FROM families \
-     WHERE id IN (SELECT family_id FROM refresh_tokens WHERE token_hash = ANY($1)) \
-     ORDER BY id FOR NO KEY UPDATE";
+     WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE";
 
-/// Locks the batch's presented tokens, in hash order: a rotation spends its token.
+/// Locks the batch's presented legacy tokens (`$1`, an array of hashes), in hash order, after
+/// their families: a rotation spends its token.
 const LOCK_BATCH_TOKENS: &str = "SELECT token_hash FROM refresh_tokens \
      WHERE token_hash = ANY($1) ORDER BY token_hash FOR NO KEY UPDATE";
 
@@ -857,13 +846,7 @@ impl Codes for PgStore {
         row.map(TryInto::try_into).transpose()
     }
 
-    async fn redeem_code(
-        &self,
-        code_hash: &[u8],
-        now: i64,
-        f: &Family,
-        refresh: Option<&RefreshToken>,
-    ) -> StoreResult<bool> {
+    async fn redeem_code(&self, code_hash: &[u8], now: i64, f: &Family) -> StoreResult<bool> {
         let mut tx = self.pool.begin().await.map_err(map_err)?;
         let won = sqlx::query(sql::CODE_SPEND)
             .bind(code_hash)
@@ -877,22 +860,9 @@ impl Codes for PgStore {
             tx.rollback().await.map_err(map_err)?;
             return Ok(false);
         }
-        sqlx::query(sql::FAMILY_INSERT)
-            .bind(&f.id)
-            .bind(&f.client_id)
-            .bind(&f.user_id)
-            .bind(&f.org_id)
-            .bind(&f.api_id)
-            .bind(f.scope.to_string())
-            .bind(f.created_at)
-            .execute(&mut *tx)
+        batch::insert_family::<Postgres>(&mut *tx, f)
             .await
             .map_err(map_err)?;
-        if let Some(r) = refresh {
-            batch::insert_refresh::<Postgres>(&mut *tx, r)
-                .await
-                .map_err(map_err)?;
-        }
         tx.commit().await.map_err(map_err)?;
         Ok(true)
     }
@@ -1017,19 +987,25 @@ impl RunBatch for Rotations {
 impl Rotations {
     /// Locks what the batch may write, in order, then runs each job and commits.
     async fn try_batch(&self, jobs: &[RotateJob]) -> sqlx::Result<Vec<RotateOutcome>> {
-        let hashes: Vec<&[u8]> = jobs
+        let families: Vec<&str> = jobs.iter().map(|j| j.rotation.family_id.as_str()).collect();
+        let legacy: Vec<&[u8]> = jobs
             .iter()
-            .map(|j| j.rotation.old_hash.as_slice())
+            .filter_map(|j| match &j.rotation.presented {
+                Presented::Legacy { token_hash } => Some(token_hash.as_slice()),
+                Presented::Generation { .. } => None,
+            })
             .collect();
         let mut tx = self.0.begin().await?;
         sqlx::query(LOCK_BATCH_FAMILIES)
-            .bind(&hashes)
+            .bind(&families)
             .execute(&mut *tx)
             .await?;
-        sqlx::query(LOCK_BATCH_TOKENS)
-            .bind(&hashes)
-            .execute(&mut *tx)
-            .await?;
+        if !legacy.is_empty() {
+            sqlx::query(LOCK_BATCH_TOKENS)
+                .bind(&legacy)
+                .execute(&mut *tx)
+                .await?;
+        }
         let mut outcomes = Vec::with_capacity(jobs.len());
         for job in jobs {
             outcomes.push(batch::rotate_one::<Postgres>(&mut *tx, job).await?);
@@ -1263,105 +1239,45 @@ impl Housekeeping for PgStore {
         Ok(found.into_iter().map(Into::into).collect())
     }
 
-    /// One transaction, rolled back for a dry run so that the counts are those of exactly
-    /// the rows a real run removes. The families and refresh tokens are locked in the order
-    /// a rotation batch locks them, and the keys go last: their delete updates `change_seq`,
-    /// which every transaction locks after its rows.
+    /// In batches (see `purge`); the keys last, locked in kid order as `promote_key` does:
+    /// their delete updates `change_seq`, which every transaction locks after its rows.
     async fn purge(
         &self,
         now: i64,
         access_grace: i64,
         audit_before: i64,
         dry_run: bool,
+        batch: i64,
     ) -> StoreResult<PurgeReport> {
-        let mut tx = self.pool.begin().await.map_err(map_err)?;
-        let mut report = PurgeReport {
-            revoked_jtis: delete(&mut tx, sql::PURGE_JTIS, now).await?,
-            audit_events: delete(&mut tx, sql::PURGE_AUDIT, audit_before).await?,
-            ..PurgeReport::default()
+        let p = purge::Purge {
+            now,
+            access_grace,
+            audit_before,
+            dry_run,
+            batch,
         };
-        report.deliveries = sqlx::query(sql::PURGE_DELIVERIES)
-            .bind(audit_before)
-            .bind(DeliveryState::Pending.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?
-            .rows_affected();
-        sqlx::query(LOCK_PURGE_USAGE)
-            .bind(audit_before)
-            .execute(&mut *tx)
+        let mut report = purge::run(&self.pool, &self.pool, p, LOCK_FAMILY)
             .await
             .map_err(map_err)?;
-        delete(&mut tx, sql::PURGE_USAGE, audit_before).await?;
-        sqlx::query(sql::PURGE_FAMILIES_TABLE)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
-        sqlx::query(sql::PURGE_FAMILIES_CHOOSE)
-            .bind(now)
-            .bind(access_grace)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
-        sqlx::query(LOCK_PURGE_FAMILIES)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
-        sqlx::query(LOCK_PURGE_TOKENS)
-            .bind(now)
-            .bind(access_grace)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
-        report.codes = delete(&mut tx, sql::PURGE_CODES, now).await?;
-        report.refresh_tokens = sqlx::query(sql::PURGE_REFRESH_TOKENS)
-            .bind(now)
-            .bind(access_grace)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?
-            .rows_affected();
-        report.families = sqlx::query(sql::PURGE_FAMILIES)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?
-            .rows_affected();
-        sqlx::query(sql::PURGE_FAMILIES_DROP)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
         let keys: Vec<String> = sqlx::query_scalar(LOCK_PURGE_KEYS)
             .bind(now)
             .fetch_all(&mut *tx)
             .await
             .map_err(map_err)?;
+        report.keys = keys.len() as u64;
         // The statement trigger bumps `change_seq` even when nothing is deleted: skip it then,
         // so that a purge with no key to remove does not make every node drop its caches.
-        if !keys.is_empty() {
-            report.keys = delete(&mut tx, sql::PURGE_KEYS, now).await?;
+        if !dry_run && !keys.is_empty() {
+            sqlx::query(sql::PURGE_KEYS)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
         }
-        if dry_run {
-            tx.rollback().await.map_err(map_err)?;
-        } else {
-            tx.commit().await.map_err(map_err)?;
-        }
+        tx.commit().await.map_err(map_err)?;
         Ok(report)
     }
-}
-
-/// Runs one of the purge's `DELETE`s that take a single time (`$1`); returns how many rows
-/// it removed.
-async fn delete(
-    tx: &mut sqlx::Transaction<'_, Postgres>,
-    statement: &str,
-    at: i64,
-) -> StoreResult<u64> {
-    let done = sqlx::query(statement)
-        .bind(at)
-        .execute(&mut **tx)
-        .await
-        .map_err(map_err)?;
-    Ok(done.rows_affected())
 }
 
 #[async_trait]

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use calyx_core::audit::AuditEvent;
 use calyx_core::model::{
     Api, AuthCode, Client, ClientGrant, Consent, Delivery, DeliveryState, Entitlement, Family,
-    GrantType, Org, RefreshToken, SigningAlg, StoredKey, UsageCount, User, Webhook,
+    FamilyToken, GrantType, Org, RefreshToken, SigningAlg, StoredKey, UsageCount, User, Webhook,
 };
 use calyx_core::store::{StoreError, StoreResult};
 use calyx_core::ScopeSet;
@@ -257,6 +257,28 @@ pub(crate) struct FamilyRow {
     scope: String,
     created_at: i64,
     revoked_at: Option<i64>,
+    token_generation: i64,
+    token_hash: Option<Vec<u8>>,
+    token_issued_at: Option<i64>,
+    token_expires_at: Option<i64>,
+}
+
+/// A family's current refresh token from its columns: none before its first generation token.
+fn family_token(
+    generation: i64,
+    hash: Option<Vec<u8>>,
+    issued_at: Option<i64>,
+    expires_at: Option<i64>,
+) -> Option<FamilyToken> {
+    match (generation, hash, issued_at, expires_at) {
+        (1.., Some(token_hash), Some(issued_at), Some(expires_at)) => Some(FamilyToken {
+            generation,
+            token_hash,
+            issued_at,
+            expires_at,
+        }),
+        _ => None,
+    }
 }
 
 impl TryFrom<FamilyRow> for Family {
@@ -271,6 +293,12 @@ impl TryFrom<FamilyRow> for Family {
             api_id: r.api_id,
             created_at: r.created_at,
             revoked_at: r.revoked_at,
+            token: family_token(
+                r.token_generation,
+                r.token_hash,
+                r.token_issued_at,
+                r.token_expires_at,
+            ),
         })
     }
 }
@@ -291,6 +319,10 @@ pub(crate) struct RefreshFamilyRow {
     family_scope: String,
     family_created_at: i64,
     revoked_at: Option<i64>,
+    token_generation: i64,
+    family_token_hash: Option<Vec<u8>>,
+    token_issued_at: Option<i64>,
+    token_expires_at: Option<i64>,
 }
 
 impl TryFrom<RefreshFamilyRow> for (RefreshToken, Family) {
@@ -305,6 +337,12 @@ impl TryFrom<RefreshFamilyRow> for (RefreshToken, Family) {
             scope: scopes(&r.family_scope)?,
             created_at: r.family_created_at,
             revoked_at: r.revoked_at,
+            token: family_token(
+                r.token_generation,
+                r.family_token_hash,
+                r.token_issued_at,
+                r.token_expires_at,
+            ),
         };
         let token = RefreshToken {
             token_hash: r.token_hash,

@@ -6,6 +6,8 @@
 //! Listings share one shape: ordered by id, `$n IS NULL OR id > $n` for the cursor, and a
 //! filter that is NULL does not narrow.
 
+use std::sync::LazyLock;
+
 pub(crate) const PING: &str = "SELECT 1";
 
 pub(crate) const CHANGE_SEQ: &str = "SELECT seq FROM change_seq WHERE id = 1";
@@ -193,8 +195,9 @@ pub(crate) const CODE_SPEND: &str =
     "UPDATE auth_codes SET used_at = $2 WHERE code_hash = $1 AND used_at IS NULL";
 
 pub(crate) const FAMILY_INSERT: &str =
-    "INSERT INTO families (id, client_id, user_id, org_id, api_id, scope, created_at, revoked_at) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, NULL)";
+    "INSERT INTO families (id, client_id, user_id, org_id, api_id, scope, created_at, revoked_at, \
+       token_generation, token_hash, token_issued_at, token_expires_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, $8, $9, $10, $11)";
 
 pub(crate) const FAMILY_BY_ID: &str = "SELECT * FROM families WHERE id = $1";
 
@@ -206,31 +209,51 @@ pub(crate) const FAMILIES_PAGE: &str = "SELECT * FROM families \
 pub(crate) const FAMILY_REVOKE: &str =
     "UPDATE families SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL";
 
-pub(crate) const REFRESH_INSERT: &str =
-    "INSERT INTO refresh_tokens (token_hash, family_id, scope, created_at, expires_at, used_at) \
-     VALUES ($1, $2, $3, $4, $5, NULL)";
+/// The gate of rotation (`$1` family, `$2` presented generation, `$3` presented hash, `$4`
+/// now, then the successor: `$5` generation, `$6` hash, `$7` sealed, `$8` expiry). Only the
+/// family's current, unexpired token of a family that is not revoked moves it; of concurrent
+/// rotations of one token the database lets exactly one through.
+pub(crate) const ROTATE: &str = "UPDATE families SET token_generation = $5, token_hash = $6, \
+       token_sealed = $7, token_issued_at = $4, token_expires_at = $8 \
+     WHERE id = $1 AND token_generation = $2 AND token_hash = $3 \
+       AND revoked_at IS NULL AND token_expires_at > $4";
+
+/// Why the gate refused a generation token: `(token_generation, token_issued_at,
+/// token_sealed, revoked_at)`.
+pub(crate) const ROTATE_MISS: &str =
+    "SELECT token_generation, token_issued_at, token_sealed, revoked_at FROM families WHERE id = $1";
+
+/// A legacy family's first generation token (`$1` family, `$2` issue time, then the
+/// successor: `$3` generation, `$4` hash, `$5` sealed, `$6` expiry).
+pub(crate) const ROTATE_FROM_LEGACY: &str = "UPDATE families SET token_generation = $3, \
+       token_hash = $4, token_sealed = $5, token_issued_at = $2, token_expires_at = $6 \
+     WHERE id = $1 AND token_generation = 0";
 
 pub(crate) const REFRESH_WITH_FAMILY: &str =
     "SELECT r.token_hash, r.family_id, r.scope, r.created_at, r.expires_at, r.used_at, \
        r.successor_sealed, f.client_id, f.user_id, f.org_id, f.api_id, \
-       f.scope AS family_scope, f.created_at AS family_created_at, f.revoked_at \
+       f.scope AS family_scope, f.created_at AS family_created_at, f.revoked_at, \
+       f.token_generation, f.token_hash AS family_token_hash, f.token_issued_at, \
+       f.token_expires_at \
      FROM refresh_tokens r JOIN families f ON f.id = r.family_id WHERE r.token_hash = $1";
 
-/// The gate of rotation: spend the token only if it is live and its family is not revoked.
+/// The gate of a legacy token's rotation: spend it only if it is live and its family is not
+/// revoked.
 pub(crate) const REFRESH_SPEND: &str =
     "UPDATE refresh_tokens SET used_at = $2, successor_hash = $3, successor_sealed = $4 \
      WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2 \
        AND family_id IN (SELECT id FROM families WHERE revoked_at IS NULL) \
      RETURNING family_id";
 
-/// Why the gate refused a token: `(used_at, successor_sealed, family_id, revoked_at)`.
+/// Why the gate refused a legacy token: `(used_at, successor_sealed, family_id, revoked_at)`.
 pub(crate) const REFRESH_MISS: &str =
     "SELECT r.used_at, r.successor_sealed, r.family_id, f.revoked_at \
      FROM refresh_tokens r JOIN families f ON f.id = r.family_id WHERE r.token_hash = $1";
 
-/// Whether the successor of a spent token is still unused (no row: it has none).
-pub(crate) const REFRESH_SUCCESSOR_UNUSED: &str = "SELECT r.used_at IS NULL FROM refresh_tokens r \
-     JOIN refresh_tokens o ON o.successor_hash = r.token_hash WHERE o.token_hash = $1";
+/// Whether the successor of a spent legacy token is still its family's current token.
+pub(crate) const REFRESH_SUCCESSOR_UNUSED: &str =
+    "SELECT f.token_hash = r.successor_hash FROM refresh_tokens r \
+     JOIN families f ON f.id = r.family_id WHERE r.token_hash = $1";
 
 pub(crate) const JTI_REVOKE: &str =
     "INSERT INTO revoked_jtis (jti, expires_at) VALUES ($1, $2) ON CONFLICT (jti) DO NOTHING";
@@ -318,54 +341,73 @@ pub(crate) const USAGE_SINCE: &str = "SELECT client_id, hour, count FROM usage_h
 // The purge, in the order it runs (see `purge` in either backend). `$1` is `now` unless
 // said otherwise.
 
-pub(crate) const PURGE_JTIS: &str = "DELETE FROM revoked_jtis WHERE expires_at < $1";
+// The purge. Each kind is a predicate written once: a real run deletes what it matches in
+// batches (`$2`, or `$3` where the predicate takes two values, is the batch size), each
+// statement its own short transaction; a dry run counts it.
+
+/// `$1` is now.
+pub(crate) const PURGE_JTIS: &str = "DELETE FROM revoked_jtis WHERE jti IN \
+     (SELECT jti FROM revoked_jtis WHERE expires_at < $1 LIMIT $2)";
+pub(crate) const COUNT_JTIS: &str = "SELECT COUNT(*) FROM revoked_jtis WHERE expires_at < $1";
 
 /// `$1` is the audit retention's start.
-pub(crate) const PURGE_AUDIT: &str = "DELETE FROM audit_events WHERE at < $1";
+pub(crate) const PURGE_AUDIT: &str = "DELETE FROM audit_events WHERE id IN \
+     (SELECT id FROM audit_events WHERE at < $1 LIMIT $2)";
+pub(crate) const COUNT_AUDIT: &str = "SELECT COUNT(*) FROM audit_events WHERE at < $1";
 
-/// `$1` is the audit retention's start, `$2` the pending state (kept whatever its age).
-pub(crate) const PURGE_DELIVERIES: &str =
-    "DELETE FROM webhook_deliveries WHERE state <> $2 AND created_at < $1";
+/// `$1` is the audit retention's start; pending deliveries stay whatever their age.
+pub(crate) const PURGE_DELIVERIES: &str = "DELETE FROM webhook_deliveries WHERE id IN \
+     (SELECT id FROM webhook_deliveries WHERE state <> 'pending' AND created_at < $1 LIMIT $2)";
+pub(crate) const COUNT_DELIVERIES: &str =
+    "SELECT COUNT(*) FROM webhook_deliveries WHERE state <> 'pending' AND created_at < $1";
 
 /// `$1` is the audit retention's start.
-pub(crate) const PURGE_USAGE: &str = "DELETE FROM usage_hourly WHERE hour < $1";
+pub(crate) const PURGE_USAGE: &str = "DELETE FROM usage_hourly WHERE (client_id, hour) IN \
+     (SELECT client_id, hour FROM usage_hourly WHERE hour < $1 LIMIT $2)";
+pub(crate) const COUNT_USAGE: &str = "SELECT COUNT(*) FROM usage_hourly WHERE hour < $1";
 
-/// The dead families are chosen once, before any refresh token is deleted: deleting expired
-/// tokens first would lose the newest activity of a family that is still live.
-pub(crate) const PURGE_FAMILIES_TABLE: &str =
-    "CREATE TEMPORARY TABLE purge_families (id TEXT PRIMARY KEY)";
+/// `$1` is now. A code of a purged family expired long before its family did.
+pub(crate) const PURGE_CODES: &str = "DELETE FROM auth_codes WHERE code_hash IN \
+     (SELECT code_hash FROM auth_codes WHERE expires_at < $1 LIMIT $2)";
+pub(crate) const COUNT_CODES: &str = "SELECT COUNT(*) FROM auth_codes WHERE expires_at < $1";
 
-/// A family is dead when revoked more than `$2` (the access-token grace) before `$1`, or when
-/// none of its refresh tokens is live at `$1` and its newest activity (its newest refresh
-/// token, else its creation) is more than `$2` before `$1`: then every access token of it
-/// has expired too.
-pub(crate) const PURGE_FAMILIES_CHOOSE: &str = "INSERT INTO purge_families (id) \
-     SELECT f.id FROM families f \
-     WHERE (f.revoked_at IS NOT NULL AND f.revoked_at + $2 < $1) \
-        OR (NOT EXISTS (SELECT 1 FROM refresh_tokens r \
-                        WHERE r.family_id = f.id AND r.expires_at > $1) \
-            AND COALESCE((SELECT MAX(r.created_at) FROM refresh_tokens r \
-                          WHERE r.family_id = f.id), f.created_at) + $2 < $1)";
+/// A dead family (`$1` now, `$2` the access-token grace): revoked more than the grace ago, or
+/// its refresh token (if it ever had one) expired and its newest access token (issued with
+/// its newest refresh token, else at its creation) has expired too.
+const FAMILY_DEAD: &str = "((revoked_at IS NOT NULL AND revoked_at + $2 < $1) \
+     OR (COALESCE(token_expires_at, 0) <= $1 \
+         AND COALESCE(token_issued_at, created_at) + $2 < $1))";
 
-pub(crate) const PURGE_CODES: &str = "DELETE FROM auth_codes \
-     WHERE expires_at < $1 OR family_id IN (SELECT id FROM purge_families)";
+/// One page of dead families, read without the write lock (`$3` the cursor, `$4` the page).
+pub(crate) static PURGE_FAMILIES_PAGE: LazyLock<String> = LazyLock::new(|| {
+    format!("SELECT id FROM families WHERE id > $3 AND {FAMILY_DEAD} ORDER BY id LIMIT $4")
+});
+pub(crate) static COUNT_FAMILIES: LazyLock<String> =
+    LazyLock::new(|| format!("SELECT COUNT(*) FROM families WHERE {FAMILY_DEAD}"));
 
-/// An expired token stays until the access token issued with it has expired too (`$2`, the
-/// grace): it is the record of its family's newest activity, and without it the next purge
-/// would judge a family whose access token is still live by an older time (introspection
-/// answers inactive for a family that is gone).
-pub(crate) const PURGE_REFRESH_TOKENS: &str = "DELETE FROM refresh_tokens \
-     WHERE (expires_at < $1 AND created_at + $2 < $1) \
-        OR family_id IN (SELECT id FROM purge_families)";
+/// A chosen family's legacy refresh tokens (`$3` its id), if it is still dead: it may have
+/// been rotated since it was chosen.
+pub(crate) static PURGE_FAMILY_TOKENS: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "DELETE FROM refresh_tokens WHERE family_id = $3 \
+         AND EXISTS (SELECT 1 FROM families WHERE id = $3 AND {FAMILY_DEAD})"
+    )
+});
 
-/// After their refresh tokens: `refresh_tokens.family_id` refers to `families`.
-pub(crate) const PURGE_FAMILIES: &str =
-    "DELETE FROM families WHERE id IN (SELECT id FROM purge_families)";
+/// A chosen family (`$3`), if it is still dead; after its legacy tokens, which refer to it.
+pub(crate) static PURGE_FAMILY: LazyLock<String> =
+    LazyLock::new(|| format!("DELETE FROM families WHERE id = $3 AND {FAMILY_DEAD}"));
 
-pub(crate) const PURGE_FAMILIES_DROP: &str = "DROP TABLE purge_families";
+/// Legacy refresh tokens past their expiry and their access token's (`$2`, the grace).
+pub(crate) const PURGE_REFRESH_TOKENS: &str = "DELETE FROM refresh_tokens WHERE token_hash IN \
+     (SELECT token_hash FROM refresh_tokens WHERE expires_at < $1 AND created_at + $2 < $1 \
+      LIMIT $3)";
+pub(crate) const COUNT_REFRESH_TOKENS: &str =
+    "SELECT COUNT(*) FROM refresh_tokens WHERE expires_at < $1 AND created_at + $2 < $1";
 
 /// A key with no retirement is never removed (`NULL <= $1` is not true).
 pub(crate) const PURGE_KEYS: &str = "DELETE FROM signing_keys WHERE retires_at <= $1";
+pub(crate) const COUNT_KEYS: &str = "SELECT COUNT(*) FROM signing_keys WHERE retires_at <= $1";
 
 pub(crate) const ENTITLEMENT_SET: &str = "INSERT INTO org_entitlements (org_id, api_id, scopes) \
      VALUES ($1, $2, $3) ON CONFLICT (org_id, api_id) DO UPDATE SET scopes = excluded.scopes";

@@ -26,6 +26,7 @@ use sqlx::Sqlite;
 use tokio::sync::mpsc;
 
 use crate::batch::{self, RotateJob, RunBatch};
+use crate::purge;
 use crate::rows::{self, ApiRow, ClientRow, CodeRow, FamilyRow, GrantRow, KeyRow, OrgRow};
 use crate::rows::{AuditRow, DeliveryRow, RefreshFamilyRow, UsageRow, UserRow, WebhookRow};
 use crate::{map_err, org_delete_err, org_in_use, sql, ConnectOptions};
@@ -755,13 +756,7 @@ impl Codes for SqliteStore {
         row.map(TryInto::try_into).transpose()
     }
 
-    async fn redeem_code(
-        &self,
-        code_hash: &[u8],
-        now: i64,
-        f: &Family,
-        refresh: Option<&RefreshToken>,
-    ) -> StoreResult<bool> {
+    async fn redeem_code(&self, code_hash: &[u8], now: i64, f: &Family) -> StoreResult<bool> {
         let mut tx = self.writer().begin().await.map_err(map_err)?;
         let won = sqlx::query(sql::CODE_SPEND)
             .bind(code_hash)
@@ -775,22 +770,9 @@ impl Codes for SqliteStore {
             tx.rollback().await.map_err(map_err)?;
             return Ok(false);
         }
-        sqlx::query(sql::FAMILY_INSERT)
-            .bind(&f.id)
-            .bind(&f.client_id)
-            .bind(&f.user_id)
-            .bind(&f.org_id)
-            .bind(&f.api_id)
-            .bind(f.scope.to_string())
-            .bind(f.created_at)
-            .execute(&mut *tx)
+        batch::insert_family::<Sqlite>(&mut *tx, f)
             .await
             .map_err(map_err)?;
-        if let Some(r) = refresh {
-            batch::insert_refresh::<Sqlite>(&mut *tx, r)
-                .await
-                .map_err(map_err)?;
-        }
         tx.commit().await.map_err(map_err)?;
         Ok(true)
     }
@@ -1110,82 +1092,46 @@ impl Housekeeping for SqliteStore {
         Ok(found.into_iter().map(Into::into).collect())
     }
 
-    /// One transaction on the writer, rolled back for a dry run so that the counts are those
-    /// of exactly the rows a real run removes. Its first statement writes, so the write lock
-    /// is taken before anything is read (a deferred transaction that read first could find
-    /// another process's commit in its way when it comes to write).
+    /// In batches (see `purge`); the keys last, in one statement.
     async fn purge(
         &self,
         now: i64,
         access_grace: i64,
         audit_before: i64,
         dry_run: bool,
+        batch: i64,
     ) -> StoreResult<PurgeReport> {
-        let mut tx = self.writer().begin().await.map_err(map_err)?;
-        let mut report = PurgeReport {
-            revoked_jtis: delete(&mut tx, sql::PURGE_JTIS, now).await?,
-            audit_events: delete(&mut tx, sql::PURGE_AUDIT, audit_before).await?,
-            ..PurgeReport::default()
+        let p = purge::Purge {
+            now,
+            access_grace,
+            audit_before,
+            dry_run,
+            batch,
         };
-        report.deliveries = sqlx::query(sql::PURGE_DELIVERIES)
-            .bind(audit_before)
-            .bind(DeliveryState::Pending.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?
-            .rows_affected();
-        delete(&mut tx, sql::PURGE_USAGE, audit_before).await?;
-        sqlx::query(sql::PURGE_FAMILIES_TABLE)
-            .execute(&mut *tx)
+        let mut report = purge::run(self.reader(), self.writer(), p, LOCK_FAMILY)
             .await
             .map_err(map_err)?;
-        sqlx::query(sql::PURGE_FAMILIES_CHOOSE)
-            .bind(now)
-            .bind(access_grace)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
-        report.codes = delete(&mut tx, sql::PURGE_CODES, now).await?;
-        report.refresh_tokens = sqlx::query(sql::PURGE_REFRESH_TOKENS)
-            .bind(now)
-            .bind(access_grace)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?
-            .rows_affected();
-        report.families = sqlx::query(sql::PURGE_FAMILIES)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?
-            .rows_affected();
-        sqlx::query(sql::PURGE_FAMILIES_DROP)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
-        report.keys = delete(&mut tx, sql::PURGE_KEYS, now).await?;
-        if dry_run {
-            tx.rollback().await.map_err(map_err)?;
+        report.keys = if dry_run {
+            let (n,): (i64,) = sqlx::query_as(sql::COUNT_KEYS)
+                .bind(now)
+                .fetch_one(self.reader())
+                .await
+                .map_err(map_err)?;
+            n as u64
         } else {
-            tx.commit().await.map_err(map_err)?;
-        }
+            sqlx::query(sql::PURGE_KEYS)
+                .bind(now)
+                .execute(self.writer())
+                .await
+                .map_err(map_err)?
+                .rows_affected()
+        };
         Ok(report)
     }
 }
 
-/// Runs one of the purge's `DELETE`s that take a single time (`$1`); returns how many rows
-/// it removed.
-async fn delete(
-    tx: &mut sqlx::Transaction<'_, Sqlite>,
-    statement: &str,
-    at: i64,
-) -> StoreResult<u64> {
-    let done = sqlx::query(statement)
-        .bind(at)
-        .execute(&mut **tx)
-        .await
-        .map_err(map_err)?;
-    Ok(done.rows_affected())
-}
+/// SQLite has one writer: the purge's transaction needs no row lock.
+const LOCK_FAMILY: &str = "SELECT $1";
 
 #[async_trait]
 impl People for SqliteStore {

@@ -14,8 +14,8 @@ use std::time::Duration;
 use calyx_core::audit::{kind, AuditEvent, AuditFilter};
 use calyx_core::model::{
     Api, Attempt, AuthCode, Client, ClientGrant, ClientType, Consent, Delivery, DeliveryState,
-    Entitlement, Family, FamilyFilter, GrantType, Org, Page, PurgeReport, RefreshToken, Role,
-    RotateOutcome, Rotation, SigningAlg, StoredKey, UsageCount, User, Webhook,
+    Entitlement, Family, FamilyFilter, FamilyToken, GrantType, Org, Page, Presented, PurgeReport,
+    Role, RotateOutcome, Rotation, SigningAlg, StoredKey, UsageCount, User, Webhook,
 };
 use calyx_core::store::{Store, StoreError};
 use calyx_core::ScopeSet;
@@ -240,34 +240,90 @@ fn new_family(w: &World, id: &str) -> Family {
         scope: scopes("read"),
         created_at: NOW,
         revoked_at: None,
+        token: None,
     }
 }
 
-/// A refresh token of `family_id`; `sealed` is the sealed form the server keeps when a reuse
-/// leeway is configured.
-fn new_refresh(family_id: &str, sealed: Option<&[u8]>) -> RefreshToken {
-    RefreshToken {
-        token_hash: hash(),
-        family_id: family_id.into(),
-        scope: scopes("read"),
-        created_at: NOW,
-        expires_at: NOW + 3600,
-        used_at: None,
-        successor_sealed: sealed.map(<[u8]>::to_vec),
+/// A generation refresh token as the store sees it: its family, generation and hash (the
+/// token's text and tag are the server's business).
+#[derive(Debug, Clone, PartialEq)]
+struct Tok {
+    family_id: String,
+    generation: i64,
+    hash: Vec<u8>,
+    expires_at: i64,
+}
+
+impl Tok {
+    /// The token that rotating this one at `now` would store.
+    fn next(&self, now: i64) -> Tok {
+        Tok {
+            family_id: self.family_id.clone(),
+            generation: self.generation + 1,
+            hash: hash(),
+            expires_at: now + 3600,
+        }
+    }
+
+    fn as_family_token(&self, issued_at: i64) -> FamilyToken {
+        FamilyToken {
+            generation: self.generation,
+            token_hash: self.hash.clone(),
+            issued_at,
+            expires_at: self.expires_at,
+        }
     }
 }
 
 /// Issues a code and redeems it: a new family with its first refresh token.
-async fn grant(store: &dyn Store, w: &World) -> RefreshToken {
+async fn grant(store: &dyn Store, w: &World) -> Tok {
     let code = new_code(w);
     store.insert_code(&code).await.unwrap();
-    let family = new_family(w, &code.family_id);
-    let token = new_refresh(&family.id, None);
+    let mut family = new_family(w, &code.family_id);
+    let token = Tok {
+        family_id: family.id.clone(),
+        generation: 1,
+        hash: hash(),
+        expires_at: NOW + 3600,
+    };
+    family.token = Some(token.as_family_token(NOW));
     assert!(store
-        .redeem_code(&code.code_hash, NOW, &family, Some(&token))
+        .redeem_code(&code.code_hash, NOW, &family)
         .await
         .unwrap());
     token
+}
+
+/// The rotation of `presented` into `successor` at `now`; `sealed` is the successor's sealed
+/// form, which the server keeps when a reuse leeway is configured.
+fn rotation(
+    presented: &Tok,
+    successor: &Tok,
+    now: i64,
+    leeway: i64,
+    sealed: Option<&[u8]>,
+) -> Rotation {
+    Rotation {
+        family_id: presented.family_id.clone(),
+        presented: Presented::Generation {
+            generation: presented.generation,
+            token_hash: presented.hash.clone(),
+        },
+        successor: successor.as_family_token(now),
+        successor_sealed: sealed.map(<[u8]>::to_vec),
+        now,
+        leeway,
+    }
+}
+
+/// The family's current token, as stored.
+async fn current(store: &dyn Store, family_id: &str) -> Option<FamilyToken> {
+    store
+        .family(family_id)
+        .await
+        .unwrap()
+        .expect("the family exists")
+        .token
 }
 
 async fn revoked_at(store: &dyn Store, family_id: &str) -> Option<i64> {
@@ -279,10 +335,84 @@ async fn revoked_at(store: &dyn Store, family_id: &str) -> Option<i64> {
         .revoked_at
 }
 
+/// Runs a statement straight on the test database, bypassing the store: for the legacy
+/// table, which the store reads but no longer writes, and for counting rows.
+macro_rules! raw {
+    ($db:expr, $sql:expr $(, $bind:expr)*) => {{
+        if $db.backend == "sqlite" {
+            let pool = sqlx::SqlitePool::connect(&$db.url).await.unwrap();
+            let n: i64 = sqlx::query_scalar($sql)$(.bind($bind))*.fetch_optional(&pool).await.unwrap().unwrap_or(0);
+            pool.close().await;
+            n
+        } else {
+            let pool = sqlx::PgPool::connect(&$db.url).await.unwrap();
+            let n: i64 = sqlx::query_scalar($sql)$(.bind($bind))*.fetch_optional(&pool).await.unwrap().unwrap_or(0);
+            pool.close().await;
+            n
+        }
+    }};
+}
+
+/// A family as a database from before generation tokens holds it: no generation token, and
+/// one live refresh token of the earlier format (by hash) in the legacy table, with the times
+/// the migration copies onto the family.
+async fn legacy_grant(db: &Db, w: &World, expires_at: i64) -> (String, Vec<u8>) {
+    let code = new_code(w);
+    db.store.insert_code(&code).await.unwrap();
+    let family = new_family(w, &code.family_id);
+    assert!(db
+        .store
+        .redeem_code(&code.code_hash, NOW, &family)
+        .await
+        .unwrap());
+    let token_hash = hash();
+    raw!(
+        db,
+        "INSERT INTO refresh_tokens (token_hash, family_id, scope, created_at, expires_at, \
+         used_at) VALUES ($1, $2, 'read', $3, $4, NULL) RETURNING CAST(0 AS BIGINT)",
+        token_hash.clone(),
+        family.id.clone(),
+        NOW,
+        expires_at
+    );
+    raw!(
+        db,
+        "UPDATE families SET token_issued_at = $2, token_expires_at = $3 WHERE id = $1 \
+         RETURNING CAST(0 AS BIGINT)",
+        family.id.clone(),
+        NOW,
+        expires_at
+    );
+    (family.id, token_hash)
+}
+
+/// The rotation of the legacy token `token_hash` of `family_id` into its first generation
+/// token `successor`.
+fn legacy_rotation(
+    family_id: &str,
+    token_hash: &[u8],
+    successor: &Tok,
+    now: i64,
+    leeway: i64,
+    sealed: Option<&[u8]>,
+) -> Rotation {
+    Rotation {
+        family_id: family_id.into(),
+        presented: Presented::Legacy {
+            token_hash: token_hash.to_vec(),
+        },
+        successor: successor.as_family_token(now),
+        successor_sealed: sealed.map(<[u8]>::to_vec),
+        now,
+        leeway,
+    }
+}
+
 // ---- refresh rotation --------------------------------------------------------------------
 
 /// Many writers on two nodes present one refresh token at once: exactly one rotates it, the
-/// others see a reuse (or, once that revoked the family, an invalid token).
+/// others see a reuse (or, once that revoked the family, an invalid token), and the family
+/// holds the winner's successor.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn refresh_rotation_is_single_use_across_writers() {
     each_backend(|db| async move {
@@ -293,26 +423,17 @@ async fn refresh_rotation_is_single_use_across_writers() {
             let mut tasks = tokio::task::JoinSet::new();
             for i in 0..24 {
                 let node = nodes[i % 2].clone();
-                let old = token.token_hash.clone();
-                let successor = new_refresh(&token.family_id, None);
-                tasks.spawn(async move {
-                    let outcome = node
-                        .rotate_refresh(rotation(&old, &successor, NOW + 1, 0))
-                        .await;
-                    (successor, outcome)
-                });
+                let successor = token.next(NOW + 1);
+                let rotation = rotation(&token, &successor, NOW + 1, 0, None);
+                tasks.spawn(async move { (successor, node.rotate_refresh(rotation).await) });
             }
             let mut rotated = Vec::new();
-            let mut refused = Vec::new();
             let mut reused = 0;
             for (successor, outcome) in tasks.join_all().await {
                 match outcome.unwrap_or_else(|e| panic!("{}: {e:?}", db.backend)) {
                     RotateOutcome::Rotated => rotated.push(successor),
-                    RotateOutcome::Reused => {
-                        reused += 1;
-                        refused.push(successor);
-                    }
-                    RotateOutcome::Invalid => refused.push(successor),
+                    RotateOutcome::Reused => reused += 1,
+                    RotateOutcome::Invalid => {}
                     other => panic!("{}: unexpected {other:?}", db.backend),
                 }
             }
@@ -322,64 +443,80 @@ async fn refresh_rotation_is_single_use_across_writers() {
                 "{}: the second presentation is a reuse",
                 db.backend
             );
-            let (stored, family) = db
-                .store
-                .refresh_token(&rotated[0].token_hash)
-                .await
-                .unwrap()
-                .expect("the winner's successor is stored");
-            assert_eq!(stored.family_id, token.family_id);
             assert_eq!(
-                family.revoked_at,
+                current(&*db.store, &token.family_id).await,
+                Some(rotated[0].as_family_token(NOW + 1)),
+                "{}: the winner's successor is the family's token",
+                db.backend
+            );
+            assert_eq!(
+                revoked_at(&*db.store, &token.family_id).await,
                 Some(NOW + 1),
                 "the reuse revoked the family"
             );
-            for successor in refused {
-                assert!(db
-                    .store
-                    .refresh_token(&successor.token_hash)
-                    .await
-                    .unwrap()
-                    .is_none());
-            }
         }
     })
     .await;
 }
 
-/// A spent token presented again within the leeway, while its successor is unused, gets that
+/// A chain of rotations writes no row: the family's row is updated in place, and the legacy
+/// table stays empty (storage grows with the live sign-ins, not with their rotations).
+#[tokio::test]
+async fn rotation_adds_no_row() {
+    each_backend(|db| async move {
+        let store = &*db.store;
+        let w = world(store).await;
+        let before = raw!(db, "SELECT COUNT(*) FROM families");
+        let mut token = grant(store, &w).await;
+        for i in 1..=50 {
+            let next = token.next(NOW + i);
+            assert_eq!(
+                store
+                    .rotate_refresh(rotation(&token, &next, NOW + i, 30, Some(b"sealed")))
+                    .await
+                    .unwrap(),
+                RotateOutcome::Rotated
+            );
+            token = next;
+        }
+        assert_eq!(
+            current(store, &token.family_id).await.unwrap().generation,
+            51
+        );
+        assert_eq!(raw!(db, "SELECT COUNT(*) FROM families"), before + 1);
+        assert_eq!(raw!(db, "SELECT COUNT(*) FROM refresh_tokens"), 0);
+    })
+    .await;
+}
+
+/// A spent token presented again within the leeway, while its successor is current, gets that
 /// successor again (`Retried`) and revokes nothing; after the leeway, or once the successor
-/// was used, or with no sealed successor, it is a reuse and the family is revoked.
+/// was rotated too, or with no sealed successor, it is a reuse and the family is revoked.
 #[tokio::test]
 async fn reuse_leeway_retries_then_revokes() {
     each_backend(|db| async move {
         let store = &*db.store;
         let w = world(store).await;
         let leeway = 30;
-
-        // Within the leeway, successor unused: Retried, as often as it is asked.
-        let token = grant(store, &w).await;
-        let first = new_refresh(&token.family_id, Some(b"sealed first successor"));
-        let rotate = |old: &RefreshToken, at: i64| {
-            let successor = new_refresh(&old.family_id, Some(b"another successor"));
-            let old = old.token_hash.clone();
-            async move {
-                store
-                    .rotate_refresh(rotation(&old, &successor, at, leeway))
-                    .await
-            }
+        let again = |old: &Tok, at: i64| {
+            let r = rotation(old, &old.next(at), at, leeway, Some(b"another successor"));
+            async move { store.rotate_refresh(r).await }
         };
+
+        // Within the leeway, successor current: Retried, as often as it is asked.
+        let token = grant(store, &w).await;
+        let first = token.next(NOW);
         assert_eq!(
             store
-                .rotate_refresh(rotation(&token.token_hash, &first, NOW, leeway))
+                .rotate_refresh(rotation(&token, &first, NOW, leeway, Some(b"sealed first")))
                 .await
                 .unwrap(),
             RotateOutcome::Rotated
         );
         for at in [NOW, NOW + 10, NOW + leeway] {
             assert_eq!(
-                rotate(&token, at).await.unwrap(),
-                RotateOutcome::Retried(b"sealed first successor".to_vec()),
+                again(&token, at).await.unwrap(),
+                RotateOutcome::Retried(b"sealed first".to_vec()),
                 "{}: at +{}",
                 db.backend,
                 at - NOW
@@ -388,7 +525,7 @@ async fn reuse_leeway_retries_then_revokes() {
         assert_eq!(revoked_at(store, &token.family_id).await, None);
         // After the leeway: Reused, and the family (so the successor too) is revoked.
         assert_eq!(
-            rotate(&token, NOW + leeway + 1).await.unwrap(),
+            again(&token, NOW + leeway + 1).await.unwrap(),
             RotateOutcome::Reused
         );
         assert_eq!(
@@ -396,54 +533,65 @@ async fn reuse_leeway_retries_then_revokes() {
             Some(NOW + leeway + 1)
         );
         assert_eq!(
-            rotate(&first, NOW + leeway + 2).await.unwrap(),
+            again(&first, NOW + leeway + 2).await.unwrap(),
             RotateOutcome::Invalid
         );
 
-        // Within the leeway but the successor was used: Reused.
+        // Within the leeway but the successor was rotated too: Reused.
         let token = grant(store, &w).await;
-        let first = new_refresh(&token.family_id, Some(b"sealed"));
-        let second = new_refresh(&token.family_id, Some(b"sealed second"));
+        let first = token.next(NOW);
+        let second = first.next(NOW + 1);
         store
-            .rotate_refresh(rotation(&token.token_hash, &first, NOW, leeway))
+            .rotate_refresh(rotation(&token, &first, NOW, leeway, Some(b"sealed")))
             .await
             .unwrap();
         assert_eq!(
             store
-                .rotate_refresh(rotation(&first.token_hash, &second, NOW + 1, leeway))
+                .rotate_refresh(rotation(&first, &second, NOW + 1, leeway, Some(b"2nd")))
                 .await
                 .unwrap(),
             RotateOutcome::Rotated
         );
-        assert_eq!(
-            rotate(&token, NOW + 2).await.unwrap(),
-            RotateOutcome::Reused
-        );
+        assert_eq!(again(&token, NOW + 2).await.unwrap(), RotateOutcome::Reused);
         assert_eq!(revoked_at(store, &token.family_id).await, Some(NOW + 2));
 
         // Within the leeway but no sealed successor kept: Reused.
         let token = grant(store, &w).await;
-        let first = new_refresh(&token.family_id, None);
         store
-            .rotate_refresh(rotation(&token.token_hash, &first, NOW, leeway))
+            .rotate_refresh(rotation(&token, &token.next(NOW), NOW, leeway, None))
             .await
             .unwrap();
-        assert_eq!(
-            rotate(&token, NOW + 1).await.unwrap(),
-            RotateOutcome::Reused
-        );
+        assert_eq!(again(&token, NOW + 1).await.unwrap(), RotateOutcome::Reused);
 
-        // An unknown or expired token: Invalid, nothing revoked.
-        assert_eq!(
-            rotate(&new_refresh("none", None), NOW).await.unwrap(),
-            RotateOutcome::Invalid
-        );
+        // An unknown family, the current generation with the wrong hash (a candidate of a
+        // rotation that lost), a generation never issued, or an expired token: Invalid, and
+        // nothing revoked.
         let token = grant(store, &w).await;
+        let ghost = Tok {
+            family_id: "fam_none".into(),
+            ..token.clone()
+        };
+        let wrong_hash = Tok {
+            hash: hash(),
+            ..token.clone()
+        };
+        let future = token.next(NOW).next(NOW);
+        for t in [&ghost, &wrong_hash, &future] {
+            assert_eq!(
+                again(t, NOW).await.unwrap(),
+                RotateOutcome::Invalid,
+                "{t:?}"
+            );
+        }
         assert_eq!(
-            rotate(&token, token.expires_at).await.unwrap(),
+            again(&token, token.expires_at).await.unwrap(),
             RotateOutcome::Invalid
         );
         assert_eq!(revoked_at(store, &token.family_id).await, None);
+        assert_eq!(
+            current(store, &token.family_id).await.unwrap().generation,
+            1
+        );
     })
     .await;
 }
@@ -460,28 +608,24 @@ async fn one_token_twice_in_one_batch() {
         let w = world(store).await;
 
         let token = grant(store, &w).await;
-        let (a, b) = (
-            new_refresh(&token.family_id, None),
-            new_refresh(&token.family_id, None),
-        );
+        let (a, b) = (token.next(NOW), token.next(NOW));
         let (first, second) = tokio::join!(
-            store.rotate_refresh(rotation(&token.token_hash, &a, NOW, 0)),
-            store.rotate_refresh(rotation(&token.token_hash, &b, NOW, 0)),
+            store.rotate_refresh(rotation(&token, &a, NOW, 0, None)),
+            store.rotate_refresh(rotation(&token, &b, NOW, 0, None)),
         );
         assert_eq!(first.unwrap(), RotateOutcome::Rotated, "{}", db.backend);
         assert_eq!(second.unwrap(), RotateOutcome::Reused, "{}", db.backend);
         assert_eq!(revoked_at(store, &token.family_id).await, Some(NOW));
-        assert!(store.refresh_token(&a.token_hash).await.unwrap().is_some());
-        assert!(store.refresh_token(&b.token_hash).await.unwrap().is_none());
+        assert_eq!(
+            current(store, &token.family_id).await,
+            Some(a.as_family_token(NOW))
+        );
 
         let token = grant(store, &w).await;
-        let (a, b) = (
-            new_refresh(&token.family_id, Some(b"sealed a")),
-            new_refresh(&token.family_id, Some(b"sealed b")),
-        );
+        let (a, b) = (token.next(NOW), token.next(NOW));
         let (first, second) = tokio::join!(
-            store.rotate_refresh(rotation(&token.token_hash, &a, NOW, 30)),
-            store.rotate_refresh(rotation(&token.token_hash, &b, NOW, 30)),
+            store.rotate_refresh(rotation(&token, &a, NOW, 30, Some(b"sealed a"))),
+            store.rotate_refresh(rotation(&token, &b, NOW, 30, Some(b"sealed b"))),
         );
         assert_eq!(first.unwrap(), RotateOutcome::Rotated, "{}", db.backend);
         assert_eq!(
@@ -503,10 +647,10 @@ async fn revoked_family_refuses_its_tokens() {
         let store = &*db.store;
         let w = world(store).await;
         let token = grant(store, &w).await;
-        let next = new_refresh(&token.family_id, Some(b"sealed next"));
+        let next = token.next(NOW);
         assert_eq!(
             store
-                .rotate_refresh(rotation(&token.token_hash, &next, NOW, 30))
+                .rotate_refresh(rotation(&token, &next, NOW, 30, Some(b"sealed next")))
                 .await
                 .unwrap(),
             RotateOutcome::Rotated
@@ -521,29 +665,20 @@ async fn revoked_family_refuses_its_tokens() {
             .unwrap();
         assert_eq!(revoked_at(store, &token.family_id).await, Some(NOW + 1));
         for old in [&next, &token] {
-            let successor = new_refresh(&token.family_id, None);
             assert_eq!(
                 store
-                    .rotate_refresh(rotation(&old.token_hash, &successor, NOW + 3, 30))
+                    .rotate_refresh(rotation(old, &old.next(NOW + 3), NOW + 3, 30, None))
                     .await
                     .unwrap(),
                 RotateOutcome::Invalid,
                 "{}",
                 db.backend
             );
-            assert!(store
-                .refresh_token(&successor.token_hash)
-                .await
-                .unwrap()
-                .is_none());
         }
-        let (stored, family) = store
-            .refresh_token(&next.token_hash)
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(stored.used_at, None);
-        assert_eq!(family.revoked_at, Some(NOW + 1));
+        assert_eq!(
+            current(store, &token.family_id).await,
+            Some(next.as_family_token(NOW))
+        );
 
         // Deleting the user revokes its families, in its own organization only.
         let token = grant(store, &w).await;
@@ -563,14 +698,81 @@ async fn revoked_family_refuses_its_tokens() {
             .unwrap());
         assert!(store.user(&w.user.id).await.unwrap().is_none());
         assert_eq!(revoked_at(store, &token.family_id).await, Some(NOW + 4));
-        let successor = new_refresh(&token.family_id, None);
         assert_eq!(
             store
-                .rotate_refresh(rotation(&token.token_hash, &successor, NOW + 5, 0))
+                .rotate_refresh(rotation(&token, &token.next(NOW + 5), NOW + 5, 0, None))
                 .await
                 .unwrap(),
             RotateOutcome::Invalid
         );
+    })
+    .await;
+}
+
+/// A token of the earlier format still rotates, once: its family moves to generation tokens.
+/// Presented again it is a retry within the leeway while that first generation token is
+/// current, and a reuse (revoking the family) otherwise, as before.
+#[tokio::test]
+async fn legacy_tokens_rotate_into_generation_tokens() {
+    each_backend(|db| async move {
+        let store = &*db.store;
+        let w = world(store).await;
+        let (family_id, legacy) = legacy_grant(&db, &w, NOW + 3600).await;
+        let (found, family) = store.refresh_token(&legacy).await.unwrap().unwrap();
+        assert_eq!((found.used_at, family.token), (None, None));
+
+        let first = Tok {
+            family_id: family_id.clone(),
+            generation: 1,
+            hash: hash(),
+            expires_at: NOW + 7200,
+        };
+        let rotate = |successor: &Tok, at: i64| {
+            store.rotate_refresh(legacy_rotation(
+                &family_id,
+                &legacy,
+                successor,
+                at,
+                30,
+                Some(b"sealed first"),
+            ))
+        };
+        assert_eq!(rotate(&first, NOW).await.unwrap(), RotateOutcome::Rotated);
+        assert_eq!(
+            current(store, &family_id).await,
+            Some(first.as_family_token(NOW))
+        );
+        let other = Tok {
+            hash: hash(),
+            ..first.clone()
+        };
+        assert_eq!(
+            rotate(&other, NOW + 5).await.unwrap(),
+            RotateOutcome::Retried(b"sealed first".to_vec())
+        );
+        // The generation token rotates on; the legacy token is now a reuse.
+        let second = first.next(NOW + 6);
+        assert_eq!(
+            store
+                .rotate_refresh(rotation(&first, &second, NOW + 6, 30, None))
+                .await
+                .unwrap(),
+            RotateOutcome::Rotated
+        );
+        assert_eq!(
+            rotate(&other, NOW + 7).await.unwrap(),
+            RotateOutcome::Reused
+        );
+        assert_eq!(revoked_at(store, &family_id).await, Some(NOW + 7));
+
+        // An expired legacy token is refused and revokes nothing.
+        let (family_id, legacy) = legacy_grant(&db, &w, NOW + 10).await;
+        let r = legacy_rotation(&family_id, &legacy, &first, NOW + 10, 0, None);
+        assert_eq!(
+            store.rotate_refresh(r).await.unwrap(),
+            RotateOutcome::Invalid
+        );
+        assert_eq!(revoked_at(store, &family_id).await, None);
     })
     .await;
 }
@@ -591,23 +793,27 @@ async fn code_is_redeemed_once_across_writers() {
             for i in 0..24 {
                 let node = nodes[i % 2].clone();
                 let code_hash = code.code_hash.clone();
-                let family = new_family(&w, &unique("family"));
-                let refresh = new_refresh(&family.id, None);
+                let mut family = new_family(&w, &unique("family"));
+                family.token = Some(FamilyToken {
+                    generation: 1,
+                    token_hash: hash(),
+                    issued_at: NOW + 1,
+                    expires_at: NOW + 3600,
+                });
                 tasks.spawn(async move {
-                    let won = node
-                        .redeem_code(&code_hash, NOW + 1, &family, Some(&refresh))
-                        .await;
-                    (family, refresh, won)
+                    let won = node.redeem_code(&code_hash, NOW + 1, &family).await;
+                    (family, won)
                 });
             }
             let mut winners = 0;
-            for (family, refresh, won) in tasks.join_all().await {
+            for (family, won) in tasks.join_all().await {
                 let won = won.unwrap_or_else(|e| panic!("{}: {e:?}", db.backend));
                 winners += usize::from(won);
-                let stored_family = db.store.family(&family.id).await.unwrap();
-                let stored_token = db.store.refresh_token(&refresh.token_hash).await.unwrap();
-                assert_eq!(stored_family.is_some(), won, "{}", db.backend);
-                assert_eq!(stored_token.is_some(), won, "{}", db.backend);
+                let stored = db.store.family(&family.id).await.unwrap();
+                assert_eq!(stored.is_some(), won, "{}", db.backend);
+                if let Some(stored) = stored {
+                    assert_eq!(stored.token, family.token, "{}", db.backend);
+                }
             }
             assert_eq!(winners, 1, "{}: exactly one redemption", db.backend);
             let stored = db.store.code(&code.code_hash).await.unwrap().unwrap();
@@ -615,7 +821,7 @@ async fn code_is_redeemed_once_across_writers() {
             let family = new_family(&w, &unique("family"));
             assert!(!db
                 .store
-                .redeem_code(&code.code_hash, NOW + 2, &family, None)
+                .redeem_code(&code.code_hash, NOW + 2, &family)
                 .await
                 .unwrap());
         }
@@ -827,19 +1033,18 @@ async fn errors_map_to_conflict_and_not_found() {
             "scopes on an unknown API",
         );
         assert!(store.user(&user.id).await.unwrap().is_none());
-        // A refresh token of another family: the redemption fails whole, the code stays usable.
-        let family = new_family(&w, &code.family_id);
-        let stray = new_refresh("no-such-family", None);
-        let redeemed = store
-            .redeem_code(&code.code_hash, NOW, &family, Some(&stray))
+        // A family with the id of an existing one: the redemption fails whole, the code stays
+        // usable.
+        let taken = grant(store, &w).await;
+        let family = new_family(&w, &taken.family_id);
+        assert!(store
+            .redeem_code(&code.code_hash, NOW, &family)
             .await
-            .map(|_| ());
-        not_found(redeemed, "refresh token of an unknown family");
+            .is_err());
         assert_eq!(
             store.code(&code.code_hash).await.unwrap().unwrap().used_at,
             None
         );
-        assert!(store.family(&family.id).await.unwrap().is_none());
 
         // Unknown records.
         assert!(store.org("nope").await.unwrap().is_none());
@@ -904,15 +1109,11 @@ async fn opposite_order_batches_on_two_nodes_do_not_deadlock() {
             for _ in 0..12 {
                 tokens.push(grant(&*a, &w).await);
             }
-            let calls = |node: &Arc<dyn Store>, order: Vec<&RefreshToken>| {
+            let calls = |node: &Arc<dyn Store>, order: Vec<&Tok>| {
                 let rotations = order.into_iter().map(|t| {
                     let node = node.clone();
-                    let successor = new_refresh(&t.family_id, None);
-                    let old = t.token_hash.clone();
-                    async move {
-                        node.rotate_refresh(rotation(&old, &successor, NOW + 1, 0))
-                            .await
-                    }
+                    let r = rotation(t, &t.next(NOW + 1), NOW + 1, 0, None);
+                    async move { node.rotate_refresh(r).await }
                 });
                 join_all(rotations.collect::<Vec<_>>())
             };
@@ -1168,7 +1369,7 @@ async fn families_list_by_client_and_user() {
                 code.family_id = family.id.clone();
                 store.insert_code(&code).await.unwrap();
                 assert!(store
-                    .redeem_code(&code.code_hash, NOW, &family, None)
+                    .redeem_code(&code.code_hash, NOW, &family)
                     .await
                     .unwrap());
                 made.push((family.id, client.id.clone(), user.id.clone()));
@@ -2235,64 +2436,72 @@ async fn purge_removes_exactly_the_dead() {
         let (p, grace, audit_before) = (NOW + 10_000, 3600, NOW + 5);
 
         // A family per case, each redeemed from a code at NOW. `token` is its refresh token
-        // `(created_at, expires_at)`, if any; `code_expires` its code's expiry.
+        // `(issued_at, expires_at)`, if any; `code_expires` its code's expiry.
         let family = |token: Option<(i64, i64)>, code_expires: i64| {
             let mut code = new_code(&w);
             code.expires_at = code_expires;
-            let family = new_family(&w, &code.family_id);
-            let token = token.map(|(created_at, expires_at)| RefreshToken {
-                created_at,
+            let mut family = new_family(&w, &code.family_id);
+            family.token = token.map(|(issued_at, expires_at)| FamilyToken {
+                generation: 1,
+                token_hash: hash(),
+                issued_at,
                 expires_at,
-                ..new_refresh(&family.id, None)
             });
             async move {
                 store.insert_code(&code).await.unwrap();
                 assert!(store
-                    .redeem_code(&code.code_hash, NOW, &family, token.as_ref())
+                    .redeem_code(&code.code_hash, NOW, &family)
                     .await
                     .unwrap());
-                (code, token)
+                code
             }
         };
         // Live: its first token expired (and its access token long since) after it was
         // rotated into a live one; its code has not expired.
-        let (live_code, spent_token) = family(Some((NOW, NOW + 3600)), p + 60).await;
-        let live_token = Some(RefreshToken {
-            created_at: NOW + 1,
+        let live_code = family(Some((NOW, NOW + 3600)), p + 60).await;
+        let first = Tok {
+            family_id: live_code.family_id.clone(),
+            generation: 1,
+            hash: current(store, &live_code.family_id)
+                .await
+                .unwrap()
+                .token_hash,
+            expires_at: NOW + 3600,
+        };
+        let second = Tok {
             expires_at: p + 100,
-            ..new_refresh(&live_code.family_id, None)
-        });
+            ..first.next(NOW + 1)
+        };
         assert_eq!(
             store
-                .rotate_refresh(rotation(
-                    &spent_token.as_ref().unwrap().token_hash,
-                    live_token.as_ref().unwrap(),
-                    NOW + 1,
-                    0
-                ))
+                .rotate_refresh(rotation(&first, &second, NOW + 1, 0, None))
                 .await
                 .unwrap(),
             RotateOutcome::Rotated
         );
         // Revoked long ago: dead, with its live token.
-        let (old_revoked_code, old_revoked_token) = family(Some((NOW, p + 100)), NOW + 60).await;
+        let old_revoked_code = family(Some((NOW, p + 100)), NOW + 60).await;
         store
             .revoke_family(&old_revoked_code.family_id, NOW + 1)
             .await
             .unwrap();
         // Revoked within the grace, with a live token: kept.
-        let (new_revoked_code, new_revoked_token) = family(Some((NOW, p + 100)), NOW + 60).await;
+        let new_revoked_code = family(Some((NOW, p + 100)), NOW + 60).await;
         store
             .revoke_family(&new_revoked_code.family_id, p - 10)
             .await
             .unwrap();
-        // Every token expired, last activity long ago: dead.
-        let (stale_code, stale_token) = family(Some((NOW, NOW + 3600)), NOW + 60).await;
-        // Every token expired, but recently issued: its access token may live, so the family
-        // is kept, and so is the token that records that activity.
-        let (recent_code, recent_token) = family(Some((p - 100, p - 1)), NOW + 60).await;
-        // No refresh token, created long ago: dead, and its unexpired code goes with it.
-        let (bare_code, _) = family(None, p + 60).await;
+        // Its token expired, last activity long ago: dead.
+        let stale_code = family(Some((NOW, NOW + 3600)), NOW + 60).await;
+        // Its token expired, but recently issued: its access token may live, so the family
+        // is kept.
+        let recent_code = family(Some((p - 100, p - 1)), NOW + 60).await;
+        // No refresh token, created long ago: dead (its unexpired code stays until it expires).
+        let bare_code = family(None, p + 60).await;
+        // From before generation tokens: one whose legacy token expired long ago (dead, with
+        // its token), one whose legacy token is live (kept, with its token).
+        let (legacy_dead, legacy_dead_token) = legacy_grant(&db, &w, NOW + 3600).await;
+        let (legacy_live, legacy_live_token) = legacy_grant(&db, &w, p + 100).await;
         // Unredeemed codes: one expired, one not.
         let mut loose = [new_code(&w), new_code(&w)];
         loose[0].expires_at = p - 1;
@@ -2348,15 +2557,15 @@ async fn purge_removes_exactly_the_dead() {
             .unwrap();
 
         let want = PurgeReport {
-            codes: 6,
-            families: 3,
-            refresh_tokens: 3,
+            codes: 7,
+            families: 4,
+            refresh_tokens: 1,
             revoked_jtis: 1,
             keys: 2,
             audit_events: 1,
             deliveries: 2,
         };
-        let dry = store.purge(p, grace, audit_before, true).await.unwrap();
+        let dry = store.purge(p, grace, audit_before, true, 2).await.unwrap();
         assert_eq!(dry, want, "{}: dry run", db.backend);
         assert!(
             store.jti_revoked("jti-gone").await.unwrap(),
@@ -2368,40 +2577,44 @@ async fn purge_removes_exactly_the_dead() {
         assert_eq!(store.usage(&w.client.id, 0).await.unwrap().len(), 2);
         assert!(store.audit_event("evt_1").await.unwrap().is_some());
 
-        let done = store.purge(p, grace, audit_before, false).await.unwrap();
+        // Batches of 2 rows: every kind takes several.
+        let done = store.purge(p, grace, audit_before, false, 2).await.unwrap();
         assert_eq!(done, want, "{}", db.backend);
 
         // Families, their tokens and codes.
-        for (code, kept) in [
-            (&live_code, true),
-            (&old_revoked_code, false),
-            (&new_revoked_code, true),
-            (&stale_code, false),
-            (&recent_code, true),
-            (&bare_code, false),
+        for (family_id, kept) in [
+            (&live_code.family_id, true),
+            (&old_revoked_code.family_id, false),
+            (&new_revoked_code.family_id, true),
+            (&stale_code.family_id, false),
+            (&recent_code.family_id, true),
+            (&bare_code.family_id, false),
+            (&legacy_dead, false),
+            (&legacy_live, true),
         ] {
-            let family = store.family(&code.family_id).await.unwrap();
+            let family = store.family(family_id).await.unwrap();
             assert_eq!(family.is_some(), kept, "{}: family", db.backend);
         }
-        let token_kept = |t: &Option<RefreshToken>| {
-            let hash = t.as_ref().unwrap().token_hash.clone();
-            async move { store.refresh_token(&hash).await.unwrap().is_some() }
-        };
-        assert!(token_kept(&live_token).await);
-        assert!(!token_kept(&spent_token).await, "an expired token goes");
-        assert!(!token_kept(&old_revoked_token).await);
-        assert!(token_kept(&new_revoked_token).await);
-        assert!(!token_kept(&stale_token).await);
-        assert!(
-            token_kept(&recent_token).await,
-            "an expired token stays while its access token may live"
+        assert_eq!(
+            current(store, &live_code.family_id).await,
+            Some(second.as_family_token(NOW + 1))
         );
+        assert!(store
+            .refresh_token(&legacy_dead_token)
+            .await
+            .unwrap()
+            .is_none());
+        assert!(store
+            .refresh_token(&legacy_live_token)
+            .await
+            .unwrap()
+            .is_some());
         let code_kept = |c: &AuthCode| {
             let hash = c.code_hash.clone();
             async move { store.code(&hash).await.unwrap().is_some() }
         };
         assert!(code_kept(&live_code).await);
-        assert!(!code_kept(&bare_code).await, "a dead family's code goes");
+        assert!(code_kept(&bare_code).await, "a code stays until it expires");
         assert!(!code_kept(&loose[0]).await);
         assert!(code_kept(&loose[1]).await);
         assert!(!code_kept(&recent_code).await, "an expired code goes");
@@ -2433,21 +2646,11 @@ async fn purge_removes_exactly_the_dead() {
         );
 
         assert_eq!(
-            store.purge(p, grace, audit_before, false).await.unwrap(),
+            store.purge(p, grace, audit_before, false, 2).await.unwrap(),
             PurgeReport::default(),
             "{}: nothing left to purge",
             db.backend
         );
     })
     .await;
-}
-
-/// A rotation of `old` into `successor`.
-fn rotation(old: &[u8], successor: &RefreshToken, now: i64, leeway: i64) -> Rotation {
-    Rotation {
-        old_hash: old.to_vec(),
-        successor: successor.clone(),
-        now,
-        leeway,
-    }
 }

@@ -12,12 +12,14 @@
 //! confidential client-credentials client granted every scope of the API (not as its default
 //! audience); no user.
 
+use calyx_core::grant::{refresh_token, Secrets};
 use calyx_core::model::{
-    Api, AuthCode, ClientType, Family, GrantType, RefreshToken, SigningAlg, User,
+    Api, AuthCode, ClientType, Family, FamilyToken, GrantType, SigningAlg, User,
 };
 use calyx_core::ScopeSet;
 use calyx_server::manage::{Manager, NewApi, NewClient, NewUser};
-use calyx_token::secret::{generate_secret, random_id};
+use calyx_token::seal::Sealer;
+use calyx_token::secret::{generate_secret, random_id, SecretHasher};
 
 /// The redirect URI of the third-party apps the fixtures register.
 pub const REDIRECT: &str = "https://app.example.com/cb";
@@ -299,9 +301,11 @@ pub async fn seed_refresh_token(
     lifetime: i64,
 ) -> String {
     let now = m.clock.now();
-    let (code, rt) = (generate_secret(), generate_secret());
+    let code = generate_secret();
+    let id = random_id("fam");
+    let (rt, token_hash) = refresh_token::mint(&SeedSecrets::new(m), &id, 1);
     let family = Family {
-        id: random_id("fam"),
+        id,
         client_id: client_id.to_owned(),
         user_id: user.id.clone(),
         org_id: user.org_id.clone(),
@@ -309,6 +313,12 @@ pub async fn seed_refresh_token(
         scope,
         created_at: now,
         revoked_at: None,
+        token: Some(FamilyToken {
+            generation: 1,
+            token_hash,
+            issued_at: now,
+            expires_at: now + lifetime,
+        }),
     };
     m.store
         .insert_code(&AuthCode {
@@ -327,19 +337,50 @@ pub async fn seed_refresh_token(
         })
         .await
         .unwrap();
-    let row = RefreshToken {
-        token_hash: m.hasher.hash(&rt),
-        family_id: family.id.clone(),
-        scope: family.scope.clone(),
-        created_at: now,
-        expires_at: now + lifetime,
-        used_at: None,
-        successor_sealed: None,
-    };
     assert!(m
         .store
-        .redeem_code(&m.hasher.hash(&code), now, &family, Some(&row))
+        .redeem_code(&m.hasher.hash(&code), now, &family)
         .await
         .unwrap());
     rt
+}
+
+/// The server's secrets, derived from the manager's pepper as `AppState` derives them, so
+/// that a seeded refresh token is one the server accepts.
+pub struct SeedSecrets {
+    hasher: SecretHasher,
+    tags: SecretHasher,
+    sealer: Sealer,
+}
+
+impl SeedSecrets {
+    /// The secrets of the server that `m`'s pepper configures.
+    pub fn new(m: &Manager) -> Self {
+        SeedSecrets {
+            hasher: m.hasher.clone(),
+            tags: calyx_server::refresh_tags(&m.hasher),
+            sealer: calyx_server::web_sealer(&m.hasher),
+        }
+    }
+}
+
+impl Secrets for SeedSecrets {
+    fn hash(&self, secret: &str) -> Vec<u8> {
+        self.hasher.hash(secret)
+    }
+    fn generate(&self) -> String {
+        generate_secret()
+    }
+    fn tag(&self, message: &str) -> Vec<u8> {
+        self.tags.hash(message)
+    }
+    fn id(&self, prefix: &str) -> String {
+        random_id(prefix)
+    }
+    fn seal(&self, plain: &[u8]) -> Vec<u8> {
+        self.sealer.seal(plain)
+    }
+    fn open(&self, sealed: &[u8]) -> Option<Vec<u8>> {
+        self.sealer.open(sealed).ok()
+    }
 }

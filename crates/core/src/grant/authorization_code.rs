@@ -6,8 +6,10 @@
 //! redirect URI, verifier) only decide whether to try. A code presented again revokes what it
 //! issued (RFC 6749 §4.1.2).
 
-use crate::grant::{invalid_grant, ApiDirectory, GrantError, Replayed, Secrets, UserGrant};
-use crate::model::{AuthCode, Client, Family, GrantType, RefreshToken};
+use crate::grant::{
+    invalid_grant, refresh_token, ApiDirectory, GrantError, Replayed, Secrets, UserGrant,
+};
+use crate::model::{AuthCode, Client, Family, FamilyToken, GrantType};
 use crate::request::CodeRequest;
 use crate::store::{Codes, RefreshTokens, Users};
 use crate::{pkce, OAuthError};
@@ -47,6 +49,9 @@ where
     let Some(user) = store.user(&record.user_id).await? else {
         return Err(invalid_grant("the user no longer exists"));
     };
+    let refresh = client
+        .allows(GrantType::RefreshToken)
+        .then(|| refresh_token::mint(secrets, &record.family_id, 1));
     let family = Family {
         id: record.family_id.clone(),
         client_id: client.id.clone(),
@@ -56,23 +61,14 @@ where
         scope: record.scope.clone(),
         created_at: now,
         revoked_at: None,
+        token: refresh.as_ref().map(|(_, token_hash)| FamilyToken {
+            generation: 1,
+            token_hash: token_hash.clone(),
+            issued_at: now,
+            expires_at: now + api.refresh_token_lifetime,
+        }),
     };
-    let refresh = client
-        .allows(GrantType::RefreshToken)
-        .then(|| secrets.generate());
-    let refresh_row = refresh.as_ref().map(|t| RefreshToken {
-        token_hash: secrets.hash(t),
-        family_id: family.id.clone(),
-        scope: record.scope.clone(),
-        created_at: now,
-        expires_at: now + api.refresh_token_lifetime,
-        used_at: None,
-        successor_sealed: None,
-    });
-    if !store
-        .redeem_code(&code_hash, now, &family, refresh_row.as_ref())
-        .await?
-    {
+    if !store.redeem_code(&code_hash, now, &family).await? {
         // Lost the race, or a replay: the winner's tokens must not survive.
         return Err(replayed(store, &record, now).await);
     }
@@ -80,7 +76,7 @@ where
         family,
         api,
         scope: record.scope,
-        refresh_token: refresh,
+        refresh_token: refresh.map(|(token, _)| token),
     })
 }
 

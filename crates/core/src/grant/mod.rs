@@ -25,8 +25,11 @@ pub mod token_exchange;
 pub trait Secrets: Send + Sync {
     /// The keyed hash under which a secret (code, refresh token) is stored and looked up.
     fn hash(&self, secret: &str) -> Vec<u8>;
-    /// A new random secret: an authorization code or a refresh token.
+    /// A new random secret: an authorization code, or a refresh token's secret part.
     fn generate(&self) -> String;
+    /// A MAC of `message` under a key derived from the pepper for refresh-token tags (not
+    /// the key of [`Secrets::hash`]), at least 16 bytes.
+    fn tag(&self, message: &str) -> Vec<u8>;
     /// A new random identifier with a type prefix, e.g. `fam_…`.
     fn id(&self, prefix: &str) -> String;
     /// Encrypts a value for storage (a refresh token's successor, kept for the reuse leeway).

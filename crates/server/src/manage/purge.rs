@@ -8,6 +8,10 @@ use serde_json::json;
 
 use super::{About, ManageResult, Manager};
 
+/// The most rows one purge statement deletes: each batch is a short transaction, so that a
+/// rotation or a sign-in waits behind one batch at most.
+pub const PURGE_BATCH: i64 = 1_000;
+
 /// Slack past the longest access-token lifetime before a finished family is removed, so that
 /// introspection of its last access tokens still finds it.
 const FAMILY_SLACK_SECS: i64 = 300;
@@ -28,7 +32,13 @@ impl Manager {
             + FAMILY_SLACK_SECS;
         let report = self
             .store
-            .purge(now, access_grace, now - self.audit_retention, dry_run)
+            .purge(
+                now,
+                access_grace,
+                now - self.audit_retention,
+                dry_run,
+                PURGE_BATCH,
+            )
             .await?;
         if !dry_run && report != PurgeReport::default() {
             self.record(kind::PURGE_COMPLETED, About::default(), json!(report))

@@ -13,6 +13,7 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use calyx_core::grant::refresh_token;
 use calyx_core::model::ClientType;
 use calyx_core::request::TokenOnlyParams;
 use calyx_core::{ErrorCode, OAuthError};
@@ -51,9 +52,9 @@ async fn do_revoke(state: &AppState, headers: &HeaderMap, body: Body) -> Result<
     let entry = authenticated_client(state, headers, params.credentials()).await?;
     let token = params.token()?;
     let now = state.clock.now();
-    if let Some((_, family)) = state.store.refresh_token(&state.hasher.hash(token)).await? {
-        if family.client_id == entry.client.id {
-            state.store.revoke_family(&family.id, now).await?;
+    if let Some(found) = refresh_token::describe(state.store.as_ref(), state, token, now).await? {
+        if found.family.client_id == entry.client.id {
+            state.store.revoke_family(&found.family.id, now).await?;
         }
         return Ok(());
     }
@@ -108,15 +109,15 @@ async fn do_introspect(
     let token = params.token()?;
     let now = state.clock.now();
     let inactive = json!({"active": false});
-    if let Some((rt, family)) = state.store.refresh_token(&state.hasher.hash(token)).await? {
-        let live = rt.used_at.is_none() && rt.expires_at > now && family.revoked_at.is_none();
-        if !live || family.client_id != entry.client.id {
+    if let Some(found) = refresh_token::describe(state.store.as_ref(), state, token, now).await? {
+        let family = found.family;
+        if !found.live || family.client_id != entry.client.id {
             return Ok(inactive);
         }
         return Ok(json!({
-            "active": true, "token_type": "refresh_token", "scope": rt.scope.to_string(),
+            "active": true, "token_type": "refresh_token", "scope": family.scope.to_string(),
             "client_id": family.client_id, "sub": family.user_id, "sid": family.id,
-            "exp": rt.expires_at, "iat": rt.created_at, "iss": state.issuer,
+            "exp": found.expires_at, "iat": found.issued_at, "iss": state.issuer,
         }));
     }
     let Ok(claims) = state.keys().verify(token, state.clock.now()) else {

@@ -108,10 +108,15 @@ async fn the_full_flow_issues_a_user_token_with_a_refresh_token() {
         body["scope"], "Standard StandardEditFinancialData",
         "default = the account's maximum"
     );
-    assert_eq!(body["refresh_token"].as_str().unwrap().len(), 43);
     let claims = app
         .verify(body["access_token"].as_str().unwrap(), &tp.audience)
         .await;
+    // `{family}.{generation}.{secret}.{tag}`: the family is the access token's `sid`, the
+    // secret 256 random bits, the tag 128 (base64url).
+    let rt: Vec<&str> = body["refresh_token"].as_str().unwrap().split('.').collect();
+    assert_eq!(rt.len(), 4, "{rt:?}");
+    assert_eq!((rt[0], rt[1]), (claims["sid"].as_str().unwrap(), "1"));
+    assert_eq!((rt[2].len(), rt[3].len()), (43, 22));
     assert_eq!(claims["sub"], tp.user_id);
     assert_eq!(claims["client_id"], tp.client_id);
     assert!(claims["sid"].as_str().unwrap().starts_with("fam_"));
@@ -369,6 +374,57 @@ async fn refresh_rotates_and_reuse_revokes_the_whole_family() {
             false
         );
     }
+}
+
+/// A refresh token names its family, and the family id is the `sid` of every access token of
+/// it, so anyone who sees an access token knows it. A token made up around that id, or a real
+/// one with any part changed, is refused and revokes nothing; the genuine spent one revokes
+/// the family.
+#[tokio::test]
+async fn a_forged_token_naming_a_real_family_is_refused_without_revoking_it() {
+    let (app, tp, first) = signed_in().await;
+    let rt1 = first["refresh_token"].as_str().unwrap().to_owned();
+    let (_, claims) = jwt_parts(first["access_token"].as_str().unwrap());
+    let sid = claims["sid"].as_str().unwrap();
+    let (status, second) = app.refresh(&tp, &rt1, None).await;
+    assert_eq!(status, 200, "{second}");
+    let rt2 = second["refresh_token"].as_str().unwrap().to_owned();
+
+    let p: Vec<&str> = rt1.split('.').collect();
+    let flip = |s: &str| {
+        let first = if s.starts_with('A') { 'B' } else { 'A' };
+        format!("{first}{}", &s[1..])
+    };
+    let forgeries = [
+        format!("{sid}.1.{}.{}", "A".repeat(43), "A".repeat(22)),
+        format!("{sid}.1.{}.{}", flip(p[2]), p[3]),
+        format!("{sid}.1.{}.{}", p[2], flip(p[3])),
+        format!("{sid}.0.{}.{}", p[2], p[3]),
+        format!("{sid}.2.{}.{}", p[2], p[3]),
+        format!("{sid}.1.{}", p[2]),
+        sid.to_owned(),
+    ];
+    for forged in &forgeries {
+        let (status, body) = app.refresh(&tp, forged, None).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (400, Some("invalid_grant")),
+            "{forged}"
+        );
+    }
+    // The family lives on: its current token rotates.
+    let (status, third) = app.refresh(&tp, &rt2, None).await;
+    assert_eq!(status, 200, "the forgeries revoked nothing: {third}");
+    let rt3 = third["refresh_token"].as_str().unwrap();
+    assert!(rt3.starts_with(&format!("{sid}.3.")), "{rt3}");
+
+    // The genuine spent token revokes it.
+    assert_eq!(app.refresh(&tp, &rt1, None).await.0, 400);
+    assert_eq!(
+        app.refresh(&tp, rt3, None).await.0,
+        400,
+        "the reuse revoked the family"
+    );
 }
 
 #[tokio::test]
