@@ -5,23 +5,61 @@
 //! for `--seconds`, each request using the refresh token the previous response returned.
 //! Prints rotations/s and latency percentiles.
 //!
+//! With `--preload N` it first seeds N more live families that no chain uses, straight
+//! through the store (64 at a time, without an fsync per commit), so that the rotations run
+//! against a database of that size.
+//!
 //! ```text
 //! refresh_load --database-url URL --pepper P --base http://127.0.0.1:PORT[,http://...] \
-//!   --client-id ID --client-secret S --audience AUD --user-id USR --chains 32 --seconds 20
+//!   --client-id ID --client-secret S --audience AUD --user-id USR --chains 32 --seconds 20 \
+//!   [--preload 1000000]
 //! ```
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use calyx_server::manage::{Manager, Secrets};
 use calyx_testkit::fixture::seed_refresh_token;
+use calyx_testkit::SystemClock;
+use futures_util::stream::{self, StreamExt};
 
 fn arg(name: &str) -> String {
+    optional_arg(name).unwrap_or_else(|| panic!("missing {name}"))
+}
+
+fn optional_arg(name: &str) -> Option<String> {
     let args: Vec<String> = std::env::args().collect();
-    let i = args
-        .iter()
-        .position(|a| a == name)
-        .unwrap_or_else(|| panic!("missing {name}"));
-    args[i + 1].clone()
+    let i = args.iter().position(|a| a == name)?;
+    args.get(i + 1).cloned()
+}
+
+/// Seeds `n` live families of `user` with `client_id` on `api`, 64 at a time, on a
+/// connection that does not fsync each commit (a bulk load, not a durability test).
+async fn preload(
+    n: usize,
+    secrets: &Secrets,
+    client_id: &str,
+    user: &calyx_core::model::User,
+    api: &calyx_core::model::Api,
+) -> anyhow::Result<()> {
+    let mut opts = calyx_store::ConnectOptions::new(&arg("--database-url"));
+    opts.max_connections = 8;
+    opts.sqlite_sync_full = false;
+    let store = calyx_store::connect(&opts).await?;
+    let m = Manager::with_store(store, secrets, Arc::new(SystemClock)).await?;
+    let started = Instant::now();
+    let mut done = 0usize;
+    let mut seeds = stream::iter(0..n)
+        .map(|_| seed_refresh_token(&m, client_id, user, api, api.scopes.clone(), 86_400))
+        .buffer_unordered(64);
+    while seeds.next().await.is_some() {
+        done += 1;
+        if done % 100_000 == 0 {
+            eprintln!("preloaded {done} families in {:.0} s", started.elapsed().as_secs_f64());
+        }
+    }
+    eprintln!("preloaded {n} families in {:.0} s", started.elapsed().as_secs_f64());
+    Ok(())
 }
 
 #[tokio::main]
@@ -46,6 +84,9 @@ async fn main() -> anyhow::Result<()> {
         .user(&arg("--user-id"))
         .await?
         .expect("the user exists");
+    if let Some(n) = optional_arg("--preload") {
+        preload(n.parse()?, &secrets, &client_id, &user, &api).await?;
+    }
     let mut tokens = Vec::new();
     for _ in 0..chains {
         let scope = api.scopes.clone();
