@@ -1,5 +1,5 @@
 //! `calyx`: the one binary. Each subcommand lives in `cmd/<name>.rs`; this file only parses
-//! arguments, sets up logging and dispatches.
+//! arguments, sets up logging and tracing (`telemetry`) and dispatches.
 
 use std::process::ExitCode;
 
@@ -8,6 +8,7 @@ use secrecy::SecretString;
 
 mod cmd;
 mod output;
+mod telemetry;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -96,18 +97,24 @@ fn secret(s: &str) -> Result<SecretString, std::convert::Infallible> {
 /// error's own message first: what is invalid, missing or in conflict) and exits with 1.
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,sqlx=warn,tower_http=info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    // `serve` chooses the log format and whether to trace; every other command logs text.
+    let (format, otlp) = match &cli.command {
+        Command::Serve(args) => (args.config().log_format, args.config().otlp_traces_url()),
+        _ => (Default::default(), Ok(None)),
+    };
+    let telemetry = match otlp.and_then(|url| telemetry::init(format, url.as_deref())) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
     let result = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(anyhow::Error::new)
         .and_then(|runtime| runtime.block_on(cmd::run(cli)));
+    telemetry.shutdown();
     match result {
         Ok(()) => ExitCode::SUCCESS,
         // `calyx audit list | head`: the reader has what it wanted.

@@ -59,7 +59,29 @@ pub trait Meta: Send + Sync {
     /// purge on one node at a time.
     async fn take_lease(&self, name: &str, holder: &str, now: i64, until: i64)
         -> StoreResult<bool>;
+
+    /// The connection pool now, for metrics: open connections, idle ones, and the most it
+    /// opens (on SQLite, readers and the writer together).
+    fn pool_status(&self) -> PoolStatus;
+
+    /// From now on, calls `observer` after each group commit of refresh rotations with the
+    /// batch's size and how long it took, in seconds (the first observer set stays).
+    fn observe_rotations(&self, observer: RotationObserver);
 }
+
+/// A connection pool's state (see [`Meta::pool_status`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PoolStatus {
+    /// Open connections, busy or idle.
+    pub size: u32,
+    /// Open connections waiting for work.
+    pub idle: u32,
+    /// The most the pool opens.
+    pub max: u32,
+}
+
+/// Called with each rotation batch's size and duration in seconds.
+pub type RotationObserver = std::sync::Arc<dyn Fn(usize, f64) + Send + Sync>;
 
 /// Organizations.
 #[async_trait]

@@ -64,6 +64,7 @@ pub(crate) async fn authenticate(
 /// A disabled client is refused once it has proved who it is (so the answer tells nobody
 /// else that the client id exists).
 fn enabled(entry: Arc<ClientEntry>, auth: &ClientAuth) -> Result<Arc<ClientEntry>, ApiError> {
+    crate::telemetry::note_client(&entry);
     if entry.client.disabled {
         return Err(ApiError::OAuth {
             error: OAuthError::new(

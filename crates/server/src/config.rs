@@ -100,6 +100,14 @@ pub struct Config {
     /// white.
     #[arg(long, env = "CALYX_BRAND_COLOR")]
     pub brand_color: Option<String>,
+    /// Log lines as `text` (for people) or `json` (one object per line, for a log pipeline).
+    /// Neither has colour codes unless standard error is a terminal.
+    #[arg(long, env = "CALYX_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// Send traces (a span per request) over OTLP/HTTP to this collector base URL, e.g.
+    /// `http://otel-collector:4318` (spans go to `/v1/traces` under it). Off when unset.
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT", value_name = "URL")]
+    pub otlp_endpoint: Option<Url>,
     /// Database URL (the global `--database-url`).
     #[arg(skip)]
     pub database_url: String,
@@ -109,6 +117,17 @@ pub struct Config {
     /// Base64 AES-256 key sealing private signing keys at rest.
     #[arg(skip)]
     pub master_key: Option<SecretString>,
+}
+
+/// How log lines are written (`--log-format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum LogFormat {
+    /// `tracing`'s human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line: `timestamp`, `level`, `target` and the event's fields at the
+    /// top level.
+    Json,
 }
 
 fn millis(s: &str) -> Result<Duration, std::num::ParseIntError> {
@@ -139,6 +158,22 @@ impl Config {
             .config;
         config.database_url = database_url.into();
         config
+    }
+
+    /// Where spans are sent: `--otlp-endpoint` with `/v1/traces` appended (the OTLP/HTTP
+    /// rule for the base endpoint); `None` when tracing is off. The binary sets up its
+    /// exporter with this before the rest of the settings are validated.
+    pub fn otlp_traces_url(&self) -> anyhow::Result<Option<String>> {
+        let Some(url) = &self.otlp_endpoint else {
+            return Ok(None);
+        };
+        if !matches!(url.scheme(), "http" | "https") || url.query().is_some() {
+            bail!("--otlp-endpoint must be an http(s) base URL without a query, not {url}");
+        }
+        Ok(Some(format!(
+            "{}/v1/traces",
+            url.as_str().trim_end_matches('/')
+        )))
     }
 
     /// Clamps what has a floor and checks what can be checked before binding.
@@ -199,6 +234,7 @@ impl Settings {
                 raw.listen
             );
         }
+        raw.otlp_traces_url()?;
         if raw.legacy_user_authenticate_v1 && tls.is_none() && !raw.listen.ip().is_loopback() {
             bail!(
                 "--legacy-user-authenticate-v1 sends a client secret in every request: serve it \
@@ -314,6 +350,40 @@ mod tests {
         assert_eq!(s.config.reload_interval, MIN_RELOAD_INTERVAL);
         assert_eq!(s.config.max_connections, 1);
         assert_eq!(s.config.refresh_reuse_leeway, 0);
+    }
+
+    #[test]
+    fn log_format_is_text_unless_json_is_asked_for() {
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            config: Config,
+        }
+        use clap::Parser;
+        assert_eq!(Config::new("sqlite::memory:").log_format, LogFormat::Text);
+        let parse = |v: &str| Cli::try_parse_from(["calyx", "--log-format", v]);
+        assert_eq!(parse("json").unwrap().config.log_format, LogFormat::Json);
+        assert_eq!(parse("text").unwrap().config.log_format, LogFormat::Text);
+        assert!(parse("xml").is_err());
+    }
+
+    #[test]
+    fn spans_go_to_v1_traces_under_the_otlp_endpoint() {
+        let mut raw = Config::new("sqlite::memory:");
+        assert_eq!(raw.otlp_traces_url().unwrap(), None);
+        for (base, traces) in [
+            ("http://collector:4318", "http://collector:4318/v1/traces"),
+            (
+                "https://otel.example.com/",
+                "https://otel.example.com/v1/traces",
+            ),
+            ("http://gw:80/otlp", "http://gw/otlp/v1/traces"),
+        ] {
+            raw.otlp_endpoint = Some(base.parse().unwrap());
+            assert_eq!(raw.otlp_traces_url().unwrap().as_deref(), Some(traces));
+        }
+        raw.otlp_endpoint = Some("grpc://collector:4317".parse().unwrap());
+        assert!(raw.clone().validate().is_err());
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! The background jobs of `serve`, besides `reload`: the usage flush (`usage`), webhook
 //! delivery (`webhooks`) and the scheduled purge, which runs on one node at a time: each
 //! node tries to take the `purge` lease in the database, and only the one that gets it
-//! purges until the next interval.
+//! purges until the next interval. The purge's rows, duration and failures are metrics
+//! (`calyx_purge_*`, `calyx_purged_rows_total`).
 
 use std::time::Duration;
 
@@ -22,10 +23,22 @@ pub async fn purge(state: AppState, every: Duration) {
             .take_lease("purge", &node, now, now + secs - secs / 10)
             .await
         {
-            Ok(true) => match state.manager.purge(false).await {
-                Ok(report) => tracing::info!(?report, "purged"),
-                Err(e) => tracing::warn!(error = ?e, "purging"),
-            },
+            Ok(true) => {
+                let started = std::time::Instant::now();
+                let result = state.manager.purge(false).await;
+                let seconds = started.elapsed().as_secs_f64();
+                match result {
+                    Ok(report) => {
+                        let now = state.clock.now();
+                        state.metrics.purge_succeeded(&report, seconds, now);
+                        tracing::info!(?report, "purged");
+                    }
+                    Err(e) => {
+                        state.metrics.purge_failed(seconds);
+                        tracing::warn!(error = ?e, "purging");
+                    }
+                }
+            }
             Ok(false) => tracing::debug!("another node holds the purge lease"),
             Err(e) => tracing::warn!(error = ?e, "taking the purge lease"),
         }

@@ -14,6 +14,7 @@
 //! - `reload`: drops caches and reloads keys when the database changes (PostgreSQL
 //!   `LISTEN/NOTIFY`, and a poll of the change counter).
 //! - `jobs`, `usage`, `webhooks`: the usage flush, webhook delivery and the scheduled purge.
+//! - `metrics`, `telemetry`: Prometheus metrics; the access log and the per-request span.
 #![warn(missing_docs)]
 
 mod authn;
@@ -34,6 +35,7 @@ mod routes;
 mod serve;
 mod startup;
 mod state;
+pub mod telemetry;
 mod throttle;
 mod usage;
 mod web;

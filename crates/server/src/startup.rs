@@ -87,6 +87,14 @@ impl Application {
         manager.ensure_admin_api().await?;
         apply_brand_flags(&manager, raw).await?;
         let state = AppState::new(manager, issuer, keyset, raw.clone());
+        state
+            .store
+            .observe_rotations(state.metrics.rotation_observer());
+        // A weak reference: the gauge must not keep an in-process test's store alive.
+        let store = Arc::downgrade(&state.store);
+        state
+            .metrics
+            .observe_pool(move || store.upgrade().map(|s| s.pool_status()).unwrap_or_default());
         Ok(Application {
             listener,
             addr,

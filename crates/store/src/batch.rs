@@ -16,6 +16,10 @@
 use async_trait::async_trait;
 use calyx_core::model::{Family, Presented, RotateOutcome, Rotation};
 use calyx_core::store::{StoreError, StoreResult};
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
+
+use calyx_core::store::RotationObserver;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::{sql, RowsAffected};
@@ -39,9 +43,31 @@ pub(crate) trait RunBatch: Send + Sync + 'static {
     async fn run_batch(&self, jobs: &[RotateJob]) -> StoreResult<Vec<RotateOutcome>>;
 }
 
+/// Who hears about each batch (`Meta::observe_rotations`), once one is set.
+#[derive(Clone, Default)]
+pub(crate) struct Observer(Arc<OnceLock<RotationObserver>>);
+
+impl Observer {
+    /// Sets the observer; the first one set stays.
+    pub(crate) fn set(&self, observer: RotationObserver) {
+        let _ = self.0.set(observer);
+    }
+}
+
+impl std::fmt::Debug for Observer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.get().is_some() {
+            "Observer(set)"
+        } else {
+            "Observer(none)"
+        })
+    }
+}
+
 /// Starts the writer task: it takes every job waiting (up to [`MAX_BATCH`]), hands them to
-/// `backend` as one batch, and answers each caller. Returns the queue's sending end.
-pub(crate) fn spawn_writer(backend: impl RunBatch) -> mpsc::Sender<RotateJob> {
+/// `backend` as one batch, tells `observer` its size and duration, and answers each caller.
+/// Returns the queue's sending end.
+pub(crate) fn spawn_writer(backend: impl RunBatch, observer: Observer) -> mpsc::Sender<RotateJob> {
     let (tx, mut rx) = mpsc::channel::<RotateJob>(QUEUE);
     tokio::spawn(async move {
         while let Some(first) = rx.recv().await {
@@ -52,7 +78,11 @@ pub(crate) fn spawn_writer(backend: impl RunBatch) -> mpsc::Sender<RotateJob> {
                     Err(_) => break,
                 }
             }
+            let started = Instant::now();
             let outcomes = backend.run_batch(&jobs).await;
+            if let Some(observe) = observer.0.get() {
+                observe(jobs.len(), started.elapsed().as_secs_f64());
+            }
             reply_all(jobs, outcomes);
         }
     });

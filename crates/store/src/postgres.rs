@@ -29,8 +29,8 @@ use calyx_core::model::{
     StoredKey, UsageCount, User, Webhook,
 };
 use calyx_core::store::{
-    Apis, Audit, Clients, Codes, Housekeeping, Meta, Orgs, People, RefreshTokens, Revocations,
-    SigningKeys, StoreError, StoreResult, Users, Webhooks,
+    Apis, Audit, Clients, Codes, Housekeeping, Meta, Orgs, People, PoolStatus, RefreshTokens,
+    Revocations, RotationObserver, SigningKeys, StoreError, StoreResult, Users, Webhooks,
 };
 use calyx_core::ScopeSet;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
@@ -103,6 +103,8 @@ pub struct PgStore {
     pool: PgPool,
     /// Refresh rotations, committed in groups (see `batch`).
     rotations: mpsc::Sender<RotateJob>,
+    /// Who hears about each rotation batch.
+    observer: batch::Observer,
 }
 
 impl PgStore {
@@ -164,13 +166,30 @@ impl PgStore {
             .run(&pool)
             .await
             .map_err(|e| StoreError::Other(Box::new(e)))?;
-        let rotations = batch::spawn_writer(Rotations(pool.clone()));
-        Ok(PgStore { pool, rotations })
+        let observer = batch::Observer::default();
+        let rotations = batch::spawn_writer(Rotations(pool.clone()), observer.clone());
+        Ok(PgStore {
+            pool,
+            rotations,
+            observer,
+        })
     }
 }
 
 #[async_trait]
 impl Meta for PgStore {
+    fn pool_status(&self) -> PoolStatus {
+        PoolStatus {
+            size: self.pool.size(),
+            idle: self.pool.num_idle() as u32,
+            max: self.pool.options().get_max_connections(),
+        }
+    }
+
+    fn observe_rotations(&self, observer: RotationObserver) {
+        self.observer.set(observer);
+    }
+
     async fn take_lease(
         &self,
         name: &str,

@@ -15,8 +15,8 @@ use calyx_core::model::{
     UsageCount, User, Webhook,
 };
 use calyx_core::store::{
-    Apis, Audit, Clients, Codes, Housekeeping, Meta, Orgs, People, RefreshTokens, Revocations,
-    SigningKeys, StoreError, StoreResult, Users, Webhooks,
+    Apis, Audit, Clients, Codes, Housekeeping, Meta, Orgs, People, PoolStatus, RefreshTokens,
+    Revocations, RotationObserver, SigningKeys, StoreError, StoreResult, Users, Webhooks,
 };
 use calyx_core::ScopeSet;
 use sqlx::sqlite::{
@@ -41,6 +41,8 @@ pub struct SqliteStore {
     writes: SqlitePool,
     /// Refresh rotations, committed in groups on the write connection (see `batch`).
     rotations: mpsc::Sender<RotateJob>,
+    /// Who hears about each rotation batch.
+    observer: batch::Observer,
 }
 
 impl SqliteStore {
@@ -78,11 +80,13 @@ impl SqliteStore {
             .connect_with(connect)
             .await
             .map_err(map_err)?;
-        let rotations = batch::spawn_writer(Rotations(writes.clone()));
+        let observer = batch::Observer::default();
+        let rotations = batch::spawn_writer(Rotations(writes.clone()), observer.clone());
         Ok(SqliteStore {
             reads,
             writes,
             rotations,
+            observer,
         })
     }
 
@@ -130,6 +134,19 @@ impl SqliteStore {
 
 #[async_trait]
 impl Meta for SqliteStore {
+    fn pool_status(&self) -> PoolStatus {
+        let (r, w) = (&self.reads, &self.writes);
+        PoolStatus {
+            size: r.size() + w.size(),
+            idle: (r.num_idle() + w.num_idle()) as u32,
+            max: r.options().get_max_connections() + w.options().get_max_connections(),
+        }
+    }
+
+    fn observe_rotations(&self, observer: RotationObserver) {
+        self.observer.set(observer);
+    }
+
     async fn take_lease(
         &self,
         name: &str,

@@ -15,8 +15,17 @@ pub struct Args {
     /// Provision a demo organization, API and client, and print their credentials.
     #[arg(long)]
     dev: bool,
+    /// Boxed: the largest of the commands' arguments by far.
     #[command(flatten)]
-    config: Config,
+    config: Box<Config>,
+}
+
+impl Args {
+    /// The server's settings as given (main reads the log format and the OTLP endpoint before
+    /// the runtime starts).
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
 }
 
 /// The demo API's audience.
@@ -39,7 +48,7 @@ pub async fn run(g: &Global, a: Args) -> anyhow::Result<()> {
             a.config.listen
         );
     }
-    let mut config = a.config;
+    let mut config = *a.config;
     config.database_url = g.database_url.clone();
     config.master_key = g.master_key.clone();
     config.pepper = g.pepper.clone();

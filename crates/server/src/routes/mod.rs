@@ -9,8 +9,8 @@ use axum::Router;
 
 use crate::error::ApiError;
 
-use crate::metrics::RouteMetrics;
 use crate::state::AppState;
+use crate::telemetry::RouteObserver;
 
 pub(crate) mod admin;
 pub(crate) mod authorize;
@@ -63,11 +63,14 @@ pub(crate) async fn read_params(
 /// limits from the [`whole_body`] middleware, which the token endpoint — the hot path — does
 /// not pay for.
 pub fn router(state: AppState) -> Router {
-    // Every route records its requests and latency (see `metrics`), with handles resolved here.
+    // Every route records its requests and latency (see `metrics`), with handles resolved
+    // here, and its access log and span when wanted (see `telemetry`).
+    let traced = state.config.otlp_endpoint.is_some();
     let metered = |path: &'static str, token: bool, route: MethodRouter<AppState>| {
+        let metrics = state.metrics.route(path, token);
         route.layer(axum::middleware::from_fn_with_state(
-            state.metrics.route(path, token),
-            record,
+            RouteObserver::new(path, metrics, traced),
+            crate::telemetry::observe,
         ))
     };
     let mut limited = vec![
@@ -138,14 +141,6 @@ pub fn router(state: AppState) -> Router {
         .fallback(crate::pages::not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
-}
-
-/// Records a request's status and latency on its route's handles.
-async fn record(State(metrics): State<RouteMetrics>, req: Request, next: Next) -> Response {
-    let started = std::time::Instant::now();
-    let response = next.run(req).await;
-    metrics.record(response.status().as_u16(), started.elapsed().as_secs_f64());
-    response
 }
 
 /// A known path with a method it does not take: a JSON 405, likewise.

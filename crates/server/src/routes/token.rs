@@ -179,6 +179,7 @@ fn grant_error(state: &AppState, entry: &ClientEntry, e: GrantError) -> ApiError
                 calyx_core::audit::kind::CODE_REUSED
             }
             Replayed::RefreshToken => {
+                state.metrics.refresh_reuse_detected.inc();
                 tracing::warn!(%client_id, family = %family_id,
                     "refresh token reused; family revoked");
                 calyx_core::audit::kind::REFRESH_TOKEN_REUSED

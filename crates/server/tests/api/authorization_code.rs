@@ -853,3 +853,23 @@ async fn a_public_client_may_not_introspect_and_revokes_only_its_own_tokens() {
     assert_eq!(app.introspect(&confidential, access).await["active"], true);
     assert_eq!(app.introspect(&confidential, rt).await["active"], true);
 }
+
+/// Each group commit of rotations is measured (its size and duration), and the database pool
+/// is read at every scrape.
+#[tokio::test]
+async fn metrics_show_rotation_batches_and_the_database_pool() {
+    let (app, tp, first) = signed_in().await;
+    let rt = first["refresh_token"].as_str().unwrap();
+    assert_eq!(app.refresh(&tp, rt, None).await.0, 200);
+    let text = app.get("/metrics").await.text().await.unwrap();
+    let value = |name: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in {text}"))
+    };
+    assert_eq!(value("calyx_rotation_batch_size_count"), 1.0);
+    assert_eq!(value("calyx_rotation_batch_size_sum"), 1.0);
+    assert!(value("calyx_rotation_batch_duration_seconds_sum") > 0.0);
+    assert!(value("calyx_db_pool_connections") >= 1.0);
+    assert!(value("calyx_db_pool_max_connections") >= value("calyx_db_pool_connections"));
+}

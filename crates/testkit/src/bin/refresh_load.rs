@@ -42,7 +42,7 @@ async fn preload(
     user: &calyx_core::model::User,
     api: &calyx_core::model::Api,
 ) -> anyhow::Result<()> {
-    let mut opts = calyx_store::ConnectOptions::new(&arg("--database-url"));
+    let mut opts = calyx_store::ConnectOptions::new(arg("--database-url"));
     opts.max_connections = 8;
     opts.sqlite_sync_full = false;
     let store = calyx_store::connect(&opts).await?;
@@ -54,11 +54,17 @@ async fn preload(
         .buffer_unordered(64);
     while seeds.next().await.is_some() {
         done += 1;
-        if done % 100_000 == 0 {
-            eprintln!("preloaded {done} families in {:.0} s", started.elapsed().as_secs_f64());
+        if done.is_multiple_of(100_000) {
+            eprintln!(
+                "preloaded {done} families in {:.0} s",
+                started.elapsed().as_secs_f64()
+            );
         }
     }
-    eprintln!("preloaded {n} families in {:.0} s", started.elapsed().as_secs_f64());
+    eprintln!(
+        "preloaded {n} families in {:.0} s",
+        started.elapsed().as_secs_f64()
+    );
     Ok(())
 }
 
