@@ -94,6 +94,19 @@ const LOCK_BATCH_FAMILIES: &str = "SELECT id FROM families \
 const LOCK_BATCH_TOKENS: &str = "SELECT token_hash FROM refresh_tokens \
      WHERE token_hash = ANY($1) ORDER BY token_hash FOR NO KEY UPDATE";
 
+/// `sql::ROTATE` for many families at once, from arrays (one element per job: its index,
+/// family, presented generation and hash, time, then the successor's generation, hash,
+/// sealed form and expiry); returns the indexes of the jobs it rotated.
+const BULK_ROTATE: &str = "UPDATE families f SET token_generation = j.next_generation, \
+       token_hash = j.next_hash, token_sealed = j.sealed, token_issued_at = j.now, \
+       token_expires_at = j.expires_at \
+     FROM unnest($1::int4[], $2::text[], $3::int8[], $4::bytea[], $5::int8[], $6::int8[], \
+                 $7::bytea[], $8::bytea[], $9::int8[]) \
+       AS j(job, id, generation, hash, now, next_generation, next_hash, sealed, expires_at) \
+     WHERE f.id = j.id AND f.token_generation = j.generation AND f.token_hash = j.hash \
+       AND f.revoked_at IS NULL AND f.token_expires_at > j.now \
+     RETURNING j.job";
+
 /// How many times a rotation batch is run before its callers get PostgreSQL's error.
 const BATCH_ATTEMPTS: u32 = 3;
 
@@ -1025,13 +1038,90 @@ impl Rotations {
                 .execute(&mut *tx)
                 .await?;
         }
+        let rotated = bulk_rotate(&mut tx, jobs).await?;
         let mut outcomes = Vec::with_capacity(jobs.len());
-        for job in jobs {
-            outcomes.push(batch::rotate_one::<Postgres>(&mut *tx, job).await?);
+        for (job, rotated) in jobs.iter().zip(rotated) {
+            outcomes.push(if rotated {
+                RotateOutcome::Rotated
+            } else {
+                batch::rotate_one::<Postgres>(&mut *tx, job).await?
+            });
         }
         tx.commit().await?;
         Ok(outcomes)
     }
+}
+
+/// Rotates, in one statement, the first job of each family in the batch whose token is its
+/// family's current one, and says which jobs it rotated; the rest then run one by one in
+/// arrival order (`batch::rotate_one`). The outcomes are those of running every job in
+/// arrival order: jobs of different families do not touch each other's rows, and a family's
+/// first job is the first to run on its row either way. One round trip instead of one per
+/// job is what two nodes sharing a database are bound by.
+async fn bulk_rotate(
+    tx: &mut sqlx::Transaction<'_, Postgres>,
+    jobs: &[RotateJob],
+) -> sqlx::Result<Vec<bool>> {
+    let mut seen = std::collections::HashSet::new();
+    let mut cols = BulkColumns::default();
+    for (i, job) in jobs.iter().enumerate() {
+        let r = &job.rotation;
+        // Only a family's first job: a later one must run after it, whatever its kind.
+        let first = seen.insert(r.family_id.as_str());
+        let (
+            true,
+            Presented::Generation {
+                generation,
+                token_hash,
+            },
+        ) = (first, &r.presented)
+        else {
+            continue;
+        };
+        cols.job.push(i as i32);
+        cols.id.push(r.family_id.as_str());
+        cols.generation.push(*generation);
+        cols.hash.push(token_hash.as_slice());
+        cols.now.push(r.now);
+        cols.next_generation.push(r.successor.generation);
+        cols.next_hash.push(r.successor.token_hash.as_slice());
+        cols.sealed.push(r.successor_sealed.as_deref());
+        cols.expires_at.push(r.successor.expires_at);
+    }
+    let mut rotated = vec![false; jobs.len()];
+    if cols.job.is_empty() {
+        return Ok(rotated);
+    }
+    let done: Vec<i32> = sqlx::query_scalar(BULK_ROTATE)
+        .bind(&cols.job)
+        .bind(&cols.id)
+        .bind(&cols.generation)
+        .bind(&cols.hash)
+        .bind(&cols.now)
+        .bind(&cols.next_generation)
+        .bind(&cols.next_hash)
+        .bind(&cols.sealed)
+        .bind(&cols.expires_at)
+        .fetch_all(&mut **tx)
+        .await?;
+    for i in done {
+        rotated[i as usize] = true;
+    }
+    Ok(rotated)
+}
+
+/// The columns of `BULK_ROTATE`'s arrays, one entry per job it tries.
+#[derive(Default)]
+struct BulkColumns<'a> {
+    job: Vec<i32>,
+    id: Vec<&'a str>,
+    generation: Vec<i64>,
+    hash: Vec<&'a [u8]>,
+    now: Vec<i64>,
+    next_generation: Vec<i64>,
+    next_hash: Vec<&'a [u8]>,
+    sealed: Vec<Option<&'a [u8]>>,
+    expires_at: Vec<i64>,
 }
 
 /// A deadlock (`40P01`) or serialization failure (`40001`): PostgreSQL rolled the transaction
