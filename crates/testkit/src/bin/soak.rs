@@ -17,19 +17,26 @@
 //! - `jwks`: `GET /.well-known/jwks.json`.
 //!
 //! The mix is a smooth weighted round-robin over `--mix` (no randomness: the same weights give
-//! the same proportions in every run). Before the clock starts each worker signs in once and
-//! gets an org token; that set-up is not part of the per-second record.
+//! the same proportions in every run), given as weights or by name ([`MIXES`]: `default`, and
+//! `refresh`, 75 % rotations and 25 % client credentials). Before the clock starts each worker
+//! signs in once and gets an org token; that set-up is not part of the record.
 //!
 //! Every second it records operations completed per kind, HTTP requests, failed operations
-//! by kind and by class (transport, 4xx, 429, 5xx, unexpected answer), the p99 latency of
-//! that second's requests, and the server's resident set (`VmRSS` of `/proc/<pid>/status`).
-//! At the end it writes `<out>.csv` (one row per second) and `<out>.svg` (throughput and RSS
-//! over time), scans `--log` for every secret it sent or received (client secrets, their
-//! Basic credentials, the password, PKCE verifiers, authorization codes, refresh tokens), and
-//! prints a summary. It exits 1 if any operation failed, if a secret is in the log, or if the
-//! RSS grew without bound: the median RSS of the last quarter of the run exceeds the highest
-//! RSS of the second quarter (the first is warm-up) by more than max(25 %, 16 MiB) — see
-//! [`rss_growth`] for why not maximum against maximum.
+//! by kind and by class (transport, 4xx, 429, 5xx, unexpected answer), the latency of each
+//! request, the server's resident set (`VmRSS` of `/proc/<pid>/status`) and, with a database
+//! URL (`CALYX_DATABASE_URL`), the database's size: a SQLite file with its `-wal`, or
+//! PostgreSQL's `pg_database_size`. At the end it writes `<out>.csv`, one row per `--interval`
+//! seconds (default 60; the last row may be shorter): the counts, the p99 latency of the
+//! interval's requests, its requests per second, and the RSS and database size at its end
+//! (`--interval 1` gives the per-second rows of old, whose columns come first). It writes
+//! `<out>.svg`, throughput (per second, and the mean per interval), RSS and database size over
+//! time, and prints a summary. With `--log` it scans that log for every secret it sent or
+//! received (client secrets, their Basic credentials, the password, PKCE verifiers,
+//! authorization codes, refresh tokens); without it (a quiet run, the server at `warn`) nothing
+//! is scanned and no secret is kept. It exits 1 if any operation failed, if a secret is in the
+//! log, or if the RSS grew without bound: the median RSS of the last quarter of the run exceeds
+//! the highest RSS of the second quarter (the first is warm-up) by more than max(25 %, 16 MiB)
+//! — see [`rss_growth`] for why not maximum against maximum.
 //!
 //! Secrets come from the environment, never the command line (which other users can read):
 //! `SOAK_MACHINE_SECRET`, `SOAK_APP_SECRET`, `SOAK_PASSWORD`.
@@ -37,7 +44,8 @@
 //! ```text
 //! soak --base http://127.0.0.1:PORT --pid PID --seconds 60 --concurrency 32 \
 //!   --audience AUD --machine-id ID --app-id ID --redirect-uri URI --username U \
-//!   --log server.log --out bench/soak-60s [--mix cc=40,refresh=30,...] [--date TEXT]
+//!   [--log server.log] --out bench/soak-60s [--mix cc=40,refresh=30,...|refresh] \
+//!   [--interval 60] [--date TEXT]
 //! ```
 
 use std::collections::BTreeMap;
@@ -96,16 +104,21 @@ struct Args {
     username: String,
     #[arg(long, env = "SOAK_PASSWORD", hide_env_values = true)]
     password: String,
-    /// Operation weights: `kind=weight` for cc, code, refresh, introspect, jwks.
-    #[arg(
-        long,
-        env = "SOAK_MIX",
-        default_value = "cc=400,refresh=300,introspect=150,jwks=149,code=1"
-    )]
+    /// Operation weights, `kind=weight` for cc, code, refresh, introspect, jwks; or the name
+    /// of a mix: `default`, `refresh`.
+    #[arg(long, env = "SOAK_MIX", default_value = "default")]
     mix: String,
-    /// The server's log, scanned for secrets at the end.
+    /// The server's log, scanned for secrets at the end; without it no secret is looked for
+    /// (nor kept).
     #[arg(long)]
-    log: PathBuf,
+    log: Option<PathBuf>,
+    /// The server's database, whose size is recorded every second: sqlite://PATH (the file
+    /// and its -wal) or postgres://...
+    #[arg(long, env = "CALYX_DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
+    /// Seconds per row of the CSV and per step of the plot's mean throughput.
+    #[arg(long, env = "SOAK_INTERVAL", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    interval: u64,
     /// Output prefix: writes PREFIX.csv and PREFIX.svg.
     #[arg(long)]
     out: PathBuf,
@@ -192,12 +205,8 @@ struct Second {
     classes: [u64; 5],
     latencies_us: Vec<u32>,
     rss_kb: u64,
-}
-
-impl Second {
-    fn p99_ms(&mut self) -> f64 {
-        percentile_ms(&mut self.latencies_us, 0.99)
-    }
+    /// The database's size at the end of the second, when it is known.
+    db_bytes: Option<u64>,
 }
 
 fn percentile_ms(v: &mut [u32], p: f64) -> f64 {
@@ -215,6 +224,8 @@ type Secrets = Scanner<&'static str>;
 /// What every worker writes to. Nothing but secrets is recorded until [`Recorder::begin`]:
 /// the set-up is not part of the per-second record.
 struct Recorder {
+    /// Whether secrets are kept, for a log scan.
+    scan: bool,
     start: OnceLock<Instant>,
     seconds: Mutex<Vec<Second>>,
     by_kind_us: Mutex<[Vec<u32>; 5]>,
@@ -223,8 +234,9 @@ struct Recorder {
 }
 
 impl Recorder {
-    fn new(seconds: u64) -> Recorder {
+    fn new(seconds: u64, scan: bool) -> Recorder {
         Recorder {
+            scan,
             start: OnceLock::new(),
             seconds: Mutex::new(vec![Second::default(); seconds.max(1) as usize]),
             by_kind_us: Mutex::default(),
@@ -271,7 +283,11 @@ impl Recorder {
         }
     }
 
+    /// Keeps a secret to look for in the log.
     fn secret(&self, what: &'static str, s: &str) {
+        if !self.scan {
+            return;
+        }
         self.secrets.lock().unwrap().add(what, s);
     }
 }
@@ -281,6 +297,8 @@ struct Ctx {
     args: Args,
     http: reqwest::Client,
     rec: Recorder,
+    /// The database whose size is recorded, if known.
+    db: Option<Database>,
 }
 
 /// One worker's live credentials.
@@ -571,8 +589,22 @@ fn string(v: &Value, name: &str) -> Result<String, Failure> {
         .ok_or_else(|| Failure::Unexpected(format!("no {name} in the answer")))
 }
 
-/// `cc=400,code=5,...` → weights.
+/// The mixes `--mix` takes by name.
+const MIXES: [(&str, &str); 2] = [
+    // Every flow: client credentials 40 %, rotations 30 %, introspection 15 %, JWKS 14.9 %,
+    // and a sign-in now and then.
+    (
+        "default",
+        "cc=400,refresh=300,introspect=150,jwks=149,code=1",
+    ),
+    // Refresh-heavy: 75 % rotations, 25 % client credentials — the share measured against the
+    // refresh-token table's growth, where every rotation writes.
+    ("refresh", "refresh=3,cc=1"),
+];
+
+/// `cc=400,code=5,...` or the name of one of [`MIXES`] → weights.
 fn parse_mix(s: &str) -> anyhow::Result<Vec<(Kind, u32)>> {
+    let s = MIXES.iter().find(|(name, _)| *name == s).map_or(s, |m| m.1);
     let mut mix = Vec::new();
     for part in s.split(',') {
         let (k, w) = part
@@ -625,6 +657,59 @@ fn rss_kb(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
+/// Where the database's size is read.
+enum Database {
+    /// The file; its `-wal` beside it counts too.
+    Sqlite(PathBuf),
+    Postgres(sqlx::PgPool),
+}
+
+impl Database {
+    async fn open(url: &str) -> anyhow::Result<Database> {
+        if let Some(rest) = url.strip_prefix("sqlite:") {
+            let path = rest.trim_start_matches("//");
+            let path = path.split('?').next().unwrap_or(path);
+            return Ok(Database::Sqlite(PathBuf::from(path)));
+        }
+        if !url.starts_with("postgres") {
+            bail!("the database URL is neither sqlite: nor postgres:");
+        }
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(1)
+            .connect(url)
+            .await
+            .context("connecting to the database for its size")?;
+        Ok(Database::Postgres(pool))
+    }
+
+    /// What the plot says is measured.
+    fn what(&self) -> &'static str {
+        match self {
+            Database::Sqlite(_) => "SQLite file + WAL",
+            Database::Postgres(_) => "pg_database_size",
+        }
+    }
+
+    /// The size now; `None` when it cannot be read.
+    async fn bytes(&self) -> Option<u64> {
+        match self {
+            Database::Sqlite(path) => {
+                let mut wal = path.clone().into_os_string();
+                wal.push("-wal");
+                let main = std::fs::metadata(path).ok()?.len();
+                Some(main + std::fs::metadata(wal).map_or(0, |m| m.len()))
+            }
+            Database::Postgres(pool) => {
+                sqlx::query_scalar::<_, i64>("SELECT pg_database_size(current_database())")
+                    .fetch_one(pool)
+                    .await
+                    .ok()
+                    .map(|n| n as u64)
+            }
+        }
+    }
+}
+
 /// The growth rule (see the header): (highest RSS of the 2nd quarter, median of the last
 /// quarter, allowed growth, grew too much). `None` when the run is too short for quarters.
 ///
@@ -649,7 +734,53 @@ fn mb(kb: u64) -> f64 {
     kb as f64 / 1024.0
 }
 
-fn write_csv(path: &Path, seconds: &mut [Second]) -> anyhow::Result<()> {
+/// `interval` seconds of the run, summed: one row of the CSV.
+struct Interval {
+    /// The last second it covers (1-based, as the old per-second rows counted).
+    end: usize,
+    /// How many seconds it covers (the last interval may be short).
+    len: usize,
+    total: Second,
+    p99_ms: f64,
+}
+
+impl Interval {
+    fn per_second(&self) -> f64 {
+        self.total.requests as f64 / self.len as f64
+    }
+}
+
+/// The run in rows of `interval` seconds: counts summed, p99 over all their requests, the RSS
+/// and database size of their last second.
+fn intervals(seconds: &[Second], interval: usize) -> Vec<Interval> {
+    let mut out = Vec::new();
+    for (i, chunk) in seconds.chunks(interval).enumerate() {
+        let mut total = Second::default();
+        for s in chunk {
+            for k in 0..5 {
+                total.ops[k] += s.ops[k];
+                total.errors[k] += s.errors[k];
+                total.classes[k] += s.classes[k];
+            }
+            total.requests += s.requests;
+            total.latencies_us.extend_from_slice(&s.latencies_us);
+        }
+        let last = chunk.last().expect("chunks are never empty");
+        (total.rss_kb, total.db_bytes) = (last.rss_kb, last.db_bytes);
+        let p99_ms = percentile_ms(&mut total.latencies_us, 0.99);
+        total.latencies_us = Vec::new();
+        let (end, len) = (i * interval + chunk.len(), chunk.len());
+        out.push(Interval {
+            end,
+            len,
+            total,
+            p99_ms,
+        });
+    }
+    out
+}
+
+fn write_csv(path: &Path, rows: &[Interval]) -> anyhow::Result<()> {
     let mut out = String::from("second,requests");
     for k in KINDS {
         out.push_str(&format!(",{}", k.name()));
@@ -661,9 +792,10 @@ fn write_csv(path: &Path, seconds: &mut [Second]) -> anyhow::Result<()> {
     for k in KINDS {
         out.push_str(&format!(",err_{}", k.name()));
     }
-    out.push_str(",p99_ms,rss_mb\n");
-    for (i, s) in seconds.iter_mut().enumerate() {
-        out.push_str(&format!("{},{}", i + 1, s.requests));
+    out.push_str(",p99_ms,rss_mb,requests_per_s,db_mb\n");
+    for row in rows {
+        let s = &row.total;
+        out.push_str(&format!("{},{}", row.end, s.requests));
         for n in s.ops {
             out.push_str(&format!(",{n}"));
         }
@@ -671,7 +803,15 @@ fn write_csv(path: &Path, seconds: &mut [Second]) -> anyhow::Result<()> {
         for n in s.classes.iter().chain(&s.errors) {
             out.push_str(&format!(",{n}"));
         }
-        out.push_str(&format!(",{:.2},{:.1}\n", s.p99_ms(), mb(s.rss_kb)));
+        let db = s
+            .db_bytes
+            .map_or(String::new(), |b| format!("{:.1}", mb(b / 1024)));
+        out.push_str(&format!(
+            ",{:.2},{:.1},{:.1},{db}\n",
+            row.p99_ms,
+            mb(s.rss_kb),
+            row.per_second()
+        ));
     }
     std::fs::write(path, out).with_context(|| format!("writing {}", path.display()))
 }
@@ -688,6 +828,14 @@ fn chart_on<'a, 'b>(
     y_desc: &str,
 ) -> anyhow::Result<Chart<'a, 'b>> {
     let whole = |v: &f64| format!("{v:.0}");
+    // Small values (a database of a few MB) get a decimal, or the labels repeat.
+    let y_label = |v: &f64| {
+        if y_max < 10.0 {
+            format!("{v:.1}")
+        } else {
+            format!("{v:.0}")
+        }
+    };
     let mut chart = ChartBuilder::on(area)
         .caption(caption, ("sans-serif", 18))
         .margin(12)
@@ -699,7 +847,7 @@ fn chart_on<'a, 'b>(
         .x_desc("seconds")
         .y_desc(y_desc)
         .x_label_formatter(&whole)
-        .y_label_formatter(&whole)
+        .y_label_formatter(&y_label)
         .draw()?;
     Ok(chart)
 }
@@ -718,17 +866,36 @@ fn legend<'a, 'b: 'a>(
     Ok(())
 }
 
+/// What the plot shows besides the per-second record.
+struct PlotExtras<'a> {
+    /// The rows of the CSV, drawn as the mean throughput per interval (when longer than 1 s).
+    rows: &'a [Interval],
+    interval: u64,
+    /// The limit of the RSS check, a dashed line over the last quarter.
+    rss_limit: Option<u64>,
+    /// What the database size is (a panel of its own when there is one).
+    db: Option<&'static str>,
+}
+
 fn plot(
     path: &Path,
     title: &str,
     seconds: &[Second],
-    rss_limit: Option<u64>,
+    extras: &PlotExtras<'_>,
 ) -> anyhow::Result<()> {
     let n = seconds.len() as f64;
-    let root = SVGBackend::new(path, (1200, 820)).into_drawing_area();
+    let height = if extras.db.is_some() { 1120 } else { 820 };
+    let root = SVGBackend::new(path, (1200, height)).into_drawing_area();
     root.fill(&WHITE)?;
     let root = root.titled(title, ("sans-serif", 24))?;
     let (top, bottom) = root.split_vertically(480);
+    let (bottom, db_area) = match extras.db {
+        Some(_) => {
+            let (rss, db) = bottom.split_vertically(300);
+            (rss, Some(db))
+        }
+        None => (bottom, None),
+    };
 
     let total: Vec<(f64, f64)> = seconds
         .iter()
@@ -746,6 +913,9 @@ fn plot(
     let mut series = vec![("HTTP requests".to_owned(), BLACK, total)];
     let colors = [BLUE, GREEN, MAGENTA, CYAN, RGBColor(230, 140, 0)];
     for (k, color) in KINDS.into_iter().zip(colors) {
+        if seconds.iter().all(|s| s.ops[k as usize] == 0) {
+            continue; // not in the mix
+        }
         let label = match k {
             Kind::Code => "code flows (4 requests each)".to_owned(),
             k => format!("{} operations", k.name()),
@@ -771,6 +941,20 @@ fn plot(
                 PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
             });
     }
+    if extras.interval > 1 {
+        // A step per interval, at its mean: the trend of a long run, under the noise.
+        let steps = extras.rows.iter().flat_map(|r| {
+            let (from, to) = ((r.end - r.len) as f64, r.end as f64);
+            [(from, r.per_second()), (to, r.per_second())]
+        });
+        let brown = RGBColor(140, 70, 0);
+        chart
+            .draw_series(LineSeries::new(steps, brown.stroke_width(4)))?
+            .label(format!("HTTP requests, mean per {} s", extras.interval))
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], brown.stroke_width(4))
+            });
+    }
     legend(&mut chart, SeriesLabelPosition::UpperRight)?;
 
     let rss: Vec<(f64, f64)> = seconds
@@ -778,6 +962,7 @@ fn plot(
         .enumerate()
         .map(|(i, s)| (i as f64 + 1.0, mb(s.rss_kb)))
         .collect();
+    let rss_limit = extras.rss_limit;
     let rss_peak = rss
         .iter()
         .map(|p| p.1)
@@ -807,6 +992,22 @@ fn plot(
             .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], RED.stroke_width(2)));
     }
     legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
+
+    if let (Some(what), Some(area)) = (extras.db, &db_area) {
+        let size: Vec<(f64, f64)> = seconds
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| Some((i as f64 + 1.0, mb(s.db_bytes? / 1024))))
+            .collect();
+        let peak = size.iter().map(|p| p.1).fold(1.0, f64::max);
+        let caption = format!("Database size ({what})");
+        let mut chart = chart_on(area, &caption, n, peak * 1.25, "MB")?;
+        chart
+            .draw_series(LineSeries::new(size, GREEN.stroke_width(2)))?
+            .label("database")
+            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], GREEN.stroke_width(2)));
+        legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
+    }
     root.present()?;
     Ok(())
 }
@@ -837,8 +1038,8 @@ async fn set_up(ctx: &Arc<Ctx>, concurrency: usize) -> anyhow::Result<Vec<Worker
     Ok(workers)
 }
 
-/// Runs the mix on every worker until `seconds` have passed, sampling the server's RSS at
-/// the end of each second. Returns the elapsed time.
+/// Runs the mix on every worker until `seconds` have passed, sampling the server's RSS and
+/// the database's size at the end of each second. Returns the elapsed time.
 async fn run_mix(
     ctx: &Arc<Ctx>,
     workers: Vec<Worker>,
@@ -857,7 +1058,12 @@ async fn run_mix(
             for i in 0..seconds as usize {
                 tick.tick().await;
                 let kb = rss_kb(ctx.args.pid);
-                ctx.rec.seconds.lock().unwrap()[i].rss_kb = kb;
+                let db = match &ctx.db {
+                    Some(db) => db.bytes().await,
+                    None => None,
+                };
+                let mut s = ctx.rec.seconds.lock().unwrap();
+                (s[i].rss_kb, s[i].db_bytes) = (kb, db);
             }
         })
     };
@@ -927,7 +1133,7 @@ async fn main() -> anyhow::Result<ExitCode> {
         .pool_max_idle_per_host(concurrency)
         .timeout(Duration::from_secs(30))
         .build()?;
-    let rec = Recorder::new(seconds);
+    let rec = Recorder::new(seconds, args.log.is_some());
     rec.secret("client secret", &args.machine_secret);
     rec.secret("client secret", &args.app_secret);
     rec.secret("password", &args.password);
@@ -937,7 +1143,16 @@ async fn main() -> anyhow::Result<ExitCode> {
     ] {
         rec.secret("Basic credential", &STANDARD.encode(format!("{id}:{s}")));
     }
-    let ctx = Arc::new(Ctx { args, http, rec });
+    let db = match &args.database_url {
+        Some(url) => Some(Database::open(url).await?),
+        None => None,
+    };
+    let ctx = Arc::new(Ctx {
+        args,
+        http,
+        rec,
+        db,
+    });
 
     let t = Instant::now();
     let workers = set_up(&ctx, concurrency).await?;
@@ -953,24 +1168,35 @@ async fn main() -> anyhow::Result<ExitCode> {
     // Every task is done: the recorder is ours, and the log is complete.
     let ctx = Arc::into_inner(ctx).expect("no task holds the context");
     let secrets = ctx.rec.secrets.into_inner().unwrap();
-    let scan = scan_log(&ctx.args.log, &secrets)?;
+    let scan = match &ctx.args.log {
+        Some(log) => Some(scan_log(log, &secrets)?),
+        None => None,
+    };
 
-    let mut per_second = ctx.rec.seconds.into_inner().unwrap();
+    let per_second = ctx.rec.seconds.into_inner().unwrap();
+    let interval = ctx.args.interval;
+    let rows = intervals(&per_second, interval as usize);
     let csv = ctx.args.out.with_extension("csv");
     let svg = ctx.args.out.with_extension("svg");
-    write_csv(&csv, &mut per_second)?;
+    write_csv(&csv, &rows)?;
     let rss: Vec<u64> = per_second.iter().map(|s| s.rss_kb).collect();
     let growth = rss_growth(&rss);
-    let mut title = format!("Calyx soak: {seconds} s, {concurrency} workers, mixed traffic");
+    let traffic = match ctx.args.mix.as_str() {
+        "default" => "mixed traffic".to_owned(),
+        "refresh" => "refresh-heavy traffic".to_owned(),
+        weights => format!("mix {weights}"),
+    };
+    let mut title = format!("Calyx soak: {seconds} s, {concurrency} workers, {traffic}");
     if !ctx.args.date.is_empty() {
         title = format!("{title} — {}", ctx.args.date);
     }
-    plot(
-        &svg,
-        &title,
-        &per_second,
-        growth.map(|(q2, _, a, _)| q2 + a),
-    )?;
+    let extras = PlotExtras {
+        rows: &rows,
+        interval,
+        rss_limit: growth.map(|(q2, _, a, _)| q2 + a),
+        db: ctx.db.as_ref().map(Database::what),
+    };
+    plot(&svg, &title, &per_second, &extras)?;
 
     // The summary.
     let mut ops = [0u64; 5];
@@ -1004,9 +1230,18 @@ async fn main() -> anyhow::Result<ExitCode> {
             ))
         );
     }
+    if rows.len() > 1 {
+        println!(
+            "requests/s per {interval} s: {}",
+            join(&rows, |r| format!("{:.0}", r.per_second()))
+        );
+    }
     let mut by_kind = ctx.rec.by_kind_us.into_inner().unwrap();
     for k in KINDS {
         let (i, l) = (k as usize, &mut by_kind[k as usize]);
+        if ops[i] + errors[i] == 0 && !mix.iter().any(|(m, _)| *m == k) {
+            continue;
+        }
         println!(
             "  {:<10} {:>9} ops {:>8.1}/s  p50 {:>7.2} ms  p99 {:>7.2} ms  failed {}",
             k.name(),
@@ -1049,23 +1284,49 @@ async fn main() -> anyhow::Result<ExitCode> {
         }
         None => println!("RSS growth: run too short to judge (fewer than 8 seconds)"),
     }
-    println!(
-        "log: {} lines ({:.1} MB) scanned for {} secrets ({}); leaks: {}",
-        scan.lines,
-        scan.bytes as f64 / 1e6,
-        secrets.len(),
-        join(secrets.counts(), |(w, n)| format!(
-            "{n} {w}{}",
-            if *n == 1 { "" } else { "s" }
-        )),
-        scan.leaks.values().map(Vec::len).sum::<usize>()
-    );
-    for (what, at) in &scan.leaks {
-        println!(
-            "  LEAK: a {what} on log line(s) {}",
-            join(at.iter().take(5), u64::to_string)
-        );
-        reasons.push(format!("a {what} is in the log"));
+    if let Some(what) = &extras.db {
+        let sizes: Vec<u64> = per_second.iter().filter_map(|s| s.db_bytes).collect();
+        if let (Some(first), Some(last)) = (sizes.first(), sizes.last()) {
+            println!(
+                "database ({what}): {:.1} MB after the first second, {:.1} MB at the end{}",
+                mb(first / 1024),
+                mb(last / 1024),
+                if rows.len() > 1 {
+                    format!(
+                        "; per {interval} s: {}",
+                        join(&rows, |r| r
+                            .total
+                            .db_bytes
+                            .map_or("-".to_owned(), |b| format!("{:.1}", mb(b / 1024))))
+                    )
+                } else {
+                    String::new()
+                }
+            );
+        }
+    }
+    match &scan {
+        Some(scan) => {
+            println!(
+                "log: {} lines ({:.1} MB) scanned for {} secrets ({}); leaks: {}",
+                scan.lines,
+                scan.bytes as f64 / 1e6,
+                secrets.len(),
+                join(secrets.counts(), |(w, n)| format!(
+                    "{n} {w}{}",
+                    if *n == 1 { "" } else { "s" }
+                )),
+                scan.leaks.values().map(Vec::len).sum::<usize>()
+            );
+            for (what, at) in &scan.leaks {
+                println!(
+                    "  LEAK: a {what} on log line(s) {}",
+                    join(at.iter().take(5), u64::to_string)
+                );
+                reasons.push(format!("a {what} is in the log"));
+            }
+        }
+        None => println!("log: not scanned for secrets (no --log: a quiet run)"),
     }
     if failed > 0 {
         reasons.push(format!("{failed} failed operations"));
@@ -1088,6 +1349,64 @@ mod tests {
     fn the_schedule_follows_the_weights_and_spreads_them() {
         let deck = schedule(&[(Kind::Cc, 3), (Kind::Jwks, 1)]);
         assert_eq!(deck, [Kind::Cc, Kind::Cc, Kind::Jwks, Kind::Cc]);
+    }
+
+    #[test]
+    fn a_named_mix_stands_for_its_weights() {
+        let refresh = parse_mix("refresh").unwrap();
+        assert_eq!(refresh, [(Kind::Refresh, 3), (Kind::Cc, 1)]);
+        assert_eq!(
+            parse_mix("default").unwrap(),
+            parse_mix(MIXES[0].1).unwrap()
+        );
+        assert!(parse_mix("refreshes").is_err());
+    }
+
+    #[test]
+    fn a_structured_refresh_token_is_found_by_its_secret_part() {
+        let rec = Recorder::new(1, true);
+        let secret = "k".repeat(43);
+        let token = format!("fam_0123456789abcdefghijkl.7.{secret}.TAGTAGTAGTAGTAGTAGTAGT");
+        rec.secret("refresh token", &token);
+        rec.secret("password", "a-password-that-is-only-32-chars");
+        let secrets = rec.secrets.into_inner().unwrap();
+        assert_eq!(
+            secrets
+                .found_in(format!("token={token}&x").as_bytes())
+                .len(),
+            1
+        );
+        assert!(secrets
+            .found_in(b"family fam_0123456789abcdefghijkl revoked")
+            .is_empty());
+        assert_eq!(
+            secrets.found_in(b"a-password-that-is-only-32-chars").len(),
+            1
+        );
+    }
+
+    #[test]
+    fn intervals_sum_their_seconds_and_end_with_their_last_samples() {
+        let seconds: Vec<Second> = (1..=5u64)
+            .map(|i| Second {
+                requests: i * 10,
+                latencies_us: vec![i as u32 * 1000],
+                rss_kb: i,
+                db_bytes: Some(i * 1024),
+                ..Second::default()
+            })
+            .collect();
+        let rows = intervals(&seconds, 2);
+        let summary: Vec<_> = rows
+            .iter()
+            .map(|r| (r.end, r.len, r.total.requests, r.total.rss_kb))
+            .collect();
+        assert_eq!(summary, [(2, 2, 30, 2), (4, 2, 70, 4), (5, 1, 50, 5)]);
+        assert_eq!(rows[1].per_second(), 35.0);
+        assert_eq!(
+            (rows[1].p99_ms, rows[2].total.db_bytes),
+            (4.0, Some(5 * 1024))
+        );
     }
 
     #[test]
