@@ -10,6 +10,9 @@ use calyx_testkit::{eventually, jwt_parts, kid_of, Browser, Calyx, Endpoint, Sca
 use calyx_testkit::{ServeProcess, SystemClock, SOON};
 use serde_json::Value;
 
+mod common;
+use common::{grant_read_by_default, provision_machine_client};
+
 const BIN: &str = env!("CARGO_BIN_EXE_calyx");
 
 /// `calyx` in a temporary directory of its own, on a SQLite file there.
@@ -37,21 +40,6 @@ async fn token(node: &Endpoint, id: &str, secret: &str, audience: Option<&str>) 
     let resp = node.post_token_form(&form).await;
     let status = resp.status().as_u16();
     (status, resp.json().await.unwrap_or(Value::Null))
-}
-
-/// `calyx grant create`: `read:consumers` of `audience` for `client`, its default audience.
-fn grant_read_by_default(env: &Calyx, client: &str, audience: &str) {
-    env.json(&[
-        "grant",
-        "create",
-        "--client",
-        client,
-        "--audience",
-        audience,
-        "--scopes",
-        "read:consumers",
-        "--default",
-    ]);
 }
 
 /// "<file> contains <secret>" for every file in `dir` that holds one of `needles`.
@@ -378,40 +366,6 @@ fn user_create_reads_the_password_from_stdin() {
     assert!(!again.status.success(), "usernames are unique");
     // The password never reaches the database in plaintext.
     assert!(files_containing(env.dir(), &["correct horse battery"]).is_empty());
-}
-
-/// An org, an API and a client-credentials client with a default grant, made with the CLI;
-/// returns (client id, secret, audience).
-fn provision_machine_client(env: &Calyx, alg: &str) -> (String, String, String) {
-    let org = env.json(&["org", "create", "--name", "Acme"]);
-    let aud = format!("https://api-{}.acme.test/", alg.to_lowercase());
-    env.json(&[
-        "api",
-        "create",
-        "--audience",
-        &aud,
-        "--name",
-        "Acme API",
-        "--scopes",
-        "read:consumers",
-        "--alg",
-        alg,
-    ]);
-    let client = env.json(&[
-        "client",
-        "create",
-        "--org",
-        org["org_id"].as_str().unwrap(),
-        "--name",
-        "Backend",
-    ]);
-    let id = client["client_id"].as_str().unwrap().to_owned();
-    grant_read_by_default(env, &id, &aud);
-    (
-        id,
-        client["client_secret"].as_str().unwrap().to_owned(),
-        aud,
-    )
 }
 
 /// The time from `calyx client rotate-secret --grace-seconds 0` returning to the old secret's

@@ -22,48 +22,6 @@ use serde_json::Value;
 mod common;
 
 const BIN: &str = env!("CARGO_BIN_EXE_calyx");
-const AUD: &str = "https://api.telemetry.test/";
-
-/// A client-credentials client with a default grant to [`AUD`]: its id and secret.
-fn provision(env: &Calyx) -> (String, String) {
-    let org = env.json(&["org", "create", "--name", "Telemetry"]);
-    let org_id = org["org_id"].as_str().unwrap();
-    env.json(&[
-        "api",
-        "create",
-        "--audience",
-        AUD,
-        "--name",
-        "API",
-        "--scopes",
-        "read",
-    ]);
-    let client = env.json(&[
-        "client",
-        "create",
-        "--org",
-        org_id,
-        "--name",
-        "Backend",
-        "--grant-type",
-        "client_credentials",
-    ]);
-    let id = client["client_id"].as_str().unwrap().to_owned();
-    let secret = client["client_secret"].as_str().unwrap().to_owned();
-    env.json(&[
-        "grant",
-        "create",
-        "--client",
-        &id,
-        "--audience",
-        AUD,
-        "--scopes",
-        "read",
-        "--default",
-    ]);
-    (id, secret)
-}
-
 /// `calyx serve` on a free loopback port with `args`, `RUST_LOG` = `filter` and `envs`, its
 /// standard error (not a terminal) written to `log`: the process and its endpoint.
 fn serve(
@@ -104,7 +62,7 @@ fn access_lines(lines: &[Value]) -> Vec<&Value> {
 #[tokio::test(flavor = "multi_thread")]
 async fn json_logs_parse_and_the_access_log_names_the_client_but_never_its_secret() {
     let env = Calyx::in_temp_dir(BIN);
-    let (id, secret) = provision(&env);
+    let (id, secret, _) = common::provision_machine_client(&env, "ES256");
     let log = env.dir().join("server.log");
     // The operator's filter: warnings, and the access log.
     let filter = "warn,calyx::access=info";
@@ -261,7 +219,7 @@ fn attr(attributes: &[KeyValue], key: &str) -> Option<String> {
 #[tokio::test(flavor = "multi_thread")]
 async fn with_an_otlp_endpoint_each_request_becomes_a_server_span_at_the_collector() {
     let env = Calyx::in_temp_dir(BIN);
-    let (id, secret) = provision(&env);
+    let (id, secret, _) = common::provision_machine_client(&env, "ES256");
     let collector = Collector::start().await;
     let log = env.dir().join("server.log");
     // Logs at warn (as the benchmarks run): traces have a filter of their own.
