@@ -27,7 +27,7 @@ use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::Layer;
 
 /// The log filter when `RUST_LOG` is unset (or does not parse).
-const DEFAULT_FILTER: &str = "info,sqlx=warn,tower_http=info";
+const DEFAULT_FILTER: &str = "info,sqlx=warn";
 
 /// The OpenTelemetry service name (`service.name`).
 const SERVICE_NAME: &str = "calyx";

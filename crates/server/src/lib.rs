@@ -9,7 +9,7 @@
 //!   shutdown future resolves. The binary and the tests start the app the same way.
 //! - `state`: shared state — store, clock, key set, caches, limiters, metrics.
 //! - `error`: the one error type and its `IntoResponse` (RFC 6749 §5.2 bodies).
-//! - `routes/*`: one file per endpoint, registered in `routes::router`.
+//! - `routes/*`: one file per endpoint, registered in `routes::app`.
 //! - `keys`, `manage`: key rotation and the management layer the CLI and `/admin/v1` share.
 //! - `reload`: drops caches and reloads keys when the database changes (PostgreSQL
 //!   `LISTEN/NOTIFY`, and a poll of the change counter).

@@ -20,8 +20,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use axum::extract::ConnectInfo;
-use axum::Router;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -30,9 +28,9 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
-use tower::ServiceExt;
 
 use crate::config::TlsFiles;
+use crate::routes::App;
 
 /// What one client may hold.
 #[derive(Debug, Clone, Copy)]
@@ -76,7 +74,7 @@ pub(crate) fn tls_acceptor(files: &TlsFiles) -> anyhow::Result<TlsAcceptor> {
 pub(crate) async fn serve(
     listener: TcpListener,
     tls: Option<TlsAcceptor>,
-    app: Router,
+    app: App,
     limits: ConnectionLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
@@ -141,19 +139,18 @@ pub(crate) async fn serve(
     Ok(())
 }
 
-/// Serves one connection; every request carries the peer address as `ConnectInfo`.
+/// Serves one connection; the app learns each request's peer address.
 async fn serve_connection<S>(
     builder: &http1::Builder,
     watcher: hyper_util::server::graceful::Watcher,
     stream: S,
     remote: SocketAddr,
-    app: Router,
+    app: App,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
-        req.extensions_mut().insert(ConnectInfo(remote));
-        app.clone().oneshot(req.map(axum::body::Body::new))
+    let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
+        app.call(req.map(axum::body::Body::new), remote)
     });
     let conn = builder.serve_connection(TokioIo::new(stream), service);
     if let Err(e) = watcher.watch(conn).await {

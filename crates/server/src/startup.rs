@@ -3,8 +3,6 @@
 //! load keys, then serve until a shutdown future resolves.
 
 use anyhow::Context;
-use axum::http::{header, HeaderValue};
-use axum::Router;
 use calyx_core::clock::Clock;
 
 use crate::clock::SystemClock;
@@ -12,8 +10,6 @@ use calyx_core::model::SigningAlg;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use tower_http::set_header::SetResponseHeaderLayer;
-use tower_http::trace::TraceLayer;
 
 use crate::config::{Config, Settings};
 use crate::keys;
@@ -130,7 +126,7 @@ impl Application {
             self.start_seq,
         ));
         let jobs = crate::jobs::spawn(&self.state);
-        let app = router(self.state.clone());
+        let app = routes::app(self.state.clone());
         let tls = match &self.settings.tls {
             Some(files) => Some(crate::serve::tls_acceptor(files)?),
             None => None,
@@ -152,16 +148,6 @@ impl Application {
         crate::usage::flush(&self.state).await;
         result
     }
-}
-
-/// The routes plus the cross-cutting layers.
-fn router(state: AppState) -> Router {
-    routes::router(state)
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        ))
-        .layer(TraceLayer::new_for_http())
 }
 
 /// Stores the branding given with `--brand-*` flags, when it differs from what is stored (a

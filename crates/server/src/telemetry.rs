@@ -16,6 +16,7 @@
 //! in the `calyx` crate.
 
 use std::cell::OnceCell;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -66,18 +67,28 @@ impl RouteObserver {
 }
 
 /// Records a request's status and latency on its route's handles, and when wanted writes its
-/// access-log event and wraps it in a span.
+/// access-log event and wraps it in a span: the per-route layer.
 pub(crate) async fn observe(
     State(route): State<Arc<RouteObserver>>,
     req: Request,
     next: Next,
 ) -> Response {
+    observe_with(&route, req, |req| next.run(req)).await
+}
+
+/// [`observe`] around any handler: the router's layer and the token endpoint, which is served
+/// ahead of the router (see `routes::App`), share it.
+pub(crate) async fn observe_with<F, Fut>(route: &RouteObserver, req: Request, handle: F) -> Response
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: Future<Output = Response>,
+{
     if route.traced || tracing::enabled!(target: ACCESS_TARGET, Level::INFO) {
         // Boxed: the common case's future stays as small as it was.
-        return Box::pin(observed(&route, req, next)).await;
+        return Box::pin(observed(route, req, handle)).await;
     }
     let started = Instant::now();
-    let response = next.run(req).await;
+    let response = handle(req).await;
     let status = response.status().as_u16();
     route
         .metrics
@@ -85,8 +96,12 @@ pub(crate) async fn observe(
     response
 }
 
-/// [`observe`] with the access log or a span.
-async fn observed(route: &RouteObserver, req: Request, next: Next) -> Response {
+/// [`observe_with`] with the access log or a span.
+async fn observed<F, Fut>(route: &RouteObserver, req: Request, handle: F) -> Response
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: Future<Output = Response>,
+{
     let method = req.method().clone();
     let started = Instant::now();
     let span = if route.traced {
@@ -105,7 +120,7 @@ async fn observed(route: &RouteObserver, req: Request, next: Next) -> Response {
         Span::none()
     };
     let handled = async {
-        let response = next.run(req).instrument(span.clone()).await;
+        let response = handle(req).instrument(span.clone()).await;
         (response, CLIENT.with(|slot| slot.get().cloned()))
     };
     let (response, client) = CLIENT.scope(OnceCell::new(), handled).await;

@@ -50,8 +50,14 @@ use crate::state::{AppState, ClientEntry};
     )
 )]
 pub async fn token(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    answer(&state, &headers, body).await
+}
+
+/// [`token`] without the extractors: what `routes::App` calls when it serves the endpoint
+/// ahead of the router.
+pub(crate) async fn answer(state: &AppState, headers: &HeaderMap, body: Body) -> Response {
     let mut grant_label = "unknown";
-    let result = handle(&state, &headers, body, &mut grant_label).await;
+    let result = handle(state, headers, body, &mut grant_label).await;
     let outcome = match &result {
         Ok(_) => "issued",
         Err(e) => error_label(e),

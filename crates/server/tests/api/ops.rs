@@ -69,6 +69,58 @@ async fn metrics_count_every_route_by_status_with_its_latency() {
     }
 }
 
+/// The token endpoint is answered ahead of the router (its hot path); whichever way a request
+/// goes, it gets what every route gives: the security header, its route's metrics, and the
+/// router's 404 and 405 for what the endpoint does not serve.
+#[tokio::test]
+async fn the_token_endpoint_answers_like_every_other_route() {
+    let (app, c) = app_and_client().await;
+    let secret = c.secret.clone().unwrap();
+    let good = [
+        ("grant_type", "client_credentials"),
+        ("client_id", c.client_id.as_str()),
+        ("client_secret", secret.as_str()),
+        ("audience", c.audience.as_str()),
+    ];
+    let post = |path: &str, form: &[(&str, &str)]| app.http.post(app.url(path)).form(form).send();
+    let issued = post("/oauth/token", &good).await.unwrap();
+    let refused = post(
+        "/v2/oauth/token?x=1",
+        &[
+            ("grant_type", "client_credentials"),
+            ("client_id", "ghost"),
+            ("client_secret", "x"),
+        ],
+    )
+    .await
+    .unwrap();
+    let other_method = app.request("PUT", "/oauth/token").await;
+    let other_path = post("/oauth/token/", &good).await.unwrap();
+    for (what, resp, status) in [
+        ("issued", &issued, 200),
+        ("refused", &refused, 401),
+        ("other method", &other_method, 405),
+        ("other path", &other_path, 404),
+    ] {
+        assert_eq!(resp.status(), status, "{what}");
+        assert_eq!(
+            resp.headers()["x-content-type-options"],
+            "nosniff",
+            "{what}"
+        );
+    }
+    assert_eq!(issued.headers()["cache-control"], "no-store");
+    assert_eq!(other_method.headers()["allow"], "POST");
+    let text = app.get("/metrics").await.text().await.unwrap();
+    for line in [
+        r#"calyx_http_requests_total{route="/oauth/token",status="200"} 1"#,
+        r#"calyx_http_requests_total{route="/v2/oauth/token",status="401"} 1"#,
+        "calyx_token_request_duration_seconds_count 2",
+    ] {
+        assert!(text.contains(line), "{line} missing from:\n{text}");
+    }
+}
+
 #[tokio::test]
 async fn openapi_describes_every_route() {
     let app = spawn_app().await;
