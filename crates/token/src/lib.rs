@@ -10,9 +10,12 @@
 //! - [`KeySet`]: the keys in force; the newest key of each algorithm signs, all are published.
 //! - [`secret`]: random secrets and their keyed hashes (HMAC-SHA256 with a server pepper).
 //! - [`seal`]: AES-256-GCM sealing of private keys at rest under a master key.
+//! - [`dpop`]: the stateless checks of a DPoP proof (RFC 9449 §4.3) and the key thumbprint a
+//!   bound token carries (RFC 7638).
 #![warn(missing_docs)]
 
 mod claims;
+pub mod dpop;
 mod keys;
 pub mod seal;
 pub mod secret;
