@@ -124,10 +124,7 @@ impl SigningKey {
                 (Pair::Rsa(p), m)
             }
         };
-        // RFC 7638: SHA-256 over the required members, lexicographically ordered, no spaces;
-        // serde_json's map is ordered, so to_vec gives exactly that form.
-        let canonical = serde_json::to_vec(&members)?;
-        let kid = b64(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &canonical).as_ref());
+        let kid = crate::dpop::thumbprint(&members).ok_or_else(bad)?;
         let mut jwk = members;
         jwk["kid"] = json!(kid);
         jwk["alg"] = json!(alg.as_str());
