@@ -143,6 +143,8 @@ pub struct Org {
     pub id: String,
     /// Display name.
     pub name: String,
+    /// Tokens all its clients together may be issued per hour and per day.
+    pub quota: Quota,
     /// Creation time.
     pub created_at: i64,
 }
@@ -224,6 +226,10 @@ pub struct Client {
     /// A disabled client cannot authenticate, obtain tokens or sign users in; its tokens
     /// stop introspecting as active. Reversible, unlike deletion.
     pub disabled: bool,
+    /// How it authenticates beyond a secret, and what it must use.
+    pub policy: ClientPolicy,
+    /// Tokens it may be issued per hour and per day.
+    pub quota: Quota,
     /// Creation time.
     pub created_at: i64,
 }
@@ -233,6 +239,118 @@ impl Client {
     pub fn allows(&self, grant: GrantType) -> bool {
         self.grant_types.contains(&grant)
     }
+}
+
+/// How a client authenticates at the token endpoint when not by a secret (RFC 7591 §2
+/// `token_endpoint_auth_method`). A confidential client without one uses its secret
+/// (`client_secret_basic` or `client_secret_post`); a public client uses none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyAuth {
+    /// A JWT signed with a key of the client's JWKS (RFC 7523 §2.2, OpenID Connect Core §9).
+    PrivateKeyJwt,
+    /// A TLS client certificate from a trusted CA with the registered subject (RFC 8705 §2.1).
+    TlsClientAuth,
+    /// A self-signed TLS client certificate whose key is in the client's JWKS (RFC 8705 §2.2).
+    SelfSignedTlsClientAuth,
+}
+
+impl KeyAuth {
+    /// Every method, as metadata lists them.
+    pub const ALL: [KeyAuth; 3] = [
+        KeyAuth::PrivateKeyJwt,
+        KeyAuth::TlsClientAuth,
+        KeyAuth::SelfSignedTlsClientAuth,
+    ];
+
+    /// The registered name (RFC 7591 §2, RFC 8705 §2.1.1 and §2.2.1).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyAuth::PrivateKeyJwt => "private_key_jwt",
+            KeyAuth::TlsClientAuth => "tls_client_auth",
+            KeyAuth::SelfSignedTlsClientAuth => "self_signed_tls_client_auth",
+        }
+    }
+}
+
+impl FromStr for KeyAuth {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        KeyAuth::ALL
+            .into_iter()
+            .find(|m| m.as_str() == s)
+            .ok_or_else(|| {
+                format!(
+                    "unknown token endpoint auth method {s:?} (expected private_key_jwt, \
+                     tls_client_auth or self_signed_tls_client_auth)"
+                )
+            })
+    }
+}
+
+/// What a client must prove beyond its id, and the keys it proves it with.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct ClientPolicy {
+    /// How it authenticates, when not by a secret.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auth: Option<KeyAuth>,
+    /// Its public keys, inline: a JWK Set (`private_key_jwt`, `self_signed_tls_client_auth`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jwks: Option<serde_json::Value>,
+    /// Where its JWK Set is published, fetched and cached by the server.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jwks_uri: Option<String>,
+    /// The subject distinguished name its certificate must have (`tls_client_auth`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_subject_dn: Option<String>,
+    /// Every token request must carry a DPoP proof (RFC 9449).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub require_dpop: bool,
+    /// Authorization requests must be pushed first (RFC 9126 §6).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub require_par: bool,
+}
+
+/// How many tokens may be issued in an hour and in a day (fixed windows, UTC).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Quota {
+    /// Tokens per hour; `None` is no limit.
+    pub per_hour: Option<i64>,
+    /// Tokens per day; `None` is no limit.
+    pub per_day: Option<i64>,
+}
+
+impl Quota {
+    /// True when either limit is set.
+    pub fn is_set(&self) -> bool {
+        self.per_hour.is_some() || self.per_day.is_some()
+    }
+}
+
+/// One limit of a quota: at most `limit` tokens for `subject` in each window of
+/// `window_secs` seconds (windows start at multiples of it, UTC).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuotaLimit {
+    /// `client:<id>` or `org:<id>`.
+    pub subject: String,
+    /// 3600 or 86400.
+    pub window_secs: i64,
+    /// The most tokens per window.
+    pub limit: i64,
+}
+
+/// A pushed authorization request (RFC 9126): its parameters, waiting for `/authorize`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PushedRequest {
+    /// Keyed hash of the `request_uri`'s random part.
+    pub uri_hash: Vec<u8>,
+    /// The client that pushed it.
+    pub client_id: String,
+    /// The authorization request's parameters, as a JSON object of strings.
+    pub params: String,
+    /// After this it is refused.
+    pub expires_at: i64,
 }
 
 /// Client X may obtain tokens for API A with at most scopes S.
@@ -729,4 +847,7 @@ pub struct PurgeReport {
     pub audit_events: u64,
     /// Webhook deliveries finished (delivered or failed) before the audit retention.
     pub deliveries: u64,
+    /// Single-use ids (DPoP proofs, client assertions) and pushed authorization requests past
+    /// their lifetime.
+    pub used_ids: u64,
 }

@@ -8,8 +8,8 @@ use async_trait::async_trait;
 use crate::audit::{AuditEvent, AuditFilter};
 use crate::model::{
     Api, Attempt, AuthCode, Client, ClientGrant, Consent, Delivery, Entitlement, Family,
-    FamilyFilter, Org, Page, PurgeReport, RefreshToken, RotateOutcome, Rotation, StoredKey,
-    UsageCount, User, Webhook,
+    FamilyFilter, Org, Page, PurgeReport, PushedRequest, QuotaLimit, RefreshToken, RotateOutcome,
+    Rotation, StoredKey, UsageCount, User, Webhook,
 };
 use crate::ScopeSet;
 
@@ -306,6 +306,38 @@ pub trait Revocations: Send + Sync {
     async fn jti_revoked(&self, jti: &str) -> StoreResult<bool>;
 }
 
+/// What may be used once, on any node: the ids of DPoP proofs (RFC 9449 §11.1) and client
+/// assertions (RFC 7523 §3), and pushed authorization requests (RFC 9126 §2.2).
+#[async_trait]
+pub trait OneTime: Send + Sync {
+    /// Marks `key` used until `expires_at`. True the first time, false ever after (until the
+    /// purge removes it, when whatever it stood for has expired): one winner across nodes.
+    async fn use_once(&self, key: &[u8], expires_at: i64) -> StoreResult<bool>;
+
+    /// Stores a pushed authorization request.
+    async fn push_request(&self, pushed: &PushedRequest) -> StoreResult<()>;
+
+    /// Takes the pushed request with this hash: returns and deletes it in one statement, so it
+    /// is taken once. An expired one is deleted and not returned.
+    async fn take_pushed_request(
+        &self,
+        uri_hash: &[u8],
+        now: i64,
+    ) -> StoreResult<Option<PushedRequest>>;
+}
+
+/// Token quotas, counted in the database so that every node shares them.
+#[async_trait]
+pub trait Quotas: Send + Sync {
+    /// Counts one token against every limit, or against none: `Err(retry_after)` names the
+    /// seconds until the first exhausted limit's window ends. Limits are taken in the order
+    /// given; callers order them the same way so that concurrent counts never deadlock.
+    async fn count_token(&self, limits: &[QuotaLimit], now: i64) -> StoreResult<Result<(), i64>>;
+
+    /// Tokens counted in the current window of each limit, in order (for the console).
+    async fn quota_used(&self, limits: &[QuotaLimit], now: i64) -> StoreResult<Vec<i64>>;
+}
+
 /// The audit log and the webhook outbox it feeds.
 #[async_trait]
 pub trait Audit: Send + Sync {
@@ -435,6 +467,8 @@ pub trait Store:
     + Codes
     + RefreshTokens
     + Revocations
+    + OneTime
+    + Quotas
     + Audit
     + Webhooks
     + Housekeeping
@@ -453,6 +487,8 @@ impl<T> Store for T where
         + Codes
         + RefreshTokens
         + Revocations
+        + OneTime
+        + Quotas
         + Audit
         + Webhooks
         + Housekeeping

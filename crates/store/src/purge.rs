@@ -89,6 +89,33 @@ where
         .await?,
         ..PurgeReport::default()
     };
+    report.used_ids = kind(
+        reader,
+        writer,
+        p,
+        sql::PURGE_USED_IDS,
+        sql::COUNT_USED_IDS,
+        &[p.now],
+    )
+    .await?
+        + kind(
+            reader,
+            writer,
+            p,
+            sql::PURGE_PUSHED,
+            sql::COUNT_PUSHED,
+            &[p.now],
+        )
+        .await?;
+    kind(
+        reader,
+        writer,
+        p,
+        sql::PURGE_QUOTA_COUNTS,
+        sql::COUNT_QUOTA_COUNTS,
+        &[p.now],
+    )
+    .await?;
     kind(
         reader,
         writer,

@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 use calyx_core::audit::AuditEvent;
 use calyx_core::model::{
     Api, AuthCode, Client, ClientGrant, Consent, Delivery, DeliveryState, Entitlement, Family,
-    FamilyToken, GrantType, Org, RefreshToken, SigningAlg, StoredKey, UsageCount, User, Webhook,
+    FamilyToken, GrantType, Org, Quota, RefreshToken, SigningAlg, StoredKey, UsageCount, User,
+    Webhook,
 };
 use calyx_core::store::{StoreError, StoreResult};
 use calyx_core::ScopeSet;
@@ -25,6 +26,8 @@ pub(crate) struct OrgRow {
     id: String,
     name: String,
     created_at: i64,
+    tokens_per_hour: Option<i64>,
+    tokens_per_day: Option<i64>,
 }
 
 impl From<OrgRow> for Org {
@@ -32,6 +35,10 @@ impl From<OrgRow> for Org {
         Org {
             id: r.id,
             name: r.name,
+            quota: Quota {
+                per_hour: r.tokens_per_hour,
+                per_day: r.tokens_per_day,
+            },
             created_at: r.created_at,
         }
     }
@@ -91,6 +98,9 @@ pub(crate) struct ClientRow {
     previous_secret_expires_at: Option<i64>,
     disabled: bool,
     created_at: i64,
+    policy: String,
+    tokens_per_hour: Option<i64>,
+    tokens_per_day: Option<i64>,
 }
 
 impl TryFrom<ClientRow> for Client {
@@ -120,9 +130,19 @@ impl TryFrom<ClientRow> for Client {
             previous_secret_hash: r.previous_secret_hash,
             previous_secret_expires_at: r.previous_secret_expires_at,
             disabled: r.disabled,
+            policy: serde_json::from_str(&r.policy).map_err(|e| corrupt("client policy", e))?,
+            quota: Quota {
+                per_hour: r.tokens_per_hour,
+                per_day: r.tokens_per_day,
+            },
             created_at: r.created_at,
         })
     }
+}
+
+/// The stored form of a client's policy: a JSON object.
+pub(crate) fn client_policy(c: &Client) -> String {
+    serde_json::to_string(&c.policy).expect("a policy serializes")
 }
 
 /// The stored forms of a client's list fields.

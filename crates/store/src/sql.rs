@@ -29,16 +29,18 @@ pub(crate) const LEASE_TAKE: &str = "INSERT INTO leases (name, holder, held_unti
      ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, held_until = excluded.held_until \
      WHERE leases.held_until <= $3 OR leases.holder = excluded.holder";
 
-pub(crate) const ORG_INSERT: &str = "INSERT INTO orgs (id, name, created_at) VALUES ($1, $2, $3)";
+pub(crate) const ORG_INSERT: &str = "INSERT INTO orgs \
+     (id, name, created_at, tokens_per_hour, tokens_per_day) VALUES ($1, $2, $3, $4, $5)";
 
-pub(crate) const ORG_BY_ID: &str = "SELECT id, name, created_at FROM orgs WHERE id = $1";
+pub(crate) const ORG_BY_ID: &str = "SELECT * FROM orgs WHERE id = $1";
 
-pub(crate) const ORG_BY_NAME: &str = "SELECT id, name, created_at FROM orgs WHERE name = $1";
+pub(crate) const ORG_BY_NAME: &str = "SELECT * FROM orgs WHERE name = $1";
 
-pub(crate) const ORGS_PAGE: &str = "SELECT id, name, created_at FROM orgs \
-     WHERE ($1 IS NULL OR id > $1) ORDER BY id LIMIT $2";
+pub(crate) const ORGS_PAGE: &str =
+    "SELECT * FROM orgs WHERE ($1 IS NULL OR id > $1) ORDER BY id LIMIT $2";
 
-pub(crate) const ORG_UPDATE: &str = "UPDATE orgs SET name = $2 WHERE id = $1";
+pub(crate) const ORG_UPDATE: &str =
+    "UPDATE orgs SET name = $2, tokens_per_hour = $3, tokens_per_day = $4 WHERE id = $1";
 
 /// Deletes the org only when nothing refers to it; the foreign keys of `clients` and `users`
 /// refuse the delete as well should a client or user be added concurrently.
@@ -76,8 +78,9 @@ pub(crate) const API_REVOKE_FAMILIES: &str =
 pub(crate) const CLIENT_INSERT: &str =
     "INSERT INTO clients (id, org_id, name, description, website_uri, \
      privacy_policy_uri, tos_uri, redirect_uris, grant_types, client_type, \
-     secret_hash, previous_secret_hash, previous_secret_expires_at, created_at, disabled) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)";
+     secret_hash, previous_secret_hash, previous_secret_expires_at, created_at, disabled, \
+     policy, tokens_per_hour, tokens_per_day) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)";
 
 pub(crate) const CLIENT_BY_ID: &str = "SELECT * FROM clients WHERE id = $1";
 
@@ -87,7 +90,8 @@ pub(crate) const CLIENTS_PAGE: &str = "SELECT * FROM clients \
 /// The registration only: never the secrets, type, organization or creation time.
 pub(crate) const CLIENT_UPDATE: &str = "UPDATE clients SET name = $2, description = $3, \
        website_uri = $4, privacy_policy_uri = $5, tos_uri = $6, redirect_uris = $7, \
-       grant_types = $8, disabled = $9 \
+       grant_types = $8, disabled = $9, policy = $10, tokens_per_hour = $11, \
+       tokens_per_day = $12 \
      WHERE id = $1";
 
 pub(crate) const CLIENT_DELETE: &str = "DELETE FROM clients WHERE id = $1";
@@ -338,6 +342,26 @@ pub(crate) const USAGE_ADD: &str = "INSERT INTO usage_hourly (client_id, hour, c
 pub(crate) const USAGE_SINCE: &str = "SELECT client_id, hour, count FROM usage_hourly \
      WHERE client_id = $1 AND hour >= $2 ORDER BY hour";
 
+pub(crate) const USE_ONCE: &str =
+    "INSERT INTO used_jtis (key, expires_at) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING";
+
+pub(crate) const PUSHED_INSERT: &str = "INSERT INTO pushed_requests \
+     (uri_hash, client_id, params, expires_at) VALUES ($1, $2, $3, $4)";
+
+/// Deletes and returns in one statement: of two concurrent takers only one gets the row.
+pub(crate) const PUSHED_TAKE: &str = "DELETE FROM pushed_requests WHERE uri_hash = $1 \
+     RETURNING uri_hash, client_id, params, expires_at";
+
+/// Counts one token in a window unless the limit (`$5`) is reached: no row comes back then.
+pub(crate) const QUOTA_COUNT: &str = "INSERT INTO quota_counts \
+     (subject, window_secs, window_start, count) VALUES ($1, $2, $3, $4) \
+     ON CONFLICT (subject, window_secs, window_start) \
+     DO UPDATE SET count = quota_counts.count + 1 WHERE quota_counts.count < $5 \
+     RETURNING count";
+
+pub(crate) const QUOTA_USED: &str = "SELECT count FROM quota_counts \
+     WHERE subject = $1 AND window_secs = $2 AND window_start = $3";
+
 // The purge, in the order it runs (see `purge` in either backend). `$1` is `now` unless
 // said otherwise.
 
@@ -349,6 +373,24 @@ pub(crate) const USAGE_SINCE: &str = "SELECT client_id, hour, count FROM usage_h
 pub(crate) const PURGE_JTIS: &str = "DELETE FROM revoked_jtis WHERE jti IN \
      (SELECT jti FROM revoked_jtis WHERE expires_at < $1 LIMIT $2)";
 pub(crate) const COUNT_JTIS: &str = "SELECT COUNT(*) FROM revoked_jtis WHERE expires_at < $1";
+
+/// `$1` is now.
+pub(crate) const PURGE_USED_IDS: &str = "DELETE FROM used_jtis WHERE key IN \
+     (SELECT key FROM used_jtis WHERE expires_at < $1 LIMIT $2)";
+pub(crate) const COUNT_USED_IDS: &str = "SELECT COUNT(*) FROM used_jtis WHERE expires_at < $1";
+
+/// `$1` is now.
+pub(crate) const PURGE_PUSHED: &str = "DELETE FROM pushed_requests WHERE uri_hash IN \
+     (SELECT uri_hash FROM pushed_requests WHERE expires_at < $1 LIMIT $2)";
+pub(crate) const COUNT_PUSHED: &str = "SELECT COUNT(*) FROM pushed_requests WHERE expires_at < $1";
+
+/// `$1` is now: windows that have ended.
+pub(crate) const PURGE_QUOTA_COUNTS: &str =
+    "DELETE FROM quota_counts WHERE (subject, window_secs, window_start) IN \
+     (SELECT subject, window_secs, window_start FROM quota_counts \
+      WHERE window_start + window_secs < $1 LIMIT $2)";
+pub(crate) const COUNT_QUOTA_COUNTS: &str =
+    "SELECT COUNT(*) FROM quota_counts WHERE window_start + window_secs < $1";
 
 /// `$1` is the audit retention's start.
 pub(crate) const PURGE_AUDIT: &str = "DELETE FROM audit_events WHERE id IN \

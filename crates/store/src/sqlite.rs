@@ -11,12 +11,13 @@ use async_trait::async_trait;
 use calyx_core::audit::{AuditEvent, AuditFilter};
 use calyx_core::model::{
     Api, Attempt, AuthCode, Client, ClientGrant, Consent, Delivery, DeliveryState, Entitlement,
-    Family, FamilyFilter, Org, Page, PurgeReport, RefreshToken, RotateOutcome, Rotation, StoredKey,
-    UsageCount, User, Webhook,
+    Family, FamilyFilter, Org, Page, PurgeReport, PushedRequest, QuotaLimit, RefreshToken,
+    RotateOutcome, Rotation, StoredKey, UsageCount, User, Webhook,
 };
 use calyx_core::store::{
-    Apis, Audit, Clients, Codes, Housekeeping, Meta, Orgs, People, PoolStatus, RefreshTokens,
-    Revocations, RotationObserver, SigningKeys, StoreError, StoreResult, Users, Webhooks,
+    Apis, Audit, Clients, Codes, Housekeeping, Meta, OneTime, Orgs, People, PoolStatus, Quotas,
+    RefreshTokens, Revocations, RotationObserver, SigningKeys, StoreError, StoreResult, Users,
+    Webhooks,
 };
 use calyx_core::ScopeSet;
 use sqlx::sqlite::{
@@ -229,6 +230,8 @@ impl Orgs for SqliteStore {
         let done = sqlx::query(sql::ORG_UPDATE)
             .bind(&org.id)
             .bind(&org.name)
+            .bind(org.quota.per_hour)
+            .bind(org.quota.per_day)
             .execute(self.writer())
             .await
             .map_err(map_err)?;
@@ -255,6 +258,8 @@ impl Orgs for SqliteStore {
             .bind(&org.id)
             .bind(&org.name)
             .bind(org.created_at)
+            .bind(org.quota.per_hour)
+            .bind(org.quota.per_day)
             .execute(self.writer())
             .await
             .map_err(map_err)?;
@@ -430,6 +435,9 @@ impl Clients for SqliteStore {
             .bind(redirect_uris)
             .bind(grant_types)
             .bind(c.disabled)
+            .bind(rows::client_policy(c))
+            .bind(c.quota.per_hour)
+            .bind(c.quota.per_day)
             .execute(self.writer())
             .await
             .map_err(map_err)?;
@@ -482,6 +490,9 @@ impl Clients for SqliteStore {
             .bind(c.previous_secret_expires_at)
             .bind(c.created_at)
             .bind(c.disabled)
+            .bind(rows::client_policy(c))
+            .bind(c.quota.per_hour)
+            .bind(c.quota.per_day)
             .execute(self.writer())
             .await
             .map_err(map_err)?;
@@ -856,6 +867,92 @@ impl RefreshTokens for SqliteStore {
 
     async fn rotate_refresh(&self, rotation: Rotation) -> StoreResult<RotateOutcome> {
         batch::rotate(&self.rotations, rotation).await
+    }
+}
+
+#[async_trait]
+impl OneTime for SqliteStore {
+    async fn use_once(&self, key: &[u8], expires_at: i64) -> StoreResult<bool> {
+        let done = sqlx::query(sql::USE_ONCE)
+            .bind(key)
+            .bind(expires_at)
+            .execute(self.writer())
+            .await
+            .map_err(map_err)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn push_request(&self, pushed: &PushedRequest) -> StoreResult<()> {
+        sqlx::query(sql::PUSHED_INSERT)
+            .bind(&pushed.uri_hash)
+            .bind(&pushed.client_id)
+            .bind(&pushed.params)
+            .bind(pushed.expires_at)
+            .execute(self.writer())
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn take_pushed_request(
+        &self,
+        uri_hash: &[u8],
+        now: i64,
+    ) -> StoreResult<Option<PushedRequest>> {
+        let row: Option<(Vec<u8>, String, String, i64)> = sqlx::query_as(sql::PUSHED_TAKE)
+            .bind(uri_hash)
+            .fetch_optional(self.writer())
+            .await
+            .map_err(map_err)?;
+        Ok(row
+            .filter(|r| r.3 >= now)
+            .map(|(uri_hash, client_id, params, expires_at)| PushedRequest {
+                uri_hash,
+                client_id,
+                params,
+                expires_at,
+            }))
+    }
+}
+
+#[async_trait]
+impl Quotas for SqliteStore {
+    async fn count_token(&self, limits: &[QuotaLimit], now: i64) -> StoreResult<Result<(), i64>> {
+        let mut tx = self.writer().begin().await.map_err(map_err)?;
+        for l in limits {
+            let start = now - now.rem_euclid(l.window_secs);
+            let counted: Option<i64> = sqlx::query_scalar(sql::QUOTA_COUNT)
+                .bind(&l.subject)
+                .bind(l.window_secs)
+                .bind(start)
+                .bind(1_i64)
+                .bind(l.limit)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(map_err)?;
+            if l.limit <= 0 || counted.is_none() {
+                // Dropping the transaction rolls back what the earlier limits counted.
+                return Ok(Err(start + l.window_secs - now));
+            }
+        }
+        tx.commit().await.map_err(map_err)?;
+        Ok(Ok(()))
+    }
+
+    async fn quota_used(&self, limits: &[QuotaLimit], now: i64) -> StoreResult<Vec<i64>> {
+        let mut used = Vec::with_capacity(limits.len());
+        for l in limits {
+            let start = now - now.rem_euclid(l.window_secs);
+            let count: Option<i64> = sqlx::query_scalar(sql::QUOTA_USED)
+                .bind(&l.subject)
+                .bind(l.window_secs)
+                .bind(start)
+                .fetch_optional(self.reader())
+                .await
+                .map_err(map_err)?;
+            used.push(count.unwrap_or(0));
+        }
+        Ok(used)
     }
 }
 

@@ -13,9 +13,10 @@ use std::time::Duration;
 
 use calyx_core::audit::{kind, AuditEvent, AuditFilter};
 use calyx_core::model::{
-    Api, Attempt, AuthCode, Client, ClientGrant, ClientType, Consent, Delivery, DeliveryState,
-    Entitlement, Family, FamilyFilter, FamilyToken, GrantType, Org, Page, Presented, PurgeReport,
-    Role, RotateOutcome, Rotation, SigningAlg, StoredKey, UsageCount, User, Webhook,
+    Api, Attempt, AuthCode, Client, ClientGrant, ClientPolicy, ClientType, Consent, Delivery,
+    DeliveryState, Entitlement, Family, FamilyFilter, FamilyToken, GrantType, KeyAuth, Org, Page,
+    Presented, PurgeReport, PushedRequest, Quota, QuotaLimit, Role, RotateOutcome, Rotation,
+    SigningAlg, StoredKey, UsageCount, User, Webhook,
 };
 use calyx_core::store::{Store, StoreError};
 use calyx_core::ScopeSet;
@@ -118,6 +119,7 @@ fn new_org() -> Org {
     Org {
         id: unique("org"),
         name: unique("Org"),
+        quota: Quota::default(),
         created_at: NOW,
     }
 }
@@ -154,6 +156,8 @@ fn new_client(org_id: &str) -> Client {
         previous_secret_hash: None,
         previous_secret_expires_at: None,
         disabled: false,
+        policy: ClientPolicy::default(),
+        quota: Quota::default(),
         created_at: NOW,
     }
 }
@@ -825,6 +829,175 @@ async fn code_is_redeemed_once_across_writers() {
                 .await
                 .unwrap());
         }
+    })
+    .await;
+}
+
+// ---- single-use ids, pushed requests, quotas -----------------------------------------------
+
+fn pushed(w: &World, uri_hash: &[u8], expires_at: i64) -> PushedRequest {
+    PushedRequest {
+        uri_hash: uri_hash.to_vec(),
+        client_id: w.client.id.clone(),
+        params: r#"{"response_type":"code"}"#.into(),
+        expires_at,
+    }
+}
+
+/// Many writers on two nodes use one id at once: exactly one succeeds, and the id stays used.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_id_is_used_once_across_writers() {
+    each_backend(|db| async move {
+        let nodes = [db.store.clone(), db.node().await];
+        for round in 0..3 {
+            let key = format!("proof-{round}").into_bytes();
+            let mut tasks = tokio::task::JoinSet::new();
+            for i in 0..24 {
+                let (node, key) = (nodes[i % 2].clone(), key.clone());
+                tasks.spawn(async move { node.use_once(&key, NOW + 60).await });
+            }
+            let firsts = tasks
+                .join_all()
+                .await
+                .into_iter()
+                .map(|r| r.unwrap_or_else(|e| panic!("{}: {e:?}", db.backend)))
+                .filter(|first| *first)
+                .count();
+            assert_eq!(firsts, 1, "{}: exactly one first use", db.backend);
+            assert!(!db.store.use_once(&key, NOW + 60).await.unwrap());
+        }
+    })
+    .await;
+}
+
+/// A pushed request is taken once, by one of many concurrent takers on two nodes; an expired
+/// one is not returned; its client's deletion takes it along.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_pushed_request_is_taken_once_across_writers() {
+    each_backend(|db| async move {
+        let nodes = [db.store.clone(), db.node().await];
+        let w = world(&*db.store).await;
+        let request = pushed(&w, b"uri-1", NOW + 60);
+        db.store.push_request(&request).await.unwrap();
+        let mut tasks = tokio::task::JoinSet::new();
+        for i in 0..24 {
+            let node = nodes[i % 2].clone();
+            tasks.spawn(async move { node.take_pushed_request(b"uri-1", NOW).await });
+        }
+        let taken: Vec<PushedRequest> = tasks
+            .join_all()
+            .await
+            .into_iter()
+            .filter_map(|r| r.unwrap_or_else(|e| panic!("{}: {e:?}", db.backend)))
+            .collect();
+        assert_eq!(taken, vec![request], "{}: taken exactly once", db.backend);
+
+        db.store
+            .push_request(&pushed(&w, b"uri-2", NOW - 1))
+            .await
+            .unwrap();
+        assert_eq!(
+            db.store.take_pushed_request(b"uri-2", NOW).await.unwrap(),
+            None
+        );
+
+        db.store
+            .push_request(&pushed(&w, b"uri-3", NOW + 60))
+            .await
+            .unwrap();
+        assert!(db.store.delete_client(&w.client.id, NOW).await.unwrap());
+        assert_eq!(
+            db.store.take_pushed_request(b"uri-3", NOW).await.unwrap(),
+            None
+        );
+    })
+    .await;
+}
+
+/// Two nodes count tokens against shared limits at once: exactly `limit` are counted, every
+/// other attempt is refused with the seconds left in the window, and a refusal counts nothing
+/// against the other limits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn quotas_count_exactly_across_writers() {
+    each_backend(|db| async move {
+        let nodes = [db.store.clone(), db.node().await];
+        let hour = |subject: &str, limit| QuotaLimit {
+            subject: subject.into(),
+            window_secs: 3600,
+            limit,
+        };
+        let day = |subject: &str, limit| QuotaLimit {
+            subject: subject.into(),
+            window_secs: 86_400,
+            limit,
+        };
+        let client = unique("client:");
+        let org = unique("org:");
+        let limits = vec![hour(&client, 10), day(&client, 100), hour(&org, 1000)];
+        let now = 1_700_001_000; // 1,000 s past 22:13:20; the hour ends at 1_700_002_800.
+        let mut tasks = tokio::task::JoinSet::new();
+        for i in 0..40 {
+            let (node, limits) = (nodes[i % 2].clone(), limits.clone());
+            tasks.spawn(async move { node.count_token(&limits, now).await });
+        }
+        let mut counted = 0;
+        for r in tasks.join_all().await {
+            match r.unwrap_or_else(|e| panic!("{}: {e:?}", db.backend)) {
+                Ok(()) => counted += 1,
+                Err(retry_after) => assert_eq!(retry_after, 1_700_002_800 - now),
+            }
+        }
+        assert_eq!(counted, 10, "{}: exactly the hourly limit", db.backend);
+        let used = db.store.quota_used(&limits, now).await.unwrap();
+        assert_eq!(
+            used,
+            vec![10, 10, 10],
+            "{}: refusals counted nothing",
+            db.backend
+        );
+
+        // The next hour starts afresh; the day goes on counting.
+        let later = 1_700_002_800;
+        assert_eq!(db.store.count_token(&limits, later).await.unwrap(), Ok(()));
+        let used = db.store.quota_used(&limits, later).await.unwrap();
+        assert_eq!(used, vec![1, 11, 1], "{}", db.backend);
+
+        // A limit of zero refuses at once.
+        let none = [hour(&unique("client:"), 0)];
+        assert!(db.store.count_token(&none, now).await.unwrap().is_err());
+    })
+    .await;
+}
+
+/// A client's policy and quota, and an organization's quota, are stored and read back.
+#[tokio::test]
+async fn a_clients_policy_and_quotas_round_trip() {
+    each_backend(|db| async move {
+        let store = &*db.store;
+        let mut org = new_org();
+        org.quota = Quota {
+            per_hour: Some(5),
+            per_day: None,
+        };
+        store.insert_org(&org).await.unwrap();
+        assert_eq!(store.org(&org.id).await.unwrap().unwrap(), org);
+        let mut client = new_client(&org.id);
+        client.policy = ClientPolicy {
+            auth: Some(KeyAuth::PrivateKeyJwt),
+            jwks_uri: Some("https://shop.example/jwks".into()),
+            require_dpop: true,
+            ..ClientPolicy::default()
+        };
+        client.quota.per_day = Some(7);
+        store.insert_client(&client).await.unwrap();
+        assert_eq!(store.client(&client.id).await.unwrap().unwrap(), client);
+        client.policy.require_par = true;
+        client.quota = Quota::default();
+        assert!(store.update_client(&client).await.unwrap());
+        assert_eq!(store.client(&client.id).await.unwrap().unwrap(), client);
+        org.quota.per_day = Some(9);
+        assert!(store.update_org(&org).await.unwrap());
+        assert_eq!(store.org(&org.id).await.unwrap().unwrap(), org);
     })
     .await;
 }
@@ -2556,6 +2729,16 @@ async fn purge_removes_exactly_the_dead() {
             .await
             .unwrap();
 
+        // Single-use ids and pushed requests: one of each past its lifetime, one of each not.
+        assert!(store.use_once(b"used-gone", p - 1).await.unwrap());
+        assert!(store.use_once(b"used-kept", p + 1).await.unwrap());
+        for (hash, expires_at) in [(b"pushed-gone", p - 1), (b"pushed-kept", p + 1)] {
+            store
+                .push_request(&pushed(&w, hash, expires_at))
+                .await
+                .unwrap();
+        }
+
         let want = PurgeReport {
             codes: 7,
             families: 4,
@@ -2564,6 +2747,7 @@ async fn purge_removes_exactly_the_dead() {
             keys: 2,
             audit_events: 1,
             deliveries: 2,
+            used_ids: 2,
         };
         let dry = store.purge(p, grace, audit_before, true, 2).await.unwrap();
         assert_eq!(dry, want, "{}: dry run", db.backend);

@@ -10,6 +10,7 @@
 //!   only what differs.
 //! - [`admin`]: the management API with an admin client's token.
 //! - [`endpoint`]: typed requests (token, exchange, refresh, introspection, JWKS checks).
+//! - [`jose`]: DPoP proofs and client assertions made with an independent JOSE library.
 //! - [`browser`]: a user agent with a cookie jar that signs in and consents on the pages.
 //! - [`receiver`]: a webhook receiver that records, fails on demand and checks signatures.
 //! - [`process`]: the `calyx` binary as a child process (`calyx serve`, provisioning commands).
@@ -26,6 +27,7 @@ pub mod browser;
 pub mod database;
 pub mod endpoint;
 pub mod fixture;
+pub mod jose;
 pub mod process;
 pub mod receiver;
 pub mod scan;

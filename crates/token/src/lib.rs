@@ -12,8 +12,11 @@
 //! - [`seal`]: AES-256-GCM sealing of private keys at rest under a master key.
 //! - [`dpop`]: the stateless checks of a DPoP proof (RFC 9449 §4.3) and the key thumbprint a
 //!   bound token carries (RFC 7638).
+//! - [`assertion`]: a client's registered public keys and the `private_key_jwt` assertions
+//!   signed with them (RFC 7523).
 #![warn(missing_docs)]
 
+pub mod assertion;
 mod claims;
 pub mod dpop;
 mod keys;

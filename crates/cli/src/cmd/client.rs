@@ -1,9 +1,10 @@
 //! `calyx client create | list | show | update | delete | disable | enable | rotate-secret |
 //! revoke-tokens`. A secret is printed only by `create` and `rotate-secret`.
 
-use calyx_core::model::{ClientType, GrantType};
+use anyhow::Context;
+use calyx_core::model::{ClientPolicy, ClientType, GrantType, Quota};
 use calyx_server::manage::views::ClientView;
-use calyx_server::manage::{ClientPatch, Manager, NewClient};
+use calyx_server::manage::{parse_auth_method, ClientPatch, Manager, NewClient};
 use serde_json::json;
 
 use crate::output::{print, show};
@@ -106,9 +107,83 @@ pub struct CreateArgs {
     /// Terms of service, linked from the consent page.
     #[arg(long)]
     tos_uri: Option<String>,
+    #[command(flatten)]
+    security: SecurityArgs,
     /// Print one JSON object.
     #[arg(long)]
     json: bool,
+}
+
+/// How the client authenticates and what it must use; the same flags for create and update.
+#[derive(Debug, clap::Args)]
+pub struct SecurityArgs {
+    /// client_secret_basic (a confidential client's default), private_key_jwt,
+    /// tls_client_auth or self_signed_tls_client_auth.
+    #[arg(long)]
+    token_endpoint_auth_method: Option<String>,
+    /// A file holding the client's public keys as a JWK Set.
+    #[arg(long, conflicts_with = "jwks_uri")]
+    jwks: Option<std::path::PathBuf>,
+    /// Where the client publishes its JWK Set (fetched and cached by the server).
+    #[arg(long)]
+    jwks_uri: Option<String>,
+    /// The subject DN of the client's TLS certificate (tls_client_auth), as RFC 4514 writes it.
+    #[arg(long)]
+    tls_client_auth_subject_dn: Option<String>,
+    /// Every token request must carry a DPoP proof (true or false).
+    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+    require_dpop: Option<bool>,
+    /// Authorization requests must be pushed first with PAR (true or false).
+    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+    require_par: Option<bool>,
+    /// Tokens per hour ("none" removes the limit).
+    #[arg(long, value_parser = parse_quota)]
+    tokens_per_hour: Option<Option<i64>>,
+    /// Tokens per day ("none" removes the limit).
+    #[arg(long, value_parser = parse_quota)]
+    tokens_per_day: Option<Option<i64>>,
+}
+
+/// A quota: a whole number, or `none`.
+pub(crate) fn parse_quota(s: &str) -> Result<Option<i64>, String> {
+    match s {
+        "none" => Ok(None),
+        n => n
+            .parse()
+            .map(Some)
+            .map_err(|_| format!("{s:?} is not a whole number or none")),
+    }
+}
+
+impl SecurityArgs {
+    fn jwks(&self) -> anyhow::Result<Option<serde_json::Value>> {
+        let Some(path) = &self.jwks else {
+            return Ok(None);
+        };
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading the JWK Set from {}", path.display()))?;
+        let jwks = serde_json::from_str(&text)
+            .with_context(|| format!("{} is not JSON", path.display()))?;
+        Ok(Some(jwks))
+    }
+
+    fn policy(&self) -> anyhow::Result<ClientPolicy> {
+        Ok(ClientPolicy {
+            auth: parse_auth_method(self.token_endpoint_auth_method.as_deref())?,
+            jwks: self.jwks()?,
+            jwks_uri: self.jwks_uri.clone(),
+            tls_subject_dn: self.tls_client_auth_subject_dn.clone(),
+            require_dpop: self.require_dpop.unwrap_or(false),
+            require_par: self.require_par.unwrap_or(false),
+        })
+    }
+
+    fn quota(&self) -> Quota {
+        Quota {
+            per_hour: self.tokens_per_hour.flatten(),
+            per_day: self.tokens_per_day.flatten(),
+        }
+    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -143,6 +218,8 @@ pub struct UpdateArgs {
     /// Disable (true) or enable (false), as `disable` and `enable` do.
     #[arg(long)]
     disabled: Option<bool>,
+    #[command(flatten)]
+    security: SecurityArgs,
     /// Print one JSON object.
     #[arg(long)]
     json: bool,
@@ -167,6 +244,8 @@ pub async fn run(m: &Manager, c: Command) -> anyhow::Result<()> {
                     website_uri: a.website_uri,
                     privacy_policy_uri: a.privacy_policy_uri,
                     tos_uri: a.tos_uri,
+                    policy: a.security.policy()?,
+                    quota: a.security.quota(),
                 })
                 .await?;
             let mut lines = vec![("client_id", client.id.clone())];
@@ -220,6 +299,14 @@ pub async fn run(m: &Manager, c: Command) -> anyhow::Result<()> {
                 redirect_uris,
                 grant_types,
                 disabled: a.disabled,
+                token_endpoint_auth_method: a.security.token_endpoint_auth_method.clone(),
+                jwks: a.security.jwks()?.map(Some),
+                jwks_uri: a.security.jwks_uri.clone(),
+                tls_client_auth_subject_dn: a.security.tls_client_auth_subject_dn.clone(),
+                require_dpop: a.security.require_dpop,
+                require_par: a.security.require_par,
+                tokens_per_hour: a.security.tokens_per_hour,
+                tokens_per_day: a.security.tokens_per_day,
             };
             let client = m.update_client(&a.id, patch).await?;
             show(a.json, &ClientView::from(client))?;

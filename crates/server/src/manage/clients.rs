@@ -2,7 +2,9 @@
 //! grants on the management API.
 
 use calyx_core::audit::kind;
-use calyx_core::model::{Api, Client, ClientGrant, ClientType, GrantType};
+use calyx_core::model::{
+    Api, Client, ClientGrant, ClientPolicy, ClientType, GrantType, KeyAuth, Quota,
+};
 use calyx_core::redirect;
 use calyx_core::store::StoreError;
 use calyx_token::secret::{generate_secret, random_alphanumeric};
@@ -37,6 +39,10 @@ pub struct NewClient {
     pub privacy_policy_uri: Option<String>,
     /// Terms of service.
     pub tos_uri: Option<String>,
+    /// Key-based authentication and what the client must use (DPoP, PAR).
+    pub policy: ClientPolicy,
+    /// Tokens per hour and per day.
+    pub quota: Quota,
 }
 
 /// Changes to a client's registration; absent fields stay as they are, and an empty text
@@ -60,6 +66,44 @@ pub struct ClientPatch {
     pub grant_types: Option<Vec<String>>,
     /// Disable (true) or enable (false).
     pub disabled: Option<bool>,
+    /// `private_key_jwt`, `tls_client_auth`, `self_signed_tls_client_auth`, or
+    /// `client_secret_basic` to go back to the secret (RFC 7591 §2).
+    pub token_endpoint_auth_method: Option<String>,
+    /// The client's public keys, a JWK Set (replaces the registered one); `null` clears it.
+    #[serde(default, deserialize_with = "present")]
+    pub jwks: Option<Option<serde_json::Value>>,
+    /// Where the client's JWK Set is published; empty clears it.
+    pub jwks_uri: Option<String>,
+    /// The subject DN of the client's certificate (`tls_client_auth`); empty clears it.
+    pub tls_client_auth_subject_dn: Option<String>,
+    /// Every token request must carry a DPoP proof.
+    pub require_dpop: Option<bool>,
+    /// Authorization requests must be pushed (RFC 9126).
+    pub require_par: Option<bool>,
+    /// Tokens per hour; `null` removes the limit.
+    #[serde(default, deserialize_with = "present")]
+    pub tokens_per_hour: Option<Option<i64>>,
+    /// Tokens per day; `null` removes the limit.
+    #[serde(default, deserialize_with = "present")]
+    pub tokens_per_day: Option<Option<i64>>,
+}
+
+/// The key-based method named `method` (RFC 7591 §2 names): `None` for the secret methods and
+/// `none`, which the client's type already decides.
+pub fn parse_auth_method(method: Option<&str>) -> ManageResult<Option<KeyAuth>> {
+    match method {
+        None | Some("client_secret_basic" | "client_secret_post" | "none") => Ok(None),
+        Some(other) => other.parse().map(Some).map_err(ManageError::Invalid),
+    }
+}
+
+/// A member that is present, even as `null`: `Some(None)` clears, absence keeps.
+fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
 }
 
 /// Changes to a grant; absent fields stay as they are.
@@ -95,6 +139,53 @@ fn check_registration(c: &Client) -> ManageResult<()> {
     }
     if c.allows(GrantType::AuthorizationCode) && c.redirect_uris.is_empty() {
         return invalid("a client using authorization_code needs at least one redirect URI");
+    }
+    check_policy(c)?;
+    check_quota(&c.quota)
+}
+
+/// A key-based method has the keys or subject it needs, and the keys are public keys.
+fn check_policy(c: &Client) -> ManageResult<()> {
+    let p = &c.policy;
+    if let Some(jwks) = &p.jwks {
+        calyx_token::assertion::parse_client_jwks(jwks).map_err(ManageError::Invalid)?;
+    }
+    if let Some(uri) = &p.jwks_uri {
+        redirect::check_link("the jwks_uri", uri).map_err(ManageError::Invalid)?;
+    }
+    if let Some(dn) = &p.tls_subject_dn {
+        if dn.trim().is_empty() || dn.len() > 1000 || dn.chars().any(char::is_control) {
+            return invalid("the TLS client subject DN must be 1 to 1000 characters");
+        }
+    }
+    let Some(method) = p.auth else {
+        return Ok(());
+    };
+    if c.client_type == ClientType::Public {
+        return invalid(format!(
+            "a public client cannot use {}: it authenticates with none",
+            method.as_str()
+        ));
+    }
+    match method {
+        KeyAuth::PrivateKeyJwt if p.jwks.is_some() == p.jwks_uri.is_some() => {
+            invalid("private_key_jwt needs the client's keys: either jwks or jwks_uri")
+        }
+        KeyAuth::TlsClientAuth if p.tls_subject_dn.is_none() => {
+            invalid("tls_client_auth needs the certificate's subject DN")
+        }
+        KeyAuth::SelfSignedTlsClientAuth if p.jwks.is_none() => {
+            invalid("self_signed_tls_client_auth needs the client's certificates in jwks (x5c)")
+        }
+        _ => Ok(()),
+    }
+}
+
+fn check_quota(q: &Quota) -> ManageResult<()> {
+    for limit in [q.per_hour, q.per_day].into_iter().flatten() {
+        if !(0..=1_000_000_000_000).contains(&limit) {
+            return invalid("a token quota must be a whole number from 0 to 10^12");
+        }
     }
     Ok(())
 }
@@ -154,7 +245,8 @@ impl Manager {
             }
             None => random_alphanumeric(24),
         };
-        let secret = (new.client_type == ClientType::Confidential).then(generate_secret);
+        let secret = (new.client_type == ClientType::Confidential && new.policy.auth.is_none())
+            .then(generate_secret);
         let client = Client {
             id,
             org_id: new.org_id,
@@ -170,6 +262,8 @@ impl Manager {
             previous_secret_hash: None,
             previous_secret_expires_at: None,
             disabled: false,
+            policy: new.policy,
+            quota: new.quota,
             created_at: self.clock.now(),
         };
         check_registration(&client)?;
@@ -248,6 +342,56 @@ impl Manager {
             }
             c.grant_types = parsed;
             changed.insert("grant_types".into(), json!(grants));
+        }
+        if let Some(method) = patch.token_endpoint_auth_method {
+            c.policy.auth = parse_auth_method(Some(&method))?;
+            if c.policy.auth.is_none() && c.secret_hash.is_none() {
+                return invalid("the client has no secret: rotate one with rotate-secret first");
+            }
+            changed.insert("token_endpoint_auth_method".into(), json!(method));
+        }
+        if let Some(jwks) = patch.jwks {
+            changed.insert("jwks".into(), json!(jwks.is_some()));
+            c.policy.jwks = jwks;
+        }
+        for (what, value, field) in [
+            ("jwks_uri", patch.jwks_uri, &mut c.policy.jwks_uri),
+            (
+                "tls_client_auth_subject_dn",
+                patch.tls_client_auth_subject_dn,
+                &mut c.policy.tls_subject_dn,
+            ),
+        ] {
+            if let Some(v) = value {
+                *field = optional(v);
+                changed.insert(what.into(), json!(field));
+            }
+        }
+        for (what, value, field) in [
+            (
+                "require_dpop",
+                patch.require_dpop,
+                &mut c.policy.require_dpop,
+            ),
+            ("require_par", patch.require_par, &mut c.policy.require_par),
+        ] {
+            if let Some(v) = value {
+                *field = v;
+                changed.insert(what.into(), json!(v));
+            }
+        }
+        for (what, value, field) in [
+            (
+                "tokens_per_hour",
+                patch.tokens_per_hour,
+                &mut c.quota.per_hour,
+            ),
+            ("tokens_per_day", patch.tokens_per_day, &mut c.quota.per_day),
+        ] {
+            if let Some(v) = value {
+                *field = v;
+                changed.insert(what.into(), json!(v));
+            }
         }
         let flipped = patch.disabled.filter(|d| *d != c.disabled);
         if let Some(d) = flipped {
@@ -521,6 +665,7 @@ impl Manager {
         let org = calyx_core::model::Org {
             id: OPERATOR_ORG_ID.into(),
             name: "Calyx operators".into(),
+            quota: Quota::default(),
             created_at: self.clock.now(),
         };
         match self.store.insert_org(&org).await {

@@ -34,7 +34,7 @@ pub mod views;
 mod webhooks;
 
 pub use apis::{ApiPatch, NewApi};
-pub use clients::{ClientPatch, GrantPatch, NewClient};
+pub use clients::{parse_auth_method, ClientPatch, GrantPatch, NewClient};
 pub use orgs::OrgPatch;
 pub use people::{
     contrast_with_white, Branding, BrandingPatch, EntitlementView, PORTAL_GRANT_TYPES,

@@ -33,6 +33,7 @@ impl Manager {
         let org = Org {
             id: random_id("org"),
             name: check_name(name)?,
+            quota: Default::default(),
             created_at: self.clock.now(),
         };
         self.store

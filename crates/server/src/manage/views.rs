@@ -4,7 +4,9 @@
 
 use std::collections::BTreeMap;
 
-use calyx_core::model::{Api, Client, ClientGrant, Delivery, Family, Org, User, Webhook};
+use calyx_core::model::{
+    Api, Client, ClientGrant, ClientType, Delivery, Family, Org, User, Webhook,
+};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -15,6 +17,12 @@ pub struct OrgView {
     pub id: String,
     /// Display name, unique.
     pub name: String,
+    /// Tokens all its clients together may be issued per hour, if limited.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tokens_per_hour: Option<i64>,
+    /// Tokens per day, if limited.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tokens_per_day: Option<i64>,
     /// Unix seconds.
     pub created_at: i64,
 }
@@ -24,6 +32,8 @@ impl From<Org> for OrgView {
         OrgView {
             id: o.id,
             name: o.name,
+            tokens_per_hour: o.quota.per_hour,
+            tokens_per_day: o.quota.per_day,
             created_at: o.created_at,
         }
     }
@@ -110,6 +120,30 @@ pub struct ClientView {
     /// Until when the secret before the last rotation is still accepted.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub previous_secret_expires_at: Option<i64>,
+    /// How it authenticates at the token endpoint (RFC 7591 §2): `client_secret_basic`
+    /// (or `_post`), `none`, `private_key_jwt`, `tls_client_auth` or
+    /// `self_signed_tls_client_auth`.
+    pub token_endpoint_auth_method: String,
+    /// Its public keys (a JWK Set), when registered inline.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub jwks: Option<serde_json::Value>,
+    /// Where its JWK Set is published.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jwks_uri: Option<String>,
+    /// The subject DN its TLS certificate must have.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_client_auth_subject_dn: Option<String>,
+    /// Every token request must carry a DPoP proof (RFC 9449).
+    pub require_dpop: bool,
+    /// Authorization requests must be pushed first (RFC 9126).
+    pub require_par: bool,
+    /// Tokens per hour, if limited.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tokens_per_hour: Option<i64>,
+    /// Tokens per day, if limited.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tokens_per_day: Option<i64>,
     /// Unix seconds.
     pub created_at: i64,
 }
@@ -133,6 +167,19 @@ impl From<Client> for ClientView {
             client_type: c.client_type.as_str().to_owned(),
             disabled: c.disabled,
             previous_secret_expires_at: c.previous_secret_expires_at,
+            token_endpoint_auth_method: match (c.policy.auth, c.client_type) {
+                (Some(method), _) => method.as_str(),
+                (None, ClientType::Public) => "none",
+                (None, ClientType::Confidential) => "client_secret_basic",
+            }
+            .to_owned(),
+            jwks: c.policy.jwks,
+            jwks_uri: c.policy.jwks_uri,
+            tls_client_auth_subject_dn: c.policy.tls_subject_dn,
+            require_dpop: c.policy.require_dpop,
+            require_par: c.policy.require_par,
+            tokens_per_hour: c.quota.per_hour,
+            tokens_per_day: c.quota.per_day,
             created_at: c.created_at,
         }
     }

@@ -309,7 +309,7 @@ pub(super) async fn edit(desk: Desk, Path(id): Path<String>, posted: Posted) -> 
                 .map(str::to_owned)
                 .collect(),
         ),
-        disabled: None,
+        ..ClientPatch::default()
     };
     match desk.manager.update_client(&id, patch).await {
         Ok(c) => {

@@ -22,6 +22,10 @@ fn counts(r: &PurgeReport) -> Vec<(&'static str, u64)> {
         ("Revoked or expired sign-ins (grant families)", r.families),
         ("Expired refresh tokens", r.refresh_tokens),
         ("Expired token revocations", r.revoked_jtis),
+        (
+            "Expired proof and assertion ids, pushed requests",
+            r.used_ids,
+        ),
         ("Retired signing keys", r.keys),
         ("Audit events past the retention", r.audit_events),
         ("Finished webhook deliveries", r.deliveries),
@@ -36,6 +40,7 @@ pub(super) struct PurgedQuery {
     families: Option<u64>,
     refresh_tokens: Option<u64>,
     revoked_jtis: Option<u64>,
+    used_ids: Option<u64>,
     keys: Option<u64>,
     audit_events: Option<u64>,
     deliveries: Option<u64>,
@@ -75,6 +80,7 @@ pub(super) async fn page(desk: Desk, Query(q): Query<PurgedQuery>) -> Response {
         keys: q.keys.unwrap_or(0),
         audit_events: q.audit_events.unwrap_or(0),
         deliveries: q.deliveries.unwrap_or(0),
+        used_ids: q.used_ids.unwrap_or(0),
     };
     show(desk, "did", Some(&report))
 }
@@ -88,8 +94,9 @@ pub(super) async fn purge(desk: Desk, posted: Posted) -> Response {
     }
     let r = report;
     let to = format!(
-        "/console/maintenance?purged=1&codes={}&families={}&refresh_tokens={}&revoked_jtis={}&keys={}&audit_events={}&deliveries={}",
-        r.codes, r.families, r.refresh_tokens, r.revoked_jtis, r.keys, r.audit_events, r.deliveries
+        "/console/maintenance?purged=1&codes={}&families={}&refresh_tokens={}&revoked_jtis={}&keys={}&audit_events={}&deliveries={}&used_ids={}",
+        r.codes, r.families, r.refresh_tokens, r.revoked_jtis, r.keys, r.audit_events, r.deliveries,
+        r.used_ids
     );
     desk.done(&to).await
 }

@@ -439,6 +439,7 @@ fn check_registration(
         website_uri: optional(&typed.website_uri),
         privacy_policy_uri: optional(&typed.privacy_policy_uri),
         tos_uri: optional(&typed.tos_uri),
+        ..NewClient::default()
     })
 }
 
@@ -591,7 +592,7 @@ async fn update_app(app: OrgApp, form: Posted) -> Response {
                 .map(|g| g.as_str().to_owned())
                 .collect(),
         ),
-        disabled: None,
+        ..ClientPatch::default()
     };
     match manager.update_client(&client.id, patch).await {
         Ok(updated) => {

@@ -4,12 +4,13 @@
 use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::Json;
-use calyx_core::model::{ClientType, GrantType};
+use calyx_core::model::{ClientPolicy, ClientType, GrantType, Quota};
 
 use super::{Body, Caller, Query};
 use crate::error::ApiError;
 use crate::manage::views::{ClientView, CreatedClient, GrantView, UsageView};
-use crate::manage::{ClientPatch, GrantPatch, Listing, ManageError, NewClient, ScopeList};
+use crate::manage::{parse_auth_method, ClientPatch, GrantPatch, Listing, ManageError};
+use crate::manage::{NewClient, ScopeList};
 
 /// A new client (the registration fields of an application).
 #[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
@@ -36,6 +37,26 @@ pub struct NewClientBody {
     privacy_policy_uri: Option<String>,
     /// Terms of service.
     tos_uri: Option<String>,
+    /// `client_secret_basic` (default for confidential clients), `none` (public),
+    /// `private_key_jwt`, `tls_client_auth` or `self_signed_tls_client_auth`.
+    token_endpoint_auth_method: Option<String>,
+    /// The client's public keys, a JWK Set (`private_key_jwt`, `self_signed_tls_client_auth`).
+    #[schema(value_type = Option<Object>)]
+    jwks: Option<serde_json::Value>,
+    /// Where the client publishes its JWK Set (`private_key_jwt`).
+    jwks_uri: Option<String>,
+    /// The subject DN of the client's certificate (`tls_client_auth`).
+    tls_client_auth_subject_dn: Option<String>,
+    /// Every token request must carry a DPoP proof (RFC 9449).
+    #[serde(default)]
+    require_dpop: bool,
+    /// Authorization requests must be pushed first (RFC 9126).
+    #[serde(default)]
+    require_par: bool,
+    /// Tokens per hour.
+    tokens_per_hour: Option<i64>,
+    /// Tokens per day.
+    tokens_per_day: Option<i64>,
 }
 
 /// Query of the client listing.
@@ -131,6 +152,18 @@ pub async fn create(
             website_uri: b.website_uri,
             privacy_policy_uri: b.privacy_policy_uri,
             tos_uri: b.tos_uri,
+            policy: ClientPolicy {
+                auth: parse_auth_method(b.token_endpoint_auth_method.as_deref())?,
+                jwks: b.jwks,
+                jwks_uri: b.jwks_uri,
+                tls_subject_dn: b.tls_client_auth_subject_dn,
+                require_dpop: b.require_dpop,
+                require_par: b.require_par,
+            },
+            quota: Quota {
+                per_hour: b.tokens_per_hour,
+                per_day: b.tokens_per_day,
+            },
         })
         .await?;
     Ok((
