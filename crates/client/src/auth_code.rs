@@ -4,7 +4,8 @@ use base64::Engine;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::source::{post_token, AccessToken, Credentials, Endpoints};
+use crate::dpop::DpopKey;
+use crate::source::{post_token, AccessToken, Credentials, Endpoints, TokenEndpoint};
 use crate::Error;
 
 /// One authorization attempt: where to send the user, and what to check when they return.
@@ -66,12 +67,40 @@ impl AuthorizationRequest {
     }
 
     /// Handles the callback URL the browser came back to: checks `state` (constant time), turns
-    /// an `error` into [`Error::OAuth`], and exchanges the code.
+    /// an `error` into [`Error::OAuth`], and exchanges the code, authenticating as `creds` say
+    /// (a secret, or `private_key_jwt`).
     pub async fn exchange(
         &self,
         http: &reqwest::Client,
         endpoints: &Endpoints,
         creds: &Credentials,
+        callback_url: &str,
+    ) -> Result<AccessToken, Error> {
+        self.exchange_inner(http, endpoints, creds, None, callback_url)
+            .await
+    }
+
+    /// [`AuthorizationRequest::exchange`] with a DPoP proof made with `key` (RFC 9449 §5): the
+    /// tokens are bound to it (and, for a public client, so is the refresh token; refresh with
+    /// the same key through [`crate::RefreshSession::with_dpop`]).
+    pub async fn exchange_with_dpop(
+        &self,
+        http: &reqwest::Client,
+        endpoints: &Endpoints,
+        creds: &Credentials,
+        key: &DpopKey,
+        callback_url: &str,
+    ) -> Result<AccessToken, Error> {
+        self.exchange_inner(http, endpoints, creds, Some(key), callback_url)
+            .await
+    }
+
+    async fn exchange_inner(
+        &self,
+        http: &reqwest::Client,
+        endpoints: &Endpoints,
+        creds: &Credentials,
+        dpop: Option<&DpopKey>,
         callback_url: &str,
     ) -> Result<AccessToken, Error> {
         let url =
@@ -100,6 +129,12 @@ impl AuthorizationRequest {
             ("redirect_uri".to_owned(), self.redirect_uri.clone()),
             ("code_verifier".to_owned(), self.pkce_verifier.clone()),
         ];
-        post_token(http, &endpoints.token, creds, form).await
+        let to = TokenEndpoint {
+            http,
+            url: &endpoints.token,
+            creds,
+            dpop,
+        };
+        post_token(to, form).await
     }
 }

@@ -28,6 +28,12 @@ pub enum Error {
     /// The refresh-token store failed; the token was not handed out.
     #[error("refresh-token store: {0}")]
     Store(String),
+    /// A key could not be loaded or used: not PKCS#8, not P-256, or signing failed.
+    #[error("key: {0}")]
+    Key(String),
+    /// A URL the client was given (an endpoint, a request's) does not parse.
+    #[error("invalid URL {0}")]
+    InvalidUrl(String),
     /// The request did not complete.
     #[error("HTTP: {0}")]
     Http(#[from] reqwest::Error),

@@ -7,6 +7,8 @@ use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 
+use crate::assertion::{ClientKey, JWT_BEARER};
+use crate::dpop::{self, DpopKey};
 use crate::Error;
 
 /// Where the authorization server's endpoints are.
@@ -45,21 +47,26 @@ impl Endpoints {
 }
 
 /// How the client authenticates at the token endpoint.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum AuthMethod {
     /// HTTP Basic (RFC 6749 §2.3.1, id and secret form-urlencoded first).
     #[default]
     Basic,
     /// `client_id` and `client_secret` in the body.
     Post,
+    /// `private_key_jwt` (OpenID Connect Core §9, RFC 7523 §2.2): `client_assertion_type` and a
+    /// fresh `client_assertion` signed with this key, and `client_id`, in the body; the
+    /// client secret is not sent.
+    PrivateKeyJwt(ClientKey),
 }
 
-/// A client's id and secret.
+/// A client's id and how it proves it.
 #[derive(Clone)]
 pub struct Credentials {
     /// The client id.
     pub client_id: String,
-    /// The client secret (absent for public clients).
+    /// The client secret (absent for public clients and `private_key_jwt`).
     pub client_secret: Option<String>,
     /// How to send them.
     pub method: AuthMethod,
@@ -75,13 +82,35 @@ impl std::fmt::Debug for Credentials {
 }
 
 impl Credentials {
-    /// Adds the client authentication to a token-endpoint request with `form`.
+    /// `private_key_jwt` credentials: `client_id` authenticated by assertions signed with `key`.
+    pub fn private_key_jwt(client_id: impl Into<String>, key: ClientKey) -> Credentials {
+        Credentials {
+            client_id: client_id.into(),
+            client_secret: None,
+            method: AuthMethod::PrivateKeyJwt(key),
+        }
+    }
+
+    /// Adds the client authentication to a request to `endpoint` (the token endpoint) with
+    /// `form`. Called for every attempt, so that each assertion is new.
     pub(crate) fn apply(
         &self,
         req: reqwest::RequestBuilder,
+        endpoint: &str,
         form: &mut Vec<(String, String)>,
-    ) -> reqwest::RequestBuilder {
-        match (&self.client_secret, self.method) {
+    ) -> Result<reqwest::RequestBuilder, Error> {
+        Ok(match (&self.client_secret, &self.method) {
+            (_, AuthMethod::PrivateKeyJwt(key)) => {
+                // RFC 7521 §4.2: client_id is optional next to an assertion, and must then name
+                // the same client; sent because some servers look the client up by it first.
+                form.push(("client_id".into(), self.client_id.clone()));
+                form.push(("client_assertion_type".into(), JWT_BEARER.into()));
+                form.push((
+                    "client_assertion".into(),
+                    key.assertion(&self.client_id, endpoint)?,
+                ));
+                req
+            }
             (Some(secret), AuthMethod::Basic) => {
                 let enc = |s: &str| {
                     url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>()
@@ -97,6 +126,32 @@ impl Credentials {
                 form.push(("client_id".into(), self.client_id.clone()));
                 req
             }
+        })
+    }
+}
+
+/// How an access token is presented (RFC 6749 §7.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TokenType {
+    /// `Authorization: Bearer` (RFC 6750).
+    Bearer,
+    /// `Authorization: DPoP` with a proof from the key it is bound to (RFC 9449 §7).
+    DPoP,
+}
+
+impl TokenType {
+    /// The `token_type` of a token response, compared without regard to case (RFC 6749 §5.1);
+    /// absent means Bearer, as the servers that omit it mean. Other types are refused: a
+    /// client must not use a token whose type it does not understand (RFC 6749 §7.1).
+    fn parse(token_type: Option<&str>) -> Result<TokenType, Error> {
+        match token_type {
+            None => Ok(TokenType::Bearer),
+            Some(t) if t.eq_ignore_ascii_case("bearer") => Ok(TokenType::Bearer),
+            Some(t) if t.eq_ignore_ascii_case("dpop") => Ok(TokenType::DPoP),
+            Some(t) => Err(Error::InvalidResponse(format!(
+                "unsupported token_type {t:?}"
+            ))),
         }
     }
 }
@@ -106,6 +161,8 @@ impl Credentials {
 pub struct AccessToken {
     /// The token.
     pub token: String,
+    /// How to present it: Bearer, or DPoP when bound to the source's [`DpopKey`].
+    pub token_type: TokenType,
     /// Granted scopes, if the server said.
     pub scope: Option<String>,
     /// When it stops being valid (by the local clock, from `expires_in`).
@@ -118,6 +175,7 @@ pub struct AccessToken {
 impl std::fmt::Debug for AccessToken {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AccessToken")
+            .field("token_type", &self.token_type)
             .field("scope", &self.scope)
             .field("expires_at", &self.expires_at)
             .finish_non_exhaustive()
@@ -143,6 +201,7 @@ impl AccessToken {
 #[derive(Deserialize)]
 struct TokenBody {
     access_token: String,
+    token_type: Option<String>,
     expires_in: Option<u64>,
     scope: Option<String>,
     refresh_token: Option<String>,
@@ -154,31 +213,67 @@ struct ErrorBody {
     error_description: Option<String>,
 }
 
+/// The longest lifetime believed: a larger `expires_in` (up to `u64::MAX`) would overflow
+/// `Instant`, and a token is better fetched again after a year than never.
+const LONGEST_LIFETIME: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// A lifetime in seconds from a server, bounded by [`LONGEST_LIFETIME`].
+pub(crate) fn lifetime(expires_in: Option<u64>) -> Duration {
+    Duration::from_secs(expires_in.unwrap_or(3600)).min(LONGEST_LIFETIME)
+}
+
+/// What a token request is sent with: the client, its credentials, and its DPoP key if any.
+#[derive(Clone, Copy)]
+pub(crate) struct TokenEndpoint<'a> {
+    pub(crate) http: &'a reqwest::Client,
+    pub(crate) url: &'a str,
+    pub(crate) creds: &'a Credentials,
+    pub(crate) dpop: Option<&'a DpopKey>,
+}
+
 /// POSTs a form to the token endpoint, retrying after `Retry-After` on 429 and 503 (at most
 /// three times, each wait capped at 60 s), and turns RFC 6749 errors into [`Error::OAuth`].
+///
+/// With a DPoP key, every attempt carries a fresh proof (RFC 9449 §5) with the nonce last heard
+/// from the endpoint's origin; each answer's `DPoP-Nonce` is remembered (§8.2), and a
+/// `use_dpop_nonce` that came with one is retried once (§8). Every attempt is authenticated
+/// anew (a client assertion's `jti` is single-use).
 pub(crate) async fn post_token(
-    http: &reqwest::Client,
-    endpoint: &str,
-    creds: &Credentials,
+    to: TokenEndpoint<'_>,
     form: Vec<(String, String)>,
 ) -> Result<AccessToken, Error> {
+    let endpoint_url =
+        url::Url::parse(to.url).map_err(|e| Error::InvalidUrl(format!("{}: {e}", to.url)))?;
     let mut attempt = 0;
+    let mut nonce_retried = false;
     loop {
         let mut form = form.clone();
-        let req = creds.apply(http.post(endpoint), &mut form);
+        let mut req = to.creds.apply(to.http.post(to.url), to.url, &mut form)?;
+        if let Some(key) = to.dpop {
+            req = req.header("DPoP", key.proof("POST", to.url, None)?);
+        }
         let started = Instant::now();
         let resp = req.form(&form).send().await?;
         let status = resp.status().as_u16();
+        let got_nonce = to
+            .dpop
+            .is_some_and(|key| key.remember(&endpoint_url, resp.headers()));
         if status == 200 {
             let b: TokenBody = resp
                 .json()
                 .await
                 .map_err(|e| Error::InvalidResponse(e.to_string()))?;
-            let lifetime = Duration::from_secs(b.expires_in.unwrap_or(3600));
+            let token_type = TokenType::parse(b.token_type.as_deref())?;
+            if token_type == TokenType::DPoP && to.dpop.is_none() {
+                return Err(Error::InvalidResponse(
+                    "a DPoP-bound token, but no DPoP proof was sent".into(),
+                ));
+            }
             return Ok(AccessToken {
                 token: b.access_token,
+                token_type,
                 scope: b.scope,
-                expires_at: started + lifetime,
+                expires_at: started + lifetime(b.expires_in),
                 refresh_token: b.refresh_token,
                 obtained_at: started,
             });
@@ -201,7 +296,15 @@ pub(crate) async fn post_token(
             continue;
         }
         let text = resp.text().await.unwrap_or_default();
-        return Err(match serde_json::from_str::<ErrorBody>(&text) {
+        let body = serde_json::from_str::<ErrorBody>(&text);
+        if let Ok(e) = &body {
+            if got_nonce && !nonce_retried && dpop::is_nonce_error(&e.error) {
+                tracing::debug!("token endpoint asked for a DPoP nonce; retrying once");
+                nonce_retried = true;
+                continue;
+            }
+        }
+        return Err(match body {
             Ok(e) => Error::OAuth {
                 status,
                 error: e.error,
@@ -239,6 +342,7 @@ pub struct TokenSource {
     audience_param: AudienceParam,
     endpoints: Arc<Endpoints>,
     creds: Arc<Credentials>,
+    dpop: Option<DpopKey>,
     slots: Arc<Mutex<HashMap<SlotKey, Arc<Slot>>>>,
 }
 
@@ -250,8 +354,16 @@ impl TokenSource {
             audience_param: AudienceParam::default(),
             endpoints: Arc::new(endpoints),
             creds: Arc::new(creds),
+            dpop: None,
             slots: Arc::default(),
         }
+    }
+
+    /// Asks for DPoP-bound tokens (RFC 9449): every token request carries a proof made with
+    /// `key`, and [`TokenSource::authorize`] presents the tokens with proofs.
+    pub fn with_dpop(mut self, key: DpopKey) -> TokenSource {
+        self.dpop = Some(key);
+        self
     }
 
     /// Names the API with `resource` (RFC 8707) instead of `audience`.
@@ -292,14 +404,33 @@ impl TokenSource {
         Ok(fresh)
     }
 
-    /// Attaches `Authorization: Bearer` with a token for `audience` to a request.
+    /// Attaches a token for `audience` to a request: `Authorization: Bearer`, or for a
+    /// DPoP-bound token `Authorization: DPoP` and a proof for the request's method and URL.
     pub async fn authorize(
         &self,
         req: reqwest::RequestBuilder,
         audience: &str,
     ) -> Result<reqwest::RequestBuilder, Error> {
         let t = self.token(audience, None).await?;
-        Ok(req.bearer_auth(t.token))
+        match (t.token_type, &self.dpop) {
+            (TokenType::DPoP, Some(key)) => key.authorize(req, &t.token),
+            _ => Ok(req.bearer_auth(t.token)),
+        }
+    }
+
+    /// Sends a request with a token for `audience`, as [`TokenSource::authorize`] attaches it;
+    /// for a DPoP-bound token through [`DpopKey::send`], which follows a resource server's
+    /// request for a nonce.
+    pub async fn send(
+        &self,
+        req: reqwest::RequestBuilder,
+        audience: &str,
+    ) -> Result<reqwest::Response, Error> {
+        let t = self.token(audience, None).await?;
+        match (t.token_type, &self.dpop) {
+            (TokenType::DPoP, Some(key)) => key.send(req, &t.token).await,
+            _ => Ok(req.bearer_auth(t.token).send().await?),
+        }
     }
 
     fn renew_in_background(&self, slot: Arc<Slot>, key: SlotKey) {
@@ -327,7 +458,13 @@ impl TokenSource {
         if let Some(s) = scope {
             form.push(("scope".into(), s.into()));
         }
-        post_token(&self.http, &self.endpoints.token, &self.creds, form).await
+        let to = TokenEndpoint {
+            http: &self.http,
+            url: &self.endpoints.token,
+            creds: &self.creds,
+            dpop: self.dpop.as_ref(),
+        };
+        post_token(to, form).await
     }
 }
 
@@ -361,14 +498,12 @@ pub async fn delegate(
     let token = v["access_token"]
         .as_str()
         .ok_or_else(|| Error::InvalidResponse("no access_token".into()))?;
-    let lifetime = v["expires_in"]
-        .as_u64()
-        .or(v["expiresIn"].as_u64())
-        .unwrap_or(3600);
+    let valid_for = lifetime(v["expires_in"].as_u64().or(v["expiresIn"].as_u64()));
     Ok(AccessToken {
         token: token.to_owned(),
+        token_type: TokenType::Bearer,
         scope: None,
-        expires_at: started + Duration::from_secs(lifetime),
+        expires_at: started + valid_for,
         refresh_token: None,
         obtained_at: started,
     })

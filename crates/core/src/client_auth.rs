@@ -1,5 +1,6 @@
 //! How a client said who it is (RFC 6749 §2.3): `client_secret_basic`, `client_secret_post`,
-//! or only a `client_id` (public clients, §2.1).
+//! a signed assertion (`private_key_jwt`, RFC 7523 §2.2), or only a `client_id` (public
+//! clients, §2.1).
 //!
 //! RFC 6749 §2.3.1 has the id and secret form-urlencoded *before* base64 in the Basic header;
 //! many clients skip that step, which only matters for ids and secrets with reserved
@@ -52,6 +53,14 @@ pub enum ClientAuth {
         /// Secret.
         secret: Secret,
     },
+    /// A JWT the client signed (`private_key_jwt`, RFC 7523 §2.2); the server checks it
+    /// against the client's keys.
+    Assertion {
+        /// The `client_id` sent, or else the assertion's `sub` (RFC 7521 §4.2).
+        client_id: String,
+        /// The assertion.
+        assertion: Secret,
+    },
     /// Only a `client_id`: a public client (RFC 6749 §2.1).
     None {
         /// Client id.
@@ -59,12 +68,16 @@ pub enum ClientAuth {
     },
 }
 
+/// `client_assertion_type` of a JWT assertion (RFC 7523 §2.2).
+pub const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
 impl ClientAuth {
     /// The claimed client id.
     pub fn client_id(&self) -> &str {
         match self {
             ClientAuth::Basic { client_id, .. }
             | ClientAuth::Post { client_id, .. }
+            | ClientAuth::Assertion { client_id, .. }
             | ClientAuth::None { client_id } => client_id,
         }
     }
@@ -78,7 +91,7 @@ impl ClientAuth {
     pub fn secret(&self) -> Option<&Secret> {
         match self {
             ClientAuth::Basic { secret, .. } | ClientAuth::Post { secret, .. } => Some(secret),
-            ClientAuth::None { .. } => None,
+            ClientAuth::Assertion { .. } | ClientAuth::None { .. } => None,
         }
     }
 }
@@ -93,12 +106,77 @@ pub struct AuthExtractError {
     pub basic_tried: bool,
 }
 
+/// `private_key_jwt`: the assertion alone authenticates (RFC 7521 §4.2), with no secret or
+/// Basic header beside it; a `client_id` sent with it must be the assertion's subject, which
+/// the server checks with the signature.
+fn assertion(
+    authorization: Option<&str>,
+    body: BodyCredentials<'_>,
+) -> Result<ClientAuth, AuthExtractError> {
+    let fail = |error| AuthExtractError {
+        error,
+        basic_tried: authorization.is_some(),
+    };
+    if authorization.is_some() || body.client_secret.is_some() {
+        return Err(fail(OAuthError::invalid_request(
+            "use one client authentication method: a client assertion, HTTP Basic or \
+             client_secret, not two",
+        )));
+    }
+    match body.client_assertion_type {
+        Some(JWT_BEARER) => {}
+        Some(_) => return Err(fail(OAuthError::new(
+            ErrorCode::InvalidClient,
+            "client_assertion_type must be urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+        ))),
+        None => {
+            return Err(fail(OAuthError::invalid_request(
+                "client_assertion was sent without client_assertion_type",
+            )))
+        }
+    }
+    let Some(jwt) = body.client_assertion else {
+        return Err(fail(OAuthError::invalid_request(
+            "client_assertion_type was sent without client_assertion",
+        )));
+    };
+    let client_id = match body.client_id {
+        Some(id) => id.to_owned(),
+        None => unverified_subject(jwt).ok_or_else(|| {
+            fail(OAuthError::new(
+                ErrorCode::InvalidClient,
+                "the client assertion is not a JWT with a sub",
+            ))
+        })?,
+    };
+    Ok(ClientAuth::Assertion {
+        client_id,
+        assertion: Secret(jwt.to_owned()),
+    })
+}
+
+/// The `sub` of a JWT, read without checking anything: which client's keys to check it with.
+fn unverified_subject(jwt: &str) -> Option<String> {
+    let payload = jwt.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .ok()?;
+    let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    claims["sub"]
+        .as_str()
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+}
+
 /// Works out the client authentication from the `Authorization` header (if any) and the body.
 pub fn extract(
     authorization: Option<&str>,
     body: BodyCredentials<'_>,
 ) -> Result<ClientAuth, AuthExtractError> {
     let (body_id, body_secret) = (body.client_id, body.client_secret);
+    if body.client_assertion_type.is_some() || body.client_assertion.is_some() {
+        return assertion(authorization, body);
+    }
     if let Some(header) = authorization {
         let fail = |error| AuthExtractError {
             error,

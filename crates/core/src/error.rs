@@ -37,6 +37,11 @@ pub enum ErrorCode {
     ServerError,
     /// RFC 6749 §4.1.2.1: the server is temporarily unable to answer (database unreachable).
     TemporarilyUnavailable,
+    /// RFC 9449 §5: the DPoP proof is missing (where required), malformed, stale, replayed, or
+    /// made with another key than the one a token is bound to.
+    InvalidDpopProof,
+    /// RFC 9449 §8: the proof must carry the server's nonce, sent in `DPoP-Nonce`.
+    UseDpopNonce,
 }
 
 impl ErrorCode {
@@ -55,6 +60,8 @@ impl ErrorCode {
             ErrorCode::TooManyRequests => "too_many_requests",
             ErrorCode::ServerError => "server_error",
             ErrorCode::TemporarilyUnavailable => "temporarily_unavailable",
+            ErrorCode::InvalidDpopProof => "invalid_dpop_proof",
+            ErrorCode::UseDpopNonce => "use_dpop_nonce",
         }
     }
 }

@@ -562,6 +562,9 @@ pub struct Family {
     /// `refresh_token` grant gets none; a family from before generation tokens holds its
     /// tokens in the legacy table until its first rotation).
     pub token: Option<FamilyToken>,
+    /// The thumbprint of the DPoP key a public client proved when the code was redeemed: its
+    /// refresh tokens are then accepted only with a proof by that key (RFC 9449 §5).
+    pub dpop_jkt: Option<String>,
 }
 
 /// A family's current refresh token: its generation and keyed hash, never the token.

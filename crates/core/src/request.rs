@@ -29,6 +29,10 @@ pub struct TokenParams {
     pub client_id: Option<String>,
     /// The client secret (client_secret_post). Do not combine with HTTP Basic.
     pub client_secret: Option<String>,
+    /// `urn:ietf:params:oauth:client-assertion-type:jwt-bearer` (private_key_jwt, RFC 7523).
+    pub client_assertion_type: Option<String>,
+    /// A JWT signed with a key of the client's JWK Set (private_key_jwt, RFC 7523 §2.2).
+    pub client_assertion: Option<String>,
     /// The API's audience (Auth0 style).
     pub audience: Option<String>,
     /// The API's audience as an absolute URI (RFC 8707).
@@ -67,6 +71,10 @@ pub struct BodyCredentials<'a> {
     pub client_id: Option<&'a str>,
     /// `client_secret`.
     pub client_secret: Option<&'a str>,
+    /// `client_assertion_type`.
+    pub client_assertion_type: Option<&'a str>,
+    /// `client_assertion`.
+    pub client_assertion: Option<&'a str>,
 }
 
 /// The API a token is asked for: `audience` (Auth0 style) or `resource` (RFC 8707).
@@ -95,6 +103,9 @@ pub struct CodeRequest {
     pub redirect_uri: Option<String>,
     /// The PKCE verifier.
     pub code_verifier: Option<String>,
+    /// The thumbprint of the key of a verified DPoP proof sent with the request (set by the
+    /// server after checking the proof; never read from the body).
+    pub dpop_jkt: Option<String>,
 }
 
 /// `grant_type=refresh_token` (RFC 6749 §6).
@@ -103,6 +114,9 @@ pub struct RefreshRequest {
     pub refresh_token: String,
     /// A narrower scope, if asked for.
     pub scope: Option<String>,
+    /// The thumbprint of the key of a verified DPoP proof sent with the request (set by the
+    /// server after checking the proof; never read from the body).
+    pub dpop_jkt: Option<String>,
 }
 
 /// `grant_type=urn:ietf:params:oauth:grant-type:token-exchange` (RFC 8693 §2.1).
@@ -152,6 +166,8 @@ impl TokenParams {
         BodyCredentials {
             client_id: self.client_id.as_deref(),
             client_secret: self.client_secret.as_deref(),
+            client_assertion_type: self.client_assertion_type.as_deref(),
+            client_assertion: self.client_assertion.as_deref(),
         }
     }
 
@@ -172,10 +188,12 @@ impl TokenParams {
                 code: take(self.code, "code")?,
                 redirect_uri: self.redirect_uri,
                 code_verifier: self.code_verifier,
+                dpop_jkt: None,
             }),
             GrantType::RefreshToken => TokenRequest::RefreshToken(RefreshRequest {
                 refresh_token: take(self.refresh_token, "refresh_token")?,
                 scope: self.scope,
+                dpop_jkt: None,
             }),
             GrantType::TokenExchange => {
                 let subject_token = take(self.subject_token, "subject_token")?;
@@ -213,6 +231,10 @@ pub struct TokenOnlyParams {
     pub client_id: Option<String>,
     /// The client secret (client_secret_post).
     pub client_secret: Option<String>,
+    /// `urn:ietf:params:oauth:client-assertion-type:jwt-bearer` (private_key_jwt).
+    pub client_assertion_type: Option<String>,
+    /// The client assertion (private_key_jwt).
+    pub client_assertion: Option<String>,
 }
 
 impl TokenOnlyParams {
@@ -226,6 +248,8 @@ impl TokenOnlyParams {
         BodyCredentials {
             client_id: self.client_id.as_deref(),
             client_secret: self.client_secret.as_deref(),
+            client_assertion_type: self.client_assertion_type.as_deref(),
+            client_assertion: self.client_assertion.as_deref(),
         }
     }
 

@@ -173,6 +173,14 @@ fn expect(claims: &Value, now: i64) -> Expect {
     if !c.get("sub").is_some_and(Value::is_string) {
         return Expect::Reject("sub is not a string");
     }
+    // A Bearer presentation: a token bound to a DPoP key (any `cnf.jkt`) is refused, and so is
+    // a `cnf` that is not an object (RFC 9449 §7.2, RFC 7800 §3.1).
+    match c.get("cnf") {
+        None => {}
+        Some(Value::Object(cnf)) if !cnf.contains_key("jkt") => {}
+        Some(Value::Object(_)) => return Expect::Reject("bound to a DPoP key"),
+        Some(_) => return Expect::Reject("cnf is not an object"),
+    }
     let Some(exp) = c
         .get("exp")
         .and_then(Value::as_u64)

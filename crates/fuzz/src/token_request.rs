@@ -211,6 +211,8 @@ fn check_basic_header(header: &str) {
 fn check_client_auth(header: Option<&str>, params: &Params, typed: &TokenParams) {
     let body_id = params.get("client_id");
     let body_secret = params.get("client_secret");
+    let asserting =
+        params.get("client_assertion_type").is_some() || params.get("client_assertion").is_some();
     match client_auth::extract(header, typed.credentials()) {
         Ok(auth) => {
             assert_eq!(auth.is_basic(), header.is_some());
@@ -231,15 +233,30 @@ fn check_client_auth(header: Option<&str>, params: &Params, typed: &TokenParams)
                     assert_eq!(Some(client_id.as_str()), body_id);
                     assert_eq!(Some(secret.expose()), body_secret);
                 }
+                ClientAuth::Assertion {
+                    client_id,
+                    assertion,
+                } => {
+                    assert!(
+                        header.is_none() && body_secret.is_none(),
+                        "two methods accepted"
+                    );
+                    assert_eq!(
+                        params.get("client_assertion_type"),
+                        Some(client_auth::JWT_BEARER)
+                    );
+                    assert_eq!(params.get("client_assertion"), Some(assertion.expose()));
+                    assert!(body_id.is_none_or(|id| id == client_id));
+                }
                 ClientAuth::None { client_id } => {
                     assert_eq!(Some(client_id.as_str()), body_id);
-                    assert!(body_secret.is_none());
+                    assert!(body_secret.is_none() && !asserting);
                 }
             }
             assert!(!auth.client_id().is_empty());
             assert_eq!(
                 auth.secret().is_some(),
-                !matches!(auth, ClientAuth::None { .. })
+                matches!(auth, ClientAuth::Basic { .. } | ClientAuth::Post { .. })
             );
             // Debug output must not depend on the secret, or it could reach a log.
             let other = match &auth {
@@ -250,6 +267,10 @@ fn check_client_auth(header: Option<&str>, params: &Params, typed: &TokenParams)
                 ClientAuth::Post { client_id, .. } => ClientAuth::Post {
                     client_id: client_id.clone(),
                     secret: Secret::new("x"),
+                },
+                ClientAuth::Assertion { client_id, .. } => ClientAuth::Assertion {
+                    client_id: client_id.clone(),
+                    assertion: Secret::new("x"),
                 },
                 none => none.clone(),
             };
@@ -270,11 +291,17 @@ fn check_client_auth(header: Option<&str>, params: &Params, typed: &TokenParams)
                 Some(h) => {
                     let deserved = match client_auth::parse_basic(h) {
                         Err(_) => true,
-                        Ok((id, _)) => body_secret.is_some() || body_id.is_some_and(|b| b != id),
+                        Ok((id, _)) => {
+                            asserting || body_secret.is_some() || body_id.is_some_and(|b| b != id)
+                        }
                     };
                     assert!(deserved, "{h:?} with {params:?} refused: {:?}", e.error);
                 }
-                None => assert!(body_id.is_none(), "{params:?} refused: {:?}", e.error),
+                None => assert!(
+                    body_id.is_none() || asserting,
+                    "{params:?} refused: {:?}",
+                    e.error
+                ),
             }
         }
     }

@@ -1,16 +1,19 @@
-//! Token validation against a cached JWKS.
+//! Token validation against a cached JWKS, and the request-level check of both schemes.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use axum::http::request::Parts;
+use axum::http::{header, Extensions, HeaderMap, Method, Uri};
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use moka::sync::Cache;
 use sha2::{Digest, Sha256};
 
-use crate::GuardError;
+use crate::dpop::{self, DpopConfig};
+use crate::{GuardError, Refusal};
 
 /// What to accept.
 #[derive(Debug, Clone)]
@@ -29,6 +32,9 @@ pub struct GuardConfig {
     pub min_refetch_interval: Duration,
     /// How many verified tokens to remember (0: verify every time).
     pub cache_capacity: u64,
+    /// How DPoP proofs are checked (RFC 9449): the public origin `htu` is built from, the
+    /// proofs' time window, the replay record.
+    pub dpop: DpopConfig,
 }
 
 impl GuardConfig {
@@ -42,7 +48,19 @@ impl GuardConfig {
             leeway: Duration::from_secs(30),
             min_refetch_interval: Duration::from_secs(10),
             cache_capacity: 100_000,
+            dpop: DpopConfig::default(),
         }
+    }
+
+    /// The scheme, host and any path prefix clients address this API by
+    /// (`https://api.example.com`): a DPoP proof's `htu` must be this followed by the
+    /// request's path. See [`DpopConfig::public_origin`] for what happens without it.
+    ///
+    /// [`Guard::new`] panics when it is not an absolute `http(s)` URL without credentials,
+    /// query or fragment.
+    pub fn public_origin(mut self, origin: impl Into<String>) -> Self {
+        self.dpop.public_origin = Some(origin.into());
+        self
     }
 
     fn jwks_uri(&self) -> String {
@@ -77,6 +95,8 @@ pub struct Verified {
     pub scopes: HashSet<String>,
     /// Expiry, Unix seconds.
     pub exp: i64,
+    /// The key the token is bound to (`cnf.jkt`), if any.
+    jkt: Option<Arc<str>>,
 }
 
 impl Verified {
@@ -93,6 +113,23 @@ impl Verified {
     /// True when the token holds `scope`.
     pub fn has_scope(&self, scope: &str) -> bool {
         self.scopes.contains(scope)
+    }
+
+    /// The RFC 7638 thumbprint of the key the token is bound to (`cnf.jkt`, RFC 9449 §6), from
+    /// the token or the introspection answer. A request passes the guard with a bound token
+    /// only under the `DPoP` scheme with a proof made with that key, so `Some` means the
+    /// caller proved possession of the key, and `None` that it presented a bearer token.
+    pub fn jkt(&self) -> Option<&str> {
+        self.jkt.as_deref()
+    }
+
+    /// The scheme a token like this one is accepted with.
+    pub(crate) fn scheme(&self) -> crate::Scheme {
+        if self.jkt.is_some() {
+            crate::Scheme::Dpop
+        } else {
+            crate::Scheme::Bearer
+        }
     }
 }
 
@@ -118,7 +155,9 @@ struct Inner {
     refreshing: AtomicBool,
     verified: Cache<[u8; 32], Arc<Verified>>,
     introspection: Option<Introspection>,
-    active: Cache<[u8; 32], ()>,
+    /// Tokens introspection found active, with the `cnf.jkt` of its answer.
+    active: Cache<[u8; 32], Option<Arc<str>>>,
+    dpop: dpop::State,
 }
 
 impl std::fmt::Debug for Guard {
@@ -132,6 +171,11 @@ impl std::fmt::Debug for Guard {
 
 impl Guard {
     /// A guard for tokens of `cfg.issuer` meant for `cfg.audience`.
+    ///
+    /// # Panics
+    ///
+    /// When `cfg.dpop.public_origin` is set but is not an absolute `http(s)` URL without
+    /// credentials, query or fragment.
     pub fn new(cfg: GuardConfig) -> Guard {
         Self::build(cfg, None)
     }
@@ -161,6 +205,7 @@ impl Guard {
             })
             .collect();
         Guard(Arc::new(Inner {
+            dpop: dpop::State::new(&cfg.dpop),
             verified: Cache::builder()
                 .max_capacity(cfg.cache_capacity)
                 .expire_after(ExpireAtTokenExpiry)
@@ -195,16 +240,79 @@ impl Guard {
         guard
     }
 
+    /// What the guard holds for DPoP.
+    pub(crate) fn dpop_state(&self) -> &dpop::State {
+        &self.0.dpop
+    }
+
     /// How many times the JWKS was fetched.
     pub fn jwks_fetches(&self) -> u64 {
         self.0.fetches.load(Ordering::Relaxed)
     }
 
-    /// Validates a token (the part after `Bearer `).
+    /// Checks the credentials of a request: `Authorization: Bearer <token>` with a token bound
+    /// to no key, or `Authorization: DPoP <token>` with one `DPoP` proof made with the key the
+    /// token is bound to ([`Guard::validate_dpop`], the `htu` built as [`DpopConfig`] says).
+    /// The refusal names the scheme the request used, for its challenge. Scopes are the
+    /// caller's to check ([`GuardLayer::require_scopes`](crate::GuardLayer::require_scopes)).
+    pub async fn authorize(&self, parts: &Parts) -> Result<Arc<Verified>, Refusal> {
+        self.authorize_request(&parts.method, &parts.uri, &parts.headers, &parts.extensions)
+            .await
+    }
+
+    /// [`Guard::authorize`] on borrowed parts, so that the layer need not take its request
+    /// apart. The `Bearer` path reads nothing but the `Authorization` header.
+    pub(crate) async fn authorize_request(
+        &self,
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+        extensions: &Extensions,
+    ) -> Result<Arc<Verified>, Refusal> {
+        let value = headers
+            .get(header::AUTHORIZATION)
+            .ok_or(Refusal::bearer(GuardError::Missing))?;
+        let (scheme, token) = value
+            .to_str()
+            .ok()
+            .and_then(|v| v.split_once(' '))
+            .map(|(scheme, t)| (scheme, t.trim()))
+            .filter(|(_, t)| !t.is_empty())
+            .ok_or(Refusal::bearer(GuardError::InvalidToken(
+                "the Authorization header must be: Bearer <token> or DPoP <token>",
+            )))?;
+        if scheme.eq_ignore_ascii_case("bearer") {
+            self.validate(token).await.map_err(Refusal::bearer)
+        } else if scheme.eq_ignore_ascii_case("dpop") {
+            self.authorize_dpop(token, method.as_str(), uri, headers, extensions)
+                .await
+                .map_err(Refusal::dpop)
+        } else {
+            Err(Refusal::bearer(GuardError::InvalidToken(
+                "the Authorization header must be: Bearer <token> or DPoP <token>",
+            )))
+        }
+    }
+
+    /// Validates a bearer token (the part after `Bearer `). A token bound to a key (`cnf.jkt`,
+    /// in the token or in the introspection answer) is refused: it is only good with a proof
+    /// of the key (RFC 9449 §7.2; [`Guard::validate_dpop`]).
     ///
     /// The JWKS is kept for its `Cache-Control: max-age` and then refetched in the background;
     /// a key it no longer lists stops verifying from then on, cached tokens included.
     pub async fn validate(&self, token: &str) -> Result<Arc<Verified>, GuardError> {
+        let verified = self.verified(token).await?;
+        if verified.jkt.is_some() {
+            return Err(GuardError::InvalidToken(
+                "a DPoP-bound token must be sent with the DPoP scheme and a proof",
+            ));
+        }
+        Ok(verified)
+    }
+
+    /// The token checks both schemes share: signature, claims, the cache, introspection; the
+    /// binding read but not enforced.
+    pub(crate) async fn verified(&self, token: &str) -> Result<Arc<Verified>, GuardError> {
         // One clock read serves the staleness check and the cached token's expiry.
         let now = now();
         self.refresh_if_stale(now);
@@ -226,10 +334,13 @@ impl Guard {
                 v
             }
         };
-        if let Some(i) = &self.0.introspection {
-            self.introspect(i, token, digest).await?;
+        match &self.0.introspection {
+            None => Ok(verified),
+            Some(i) => {
+                let introspected = self.introspect(i, token, digest).await?;
+                bind(verified, introspected)
+            }
         }
-        Ok(verified)
     }
 
     async fn validate_cold(&self, token: &str) -> Result<Verified, GuardError> {
@@ -282,6 +393,7 @@ impl Guard {
             .get("exp")
             .and_then(|v| v.as_i64())
             .ok_or(GuardError::InvalidToken("no exp"))?;
+        let jkt = binding(claims.get("cnf"))?;
         let scopes = claims
             .get("scope")
             .and_then(|v| v.as_str())
@@ -294,6 +406,7 @@ impl Guard {
             claims,
             scopes,
             exp,
+            jkt,
         })
     }
 
@@ -391,14 +504,17 @@ impl Guard {
             .cloned()
     }
 
+    /// Asks the issuer whether the token is active; the `cnf.jkt` of its answer.
     async fn introspect(
         &self,
         i: &Introspection,
         token: &str,
         digest: [u8; 32],
-    ) -> Result<(), GuardError> {
-        if !i.cache_ttl.is_zero() && self.0.active.contains_key(&digest) {
-            return Ok(());
+    ) -> Result<Option<Arc<str>>, GuardError> {
+        if !i.cache_ttl.is_zero() {
+            if let Some(jkt) = self.0.active.get(&digest) {
+                return Ok(jkt);
+            }
         }
         let resp = self
             .0
@@ -418,10 +534,12 @@ impl Guard {
         if body["active"] != true {
             return Err(GuardError::InvalidToken("revoked"));
         }
+        // RFC 9449 §6.2: the binding travels as the same `cnf` member, at the top level.
+        let jkt = binding(body.get("cnf"))?;
         if !i.cache_ttl.is_zero() {
-            self.0.active.insert(digest, ());
+            self.0.active.insert(digest, jkt.clone());
         }
-        Ok(())
+        Ok(jkt)
     }
 }
 
@@ -463,7 +581,45 @@ fn keys_of(set: &JwkSet) -> HashMap<String, Key> {
     keys
 }
 
-fn now() -> i64 {
+/// The key thumbprint a `cnf` claim binds a token to (RFC 7800 §3.1, RFC 9449 §6.1). No `cnf`,
+/// or one without `jkt` (another confirmation method), binds it to no DPoP key; a `cnf` that is
+/// not an object, or a `jkt` that is not a non-empty string, is refused rather than ignored.
+fn binding(cnf: Option<&serde_json::Value>) -> Result<Option<Arc<str>>, GuardError> {
+    let Some(cnf) = cnf else {
+        return Ok(None);
+    };
+    let cnf = cnf
+        .as_object()
+        .ok_or(GuardError::InvalidToken("malformed cnf claim"))?;
+    match cnf.get("jkt") {
+        None => Ok(None),
+        Some(serde_json::Value::String(jkt)) if !jkt.is_empty() => {
+            Ok(Some(Arc::from(jkt.as_str())))
+        }
+        Some(_) => Err(GuardError::InvalidToken("malformed cnf.jkt")),
+    }
+}
+
+/// The verified token with the binding the introspection answer names: the same as the
+/// token's, or the only one when the token carries none.
+fn bind(
+    verified: Arc<Verified>,
+    introspected: Option<Arc<str>>,
+) -> Result<Arc<Verified>, GuardError> {
+    match (verified.jkt.as_deref(), introspected) {
+        (_, None) => Ok(verified),
+        (Some(own), Some(jkt)) if own == &*jkt => Ok(verified),
+        (Some(_), Some(_)) => Err(GuardError::InvalidToken(
+            "the token's cnf.jkt differs from the introspection answer's",
+        )),
+        (None, Some(jkt)) => Ok(Arc::new(Verified {
+            jkt: Some(jkt),
+            ..Verified::clone(&verified)
+        })),
+    }
+}
+
+pub(crate) fn now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)

@@ -6,15 +6,17 @@ use std::task::{Context, Poll};
 use axum::body::Body;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use axum::http::{header, HeaderMap, Request};
+use axum::http::{Extensions, HeaderMap, Method, Request, Uri};
 use axum::response::{IntoResponse, Response};
 use futures_util::future::BoxFuture;
 use tower::{Layer, Service};
 
-use crate::{Guard, GuardError, Verified};
+use crate::{Guard, GuardError, Refusal, Verified};
 
-/// Rejects requests without a valid Bearer token (and without the required scopes), and puts
-/// the [`Verified`] token in the request extensions for handlers ([`Authenticated`]).
+/// Rejects requests without a valid token (and without the required scopes), and puts the
+/// [`Verified`] token in the request extensions for handlers ([`Authenticated`]). A token is
+/// valid with `Authorization: Bearer` when it is bound to no key, and with
+/// `Authorization: DPoP` and a proof of its key when it is ([`Guard::authorize`]).
 #[derive(Clone, Debug)]
 pub struct GuardLayer {
     guard: Guard,
@@ -79,7 +81,10 @@ where
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let (guard, scopes) = (self.guard.clone(), self.scopes.clone());
         Box::pin(async move {
-            match authorize(&guard, &scopes, req.headers()).await {
+            // The parts are borrowed one by one: the body is not `Sync`, so a borrow of the
+            // whole request would make this future not `Send`.
+            let (method, uri, headers) = (req.method(), req.uri(), req.headers());
+            match authorize(&guard, &scopes, method, uri, headers, req.extensions()).await {
                 Ok(v) => {
                     req.extensions_mut().insert(v);
                     inner.call(req).await
@@ -93,29 +98,25 @@ where
 async fn authorize(
     guard: &Guard,
     scopes: &[String],
+    method: &Method,
+    uri: &Uri,
     headers: &HeaderMap,
-) -> Result<Arc<Verified>, GuardError> {
-    let value = headers
-        .get(header::AUTHORIZATION)
-        .ok_or(GuardError::Missing)?;
-    let token = value
-        .to_str()
-        .ok()
-        .and_then(|v| v.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, t)| t.trim())
-        .filter(|t| !t.is_empty())
-        .ok_or(GuardError::InvalidToken(
-            "the Authorization header must be: Bearer <token>",
-        ))?;
-    let verified = guard.validate(token).await?;
+    extensions: &Extensions,
+) -> Result<Arc<Verified>, Refusal> {
+    let verified = guard
+        .authorize_request(method, uri, headers, extensions)
+        .await?;
     if let Some(missing) = scopes.iter().find(|s| !verified.has_scope(s)) {
-        return Err(GuardError::InsufficientScope(missing.clone()));
+        return Err(Refusal {
+            scheme: verified.scheme(),
+            error: GuardError::InsufficientScope(missing.clone()),
+        });
     }
     Ok(verified)
 }
 
-/// The verified token of a request that passed a [`GuardLayer`].
+/// The verified token of a request that passed a [`GuardLayer`]; [`Verified::jkt`] tells a
+/// DPoP-bound token (and so a caller that proved possession of its key) from a bearer one.
 #[derive(Debug, Clone)]
 pub struct Authenticated(pub Arc<Verified>);
 

@@ -15,10 +15,12 @@ use std::sync::Arc;
 
 use axum::http::{header, HeaderMap};
 use calyx_core::client_auth::{self, ClientAuth};
-use calyx_core::model::ClientType;
+use calyx_core::model::{ClientType, KeyAuth};
 use calyx_core::request::BodyCredentials;
 use calyx_core::OAuthError;
+use calyx_token::assertion::{self, AssertionError};
 
+use crate::client_keys;
 use crate::error::ApiError;
 use crate::state::{AppState, ClientEntry};
 
@@ -50,6 +52,9 @@ pub(crate) async fn authenticate(
     state: &AppState,
     auth: &ClientAuth,
 ) -> Result<Arc<ClientEntry>, ApiError> {
+    if let ClientAuth::Assertion { .. } = auth {
+        return Box::pin(authenticate_by_assertion(state, auth)).await;
+    }
     let now = state.clock.now();
     if let Some(entry) = state.cached_client(auth.client_id()) {
         if credentials_match(state, &entry, auth, now) {
@@ -97,11 +102,23 @@ async fn authenticate_from_database(
             }
         }
     }
+    Err(refuse(state, auth, floor, now).await)
+}
+
+/// The answer to a failed authentication, given once it has taken [`FAILURE_FLOOR`]: 401, or
+/// 429 for a client id blocked after too many failures (the module header).
+async fn refuse(
+    state: &AppState,
+    auth: &ClientAuth,
+    floor: tokio::time::Instant,
+    now: i64,
+) -> ApiError {
+    let id = auth.client_id();
     tokio::time::sleep_until(floor).await;
     if let Some(wait) = state.client_auth.blocked_for(id, now) {
-        return Err(ApiError::RateLimited {
+        return ApiError::RateLimited {
             retry_after: wait as u64,
-        });
+        };
     }
     tracing::info!(client_id = %id, "client authentication failed");
     // The failure that trips the block is still answered 401; later ones get 429.
@@ -117,14 +134,114 @@ async fn authenticate_from_database(
             None,
         );
     }
-    Err(ApiError::OAuth {
+    ApiError::OAuth {
         error: OAuthError::invalid_client(),
         basic_challenge: auth.is_basic(),
-    })
+    }
 }
+
+/// `private_key_jwt` (RFC 7523 §2.2, §3): the assertion verifies with one of the client's
+/// registered keys and its `jti` has not been used before, on any node. Refusals are
+/// answered like a wrong secret; the reason goes to the log.
+async fn authenticate_by_assertion(
+    state: &AppState,
+    auth: &ClientAuth,
+) -> Result<Arc<ClientEntry>, ApiError> {
+    let ClientAuth::Assertion {
+        client_id,
+        assertion,
+    } = auth
+    else {
+        unreachable!("called for assertions only");
+    };
+    let now = state.clock.now();
+    let floor = tokio::time::Instant::now() + FAILURE_FLOOR;
+    let entry = match state.cached_client(client_id) {
+        Some(entry) => Some(entry),
+        None => state.load_client_entry(client_id).await?,
+    };
+    let verdict = match &entry {
+        Some(entry) if entry.client.policy.auth == Some(KeyAuth::PrivateKeyJwt) => {
+            check_assertion(state, &entry.client, assertion.expose(), now).await?
+        }
+        Some(_) => Err("the client is not registered for private_key_jwt".into()),
+        None => Err("no such client".into()),
+    };
+    match (verdict, entry) {
+        (Ok(()), Some(entry)) => enabled(entry, auth),
+        (Err(why), _) => {
+            tracing::info!(client_id = %client_id, reason = %why, "client assertion refused");
+            Err(refuse(state, auth, floor, now).await)
+        }
+        (Ok(()), None) => unreachable!("an assertion is checked only for a known client"),
+    }
+}
+
+/// Verifies `jwt` for `client` and records its `jti`: `Err` says why it was refused.
+async fn check_assertion(
+    state: &AppState,
+    client: &calyx_core::model::Client,
+    jwt: &str,
+    now: i64,
+) -> Result<Result<(), String>, ApiError> {
+    let base = state.issuer.trim_end_matches('/');
+    let endpoints = ASSERTION_PATHS.map(|p| format!("{base}{p}"));
+    let mut audiences = vec![state.issuer.as_str()];
+    audiences.extend(endpoints.iter().map(String::as_str));
+    let expected = assertion::Expected {
+        client_id: &client.id,
+        audiences: &audiences,
+        now,
+        leeway: ASSERTION_LEEWAY,
+    };
+    let keys = match client_keys::keys(client, false).await {
+        Ok(keys) => keys,
+        Err(why) => return Ok(Err(why)),
+    };
+    let mut verified = keys.verify(jwt, &expected);
+    if verified == Err(AssertionError::UnknownKey) && client.policy.jwks_uri.is_some() {
+        // The client may have rotated its keys since the set was cached.
+        if let Ok(fresh) = client_keys::keys(client, true).await {
+            verified = fresh.verify(jwt, &expected);
+        }
+    }
+    let assertion = match verified {
+        Ok(a) => a,
+        Err(e) => return Ok(Err(e.to_string())),
+    };
+    let input = format!("assertion\0{}\0{}", client.id, assertion.jti);
+    let key = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, input.as_bytes());
+    if !state
+        .store
+        .use_once(key.as_ref(), assertion.exp + ASSERTION_LEEWAY + 1)
+        .await?
+    {
+        return Ok(Err("the client assertion's jti was used before".into()));
+    }
+    Ok(Ok(()))
+}
+
+/// Where a client assertion may be addressed besides the issuer: the endpoints that take
+/// client authentication (RFC 7523 §3 point 3 names the token endpoint; RFC 9126 §2 the
+/// issuer for PAR).
+const ASSERTION_PATHS: [&str; 5] = [
+    "/oauth/token",
+    "/v2/oauth/token",
+    "/oauth/par",
+    "/oauth/revoke",
+    "/oauth/introspect",
+];
+
+/// Clock skew allowed on an assertion's times, seconds.
+const ASSERTION_LEEWAY: i64 = 30;
 
 fn credentials_match(state: &AppState, entry: &ClientEntry, auth: &ClientAuth, now: i64) -> bool {
     let c = &entry.client;
+    if c.policy.auth.is_some() {
+        // A client registered for a key-based method proves itself with its key, never a
+        // secret it may still hold from before.
+        return false;
+    }
     match (c.client_type, auth.secret()) {
         (ClientType::Public, None) => true,
         (ClientType::Public, Some(_)) | (ClientType::Confidential, None) => false,

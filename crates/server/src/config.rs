@@ -72,6 +72,10 @@ pub struct Config {
         )
     )]
     pub sqlite_sync_full: bool,
+    /// Require a server nonce (`DPoP-Nonce`, RFC 9449 §8) in every DPoP proof at the token
+    /// endpoint: a proof made ahead of time is then useless after a few minutes.
+    #[arg(long, env = "CALYX_DPOP_NONCE")]
+    pub dpop_nonce: bool,
     /// Seconds within which a just-spent refresh token may be presented again and get the
     /// same successor (0 = any reuse revokes the whole family).
     #[arg(long, env = "CALYX_REFRESH_REUSE_LEEWAY", default_value_t = 0)]

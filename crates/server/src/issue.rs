@@ -67,6 +67,7 @@ pub(crate) fn access_claims(
         scope: scope.to_string(),
         org_id: Some(org_id.to_owned()),
         sid,
+        cnf: None,
     }
 }
 
@@ -102,7 +103,7 @@ pub struct TokenResponse {
     /// RFC 8693 §2.2.1: the type of the issued token (token exchange only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub issued_token_type: Option<&'static str>,
-    /// Always `Bearer`.
+    /// `DPoP` for a token bound to a DPoP key (RFC 9449 §5), else `Bearer`.
     pub token_type: &'static str,
     /// Lifetime in seconds.
     pub expires_in: i64,
@@ -123,7 +124,10 @@ pub(crate) async fn respond(
     let response = TokenResponse {
         access_token,
         issued_token_type,
-        token_type: "Bearer",
+        token_type: match &claims.cnf {
+            Some(cnf) if cnf.jkt.is_some() => "DPoP",
+            _ => "Bearer",
+        },
         expires_in: claims.exp - claims.iat,
         scope: claims.scope,
         refresh_token,

@@ -10,6 +10,8 @@
 //! - `state`: shared state — store, clock, key set, caches, limiters, metrics.
 //! - `error`: the one error type and its `IntoResponse` (RFC 6749 §5.2 bodies).
 //! - `routes/*`: one file per endpoint, registered in `routes::app`.
+//! - `authn`, `dpop`: client authentication (secrets, assertions, certificates) and DPoP
+//!   proofs at the token endpoint.
 //! - `keys`, `manage`: key rotation and the management layer the CLI and `/admin/v1` share.
 //! - `reload`: drops caches and reloads keys when the database changes (PostgreSQL
 //!   `LISTEN/NOTIFY`, and a poll of the change counter).
@@ -19,8 +21,10 @@
 
 mod authn;
 mod bearer;
+mod client_keys;
 pub mod clock;
 pub mod config;
+mod dpop;
 pub mod error;
 mod issue;
 mod jobs;

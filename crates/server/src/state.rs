@@ -88,6 +88,8 @@ pub struct Inner {
     pub web_sealer: Sealer,
     /// Keys refresh-token tags (`calyx_core::grant::refresh_token`), derived from the pepper.
     pub refresh_tags: SecretHasher,
+    /// The server's DPoP nonces, derived from the pepper.
+    pub(crate) dpop_nonces: crate::dpop::Nonces,
     /// Add `Secure` to cookies (the issuer is https).
     pub secure_cookies: bool,
     /// Prometheus metrics.
@@ -135,6 +137,7 @@ impl AppState {
         let cache_ttl = Duration::from_secs(60);
         let web_sealer = web_sealer(&p.hasher);
         let refresh_tags = refresh_tags(&p.hasher);
+        let dpop_nonces = crate::dpop::Nonces::new(&p.hasher);
         let secure_cookies = issuer.starts_with("https://");
         AppState(Arc::new(Inner {
             store: p.store,
@@ -173,6 +176,7 @@ impl AppState {
             ),
             web_sealer,
             refresh_tags,
+            dpop_nonces,
             secure_cookies,
             metrics: Metrics::default(),
             config,

@@ -249,6 +249,7 @@ where
     for<'q> String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
     for<'q> i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
     for<'q> Option<i64>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> Option<String>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
 {
     let token = f.token.as_ref();
     sqlx::query(sql::FAMILY_INSERT)
@@ -263,6 +264,7 @@ where
         .bind(token.map(|t| t.token_hash.clone()))
         .bind(token.map(|t| t.issued_at))
         .bind(token.map(|t| t.expires_at))
+        .bind(f.dpop_jkt.clone())
         .execute(&mut *conn)
         .await?;
     Ok(())

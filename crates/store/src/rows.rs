@@ -281,6 +281,7 @@ pub(crate) struct FamilyRow {
     token_hash: Option<Vec<u8>>,
     token_issued_at: Option<i64>,
     token_expires_at: Option<i64>,
+    dpop_jkt: Option<String>,
 }
 
 /// A family's current refresh token from its columns: none before its first generation token.
@@ -319,6 +320,7 @@ impl TryFrom<FamilyRow> for Family {
                 r.token_issued_at,
                 r.token_expires_at,
             ),
+            dpop_jkt: r.dpop_jkt,
         })
     }
 }
@@ -343,6 +345,7 @@ pub(crate) struct RefreshFamilyRow {
     family_token_hash: Option<Vec<u8>>,
     token_issued_at: Option<i64>,
     token_expires_at: Option<i64>,
+    dpop_jkt: Option<String>,
 }
 
 impl TryFrom<RefreshFamilyRow> for (RefreshToken, Family) {
@@ -363,6 +366,7 @@ impl TryFrom<RefreshFamilyRow> for (RefreshToken, Family) {
                 r.token_issued_at,
                 r.token_expires_at,
             ),
+            dpop_jkt: r.dpop_jkt,
         };
         let token = RefreshToken {
             token_hash: r.token_hash,

@@ -200,8 +200,8 @@ pub(crate) const CODE_SPEND: &str =
 
 pub(crate) const FAMILY_INSERT: &str =
     "INSERT INTO families (id, client_id, user_id, org_id, api_id, scope, created_at, revoked_at, \
-       token_generation, token_hash, token_issued_at, token_expires_at) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, $8, $9, $10, $11)";
+       token_generation, token_hash, token_issued_at, token_expires_at, dpop_jkt) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, $8, $9, $10, $11, $12)";
 
 pub(crate) const FAMILY_BY_ID: &str = "SELECT * FROM families WHERE id = $1";
 
@@ -238,7 +238,7 @@ pub(crate) const REFRESH_WITH_FAMILY: &str =
        r.successor_sealed, f.client_id, f.user_id, f.org_id, f.api_id, \
        f.scope AS family_scope, f.created_at AS family_created_at, f.revoked_at, \
        f.token_generation, f.token_hash AS family_token_hash, f.token_issued_at, \
-       f.token_expires_at \
+       f.token_expires_at, f.dpop_jkt \
      FROM refresh_tokens r JOIN families f ON f.id = r.family_id WHERE r.token_hash = $1";
 
 /// The gate of a legacy token's rotation: spend it only if it is live and its family is not

@@ -245,6 +245,7 @@ fn new_family(w: &World, id: &str) -> Family {
         created_at: NOW,
         revoked_at: None,
         token: None,
+        dpop_jkt: None,
     }
 }
 

@@ -14,7 +14,8 @@
 
 use calyx_core::grant::{refresh_token, Secrets};
 use calyx_core::model::{
-    Api, AuthCode, ClientType, Family, FamilyToken, GrantType, SigningAlg, User,
+    Api, AuthCode, ClientPolicy, ClientType, Family, FamilyToken, GrantType, Quota, SigningAlg,
+    User,
 };
 use calyx_core::ScopeSet;
 use calyx_server::manage::{Manager, NewApi, NewClient, NewUser};
@@ -193,6 +194,19 @@ impl<'a> Fixture<'a> {
         self
     }
 
+    /// The client's policy: key-based authentication, DPoP, PAR (after [`Fixture::app`],
+    /// which starts the client afresh).
+    pub fn policy(mut self, policy: ClientPolicy) -> Self {
+        self.client.policy = policy;
+        self
+    }
+
+    /// The client's token quota.
+    pub fn quota(mut self, quota: Quota) -> Self {
+        self.client.quota = quota;
+        self
+    }
+
     /// The client's grant types.
     pub fn grant_types(mut self, grant_types: &[GrantType]) -> Self {
         self.client.grant_types = grant_types.to_vec();
@@ -319,6 +333,7 @@ pub async fn seed_refresh_token(
             issued_at: now,
             expires_at: now + lifetime,
         }),
+        dpop_jkt: None,
     };
     m.store
         .insert_code(&AuthCode {

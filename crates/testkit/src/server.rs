@@ -33,6 +33,8 @@ pub struct Config {
     /// Record the traffic and capture the server's trace-level log into this directory, for
     /// the secret scan (see [`crate::traffic`]).
     pub record_into: Option<PathBuf>,
+    /// Serve this database instead of a fresh one: another node of the server that uses it.
+    pub node_of: Option<String>,
     server: calyx_server::Config,
 }
 
@@ -45,6 +47,7 @@ impl Default for Config {
         Config {
             postgres_from_env: true,
             record_into: None,
+            node_of: None,
             server,
         }
     }
@@ -116,7 +119,9 @@ impl TestServer {
         let mut cfg = Config::default();
         configure(&mut cfg);
         let dir = tempfile::tempdir().unwrap();
-        let database_url = if cfg.postgres_from_env {
+        let database_url = if let Some(url) = &cfg.node_of {
+            url.clone()
+        } else if cfg.postgres_from_env {
             database::test_database(dir.path()).await
         } else {
             database::sqlite_url(dir.path())

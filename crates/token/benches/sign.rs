@@ -16,6 +16,7 @@ fn claims() -> AccessClaims {
         scope: "read:consumers write:consumers read:credit.score".into(),
         org_id: Some("org_3hTq8sPz0aYk1vX2".into()),
         sid: None,
+        cnf: None,
     }
 }
 

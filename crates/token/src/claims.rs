@@ -27,4 +27,19 @@ pub struct AccessClaims {
     /// The grant family a user token descends from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sid: Option<String>,
+    /// The key the token is bound to (RFC 7800 §3.1): a DPoP key (RFC 9449 §6.1) or a TLS
+    /// client certificate (RFC 8705 §3.1). Absent on a Bearer token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<Confirmation>,
+}
+
+/// The `cnf` claim of a sender-constrained token.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Confirmation {
+    /// RFC 9449 §6.1: the RFC 7638 thumbprint of the DPoP key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jkt: Option<String>,
+    /// RFC 8705 §3.1: the base64url SHA-256 of the DER of the client's TLS certificate.
+    #[serde(rename = "x5t#S256", default, skip_serializing_if = "Option::is_none")]
+    pub x5t_s256: Option<String>,
 }

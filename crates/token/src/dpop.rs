@@ -43,6 +43,8 @@ pub struct Proof {
     pub jti: String,
     /// When the proof was made.
     pub iat: i64,
+    /// The nonce it carries, if any (checked against [`Expected::nonce`] when that is set).
+    pub nonce: Option<String>,
 }
 
 /// Why a proof was refused. [`DpopError::UseNonce`] asks the client to retry with the
@@ -143,6 +145,7 @@ pub fn verify(proof: &str, expected: &Expected<'_>) -> Result<Proof, DpopError> 
         jkt,
         jti: claims.jti,
         iat: claims.iat,
+        nonce: claims.nonce,
     })
 }
 

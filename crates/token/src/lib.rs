@@ -23,5 +23,5 @@ mod keys;
 pub mod seal;
 pub mod secret;
 
-pub use claims::AccessClaims;
+pub use claims::{AccessClaims, Confirmation};
 pub use keys::{KeySet, SigningAlg, SigningKey, TokenError, VerifyError};

@@ -4,23 +4,35 @@
 
 use std::process::{Command, Stdio};
 
-use calyx_client::{AudienceParam, AuthMethod, Credentials, Endpoints, TokenSource};
+use calyx_client::{
+    AudienceParam, AuthMethod, ClientKey, Credentials, DpopKey, Endpoints, Error, TokenSource,
+    TokenType,
+};
 use calyx_guard::{Guard, GuardConfig};
-use calyx_testkit::process::spawn_announcing;
+use calyx_testkit::jwt_parts;
+use calyx_testkit::process::{spawn_announcing, Reaped};
 
-#[tokio::test]
-#[ignore = "needs Node and tests/interop/node_modules: run by scripts/interop-test"]
-async fn client_credentials_from_oidc_provider_and_the_guard_accepts_its_jwt() {
+/// Starts tests/interop/provider.mjs; with `jwks`, it also registers the `private_key_jwt`
+/// client with that key set. The process stops when the returned handle is dropped, even by
+/// a panic. Returns the issuer.
+fn start_provider(jwks: Option<&serde_json::Value>) -> (Reaped, String) {
     let script = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../../tests/interop/provider.mjs"
     );
-    // Stopped when the test ends, even by panic.
-    let (_provider, port, _) = spawn_announcing(
-        Command::new("node").arg(script).stderr(Stdio::null()),
-        "listening on ",
-    );
-    let issuer = format!("http://127.0.0.1:{port}");
+    let mut cmd = Command::new("node");
+    cmd.arg(script).stderr(Stdio::null());
+    if let Some(jwks) = jwks {
+        cmd.env("INTEROP_CLIENT_JWKS", jwks.to_string());
+    }
+    let (provider, port, _) = spawn_announcing(&mut cmd, "listening on ");
+    (provider, format!("http://127.0.0.1:{port}"))
+}
+
+#[tokio::test]
+#[ignore = "needs Node and tests/interop/node_modules: run by scripts/interop-test"]
+async fn client_credentials_from_oidc_provider_and_the_guard_accepts_its_jwt() {
+    let (_provider, issuer) = start_provider(None);
 
     let http = reqwest::Client::new();
     let endpoints = Endpoints::discover(&http, &issuer)
@@ -53,4 +65,80 @@ async fn client_credentials_from_oidc_provider_and_the_guard_accepts_its_jwt() {
         .await
         .expect("the guard accepts it");
     assert!(verified.has_scope("read:consumers"));
+}
+
+#[tokio::test]
+#[ignore = "needs Node and tests/interop/node_modules: run by scripts/interop-test"]
+async fn dpop_bound_tokens_from_oidc_provider_with_private_key_jwt_through_its_nonce() {
+    let client_key = ClientKey::generate().unwrap();
+    let (_provider, issuer) = start_provider(Some(&client_key.jwks()));
+    let http = reqwest::Client::new();
+    let endpoints = Endpoints::discover(&http, &issuer).await.unwrap();
+    let audience = "https://api.interop.test/";
+    let dpop = DpopKey::generate().unwrap();
+    let source = TokenSource::new(
+        http.clone(),
+        endpoints.clone(),
+        Credentials::private_key_jwt("interop-pkjwt", client_key.clone()),
+    )
+    .with_audience_param(AudienceParam::Resource)
+    .with_dpop(dpop.clone());
+
+    // oidc-provider wants a nonce in every proof: the first request is refused with
+    // use_dpop_nonce, the retry (with a new assertion: it spent the first one's jti) succeeds.
+    let token = source
+        .token(audience, Some("read:consumers"))
+        .await
+        .expect("a DPoP-bound token for a private_key_jwt client");
+    assert_eq!(token.token_type, TokenType::DPoP);
+    let (_, claims) = jwt_parts(&token.token);
+    assert_eq!(claims["cnf"]["jkt"], dpop.thumbprint(), "bound to the key");
+    assert_eq!(claims["client_id"], "interop-pkjwt");
+    assert!(
+        dpop.nonce_for(&endpoints.token).is_some(),
+        "the provider's nonce is remembered"
+    );
+
+    // Assertions addressed to the issuer instead of the token endpoint, and the remembered
+    // nonce used from the first proof on.
+    let to_issuer = TokenSource::new(
+        http.clone(),
+        endpoints.clone(),
+        Credentials::private_key_jwt(
+            "interop-pkjwt",
+            client_key.clone().with_audience(issuer.clone()),
+        ),
+    )
+    .with_audience_param(AudienceParam::Resource)
+    .with_dpop(dpop.clone());
+    let again = to_issuer
+        .token(audience, Some("read:consumers"))
+        .await
+        .expect("aud = the issuer");
+    assert_ne!(again.token, token.token);
+    assert_eq!(jwt_parts(&again.token).1["cnf"]["jkt"], dpop.thumbprint());
+
+    // The client only gets DPoP-bound tokens: without a proof it is refused.
+    let no_dpop = TokenSource::new(
+        http.clone(),
+        endpoints.clone(),
+        Credentials::private_key_jwt("interop-pkjwt", client_key),
+    )
+    .with_audience_param(AudienceParam::Resource);
+    let err = no_dpop.token(audience, None).await.unwrap_err();
+    assert!(matches!(err, Error::OAuth { status: 400, .. }), "{err:?}");
+
+    // A key the client did not register is refused as client authentication.
+    let stranger = TokenSource::new(
+        http,
+        endpoints,
+        Credentials::private_key_jwt("interop-pkjwt", ClientKey::generate().unwrap()),
+    )
+    .with_audience_param(AudienceParam::Resource)
+    .with_dpop(dpop);
+    let err = stranger.token(audience, None).await.unwrap_err();
+    assert!(
+        matches!(&err, Error::OAuth { status: 401, error, .. } if error == "invalid_client"),
+        "{err:?}"
+    );
 }

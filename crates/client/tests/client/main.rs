@@ -1,8 +1,13 @@
 //! calyx-client against a real Calyx server.
 
+/// DPoP and `private_key_jwt` against a mock server in the test (the server's own DPoP support
+/// is tested in its suite).
+mod dpop;
 /// Against a third-party issuer (ignored unless `scripts/interop-test` runs it). One test binary
 /// for the crate: each binary links the whole server.
 mod interop;
+mod mock;
+mod private_key_jwt;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};

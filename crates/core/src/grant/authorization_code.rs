@@ -9,7 +9,7 @@
 use crate::grant::{
     invalid_grant, refresh_token, ApiDirectory, GrantError, Replayed, Secrets, UserGrant,
 };
-use crate::model::{AuthCode, Client, Family, FamilyToken, GrantType};
+use crate::model::{AuthCode, Client, ClientType, Family, FamilyToken, GrantType};
 use crate::request::CodeRequest;
 use crate::store::{Codes, RefreshTokens, Users};
 use crate::{pkce, OAuthError};
@@ -67,6 +67,12 @@ where
             issued_at: now,
             expires_at: now + api.refresh_token_lifetime,
         }),
+        // RFC 9449 §5: a public client's refresh tokens are bound to the key it proved; a
+        // confidential client's are bound to its authentication already.
+        dpop_jkt: match client.client_type {
+            ClientType::Public => request.dpop_jkt.clone(),
+            ClientType::Confidential => None,
+        },
     };
     if !store.redeem_code(&code_hash, now, &family).await? {
         // Lost the race, or a replay: the winner's tokens must not survive.

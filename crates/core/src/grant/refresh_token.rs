@@ -148,6 +148,16 @@ where
             "the refresh token was issued to another client",
         ));
     }
+    if let Some(bound) = &family.dpop_jkt {
+        // RFC 9449 §5: checked before the rotation, so a thief's attempt spends nothing.
+        if request.dpop_jkt.as_deref() != Some(bound.as_str()) {
+            return Err(OAuthError::new(
+                ErrorCode::InvalidDpopProof,
+                "the refresh token is bound to a DPoP key: send a proof made with that key",
+            )
+            .into());
+        }
+    }
     // RFC 6749 §6: a narrower scope is allowed, a wider one is not.
     let scope = decide_scope(request.scope.as_deref(), &family.scope)?;
     let Some(api) = apis.api_by_id(&family.api_id).await? else {

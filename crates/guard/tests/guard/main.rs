@@ -1,5 +1,7 @@
 //! calyx-guard against a real Calyx server and a real axum API behind the layer.
 
+/// DPoP-bound tokens (RFC 9449) with proofs made by an independent JOSE library.
+mod dpop;
 /// The `consumers_api` example in front of a real server (one test binary for the crate: each
 /// binary links the whole server).
 mod example;
@@ -116,23 +118,37 @@ impl World {
     }
 }
 
-/// The consumers API of the example, behind the guard.
+/// The consumers API of the example, behind the guard: its base URL.
 async fn api(guard: Guard) -> String {
-    async fn list(Authenticated(t): Authenticated) -> Json<Value> {
-        Json(json!({"consumers": [], "caller": t.subject()}))
-    }
-    let mut app = Router::new();
-    for (path, scope) in [
-        ("/v1/consumers", "read:consumers"),
-        ("/v1/consumers/new", "write:consumers"),
-    ] {
-        let layer = GuardLayer::new(guard.clone()).require_scopes(&[scope]);
-        app = app.route(path, get(list).layer(layer));
-    }
+    let (listener, origin) = listen().await;
+    serve_api(listener, guard);
+    origin
+}
+
+/// A listener on a free port, and the base URL it answers at.
+async fn listen() -> (tokio::net::TcpListener, String) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
+    let origin = format!("http://{}", listener.local_addr().unwrap());
+    (listener, origin)
+}
+
+/// Serves the consumers API behind `guard` on `listener`: `/v1/consumers` (read),
+/// `/v1/consumers/new` (write), and `/nested/consumers` (read) in a router nested under
+/// `/nested`. The handler answers with the caller and the key its token is bound to.
+fn serve_api(listener: tokio::net::TcpListener, guard: Guard) {
+    async fn list(Authenticated(t): Authenticated) -> Json<Value> {
+        Json(json!({"consumers": [], "caller": t.subject(), "jkt": t.jkt()}))
+    }
+    let layer = |scope: &str| GuardLayer::new(guard.clone()).require_scopes(&[scope]);
+    let nested = Router::new().route("/consumers", get(list).layer(layer("read:consumers")));
+    let app = Router::new()
+        .route("/v1/consumers", get(list).layer(layer("read:consumers")))
+        .route(
+            "/v1/consumers/new",
+            get(list).layer(layer("write:consumers")),
+        )
+        .nest("/nested", nested);
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    format!("http://{addr}")
 }
 
 async fn call(api: &str, path: &str, authorization: Option<String>) -> (u16, String, Value) {

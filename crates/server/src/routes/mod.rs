@@ -121,7 +121,7 @@ impl App {
         let state = &endpoint.state;
         let mut response = observe_with(&endpoint.observers[path], req, |req| async move {
             let (parts, body) = req.into_parts();
-            token::answer(state, &parts.headers, body).await
+            token::answer(state, TOKEN_PATHS[path], &parts.headers, body).await
         })
         .await;
         response

@@ -144,8 +144,11 @@ async fn do_introspect(
             _ => return Ok(inactive),
         }
     }
+    // A bound token's `cnf` comes along (RFC 9449 §6.2, RFC 8705 §3.2), so a resource server
+    // that introspects can check the binding.
+    let bound = claims.cnf.as_ref().is_some_and(|c| c.jkt.is_some());
     let mut v = serde_json::to_value(&claims).map_err(anyhow::Error::new)?;
     v["active"] = json!(true);
-    v["token_type"] = json!("Bearer");
+    v["token_type"] = json!(if bound { "DPoP" } else { "Bearer" });
     Ok(v)
 }

@@ -21,6 +21,7 @@ use calyx_core::{ErrorCode, OAuthError};
 
 use crate::authn::authenticated_client;
 use crate::bearer;
+use crate::dpop;
 use crate::error::ApiError;
 use crate::issue::{self, access_claims, Subject};
 use crate::metrics::TokenLabels;
@@ -49,15 +50,25 @@ use crate::state::{AppState, ClientEntry};
         (status = 503, description = "temporarily_unavailable: database unreachable", body = crate::openapi::OAuthErrorBody),
     )
 )]
-pub async fn token(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
-    answer(&state, &headers, body).await
+pub async fn token(
+    State(state): State<AppState>,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    answer(&state, uri.path(), &headers, body).await
 }
 
 /// [`token`] without the extractors: what `routes::App` calls when it serves the endpoint
-/// ahead of the router.
-pub(crate) async fn answer(state: &AppState, headers: &HeaderMap, body: Body) -> Response {
+/// ahead of the router. `path` is the path the request was sent to (a DPoP proof names it).
+pub(crate) async fn answer(
+    state: &AppState,
+    path: &str,
+    headers: &HeaderMap,
+    body: Body,
+) -> Response {
     let mut grant_label = "unknown";
-    let result = handle(state, headers, body, &mut grant_label).await;
+    let result = handle(state, path, headers, body, &mut grant_label).await;
     let outcome = match &result {
         Ok(_) => "issued",
         Err(e) => error_label(e),
@@ -70,39 +81,61 @@ pub(crate) async fn answer(state: &AppState, headers: &HeaderMap, body: Body) ->
             outcome,
         })
         .inc();
-    match result {
+    let mut response = match result {
         Ok(resp) => resp,
         Err(e) => e.into_response(),
+    };
+    // RFC 9449 §8: every answer to a DPoP request carries the nonce to use next.
+    if state.config.dpop_nonce && headers.contains_key(dpop::DPOP) {
+        if let Some(nonce) = dpop::nonce_header(state) {
+            response.headers_mut().insert(dpop::DPOP_NONCE, nonce);
+        }
     }
+    response
 }
 
 async fn handle(
     state: &AppState,
+    path: &str,
     headers: &HeaderMap,
     body: Body,
     grant_label: &mut &'static str,
 ) -> Result<Response, ApiError> {
+    let proof = dpop::header(headers)?;
     let params = TokenParams::parse(super::read_params(state, headers, body).await?)?;
     let grant_type = params.grant_type()?;
     *grant_label = grant_type.as_str();
     let entry = authenticated_client(state, headers, params.credentials()).await?;
     ensure_client_may_use(&entry.client, grant_type)?;
+    // RFC 9449 §5: a proof binds what is issued to its key.
+    let jkt = match proof {
+        Some(proof) => Some(Box::pin(dpop::accept(state, proof, path)).await?),
+        None if entry.client.policy.require_dpop => {
+            return Err(dpop::invalid(
+                "this client must send a DPoP proof with every token request",
+            )
+            .into())
+        }
+        None => None,
+    };
     let issued = match params.into_request(grant_type)? {
         TokenRequest::ClientCredentials(request) => {
-            client_credentials(state, &entry, &request).await
+            client_credentials(state, &entry, &request, jkt).await
         }
-        TokenRequest::AuthorizationCode(request) => {
+        TokenRequest::AuthorizationCode(mut request) => {
             let (store, client, now) = (&*state.store, &entry.client, state.clock.now());
+            request.dpop_jkt = jkt.clone();
             let grant = authorization_code::redeem(store, state, state, client, request, now);
-            user_grant(state, &entry, grant.await).await
+            user_grant(state, &entry, grant.await, jkt).await
         }
-        TokenRequest::RefreshToken(request) => {
+        TokenRequest::RefreshToken(mut request) => {
             let (store, client, now) = (&*state.store, &entry.client, state.clock.now());
             let leeway = state.config.refresh_reuse_leeway;
+            request.dpop_jkt = jkt.clone();
             let grant = refresh_token::rotate(store, state, state, client, request, now, leeway);
-            user_grant(state, &entry, grant.await).await
+            user_grant(state, &entry, grant.await, jkt).await
         }
-        TokenRequest::TokenExchange(request) => token_exchange(state, &entry, &request).await,
+        TokenRequest::TokenExchange(request) => token_exchange(state, &entry, &request, jkt).await,
     };
     if issued.is_ok() {
         // Usage per client and hour: one atomic add; `usage` flushes it off this path.
@@ -118,6 +151,7 @@ async fn client_credentials(
     state: &AppState,
     entry: &ClientEntry,
     request: &ClientCredentialsRequest,
+    jkt: Option<String>,
 ) -> Result<Response, ApiError> {
     let client = &entry.client;
     let decision = client_credentials::decide(request, &entry.grants)?;
@@ -137,7 +171,7 @@ async fn client_credentials(
             });
         }
     }
-    let claims = access_claims(
+    let mut claims = access_claims(
         state,
         Subject::Client,
         &api,
@@ -145,6 +179,7 @@ async fn client_credentials(
         &client.org_id,
         &decision.scope,
     );
+    bind(&mut claims, jkt);
     issue::respond(state, api.alg, claims, None, None).await
 }
 
@@ -153,10 +188,11 @@ async fn user_grant(
     state: &AppState,
     entry: &ClientEntry,
     grant: Result<UserGrant, GrantError>,
+    jkt: Option<String>,
 ) -> Result<Response, ApiError> {
     let grant = grant.map_err(|e| grant_error(state, entry, e))?;
     let family = &grant.family;
-    let claims = access_claims(
+    let mut claims = access_claims(
         state,
         Subject::SignedIn {
             user_id: &family.user_id,
@@ -167,7 +203,19 @@ async fn user_grant(
         &family.org_id,
         &grant.scope,
     );
+    bind(&mut claims, jkt);
     issue::respond(state, grant.api.alg, claims, grant.refresh_token, None).await
+}
+
+/// Binds an access token to the DPoP key `jkt`, if a proof came with the request (RFC 9449
+/// §6.1).
+fn bind(claims: &mut calyx_token::AccessClaims, jkt: Option<String>) {
+    if let Some(jkt) = jkt {
+        claims.cnf = Some(calyx_token::Confirmation {
+            jkt: Some(jkt),
+            x5t_s256: None,
+        });
+    }
 }
 
 /// A refused grant as an answer; a replayed code or refresh token is logged and recorded in
@@ -213,6 +261,7 @@ async fn token_exchange(
     state: &AppState,
     entry: &ClientEntry,
     request: &ExchangeRequest,
+    jkt: Option<String>,
 ) -> Result<Response, ApiError> {
     let invalid_grant = |why| ApiError::from(OAuthError::new(ErrorCode::InvalidGrant, why));
     let org = match bearer::org_token(state, &request.subject_token).await? {
@@ -227,7 +276,8 @@ async fn token_exchange(
     let delegation = token_exchange::exchange(&*state.store, &entry.client, request, org.subject())
         .await
         .map_err(|e| grant_error(state, entry, e))?;
-    let claims = issue::delegated_claims(state, &delegation, &org.api, &org.claims.client_id);
+    let mut claims = issue::delegated_claims(state, &delegation, &org.api, &org.claims.client_id);
+    bind(&mut claims, jkt);
     issue::respond(state, org.api.alg, claims, None, Some(ACCESS_TOKEN_TYPE)).await
 }
 

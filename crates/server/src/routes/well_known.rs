@@ -26,10 +26,14 @@ pub async fn metadata(State(state): State<AppState>) -> impl IntoResponse {
         "jwks_uri": format!("{base}/.well-known/jwks.json"),
         "grant_types_supported": grants,
         "response_types_supported": ["code"],
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
-        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
-        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"],
+        "token_endpoint_auth_signing_alg_values_supported": calyx_token::dpop::ALGORITHMS,
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"],
+        "revocation_endpoint_auth_signing_alg_values_supported": calyx_token::dpop::ALGORITHMS,
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
+        "introspection_endpoint_auth_signing_alg_values_supported": calyx_token::dpop::ALGORITHMS,
         "service_documentation": format!("{base}/openapi.json"),
+        "dpop_signing_alg_values_supported": calyx_token::dpop::ALGORITHMS,
     }))
 }
 

@@ -270,6 +270,7 @@ async fn bad_bearer_tokens_get_401_with_a_challenge() {
         scope: ORG_SCOPES.into(),
         org_id: Some("org_x".into()),
         sid: None,
+        cnf: None,
     };
     let wrong_issuer = key.sign(&claims("https://evil.example.com")).unwrap();
     // Signed by a key this server does not have.

@@ -7,6 +7,10 @@
 -- queried by its members, so one column instead of seven.
 ALTER TABLE clients ADD COLUMN policy TEXT NOT NULL DEFAULT '{}';
 
+-- The RFC 7638 thumbprint of the DPoP key a public client's sign-in is bound to: its refresh
+-- tokens are accepted only with a proof by that key (RFC 9449 §5).
+ALTER TABLE families ADD COLUMN dpop_jkt TEXT;
+
 -- Tokens per hour and per day; NULL is no quota.
 ALTER TABLE clients ADD COLUMN tokens_per_hour INTEGER;
 ALTER TABLE clients ADD COLUMN tokens_per_day INTEGER;
