@@ -340,6 +340,15 @@ pub struct QuotaLimit {
     pub limit: i64,
 }
 
+/// The limit a token would have gone over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QuotaHit {
+    /// Its position in the limits counted.
+    pub index: usize,
+    /// Seconds until its window ends.
+    pub retry_after: i64,
+}
+
 /// A pushed authorization request (RFC 9126): its parameters, waiting for `/authorize`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PushedRequest {

@@ -8,8 +8,8 @@ use async_trait::async_trait;
 use crate::audit::{AuditEvent, AuditFilter};
 use crate::model::{
     Api, Attempt, AuthCode, Client, ClientGrant, Consent, Delivery, Entitlement, Family,
-    FamilyFilter, Org, Page, PurgeReport, PushedRequest, QuotaLimit, RefreshToken, RotateOutcome,
-    Rotation, StoredKey, UsageCount, User, Webhook,
+    FamilyFilter, Org, Page, PurgeReport, PushedRequest, QuotaHit, QuotaLimit, RefreshToken,
+    RotateOutcome, Rotation, StoredKey, UsageCount, User, Webhook,
 };
 use crate::ScopeSet;
 
@@ -329,10 +329,14 @@ pub trait OneTime: Send + Sync {
 /// Token quotas, counted in the database so that every node shares them.
 #[async_trait]
 pub trait Quotas: Send + Sync {
-    /// Counts one token against every limit, or against none: `Err(retry_after)` names the
-    /// seconds until the first exhausted limit's window ends. Limits are taken in the order
-    /// given; callers order them the same way so that concurrent counts never deadlock.
-    async fn count_token(&self, limits: &[QuotaLimit], now: i64) -> StoreResult<Result<(), i64>>;
+    /// Counts one token against every limit, or against none: `Err` names the first exhausted
+    /// limit and the seconds until its window ends. Limits are taken in the order given;
+    /// callers order them the same way so that concurrent counts never deadlock.
+    async fn count_token(
+        &self,
+        limits: &[QuotaLimit],
+        now: i64,
+    ) -> StoreResult<Result<(), QuotaHit>>;
 
     /// Tokens counted in the current window of each limit, in order (for the console).
     async fn quota_used(&self, limits: &[QuotaLimit], now: i64) -> StoreResult<Vec<i64>>;

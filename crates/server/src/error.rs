@@ -33,6 +33,18 @@ pub enum ApiError {
         /// Seconds until a retry may succeed.
         retry_after: u64,
     },
+    /// A token quota is used up: 429 with `Retry-After` and the `RateLimit-*` fields
+    /// (draft-ietf-httpapi-ratelimit-headers) naming the limit.
+    QuotaExceeded {
+        /// Seconds until the window ends.
+        retry_after: u64,
+        /// The limit that was reached.
+        limit: i64,
+        /// `client` or `organization`.
+        whose: &'static str,
+        /// `hour` or `day`.
+        window: &'static str,
+    },
     /// A Bearer token was missing or not accepted (RFC 6750 §3): 401 `invalid_token` (no
     /// error code when no token was sent), 403 `insufficient_scope` naming the scope needed.
     Bearer {
@@ -243,6 +255,28 @@ impl IntoResponse for ApiError {
                 );
                 resp.headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from(retry_after.max(1)));
+                resp
+            }
+            ApiError::QuotaExceeded {
+                retry_after,
+                limit,
+                whose,
+                window,
+            } => {
+                let mut resp = oauth_response(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    ErrorCode::TooManyRequests,
+                    &format!(
+                        "this {whose}'s quota of {limit} tokens per {window} is used up; \
+                         retry after the delay in Retry-After"
+                    ),
+                );
+                let h = resp.headers_mut();
+                let retry_after = retry_after.max(1);
+                h.insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+                h.insert("ratelimit-limit", HeaderValue::from(limit));
+                h.insert("ratelimit-remaining", HeaderValue::from(0));
+                h.insert("ratelimit-reset", HeaderValue::from(retry_after));
                 resp
             }
             ApiError::Unavailable(cause) => {

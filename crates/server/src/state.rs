@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use calyx_core::clock::Clock;
 use calyx_core::grant::{ApiDirectory, Secrets};
-use calyx_core::model::{Api, Client, ClientGrant};
+use calyx_core::model::{Api, Client, ClientGrant, Quota as TokenQuota, QuotaLimit};
 use calyx_core::store::{Store, StoreError, StoreResult};
 use calyx_token::seal::Sealer;
 use calyx_token::secret::SecretHasher;
@@ -39,6 +39,29 @@ pub struct ClientEntry {
     pub grants: Vec<ClientGrant>,
     /// Tokens issued to it since the last usage flush (shared with [`Usage`]).
     pub issued: Arc<AtomicU64>,
+    /// Its quotas and its organization's, in the one order every node counts them in
+    /// (client before organization, hour before day); empty when neither has one.
+    pub quota_limits: Vec<QuotaLimit>,
+}
+
+/// The limits of a client's and its organization's quotas (see [`ClientEntry::quota_limits`]).
+fn quota_limits(client: &Client, org_quota: TokenQuota) -> Vec<QuotaLimit> {
+    let client_subject = format!("client:{}", client.id);
+    let org_subject = format!("org:{}", client.org_id);
+    [(&client_subject, client.quota), (&org_subject, org_quota)]
+        .into_iter()
+        .flat_map(|(subject, q)| {
+            [(3600, q.per_hour), (86_400, q.per_day)]
+                .into_iter()
+                .filter_map(move |(window_secs, limit)| {
+                    limit.map(|limit| QuotaLimit {
+                        subject: subject.clone(),
+                        window_secs,
+                        limit,
+                    })
+                })
+        })
+        .collect()
 }
 
 type KeyedLimiter = RateLimiter<String, DefaultKeyedStateStore<String>, DefaultClock>;
@@ -224,7 +247,12 @@ impl AppState {
             return Ok(None);
         };
         let issued = self.usage.counter(client_id);
+        let org_quota = match self.store.org(&client.org_id).await? {
+            Some(org) => org.quota,
+            None => TokenQuota::default(),
+        };
         let entry = Arc::new(ClientEntry {
+            quota_limits: quota_limits(&client, org_quota),
             client,
             grants,
             issued,

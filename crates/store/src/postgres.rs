@@ -25,7 +25,7 @@ use async_trait::async_trait;
 use calyx_core::audit::{AuditEvent, AuditFilter};
 use calyx_core::model::{
     Api, Attempt, AuthCode, Client, ClientGrant, Consent, Delivery, DeliveryState, Entitlement,
-    Family, FamilyFilter, Org, Page, Presented, PurgeReport, PushedRequest, QuotaLimit,
+    Family, FamilyFilter, Org, Page, Presented, PurgeReport, PushedRequest, QuotaHit, QuotaLimit,
     RefreshToken, RotateOutcome, Rotation, StoredKey, UsageCount, User, Webhook,
 };
 use calyx_core::store::{
@@ -1029,9 +1029,13 @@ impl OneTime for PgStore {
 
 #[async_trait]
 impl Quotas for PgStore {
-    async fn count_token(&self, limits: &[QuotaLimit], now: i64) -> StoreResult<Result<(), i64>> {
+    async fn count_token(
+        &self,
+        limits: &[QuotaLimit],
+        now: i64,
+    ) -> StoreResult<Result<(), QuotaHit>> {
         let mut tx = self.pool.begin().await.map_err(map_err)?;
-        for l in limits {
+        for (index, l) in limits.iter().enumerate() {
             let start = now - now.rem_euclid(l.window_secs);
             let counted: Option<i64> = sqlx::query_scalar(sql::QUOTA_COUNT)
                 .bind(&l.subject)
@@ -1044,7 +1048,10 @@ impl Quotas for PgStore {
                 .map_err(map_err)?;
             if l.limit <= 0 || counted.is_none() {
                 // Dropping the transaction rolls back what the earlier limits counted.
-                return Ok(Err(start + l.window_secs - now));
+                return Ok(Err(QuotaHit {
+                    index,
+                    retry_after: start + l.window_secs - now,
+                }));
             }
         }
         tx.commit().await.map_err(map_err)?;

@@ -31,13 +31,19 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Rename an organization.
+    /// Rename an organization, or set its token quotas.
     Update {
         /// The organization id.
         id: String,
         /// New display name (unique).
         #[arg(long)]
         name: Option<String>,
+        /// Tokens all its clients together may get per hour ("none" removes the limit).
+        #[arg(long, value_parser = super::client::parse_quota)]
+        tokens_per_hour: Option<Option<i64>>,
+        /// Tokens per day ("none" removes the limit).
+        #[arg(long, value_parser = super::client::parse_quota)]
+        tokens_per_day: Option<Option<i64>>,
         /// Print one JSON object.
         #[arg(long)]
         json: bool,
@@ -124,8 +130,19 @@ pub async fn run(m: &Manager, c: Command) -> anyhow::Result<()> {
             .await?;
         }
         Command::Show { id, json } => show(json, &OrgView::from(m.org(&id).await?))?,
-        Command::Update { id, name, json } => {
-            let org = m.update_org(&id, OrgPatch { name }).await?;
+        Command::Update {
+            id,
+            name,
+            tokens_per_hour,
+            tokens_per_day,
+            json,
+        } => {
+            let patch = OrgPatch {
+                name,
+                tokens_per_hour,
+                tokens_per_day,
+            };
+            let org = m.update_org(&id, patch).await?;
             show(json, &OrgView::from(org))?;
         }
         Command::Delete { id } => {

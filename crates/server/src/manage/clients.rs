@@ -98,7 +98,7 @@ pub fn parse_auth_method(method: Option<&str>) -> ManageResult<Option<KeyAuth>> 
 }
 
 /// A member that is present, even as `null`: `Some(None)` clears, absence keeps.
-fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+pub(super) fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
 where
     D: serde::Deserializer<'de>,
     T: Deserialize<'de>,
@@ -181,7 +181,7 @@ fn check_policy(c: &Client) -> ManageResult<()> {
     }
 }
 
-fn check_quota(q: &Quota) -> ManageResult<()> {
+pub(super) fn check_quota(q: &Quota) -> ManageResult<()> {
     for limit in [q.per_hour, q.per_day].into_iter().flatten() {
         if !(0..=1_000_000_000_000).contains(&limit) {
             return invalid("a token quota must be a whole number from 0 to 10^12");

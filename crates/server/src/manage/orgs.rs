@@ -17,6 +17,12 @@ use super::{Manager, OPERATOR_ORG_ID};
 pub struct OrgPatch {
     /// New display name.
     pub name: Option<String>,
+    /// Tokens all its clients together may be issued per hour; `null` removes the limit.
+    #[serde(default, deserialize_with = "super::clients::present")]
+    pub tokens_per_hour: Option<Option<i64>>,
+    /// Tokens per day; `null` removes the limit.
+    #[serde(default, deserialize_with = "super::clients::present")]
+    pub tokens_per_day: Option<Option<i64>>,
 }
 
 fn check_name(name: &str) -> ManageResult<String> {
@@ -76,6 +82,24 @@ impl Manager {
             org.name = check_name(&name)?;
             changed.insert("name".into(), json!(org.name));
         }
+        for (what, value, field) in [
+            (
+                "tokens_per_hour",
+                patch.tokens_per_hour,
+                &mut org.quota.per_hour,
+            ),
+            (
+                "tokens_per_day",
+                patch.tokens_per_day,
+                &mut org.quota.per_day,
+            ),
+        ] {
+            if let Some(v) = value {
+                *field = v;
+                changed.insert(what.into(), json!(v));
+            }
+        }
+        super::clients::check_quota(&org.quota)?;
         if !self
             .store
             .update_org(&org)

@@ -118,6 +118,9 @@ async fn handle(
         }
         None => None,
     };
+    if !entry.quota_limits.is_empty() {
+        Box::pin(count_against_quotas(state, &entry)).await?;
+    }
     let issued = match params.into_request(grant_type)? {
         TokenRequest::ClientCredentials(request) => {
             client_credentials(state, &entry, &request, jkt).await
@@ -144,6 +147,33 @@ async fn handle(
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
     issued
+}
+
+/// Counts the request against the client's and its organization's quotas, on every node's
+/// shared count; refused (429) when one is used up. Counted before the grant runs, so that a
+/// refused request never spends a code or a refresh token.
+async fn count_against_quotas(state: &AppState, entry: &ClientEntry) -> Result<(), ApiError> {
+    let limits = &entry.quota_limits;
+    match state.store.count_token(limits, state.clock.now()).await? {
+        Ok(()) => Ok(()),
+        Err(hit) => {
+            let limit = &limits[hit.index];
+            Err(ApiError::QuotaExceeded {
+                retry_after: hit.retry_after.max(1) as u64,
+                limit: limit.limit,
+                whose: if limit.subject.starts_with("org:") {
+                    "organization"
+                } else {
+                    "client"
+                },
+                window: if limit.window_secs == 3600 {
+                    "hour"
+                } else {
+                    "day"
+                },
+            })
+        }
+    }
 }
 
 /// RFC 6749 §4.4: a machine token for the requested (or default) audience.
@@ -287,7 +317,7 @@ fn error_label(e: &ApiError) -> &'static str {
         ApiError::TooLarge(_) | ApiError::BodyTimeout(_) | ApiError::BodyUnreadable => {
             "invalid_request"
         }
-        ApiError::RateLimited { .. } => "too_many_requests",
+        ApiError::RateLimited { .. } | ApiError::QuotaExceeded { .. } => "too_many_requests",
         ApiError::Bearer { .. } => "invalid_token",
         ApiError::NotFound(_) => "not_found",
         ApiError::MethodNotAllowed => "method_not_allowed",

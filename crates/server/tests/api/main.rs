@@ -18,6 +18,7 @@ mod ops;
 mod pages;
 mod portal;
 mod private_key_jwt;
+mod quotas;
 mod rate_limits;
 mod rotation;
 mod slow_clients;

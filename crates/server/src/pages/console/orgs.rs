@@ -186,6 +186,7 @@ pub(super) async fn create_admin(desk: Desk, Path(id): Path<String>, posted: Pos
 pub(super) async fn rename(desk: Desk, Path(id): Path<String>, posted: Posted) -> Response {
     let patch = OrgPatch {
         name: Some(posted.get("name").to_owned()),
+        ..OrgPatch::default()
     };
     match desk.manager.update_org(&id, patch).await {
         Ok(org) => desk.done(&format!("/console/orgs/{}", org.id)).await,
