@@ -1309,3 +1309,71 @@ fn operators_org_admins_entitlements_and_branding_from_the_cli() {
     assert_eq!(b["color"], "#7a1f5c");
     assert_eq!(env.json(&["branding", "show"])["name"], "Acme Giving");
 }
+
+#[test]
+fn stronger_client_settings_are_set_shown_and_changed_from_the_cli() {
+    let env = env();
+    let org = env.json(&["org", "create", "--name", "Keys"])["org_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let holder = calyx_testkit::jose::Holder::new();
+    let jwks = env.dir().join("keys.json");
+    std::fs::write(&jwks, holder.jwks().to_string()).unwrap();
+    let created = env.json(&[
+        "client",
+        "create",
+        "--org",
+        &org,
+        "--name",
+        "Signer",
+        "--token-endpoint-auth-method",
+        "private_key_jwt",
+        "--jwks",
+        jwks.to_str().unwrap(),
+        "--require-dpop",
+        "--tokens-per-hour",
+        "5",
+    ]);
+    assert!(created["client_secret"].is_null(), "{created}");
+    let id = created["client_id"].as_str().unwrap();
+    let shown = env.json(&["client", "show", id]);
+    assert_eq!(shown["token_endpoint_auth_method"], "private_key_jwt");
+    assert_eq!(shown["jwks"], holder.jwks());
+    assert_eq!(shown["require_dpop"], true);
+    assert_eq!(shown["tokens_per_hour"], 5);
+
+    let updated = env.json(&[
+        "client",
+        "update",
+        id,
+        "--require-dpop",
+        "false",
+        "--require-par",
+        "--tokens-per-hour",
+        "none",
+        "--tokens-per-day",
+        "50",
+    ]);
+    assert_eq!(updated["require_dpop"], false);
+    assert_eq!(updated["require_par"], true);
+    assert!(updated.get("tokens_per_hour").is_none(), "{updated}");
+    assert_eq!(updated["tokens_per_day"], 50);
+
+    let org_shown = env.json(&["org", "update", &org, "--tokens-per-day", "100"]);
+    assert_eq!(org_shown["tokens_per_day"], 100);
+    let why = refused(
+        &env,
+        &[
+            "client",
+            "create",
+            "--org",
+            &org,
+            "--name",
+            "NoKeys",
+            "--token-endpoint-auth-method",
+            "private_key_jwt",
+        ],
+    );
+    assert!(why.contains("jwks"), "{why}");
+}

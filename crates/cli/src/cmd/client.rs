@@ -138,19 +138,24 @@ pub struct SecurityArgs {
     require_par: Option<bool>,
     /// Tokens per hour ("none" removes the limit).
     #[arg(long, value_parser = parse_quota)]
-    tokens_per_hour: Option<Option<i64>>,
+    tokens_per_hour: Option<Limit>,
     /// Tokens per day ("none" removes the limit).
     #[arg(long, value_parser = parse_quota)]
-    tokens_per_day: Option<Option<i64>>,
+    tokens_per_day: Option<Limit>,
 }
 
+/// A quota flag's value: a number of tokens, or `none` (no limit). A type of its own, as clap
+/// reads `Option<Option<_>>` as a flag whose value may be left out.
+#[derive(Debug, Clone, Copy)]
+pub struct Limit(pub Option<i64>);
+
 /// A quota: a whole number, or `none`.
-pub(crate) fn parse_quota(s: &str) -> Result<Option<i64>, String> {
+pub fn parse_quota(s: &str) -> Result<Limit, String> {
     match s {
-        "none" => Ok(None),
+        "none" => Ok(Limit(None)),
         n => n
             .parse()
-            .map(Some)
+            .map(|n| Limit(Some(n)))
             .map_err(|_| format!("{s:?} is not a whole number or none")),
     }
 }
@@ -180,8 +185,8 @@ impl SecurityArgs {
 
     fn quota(&self) -> Quota {
         Quota {
-            per_hour: self.tokens_per_hour.flatten(),
-            per_day: self.tokens_per_day.flatten(),
+            per_hour: self.tokens_per_hour.and_then(|l| l.0),
+            per_day: self.tokens_per_day.and_then(|l| l.0),
         }
     }
 }
@@ -305,8 +310,8 @@ pub async fn run(m: &Manager, c: Command) -> anyhow::Result<()> {
                 tls_client_auth_subject_dn: a.security.tls_client_auth_subject_dn.clone(),
                 require_dpop: a.security.require_dpop,
                 require_par: a.security.require_par,
-                tokens_per_hour: a.security.tokens_per_hour,
-                tokens_per_day: a.security.tokens_per_day,
+                tokens_per_hour: a.security.tokens_per_hour.map(|l| l.0),
+                tokens_per_day: a.security.tokens_per_day.map(|l| l.0),
             };
             let client = m.update_client(&a.id, patch).await?;
             show(a.json, &ClientView::from(client))?;

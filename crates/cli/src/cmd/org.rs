@@ -40,10 +40,10 @@ pub enum Command {
         name: Option<String>,
         /// Tokens all its clients together may get per hour ("none" removes the limit).
         #[arg(long, value_parser = super::client::parse_quota)]
-        tokens_per_hour: Option<Option<i64>>,
+        tokens_per_hour: Option<super::client::Limit>,
         /// Tokens per day ("none" removes the limit).
         #[arg(long, value_parser = super::client::parse_quota)]
-        tokens_per_day: Option<Option<i64>>,
+        tokens_per_day: Option<super::client::Limit>,
         /// Print one JSON object.
         #[arg(long)]
         json: bool,
@@ -139,8 +139,8 @@ pub async fn run(m: &Manager, c: Command) -> anyhow::Result<()> {
         } => {
             let patch = OrgPatch {
                 name,
-                tokens_per_hour,
-                tokens_per_day,
+                tokens_per_hour: tokens_per_hour.map(|l| l.0),
+                tokens_per_day: tokens_per_day.map(|l| l.0),
             };
             let org = m.update_org(&id, patch).await?;
             show(json, &OrgView::from(org))?;
