@@ -9,6 +9,9 @@
 
 use serde::{Deserialize, Serialize};
 
+/// The prefix of a pushed request's `request_uri` (RFC 9126 §2.2).
+pub const REQUEST_URI_PREFIX: &str = "urn:ietf:params:oauth:request_uri:";
+
 use crate::grant::{decide_user_scope, grant_for, target_audience, GrantError, Secrets};
 use crate::model::{AuthCode, Client, ClientGrant, ClientType, GrantType, User};
 use crate::redirect::Redirect;

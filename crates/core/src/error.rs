@@ -42,6 +42,8 @@ pub enum ErrorCode {
     InvalidDpopProof,
     /// RFC 9449 §8: the proof must carry the server's nonce, sent in `DPoP-Nonce`.
     UseDpopNonce,
+    /// RFC 9101 §6.2 (and RFC 9126 §4): the `request_uri` is unknown, expired or used.
+    InvalidRequestUri,
 }
 
 impl ErrorCode {
@@ -62,6 +64,7 @@ impl ErrorCode {
             ErrorCode::TemporarilyUnavailable => "temporarily_unavailable",
             ErrorCode::InvalidDpopProof => "invalid_dpop_proof",
             ErrorCode::UseDpopNonce => "use_dpop_nonce",
+            ErrorCode::InvalidRequestUri => "invalid_request_uri",
         }
     }
 }

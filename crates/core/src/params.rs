@@ -88,6 +88,22 @@ impl Params {
         self.empties_contain(name)
     }
 
+    /// The parameters as a form body, without those named in `leave_out` (a pushed
+    /// authorization request is kept without the client's credentials, RFC 9126 §2.1), and
+    /// with `client_id` set to `client_id` (a client that authenticated with HTTP Basic may
+    /// not have sent it in the body).
+    pub fn to_form(&self, leave_out: &[&str], client_id: &str) -> String {
+        let mut form = form_urlencoded::Serializer::new(String::new());
+        for (name, value) in &self.pairs {
+            if !name.starts_with('\0') && name != "client_id" && !leave_out.contains(&name.as_str())
+            {
+                form.append_pair(name, value);
+            }
+        }
+        form.append_pair("client_id", client_id);
+        form.finish()
+    }
+
     /// Moves the values into `T`, field by field: `T`'s fields are the parameter names it
     /// knows (`Option<String>` each); names it does not know are ignored (RFC 6749 §3.1).
     pub fn into_typed<T: DeserializeOwned>(self) -> Result<T, OAuthError> {

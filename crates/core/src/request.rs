@@ -288,12 +288,19 @@ pub struct AuthorizeParams {
     /// `consent` asks the user again even when the consent was remembered; `login` asks the
     /// user to sign in again (OpenID Connect Core §3.1.2.1).
     pub prompt: Option<String>,
+    /// A pushed request's reference (RFC 9126 §4): its parameters replace the query's.
+    pub request_uri: Option<String>,
 }
 
 impl AuthorizeParams {
     /// Parses the query string.
     pub fn parse(query: &[u8]) -> Result<Self, OAuthError> {
         Params::from_form(query)?.into_typed()
+    }
+
+    /// The parameters of a pushed request body (RFC 9126 §2.1).
+    pub fn from_params(params: Params) -> Result<Self, OAuthError> {
+        params.into_typed()
     }
 
     /// The API asked for.

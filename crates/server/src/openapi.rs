@@ -11,7 +11,7 @@ use calyx_core::model::GrantType;
 use calyx_core::request::{TokenOnlyParams, TokenParams};
 
 use crate::routes::admin;
-use crate::routes::{authorize, ops, revocation, token, users, well_known};
+use crate::routes::{authorize, ops, par, revocation, token, users, well_known};
 
 /// An RFC 6749 §5.2 error.
 #[derive(Serialize, utoipa::ToSchema)]
@@ -43,6 +43,7 @@ pub struct OAuthErrorBody {
         users::authenticate,
         revocation::revoke,
         revocation::introspect,
+        par::par,
         well_known::metadata,
         well_known::jwks,
         ops::healthz,

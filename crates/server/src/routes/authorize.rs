@@ -128,11 +128,26 @@ pub async fn authorize(
             )
         }
     };
+    let pushed = params.request_uri.is_some();
+    let params = if pushed {
+        match take_pushed(&state, &chrome, &params).await {
+            Ok(p) => p,
+            Err(page) => return page,
+        }
+    } else {
+        params
+    };
     let (entry, redirect) = match verified_client(&state, &chrome, &params).await {
         Ok(v) => v,
         Err(page) => return page,
     };
     let back = Back::new(&state, &redirect.uri, params.state.clone());
+    if entry.client.policy.require_par && !pushed {
+        // RFC 9126 §6: the redirect URI is verified, so the refusal can go back to it.
+        return back.error(OAuthError::invalid_request(
+            "this application must push its authorization requests first (POST /oauth/par)",
+        ));
+    }
     match authorize::validate(&params, &entry.client, &entry.grants, redirect) {
         Ok(pending) => show_next_page(&state, chrome, &headers, &entry.client, pending).await,
         Err(e) => back.error(e),
@@ -340,6 +355,43 @@ impl Back {
             other => other.into_response(),
         }
     }
+}
+
+/// A pushed request (RFC 9126 §4): taken once, by the client that pushed it, before it
+/// expires; its parameters stand for the query's. Anything else is an error page: there is no
+/// verified redirect URI to send an error to.
+async fn take_pushed(
+    state: &AppState,
+    chrome: &Chrome,
+    params: &AuthorizeParams,
+) -> Result<AuthorizeParams, Response> {
+    let expired = || {
+        error_page(
+            chrome,
+            StatusCode::BAD_REQUEST,
+            "This sign-in link has expired",
+            "The link that brought you here was already used, or is too old. Go back to the application and start again.",
+            ErrorCode::InvalidRequestUri,
+        )
+    };
+    let (Some(uri), Some(client_id)) = (params.request_uri.as_deref(), params.client_id.as_deref())
+    else {
+        return Err(expired());
+    };
+    if !uri.starts_with(authorize::REQUEST_URI_PREFIX) {
+        return Err(expired());
+    }
+    let hash = state.hasher.hash(uri);
+    let pushed = match state
+        .store
+        .take_pushed_request(&hash, state.clock.now())
+        .await
+    {
+        Ok(Some(p)) if p.client_id == client_id => p,
+        Ok(_) => return Err(expired()),
+        Err(e) => return Err(ApiError::from(e).into_response()),
+    };
+    AuthorizeParams::parse(pushed.params.as_bytes()).map_err(|_| expired())
 }
 
 /// Step one: a known client and a redirect URI registered for it, or an error page.

@@ -25,6 +25,7 @@ pub(crate) mod admin;
 pub(crate) mod authorize;
 pub(crate) mod legacy;
 pub(crate) mod ops;
+pub(crate) mod par;
 pub(crate) mod revocation;
 pub(crate) mod token;
 pub(crate) mod users;
@@ -203,7 +204,7 @@ pub(crate) fn app(state: AppState) -> App {
             state.clone(),
             whole_body,
         ));
-    // The token, revocation and introspection endpoints read their own bodies. The token
+    // The token, revocation, introspection and PAR endpoints read their own bodies. The token
     // paths stay routed too, for their other methods' 405 (their POSTs never reach the
     // router, see `App`).
     let token = post(token::token);
@@ -220,6 +221,7 @@ pub(crate) fn app(state: AppState) -> App {
             observer("/oauth/introspect", false),
             post(revocation::introspect),
         ),
+        ("/oauth/par", observer("/oauth/par", false), post(par::par)),
     ];
     let router = own_body
         .into_iter()

@@ -20,6 +20,8 @@ pub async fn metadata(State(state): State<AppState>) -> impl IntoResponse {
         "token_endpoint": format!("{base}/oauth/token"),
         "revocation_endpoint": format!("{base}/oauth/revoke"),
         "introspection_endpoint": format!("{base}/oauth/introspect"),
+        "pushed_authorization_request_endpoint": format!("{base}/oauth/par"),
+        "require_pushed_authorization_requests": false,
         "code_challenge_methods_supported": ["S256"],
         "response_modes_supported": ["query"],
         "authorization_response_iss_parameter_supported": true,

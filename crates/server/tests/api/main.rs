@@ -16,6 +16,7 @@ mod dpop;
 mod errors;
 mod ops;
 mod pages;
+mod par;
 mod portal;
 mod private_key_jwt;
 mod quotas;

@@ -143,6 +143,7 @@ async fn openapi_describes_every_route() {
         ("/assets/calyx.css", "get"),
         ("/oauth/revoke", "post"),
         ("/oauth/introspect", "post"),
+        ("/oauth/par", "post"),
         ("/v2/users", "post"),
         ("/v2/users", "get"),
         ("/v2/users/{user_id}", "get"),
