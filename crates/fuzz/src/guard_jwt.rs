@@ -173,12 +173,13 @@ fn expect(claims: &Value, now: i64) -> Expect {
     if !c.get("sub").is_some_and(Value::is_string) {
         return Expect::Reject("sub is not a string");
     }
-    // A Bearer presentation: a token bound to a DPoP key (any `cnf.jkt`) is refused, and so is
-    // a `cnf` that is not an object (RFC 9449 §7.2, RFC 7800 §3.1).
+    // A Bearer presentation with no client certificate: a token bound to a DPoP key (any
+    // `cnf.jkt`) or to a certificate (any `cnf.x5t#S256`) is refused, and so is a `cnf` that
+    // is not an object (RFC 9449 §7.2, RFC 8705 §3, RFC 7800 §3.1).
     match c.get("cnf") {
         None => {}
-        Some(Value::Object(cnf)) if !cnf.contains_key("jkt") => {}
-        Some(Value::Object(_)) => return Expect::Reject("bound to a DPoP key"),
+        Some(Value::Object(cnf)) if !cnf.contains_key("jkt") && !cnf.contains_key("x5t#S256") => {}
+        Some(Value::Object(_)) => return Expect::Reject("bound to a key or certificate"),
         Some(_) => return Expect::Reject("cnf is not an object"),
     }
     let Some(exp) = c

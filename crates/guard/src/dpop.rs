@@ -47,7 +47,7 @@ use calyx_token::dpop::{DpopError, Expected};
 use moka::sync::Cache;
 use sha2::{Digest, Sha256};
 
-use crate::{Guard, GuardError, Verified};
+use crate::{mtls, ClientCertificate, Guard, GuardError, Verified};
 
 /// How the guard checks DPoP proofs (RFC 9449). The defaults suit an API reached directly
 /// over HTTPS; behind a proxy set [`DpopConfig::public_origin`].
@@ -224,6 +224,9 @@ impl Guard {
     ///
     /// [`GuardLayer`](crate::GuardLayer) and [`Guard::authorize`] call this with the `htu`
     /// they build from [`DpopConfig`]; call it yourself when you know the public URI better.
+    ///
+    /// A token also bound to a client certificate (`cnf.x5t#S256`, RFC 8705 §3) is refused
+    /// here: it needs [`Guard::validate_dpop_with_certificate`].
     pub async fn validate_dpop(
         &self,
         token: &str,
@@ -231,12 +234,42 @@ impl Guard {
         method: &str,
         htu: &str,
     ) -> Result<Arc<Verified>, GuardError> {
+        self.dpop(token, proof, method, htu, || None).await
+    }
+
+    /// [`Guard::validate_dpop`] for a request that came with `certificate` (the client
+    /// certificate of its mutual-TLS connection, if any): a token bound to a DPoP key and to a
+    /// certificate (`cnf.x5t#S256`, RFC 8705 §3) passes only with a proof of the key *and*
+    /// that certificate.
+    pub async fn validate_dpop_with_certificate(
+        &self,
+        token: &str,
+        proof: &str,
+        method: &str,
+        htu: &str,
+        certificate: Option<&ClientCertificate>,
+    ) -> Result<Arc<Verified>, GuardError> {
+        self.dpop(token, proof, method, htu, || certificate).await
+    }
+
+    /// The `DPoP` scheme's checks; `certificate` is asked for only when the token is bound to
+    /// one.
+    async fn dpop<'a>(
+        &self,
+        token: &str,
+        proof: &str,
+        method: &str,
+        htu: &str,
+        certificate: impl FnOnce() -> Option<&'a ClientCertificate>,
+    ) -> Result<Arc<Verified>, GuardError> {
         let verified = self.verified(token).await?;
         let Some(jkt) = verified.jkt() else {
             return Err(GuardError::InvalidToken(
                 "the DPoP scheme needs a DPoP-bound token (cnf.jkt)",
             ));
         };
+        // Before the proof: it is stateless and costs no signature check.
+        mtls::confirm(&verified, certificate)?;
         let state = self.dpop_state();
         let expected = Expected {
             method,
@@ -266,7 +299,7 @@ impl Guard {
     }
 
     /// The `DPoP` scheme of a request: one proof, the `htu` from the configuration, then
-    /// [`Guard::validate_dpop`].
+    /// [`Guard::validate_dpop_with_certificate`] with the request's [`ClientCertificate`].
     pub(crate) async fn authorize_dpop(
         &self,
         token: &str,
@@ -283,7 +316,10 @@ impl Guard {
                 .ok_or(GuardError::InvalidDpopProof(
                     "the request names no host to check the proof's htu against",
                 ))?;
-        self.validate_dpop(token, proof, method, &htu).await
+        self.dpop(token, proof, method, &htu, || {
+            extensions.get::<ClientCertificate>()
+        })
+        .await
     }
 }
 

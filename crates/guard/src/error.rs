@@ -26,7 +26,9 @@ pub enum GuardError {
     #[error("no Bearer or DPoP token")]
     Missing,
     /// The token is not acceptable (401 `invalid_token`); the text says why. With the `DPoP`
-    /// scheme this also covers a token bound to another key than the proof's (RFC 9449 §7.1).
+    /// scheme this also covers a token bound to another key than the proof's (RFC 9449 §7.1),
+    /// and with either scheme a token bound to a client certificate the request did not come
+    /// with (RFC 8705 §3).
     #[error("invalid token: {0}")]
     InvalidToken(&'static str),
     /// The token lacks a scope the route needs (403 `insufficient_scope`).

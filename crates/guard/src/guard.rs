@@ -13,7 +13,8 @@ use moka::sync::Cache;
 use sha2::{Digest, Sha256};
 
 use crate::dpop::{self, DpopConfig};
-use crate::{GuardError, Refusal};
+use crate::mtls::{self, CertificateThumbprint};
+use crate::{ClientCertificate, GuardError, Refusal};
 
 /// What to accept.
 #[derive(Debug, Clone)]
@@ -95,8 +96,8 @@ pub struct Verified {
     pub scopes: HashSet<String>,
     /// Expiry, Unix seconds.
     pub exp: i64,
-    /// The key the token is bound to (`cnf.jkt`), if any.
-    jkt: Option<Arc<str>>,
+    /// What the token is bound to (its `cnf`, or the introspection answer's).
+    binding: Binding,
 }
 
 impl Verified {
@@ -120,12 +121,28 @@ impl Verified {
     /// only under the `DPoP` scheme with a proof made with that key, so `Some` means the
     /// caller proved possession of the key, and `None` that it presented a bearer token.
     pub fn jkt(&self) -> Option<&str> {
-        self.jkt.as_deref()
+        self.binding.jkt.as_deref()
+    }
+
+    /// The RFC 8705 §3.1 thumbprint of the client certificate the token is bound to
+    /// (`cnf.x5t#S256`), from the token or the introspection answer. A request passes the
+    /// guard with such a token only when it came with that certificate
+    /// ([`ClientCertificate`]), so `Some` means the caller presented it on a mutual-TLS
+    /// connection (as the resource server reported it to the guard).
+    pub fn x5t_s256(&self) -> Option<&str> {
+        self.binding
+            .x5t_s256
+            .as_ref()
+            .map(CertificateThumbprint::as_str)
+    }
+
+    pub(crate) fn certificate_binding(&self) -> Option<&CertificateThumbprint> {
+        self.binding.x5t_s256.as_ref()
     }
 
     /// The scheme a token like this one is accepted with.
     pub(crate) fn scheme(&self) -> crate::Scheme {
-        if self.jkt.is_some() {
+        if self.binding.jkt.is_some() {
             crate::Scheme::Dpop
         } else {
             crate::Scheme::Bearer
@@ -155,8 +172,8 @@ struct Inner {
     refreshing: AtomicBool,
     verified: Cache<[u8; 32], Arc<Verified>>,
     introspection: Option<Introspection>,
-    /// Tokens introspection found active, with the `cnf.jkt` of its answer.
-    active: Cache<[u8; 32], Option<Arc<str>>>,
+    /// Tokens introspection found active, with the binding its answer names.
+    active: Cache<[u8; 32], Binding>,
     dpop: dpop::State,
 }
 
@@ -253,15 +270,19 @@ impl Guard {
     /// Checks the credentials of a request: `Authorization: Bearer <token>` with a token bound
     /// to no key, or `Authorization: DPoP <token>` with one `DPoP` proof made with the key the
     /// token is bound to ([`Guard::validate_dpop`], the `htu` built as [`DpopConfig`] says).
-    /// The refusal names the scheme the request used, for its challenge. Scopes are the
-    /// caller's to check ([`GuardLayer::require_scopes`](crate::GuardLayer::require_scopes)).
+    /// A token bound to a client certificate (`cnf.x5t#S256`, RFC 8705 §3) also needs the
+    /// [`ClientCertificate`] the resource server put in the request's extensions to be that
+    /// certificate. The refusal names the scheme the request used, for its challenge. Scopes
+    /// are the caller's to check
+    /// ([`GuardLayer::require_scopes`](crate::GuardLayer::require_scopes)).
     pub async fn authorize(&self, parts: &Parts) -> Result<Arc<Verified>, Refusal> {
         self.authorize_request(&parts.method, &parts.uri, &parts.headers, &parts.extensions)
             .await
     }
 
     /// [`Guard::authorize`] on borrowed parts, so that the layer need not take its request
-    /// apart. The `Bearer` path reads nothing but the `Authorization` header.
+    /// apart. The `Bearer` path reads nothing but the `Authorization` header, and the
+    /// extensions only for a certificate-bound token.
     pub(crate) async fn authorize_request(
         &self,
         method: &Method,
@@ -282,7 +303,12 @@ impl Guard {
                 "the Authorization header must be: Bearer <token> or DPoP <token>",
             )))?;
         if scheme.eq_ignore_ascii_case("bearer") {
-            self.validate(token).await.map_err(Refusal::bearer)
+            let bearer = async {
+                let verified = self.bearer(token).await?;
+                mtls::confirm(&verified, || extensions.get::<ClientCertificate>())?;
+                Ok(verified)
+            };
+            bearer.await.map_err(Refusal::bearer)
         } else if scheme.eq_ignore_ascii_case("dpop") {
             self.authorize_dpop(token, method.as_str(), uri, headers, extensions)
                 .await
@@ -296,13 +322,21 @@ impl Guard {
 
     /// Validates a bearer token (the part after `Bearer `). A token bound to a key (`cnf.jkt`,
     /// in the token or in the introspection answer) is refused: it is only good with a proof
-    /// of the key (RFC 9449 §7.2; [`Guard::validate_dpop`]).
+    /// of the key (RFC 9449 §7.2; [`Guard::validate_dpop`]). So is a token bound to a client
+    /// certificate (`cnf.x5t#S256`): it is only good with that certificate (RFC 8705 §3;
+    /// [`Guard::validate_with_certificate`]).
     ///
     /// The JWKS is kept for its `Cache-Control: max-age` and then refetched in the background;
     /// a key it no longer lists stops verifying from then on, cached tokens included.
     pub async fn validate(&self, token: &str) -> Result<Arc<Verified>, GuardError> {
+        self.validate_with_certificate(token, None).await
+    }
+
+    /// The token of the `Bearer` scheme: verified, and bound to no DPoP key. Its certificate
+    /// binding is the caller's to check.
+    pub(crate) async fn bearer(&self, token: &str) -> Result<Arc<Verified>, GuardError> {
         let verified = self.verified(token).await?;
-        if verified.jkt.is_some() {
+        if verified.binding.jkt.is_some() {
             return Err(GuardError::InvalidToken(
                 "a DPoP-bound token must be sent with the DPoP scheme and a proof",
             ));
@@ -311,7 +345,7 @@ impl Guard {
     }
 
     /// The token checks both schemes share: signature, claims, the cache, introspection; the
-    /// binding read but not enforced.
+    /// bindings read but not enforced.
     pub(crate) async fn verified(&self, token: &str) -> Result<Arc<Verified>, GuardError> {
         // One clock read serves the staleness check and the cached token's expiry.
         let now = now();
@@ -393,7 +427,7 @@ impl Guard {
             .get("exp")
             .and_then(|v| v.as_i64())
             .ok_or(GuardError::InvalidToken("no exp"))?;
-        let jkt = binding(claims.get("cnf"))?;
+        let binding = binding(claims.get("cnf"))?;
         let scopes = claims
             .get("scope")
             .and_then(|v| v.as_str())
@@ -406,7 +440,7 @@ impl Guard {
             claims,
             scopes,
             exp,
-            jkt,
+            binding,
         })
     }
 
@@ -504,16 +538,16 @@ impl Guard {
             .cloned()
     }
 
-    /// Asks the issuer whether the token is active; the `cnf.jkt` of its answer.
+    /// Asks the issuer whether the token is active; the binding its answer names.
     async fn introspect(
         &self,
         i: &Introspection,
         token: &str,
         digest: [u8; 32],
-    ) -> Result<Option<Arc<str>>, GuardError> {
+    ) -> Result<Binding, GuardError> {
         if !i.cache_ttl.is_zero() {
-            if let Some(jkt) = self.0.active.get(&digest) {
-                return Ok(jkt);
+            if let Some(binding) = self.0.active.get(&digest) {
+                return Ok(binding);
             }
         }
         let resp = self
@@ -534,12 +568,13 @@ impl Guard {
         if body["active"] != true {
             return Err(GuardError::InvalidToken("revoked"));
         }
-        // RFC 9449 §6.2: the binding travels as the same `cnf` member, at the top level.
-        let jkt = binding(body.get("cnf"))?;
+        // RFC 9449 §6.2 and RFC 8705 §3.2: the binding travels as the same `cnf` member, at
+        // the top level.
+        let binding = binding(body.get("cnf"))?;
         if !i.cache_ttl.is_zero() {
-            self.0.active.insert(digest, jkt.clone());
+            self.0.active.insert(digest, binding.clone());
         }
-        Ok(jkt)
+        Ok(binding)
     }
 }
 
@@ -581,41 +616,76 @@ fn keys_of(set: &JwkSet) -> HashMap<String, Key> {
     keys
 }
 
-/// The key thumbprint a `cnf` claim binds a token to (RFC 7800 §3.1, RFC 9449 §6.1). No `cnf`,
-/// or one without `jkt` (another confirmation method), binds it to no DPoP key; a `cnf` that is
-/// not an object, or a `jkt` that is not a non-empty string, is refused rather than ignored.
-fn binding(cnf: Option<&serde_json::Value>) -> Result<Option<Arc<str>>, GuardError> {
+/// What a token is bound to: a DPoP key (`cnf.jkt`, RFC 9449 §6.1), a client certificate
+/// (`cnf.x5t#S256`, RFC 8705 §3.1), both, or neither.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Binding {
+    jkt: Option<Arc<str>>,
+    x5t_s256: Option<CertificateThumbprint>,
+}
+
+/// The binding of a `cnf` claim (RFC 7800 §3.1). No `cnf`, or one with neither member (another
+/// confirmation method), binds the token to nothing; a `cnf` that is not an object, a `jkt`
+/// that is not a non-empty string, or an `x5t#S256` that is not the base64url of a SHA-256
+/// hash is refused rather than ignored.
+fn binding(cnf: Option<&serde_json::Value>) -> Result<Binding, GuardError> {
     let Some(cnf) = cnf else {
-        return Ok(None);
+        return Ok(Binding::default());
     };
     let cnf = cnf
         .as_object()
         .ok_or(GuardError::InvalidToken("malformed cnf claim"))?;
-    match cnf.get("jkt") {
-        None => Ok(None),
-        Some(serde_json::Value::String(jkt)) if !jkt.is_empty() => {
-            Ok(Some(Arc::from(jkt.as_str())))
-        }
-        Some(_) => Err(GuardError::InvalidToken("malformed cnf.jkt")),
-    }
+    let jkt = match cnf.get("jkt") {
+        None => None,
+        Some(serde_json::Value::String(jkt)) if !jkt.is_empty() => Some(Arc::from(jkt.as_str())),
+        Some(_) => return Err(GuardError::InvalidToken("malformed cnf.jkt")),
+    };
+    let x5t_s256 = cnf
+        .get("x5t#S256")
+        .map(CertificateThumbprint::parse)
+        .transpose()?;
+    Ok(Binding { jkt, x5t_s256 })
 }
 
-/// The verified token with the binding the introspection answer names: the same as the
-/// token's, or the only one when the token carries none.
-fn bind(
-    verified: Arc<Verified>,
-    introspected: Option<Arc<str>>,
-) -> Result<Arc<Verified>, GuardError> {
-    match (verified.jkt.as_deref(), introspected) {
-        (_, None) => Ok(verified),
-        (Some(own), Some(jkt)) if own == &*jkt => Ok(verified),
-        (Some(_), Some(_)) => Err(GuardError::InvalidToken(
-            "the token's cnf.jkt differs from the introspection answer's",
-        )),
-        (None, Some(jkt)) => Ok(Arc::new(Verified {
-            jkt: Some(jkt),
-            ..Verified::clone(&verified)
-        })),
+/// The verified token with the binding the introspection answer names, member by member: the
+/// same as the token's, or the only one when the token carries none.
+fn bind(verified: Arc<Verified>, answer: Binding) -> Result<Arc<Verified>, GuardError> {
+    let own = &verified.binding;
+    let jkt = adopt(
+        &own.jkt,
+        answer.jkt,
+        "the token's cnf.jkt differs from the introspection answer's",
+    )?;
+    let x5t_s256 = adopt(
+        &own.x5t_s256,
+        answer.x5t_s256,
+        "the token's cnf.x5t#S256 differs from the introspection answer's",
+    )?;
+    if jkt.is_none() && x5t_s256.is_none() {
+        return Ok(verified);
+    }
+    let mut bound = Verified::clone(&verified);
+    if jkt.is_some() {
+        bound.binding.jkt = jkt;
+    }
+    if x5t_s256.is_some() {
+        bound.binding.x5t_s256 = x5t_s256;
+    }
+    Ok(Arc::new(bound))
+}
+
+/// The introspection answer's member when the token has none; `None` when the token's own
+/// stands (the answer names none, or the same).
+fn adopt<T: PartialEq>(
+    own: &Option<T>,
+    answer: Option<T>,
+    differs: &'static str,
+) -> Result<Option<T>, GuardError> {
+    match (own, answer) {
+        (_, None) => Ok(None),
+        (Some(own), Some(answer)) if *own == answer => Ok(None),
+        (Some(_), Some(_)) => Err(GuardError::InvalidToken(differs)),
+        (None, Some(answer)) => Ok(Some(answer)),
     }
 }
 

@@ -16,7 +16,9 @@ use crate::{Guard, GuardError, Refusal, Verified};
 /// Rejects requests without a valid token (and without the required scopes), and puts the
 /// [`Verified`] token in the request extensions for handlers ([`Authenticated`]). A token is
 /// valid with `Authorization: Bearer` when it is bound to no key, and with
-/// `Authorization: DPoP` and a proof of its key when it is ([`Guard::authorize`]).
+/// `Authorization: DPoP` and a proof of its key when it is; a token bound to a client
+/// certificate also needs the request's [`ClientCertificate`](crate::ClientCertificate) (put
+/// in its extensions before this layer) to be that certificate ([`Guard::authorize`]).
 #[derive(Clone, Debug)]
 pub struct GuardLayer {
     guard: Guard,
@@ -116,7 +118,8 @@ async fn authorize(
 }
 
 /// The verified token of a request that passed a [`GuardLayer`]; [`Verified::jkt`] tells a
-/// DPoP-bound token (and so a caller that proved possession of its key) from a bearer one.
+/// DPoP-bound token (and so a caller that proved possession of its key) from a bearer one, and
+/// [`Verified::x5t_s256`] a certificate-bound one (a caller that presented its certificate).
 #[derive(Debug, Clone)]
 pub struct Authenticated(pub Arc<Verified>);
 

@@ -22,6 +22,7 @@ use calyx_token::assertion::{self, AssertionError};
 
 use crate::client_keys;
 use crate::error::ApiError;
+use crate::mtls::{self, ClientCertificate, PeerCertificates};
 use crate::state::{AppState, ClientEntry};
 
 /// The least time a failed client authentication takes once it reaches the database: longer
@@ -35,6 +36,7 @@ pub(crate) async fn authenticated_client(
     state: &AppState,
     headers: &HeaderMap,
     body: BodyCredentials<'_>,
+    cert: Option<&ClientCertificate>,
 ) -> Result<Arc<ClientEntry>, ApiError> {
     let authorization = headers
         .get(header::AUTHORIZATION)
@@ -43,7 +45,7 @@ pub(crate) async fn authenticated_client(
         error: e.error,
         basic_challenge: e.basic_tried,
     })?;
-    authenticate(state, &auth).await
+    authenticate(state, &auth, cert.map(|c| &*c.0)).await
 }
 
 /// Authenticates the client: from the cache when the cached secret matches, else from the
@@ -51,18 +53,19 @@ pub(crate) async fn authenticated_client(
 pub(crate) async fn authenticate(
     state: &AppState,
     auth: &ClientAuth,
+    cert: Option<&PeerCertificates>,
 ) -> Result<Arc<ClientEntry>, ApiError> {
     if let ClientAuth::Assertion { .. } = auth {
         return Box::pin(authenticate_by_assertion(state, auth)).await;
     }
     let now = state.clock.now();
     if let Some(entry) = state.cached_client(auth.client_id()) {
-        if credentials_match(state, &entry, auth, now) {
+        if credentials_match(state, &entry, auth, cert, now) {
             return enabled(entry, auth);
         }
     }
     // Boxed: the hot path's future stays as small as it was.
-    let entry = Box::pin(authenticate_from_database(state, auth, now)).await?;
+    let entry = Box::pin(authenticate_from_database(state, auth, cert, now)).await?;
     enabled(entry, auth)
 }
 
@@ -86,13 +89,14 @@ fn enabled(entry: Arc<ClientEntry>, auth: &ClientAuth) -> Result<Arc<ClientEntry
 async fn authenticate_from_database(
     state: &AppState,
     auth: &ClientAuth,
+    cert: Option<&PeerCertificates>,
     now: i64,
 ) -> Result<Arc<ClientEntry>, ApiError> {
     let id = auth.client_id();
     let floor = tokio::time::Instant::now() + FAILURE_FLOOR;
     match state.load_client_entry(id).await? {
         Some(entry) => {
-            if credentials_match(state, &entry, auth, now) {
+            if credentials_match(state, &entry, auth, cert, now) {
                 return Ok(entry);
             }
         }
@@ -221,6 +225,24 @@ async fn check_assertion(
     Ok(Ok(()))
 }
 
+/// Mutual TLS (RFC 8705 §2): the connection's certificate is the client's (see `mtls`).
+fn certificate_matches(
+    state: &AppState,
+    client: &calyx_core::model::Client,
+    method: KeyAuth,
+    cert: &PeerCertificates,
+) -> bool {
+    match method {
+        KeyAuth::TlsClientAuth => match (&state.client_cas, &client.policy.tls_subject_dn) {
+            (Some(cas), Some(dn)) => mtls::ca_issued_with_subject(cas, cert, dn),
+            _ => false,
+        },
+        KeyAuth::SelfSignedTlsClientAuth => client_keys::inline(client)
+            .is_ok_and(|keys| mtls::is_registered(cert, keys.certificates())),
+        KeyAuth::PrivateKeyJwt => false,
+    }
+}
+
 /// Where a client assertion may be addressed besides the issuer: the endpoints that take
 /// client authentication (RFC 7523 §3 point 3 names the token endpoint; RFC 9126 §2 the
 /// issuer for PAR).
@@ -235,12 +257,19 @@ const ASSERTION_PATHS: [&str; 5] = [
 /// Clock skew allowed on an assertion's times, seconds.
 const ASSERTION_LEEWAY: i64 = 30;
 
-fn credentials_match(state: &AppState, entry: &ClientEntry, auth: &ClientAuth, now: i64) -> bool {
+fn credentials_match(
+    state: &AppState,
+    entry: &ClientEntry,
+    auth: &ClientAuth,
+    cert: Option<&PeerCertificates>,
+    now: i64,
+) -> bool {
     let c = &entry.client;
-    if c.policy.auth.is_some() {
+    if let Some(method) = c.policy.auth {
         // A client registered for a key-based method proves itself with its key, never a
         // secret it may still hold from before.
-        return false;
+        return matches!(auth, ClientAuth::None { .. })
+            && cert.is_some_and(|cert| certificate_matches(state, c, method, cert));
     }
     match (c.client_type, auth.secret()) {
         (ClientType::Public, None) => true,

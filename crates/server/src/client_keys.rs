@@ -46,19 +46,29 @@ static HTTP: LazyLock<reqwest::Client> = LazyLock::new(|| {
         .expect("the HTTP client builds")
 });
 
+/// The client's inline keys (`jwks`), parsed once.
+pub(crate) fn inline(client: &Client) -> Result<Arc<ClientKeys>, String> {
+    let jwks = client
+        .policy
+        .jwks
+        .as_ref()
+        .ok_or("the client has no inline jwks")?;
+    let text = jwks.to_string();
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, text.as_bytes());
+    let key = format!("inline:{}:{}", client.id, hex(digest.as_ref()));
+    if let Some(keys) = KEYS.get(&key) {
+        return Ok(keys);
+    }
+    let keys = Arc::new(parse_client_jwks(jwks)?);
+    KEYS.insert(key, keys.clone());
+    Ok(keys)
+}
+
 /// The client's keys; `refresh` fetches a `jwks_uri` again (see the module header). The error
 /// says why there are none, for the log.
 pub(crate) async fn keys(client: &Client, refresh: bool) -> Result<Arc<ClientKeys>, String> {
-    if let Some(jwks) = &client.policy.jwks {
-        let text = jwks.to_string();
-        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, text.as_bytes());
-        let key = format!("inline:{}:{}", client.id, hex(digest.as_ref()));
-        if let Some(keys) = KEYS.get(&key) {
-            return Ok(keys);
-        }
-        let keys = Arc::new(parse_client_jwks(jwks)?);
-        KEYS.insert(key, keys.clone());
-        return Ok(keys);
+    if client.policy.jwks.is_some() {
+        return inline(client);
     }
     let Some(uri) = &client.policy.jwks_uri else {
         return Err("the client has neither jwks nor jwks_uri".into());

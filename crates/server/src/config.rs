@@ -30,6 +30,12 @@ pub struct Config {
     /// TLS private key (PEM).
     #[arg(long, env = "CALYX_TLS_KEY", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+    /// CA certificates (PEM) of TLS client certificates: turns on mutual TLS (RFC 8705). The
+    /// handshake then asks for a client certificate (without requiring one); clients
+    /// registered for tls_client_auth must present one these CAs issued, with their subject
+    /// DN, and self_signed_tls_client_auth clients one of their registered certificates.
+    #[arg(long, env = "CALYX_TLS_CLIENT_CA", requires = "tls_cert")]
+    pub tls_client_ca: Option<PathBuf>,
     /// Allow plain HTTP on a non-loopback issuer or address (client secrets would cross the
     /// network unencrypted).
     #[arg(long)]
@@ -201,6 +207,8 @@ pub struct TlsFiles {
     pub cert: PathBuf,
     /// Private key.
     pub key: PathBuf,
+    /// The CAs of client certificates, loaded (mutual TLS).
+    pub client_cas: Option<crate::mtls::TrustedCas>,
 }
 
 /// Validated settings.
@@ -220,9 +228,15 @@ impl Settings {
                     std::fs::metadata(f)
                         .with_context(|| format!("reading TLS file {}", f.display()))?;
                 }
+                let client_cas = raw
+                    .tls_client_ca
+                    .as_deref()
+                    .map(crate::mtls::load_cas)
+                    .transpose()?;
                 Some(TlsFiles {
                     cert: cert.clone(),
                     key: key.clone(),
+                    client_cas,
                 })
             }
             (None, None) => None,

@@ -31,6 +31,7 @@ mod jobs;
 pub mod keys;
 pub mod manage;
 mod metrics;
+pub mod mtls;
 mod openapi;
 mod pages;
 pub mod passwords;

@@ -30,6 +30,7 @@ use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 
 use crate::config::TlsFiles;
+use crate::mtls::{ClientCertificate, PeerCertificates};
 use crate::routes::App;
 
 /// What one client may hold.
@@ -59,10 +60,17 @@ pub(crate) fn tls_acceptor(files: &TlsFiles) -> anyhow::Result<TlsAcceptor> {
     let key = PrivateKeyDer::from_pem_file(&files.key)
         .with_context(|| format!("reading the private key from {}", files.key.display()))?;
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+    let builder = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .context("choosing TLS versions")?
-        .with_no_client_auth()
+        .context("choosing TLS versions")?;
+    let builder = match &files.client_cas {
+        // Mutual TLS (RFC 8705): see `crate::mtls` for what is checked where.
+        Some(cas) => builder.with_client_cert_verifier(Arc::new(
+            crate::mtls::OptionalClientCertificates::new(cas.clone()),
+        )),
+        None => builder.with_no_client_auth(),
+    };
+    let mut config = builder
         .with_single_cert(certs, key)
         .context("pairing the TLS certificate with its key")?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
@@ -113,13 +121,14 @@ pub(crate) async fn serve(
         tokio::spawn(async move {
             let _permit = permit;
             match tls {
-                None => serve_connection(&builder, watcher, stream, remote, app).await,
+                None => serve_connection(&builder, watcher, stream, remote, None, app).await,
                 Some(acceptor) => {
                     match tokio::time::timeout(limits.header_read_timeout, acceptor.accept(stream))
                         .await
                     {
                         Ok(Ok(stream)) => {
-                            serve_connection(&builder, watcher, stream, remote, app).await
+                            let cert = client_certificate(stream.get_ref().1);
+                            serve_connection(&builder, watcher, stream, remote, cert, app).await
                         }
                         Ok(Err(e)) => tracing::debug!(%remote, error = %e, "TLS handshake failed"),
                         Err(_) => tracing::debug!(%remote, "TLS handshake timed out"),
@@ -139,18 +148,36 @@ pub(crate) async fn serve(
     Ok(())
 }
 
-/// Serves one connection; the app learns each request's peer address.
+/// The client certificate of a mutual-TLS connection, if the client sent one.
+fn client_certificate(conn: &rustls::ServerConnection) -> Option<ClientCertificate> {
+    let (end_entity, intermediates) = conn.peer_certificates()?.split_first()?;
+    Some(ClientCertificate(Arc::new(PeerCertificates {
+        end_entity: end_entity.clone().into_owned(),
+        intermediates: intermediates
+            .iter()
+            .map(|c| c.clone().into_owned())
+            .collect(),
+    })))
+}
+
+/// Serves one connection; the app learns each request's peer address and the connection's
+/// client certificate.
 async fn serve_connection<S>(
     builder: &http1::Builder,
     watcher: hyper_util::server::graceful::Watcher,
     stream: S,
     remote: SocketAddr,
+    cert: Option<ClientCertificate>,
     app: App,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
-        app.call(req.map(axum::body::Body::new), remote)
+        let mut req = req.map(axum::body::Body::new);
+        if let Some(cert) = &cert {
+            req.extensions_mut().insert(cert.clone());
+        }
+        app.call(req, remote)
     });
     let conn = builder.serve_connection(TokioIo::new(stream), service);
     if let Err(e) = watcher.watch(conn).await {

@@ -82,7 +82,8 @@ impl Application {
         manager.audit_retention = raw.audit_retention_days.saturating_mul(86_400);
         manager.ensure_admin_api().await?;
         apply_brand_flags(&manager, raw).await?;
-        let state = AppState::new(manager, issuer, keyset, raw.clone());
+        let client_cas = settings.tls.as_ref().and_then(|t| t.client_cas.clone());
+        let state = AppState::new(manager, issuer, keyset, raw.clone(), client_cas);
         state
             .store
             .observe_rotations(state.metrics.rotation_observer());

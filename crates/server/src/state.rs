@@ -111,6 +111,8 @@ pub struct Inner {
     pub web_sealer: Sealer,
     /// Keys refresh-token tags (`calyx_core::grant::refresh_token`), derived from the pepper.
     pub refresh_tags: SecretHasher,
+    /// The CAs of `--tls-client-ca` (mutual TLS), when set.
+    pub(crate) client_cas: Option<crate::mtls::TrustedCas>,
     /// The server's DPoP nonces, derived from the pepper.
     pub(crate) dpop_nonces: crate::dpop::Nonces,
     /// Add `Secure` to cookies (the issuer is https).
@@ -155,7 +157,13 @@ fn per_minute(n: u32) -> NonZeroU32 {
 impl AppState {
     /// Builds the state on the manager's store, hasher, sealer and clock, serving as
     /// `issuer` with `keys`.
-    pub fn new(p: Manager, issuer: String, keys: KeySet, config: Config) -> AppState {
+    pub fn new(
+        p: Manager,
+        issuer: String,
+        keys: KeySet,
+        config: Config,
+        client_cas: Option<crate::mtls::TrustedCas>,
+    ) -> AppState {
         let manager = p.acting_as(crate::manage::Actor::calyx(None));
         let cache_ttl = Duration::from_secs(60);
         let web_sealer = web_sealer(&p.hasher);
@@ -200,6 +208,7 @@ impl AppState {
             web_sealer,
             refresh_tags,
             dpop_nonces,
+            client_cas,
             secure_cookies,
             metrics: Metrics::default(),
             config,

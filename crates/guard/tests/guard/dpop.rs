@@ -19,7 +19,7 @@ use serde_json::{json, Value};
 use super::{calyx, jwks_server, listen, serve_api, World};
 
 /// The algorithms every `DPoP` challenge offers (`calyx_token::dpop::ALGORITHMS`).
-const ALGS: &str = r#"algs="ES256 EdDSA RS256 PS256""#;
+pub(super) const ALGS: &str = r#"algs="ES256 EdDSA RS256 PS256""#;
 
 /// The API behind a guard whose public origin is the API's own address: its base URL.
 async fn dpop_api(w: &World) -> String {
@@ -46,7 +46,7 @@ async fn bound_token(w: &World, holder: &Holder, scope: &str) -> String {
 }
 
 /// A correct proof for `GET url` with `token`.
-fn proof(holder: &Holder, url: &str, token: &str) -> String {
+pub(super) fn proof(holder: &Holder, url: &str, token: &str) -> String {
     holder.proof_with(&ProofClaims::new("GET", url).for_token(token))
 }
 
@@ -71,7 +71,11 @@ async fn get(url: &str, authorization: Option<String>, proofs: &[String]) -> (u1
 
 /// Asserts a `DPoP` challenge alone with `error`, and the same code in the body.
 #[track_caller]
-fn assert_dpop_refusal(what: &str, (status, challenge, body): &(u16, String, Value), error: &str) {
+pub(super) fn assert_dpop_refusal(
+    what: &str,
+    (status, challenge, body): &(u16, String, Value),
+    error: &str,
+) {
     assert_eq!(*status, 401, "{what}: {body}");
     assert!(
         challenge.starts_with(&format!(r#"DPoP realm="api", error="{error}""#)),
@@ -391,7 +395,7 @@ async fn a_public_origin_with_a_path_prefix_and_a_nested_router_make_the_whole_h
 }
 
 /// An introspection endpoint that answers `answer` to every request.
-async fn introspection_server(answer: Arc<Mutex<Value>>) -> String {
+pub(super) async fn introspection_server(answer: Arc<Mutex<Value>>) -> String {
     let app = Router::new().route(
         "/introspect",
         post(move || {

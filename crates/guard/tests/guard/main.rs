@@ -5,6 +5,8 @@ mod dpop;
 /// The `consumers_api` example in front of a real server (one test binary for the crate: each
 /// binary links the whole server).
 mod example;
+/// Certificate-bound tokens (RFC 8705 §3) with certificates made by rcgen.
+mod mtls;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -30,7 +30,7 @@ pub async fn authenticate_user(
     Path(user_id): Path<String>,
 ) -> Result<Response, ApiError> {
     let auth = credentials(&headers)?;
-    let entry = authenticate(&state, &auth).await?;
+    let entry = authenticate(&state, &auth, None).await?;
     let client = &entry.client;
     ensure_client_allows(client, GrantType::ClientCredentials)?;
     let grant = match entry.grants.as_slice() {

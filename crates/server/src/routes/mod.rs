@@ -122,7 +122,8 @@ impl App {
         let state = &endpoint.state;
         let mut response = observe_with(&endpoint.observers[path], req, |req| async move {
             let (parts, body) = req.into_parts();
-            token::answer(state, TOKEN_PATHS[path], &parts.headers, body).await
+            let cert = parts.extensions.get::<crate::mtls::ClientCertificate>();
+            token::answer(state, TOKEN_PATHS[path], &parts.headers, cert, body).await
         })
         .await;
         response

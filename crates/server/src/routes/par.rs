@@ -11,6 +11,7 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use axum::Json;
 use calyx_core::authorize;
 use calyx_core::model::PushedRequest;
@@ -22,6 +23,7 @@ use serde_json::json;
 use super::read_params;
 use crate::authn::authenticated_client;
 use crate::error::ApiError;
+use crate::mtls::ClientCertificate;
 use crate::state::AppState;
 
 /// Seconds a pushed request waits for `/authorize` (RFC 9126 §2.2 suggests 5 to 600).
@@ -40,8 +42,13 @@ const CREDENTIALS: [&str; 3] = ["client_secret", "client_assertion_type", "clien
         (status = 400, description = "invalid_request, invalid_scope, invalid_target, unauthorized_client", body = crate::openapi::OAuthErrorBody),
         (status = 401, description = "invalid_client", body = crate::openapi::OAuthErrorBody),
     ))]
-pub async fn par(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
-    match push(&state, &headers, body).await {
+pub async fn par(
+    State(state): State<AppState>,
+    cert: Option<Extension<ClientCertificate>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    match push(&state, &headers, body, cert.as_ref().map(|c| &c.0)).await {
         Ok(v) => {
             let mut resp = (StatusCode::CREATED, Json(v)).into_response();
             resp.headers_mut()
@@ -56,10 +63,11 @@ async fn push(
     state: &AppState,
     headers: &HeaderMap,
     body: Body,
+    cert: Option<&ClientCertificate>,
 ) -> Result<serde_json::Value, ApiError> {
     let params = read_params(state, headers, body).await?;
     let credentials = TokenOnlyParams::parse(params.clone())?;
-    let entry = authenticated_client(state, headers, credentials.credentials()).await?;
+    let entry = authenticated_client(state, headers, credentials.credentials(), cert).await?;
     let mut request = AuthorizeParams::from_params(params.clone())?;
     if request.request_uri.is_some() {
         return Err(

@@ -12,6 +12,7 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use axum::Json;
 use calyx_core::grant::refresh_token;
 use calyx_core::model::ClientType;
@@ -22,6 +23,7 @@ use serde_json::json;
 use super::read_params;
 use crate::authn::authenticated_client;
 use crate::error::ApiError;
+use crate::mtls::ClientCertificate;
 use crate::state::AppState;
 
 /// Revokes a token (RFC 7009). Always 200 for a well-formed request, whether or not the
@@ -35,8 +37,13 @@ use crate::state::AppState;
         (status = 401, description = "invalid_client", body = crate::openapi::OAuthErrorBody),
         (status = 429, description = "Too many failed client authentications", body = crate::openapi::OAuthErrorBody),
     ))]
-pub async fn revoke(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
-    match do_revoke(&state, &headers, body).await {
+pub async fn revoke(
+    State(state): State<AppState>,
+    cert: Option<Extension<ClientCertificate>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    match do_revoke(&state, &headers, body, cert.as_ref().map(|c| &c.0)).await {
         Ok(()) => {
             let mut resp = StatusCode::OK.into_response();
             resp.headers_mut()
@@ -47,9 +54,14 @@ pub async fn revoke(State(state): State<AppState>, headers: HeaderMap, body: Bod
     }
 }
 
-async fn do_revoke(state: &AppState, headers: &HeaderMap, body: Body) -> Result<(), ApiError> {
+async fn do_revoke(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Body,
+    cert: Option<&ClientCertificate>,
+) -> Result<(), ApiError> {
     let params = TokenOnlyParams::parse(read_params(state, headers, body).await?)?;
-    let entry = authenticated_client(state, headers, params.credentials()).await?;
+    let entry = authenticated_client(state, headers, params.credentials(), cert).await?;
     let token = params.token()?;
     let now = state.clock.now();
     if let Some(found) = refresh_token::describe(state.store.as_ref(), state, token, now).await? {
@@ -76,8 +88,13 @@ async fn do_revoke(state: &AppState, headers: &HeaderMap, body: Body) -> Result<
         (status = 401, description = "invalid_client", body = crate::openapi::OAuthErrorBody),
         (status = 429, description = "Too many failed client authentications", body = crate::openapi::OAuthErrorBody),
     ))]
-pub async fn introspect(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
-    match do_introspect(&state, &headers, body).await {
+pub async fn introspect(
+    State(state): State<AppState>,
+    cert: Option<Extension<ClientCertificate>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    match do_introspect(&state, &headers, body, cert.as_ref().map(|c| &c.0)).await {
         Ok(v) => {
             let mut resp = Json(v).into_response();
             resp.headers_mut()
@@ -92,9 +109,10 @@ async fn do_introspect(
     state: &AppState,
     headers: &HeaderMap,
     body: Body,
+    cert: Option<&ClientCertificate>,
 ) -> Result<serde_json::Value, ApiError> {
     let params = TokenOnlyParams::parse(read_params(state, headers, body).await?)?;
-    let entry = authenticated_client(state, headers, params.credentials()).await?;
+    let entry = authenticated_client(state, headers, params.credentials(), cert).await?;
     if entry.client.client_type == ClientType::Public {
         // A public client proves nothing by naming its id (RFC 7662 §2.1 wants the caller
         // authorized): it may not learn about tokens, its own or anyone else's.

@@ -14,10 +14,12 @@ use calyx_core::grant::{
     authorization_code, client_credentials, ensure_client_may_use, refresh_token, GrantError,
     Replayed, UserGrant,
 };
+use calyx_core::model::KeyAuth;
 use calyx_core::request::{
     ClientCredentialsRequest, ExchangeRequest, TokenParams, TokenRequest, ACCESS_TOKEN_TYPE,
 };
 use calyx_core::{ErrorCode, OAuthError};
+use calyx_token::Confirmation;
 
 use crate::authn::authenticated_client;
 use crate::bearer;
@@ -25,6 +27,7 @@ use crate::dpop;
 use crate::error::ApiError;
 use crate::issue::{self, access_claims, Subject};
 use crate::metrics::TokenLabels;
+use crate::mtls::{self, ClientCertificate};
 use crate::state::{AppState, ClientEntry};
 
 /// Issues a token.
@@ -53,10 +56,18 @@ use crate::state::{AppState, ClientEntry};
 pub async fn token(
     State(state): State<AppState>,
     uri: axum::http::Uri,
+    cert: Option<axum::Extension<ClientCertificate>>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    answer(&state, uri.path(), &headers, body).await
+    answer(
+        &state,
+        uri.path(),
+        &headers,
+        cert.as_ref().map(|c| &c.0),
+        body,
+    )
+    .await
 }
 
 /// [`token`] without the extractors: what `routes::App` calls when it serves the endpoint
@@ -65,10 +76,11 @@ pub(crate) async fn answer(
     state: &AppState,
     path: &str,
     headers: &HeaderMap,
+    cert: Option<&ClientCertificate>,
     body: Body,
 ) -> Response {
     let mut grant_label = "unknown";
-    let result = handle(state, path, headers, body, &mut grant_label).await;
+    let result = handle(state, path, headers, cert, body, &mut grant_label).await;
     let outcome = match &result {
         Ok(_) => "issued",
         Err(e) => error_label(e),
@@ -98,6 +110,7 @@ async fn handle(
     state: &AppState,
     path: &str,
     headers: &HeaderMap,
+    cert: Option<&ClientCertificate>,
     body: Body,
     grant_label: &mut &'static str,
 ) -> Result<Response, ApiError> {
@@ -105,7 +118,7 @@ async fn handle(
     let params = TokenParams::parse(super::read_params(state, headers, body).await?)?;
     let grant_type = params.grant_type()?;
     *grant_label = grant_type.as_str();
-    let entry = authenticated_client(state, headers, params.credentials()).await?;
+    let entry = authenticated_client(state, headers, params.credentials(), cert).await?;
     ensure_client_may_use(&entry.client, grant_type)?;
     // RFC 9449 §5: a proof binds what is issued to its key.
     let jkt = match proof {
@@ -118,27 +131,38 @@ async fn handle(
         }
         None => None,
     };
+    // RFC 8705 §3: a client that authenticated with its certificate gets tokens bound to it.
+    let x5t = match (entry.client.policy.auth, cert) {
+        (Some(KeyAuth::TlsClientAuth | KeyAuth::SelfSignedTlsClientAuth), Some(cert)) => {
+            Some(mtls::thumbprint(&cert.0))
+        }
+        _ => None,
+    };
+    let cnf = (jkt.is_some() || x5t.is_some()).then(|| Confirmation {
+        jkt: jkt.clone(),
+        x5t_s256: x5t,
+    });
     if !entry.quota_limits.is_empty() {
         Box::pin(count_against_quotas(state, &entry)).await?;
     }
     let issued = match params.into_request(grant_type)? {
         TokenRequest::ClientCredentials(request) => {
-            client_credentials(state, &entry, &request, jkt).await
+            client_credentials(state, &entry, &request, cnf).await
         }
         TokenRequest::AuthorizationCode(mut request) => {
             let (store, client, now) = (&*state.store, &entry.client, state.clock.now());
             request.dpop_jkt = jkt.clone();
             let grant = authorization_code::redeem(store, state, state, client, request, now);
-            user_grant(state, &entry, grant.await, jkt).await
+            user_grant(state, &entry, grant.await, cnf).await
         }
         TokenRequest::RefreshToken(mut request) => {
             let (store, client, now) = (&*state.store, &entry.client, state.clock.now());
             let leeway = state.config.refresh_reuse_leeway;
             request.dpop_jkt = jkt.clone();
             let grant = refresh_token::rotate(store, state, state, client, request, now, leeway);
-            user_grant(state, &entry, grant.await, jkt).await
+            user_grant(state, &entry, grant.await, cnf).await
         }
-        TokenRequest::TokenExchange(request) => token_exchange(state, &entry, &request, jkt).await,
+        TokenRequest::TokenExchange(request) => token_exchange(state, &entry, &request, cnf).await,
     };
     if issued.is_ok() {
         // Usage per client and hour: one atomic add; `usage` flushes it off this path.
@@ -181,7 +205,7 @@ async fn client_credentials(
     state: &AppState,
     entry: &ClientEntry,
     request: &ClientCredentialsRequest,
-    jkt: Option<String>,
+    cnf: Option<Confirmation>,
 ) -> Result<Response, ApiError> {
     let client = &entry.client;
     let decision = client_credentials::decide(request, &entry.grants)?;
@@ -209,7 +233,7 @@ async fn client_credentials(
         &client.org_id,
         &decision.scope,
     );
-    bind(&mut claims, jkt);
+    claims.cnf = cnf;
     issue::respond(state, api.alg, claims, None, None).await
 }
 
@@ -218,7 +242,7 @@ async fn user_grant(
     state: &AppState,
     entry: &ClientEntry,
     grant: Result<UserGrant, GrantError>,
-    jkt: Option<String>,
+    cnf: Option<Confirmation>,
 ) -> Result<Response, ApiError> {
     let grant = grant.map_err(|e| grant_error(state, entry, e))?;
     let family = &grant.family;
@@ -233,19 +257,8 @@ async fn user_grant(
         &family.org_id,
         &grant.scope,
     );
-    bind(&mut claims, jkt);
+    claims.cnf = cnf;
     issue::respond(state, grant.api.alg, claims, grant.refresh_token, None).await
-}
-
-/// Binds an access token to the DPoP key `jkt`, if a proof came with the request (RFC 9449
-/// §6.1).
-fn bind(claims: &mut calyx_token::AccessClaims, jkt: Option<String>) {
-    if let Some(jkt) = jkt {
-        claims.cnf = Some(calyx_token::Confirmation {
-            jkt: Some(jkt),
-            x5t_s256: None,
-        });
-    }
 }
 
 /// A refused grant as an answer; a replayed code or refresh token is logged and recorded in
@@ -291,7 +304,7 @@ async fn token_exchange(
     state: &AppState,
     entry: &ClientEntry,
     request: &ExchangeRequest,
-    jkt: Option<String>,
+    cnf: Option<Confirmation>,
 ) -> Result<Response, ApiError> {
     let invalid_grant = |why| ApiError::from(OAuthError::new(ErrorCode::InvalidGrant, why));
     let org = match bearer::org_token(state, &request.subject_token).await? {
@@ -307,7 +320,7 @@ async fn token_exchange(
         .await
         .map_err(|e| grant_error(state, entry, e))?;
     let mut claims = issue::delegated_claims(state, &delegation, &org.api, &org.claims.client_id);
-    bind(&mut claims, jkt);
+    claims.cnf = cnf;
     issue::respond(state, org.api.alg, claims, None, Some(ACCESS_TOKEN_TYPE)).await
 }
 

@@ -14,7 +14,22 @@ use crate::state::AppState;
 pub async fn metadata(State(state): State<AppState>) -> impl IntoResponse {
     let base = state.issuer.trim_end_matches('/');
     let grants: Vec<&str> = GrantType::ALL.iter().map(|g| g.as_str()).collect();
-    Json(serde_json::json!({
+    // Exactly what is supported (RFC 8414 §2): the mutual-TLS methods only when Calyx
+    // terminates TLS with --tls-client-ca.
+    let mtls = state.client_cas.is_some();
+    let mut methods = vec![
+        "client_secret_basic",
+        "client_secret_post",
+        "private_key_jwt",
+    ];
+    if mtls {
+        methods.extend(["tls_client_auth", "self_signed_tls_client_auth"]);
+    }
+    let with_none = |mut m: Vec<&'static str>| {
+        m.push("none");
+        m
+    };
+    let mut metadata = serde_json::json!({
         "issuer": state.issuer,
         "authorization_endpoint": format!("{base}/authorize"),
         "token_endpoint": format!("{base}/oauth/token"),
@@ -28,15 +43,19 @@ pub async fn metadata(State(state): State<AppState>) -> impl IntoResponse {
         "jwks_uri": format!("{base}/.well-known/jwks.json"),
         "grant_types_supported": grants,
         "response_types_supported": ["code"],
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"],
+        "token_endpoint_auth_methods_supported": with_none(methods.clone()),
         "token_endpoint_auth_signing_alg_values_supported": calyx_token::dpop::ALGORITHMS,
-        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"],
+        "revocation_endpoint_auth_methods_supported": with_none(methods.clone()),
         "revocation_endpoint_auth_signing_alg_values_supported": calyx_token::dpop::ALGORITHMS,
-        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
+        "introspection_endpoint_auth_methods_supported": methods,
         "introspection_endpoint_auth_signing_alg_values_supported": calyx_token::dpop::ALGORITHMS,
         "service_documentation": format!("{base}/openapi.json"),
         "dpop_signing_alg_values_supported": calyx_token::dpop::ALGORITHMS,
-    }))
+    });
+    if mtls {
+        metadata["tls_client_certificate_bound_access_tokens"] = true.into();
+    }
+    Json(metadata)
 }
 
 /// The public signing keys: the current key of each algorithm and the previous ones still

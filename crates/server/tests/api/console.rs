@@ -1038,3 +1038,318 @@ async fn an_operator_edits_disables_and_enables_a_webhook() {
     let resp = s.post("/console/webhooks/whk_nope/disable", &[]).await;
     assert_eq!(resp.status(), 404);
 }
+
+/// Some of a form's fields, as typed.
+type Fields<'a> = &'a [(&'a str, &'a str)];
+
+/// `html` with the entities askama writes for quotes turned back, so a test can look for
+/// typed text without depending on which escape the template engine chose.
+fn unescaped(html: &str) -> String {
+    html.replace("&#34;", "\"")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&#x27;", "'")
+}
+
+/// The security form's fields: `overrides` replace the defaults, which leave everything off.
+fn security_form<'a>(overrides: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+    let mut form = vec![
+        ("token_endpoint_auth_method", "client_secret_basic"),
+        ("jwks", ""),
+        ("jwks_uri", ""),
+        ("tls_client_auth_subject_dn", ""),
+        ("tokens_per_hour", ""),
+        ("tokens_per_day", ""),
+    ];
+    for (field, value) in overrides {
+        match form.iter_mut().find(|(f, _)| f == field) {
+            Some(slot) => slot.1 = value,
+            None => form.push((field, value)),
+        }
+    }
+    form
+}
+
+#[tokio::test]
+async fn an_operator_sets_each_security_setting_and_quota_of_a_client_and_clears_them_again() {
+    let app = spawn_app().await;
+    let ops = operator(&app).await;
+    let actor = format!("user:{}", ops.id);
+    let c = app.fixture().build().await;
+    let admin = app.admin().await;
+    let holder = calyx_testkit::jose::Holder::new();
+    let jwks = holder.jwks().to_string();
+    let s = Session::sign_in(&app, "ops").await;
+    let page = format!("/console/clients/{}", c.client_id);
+    let security = format!("/console/clients/{}/security", c.client_id);
+    let shown = format!("/clients/{}", c.client_id);
+
+    // private_key_jwt with an inline JWK Set, DPoP and PAR required, both quotas.
+    let to = s
+        .post_and_follow(
+            &security,
+            &security_form(&[
+                ("token_endpoint_auth_method", "private_key_jwt"),
+                ("jwks", &jwks),
+                ("require_dpop", "yes"),
+                ("require_par", "yes"),
+                ("tokens_per_hour", "100"),
+                ("tokens_per_day", "1000"),
+            ]),
+        )
+        .await;
+    assert_eq!(to, page);
+    let (status, view) = admin.get(&shown).await;
+    assert_eq!(status, 200, "{view}");
+    assert_eq!(view["token_endpoint_auth_method"], "private_key_jwt");
+    assert_eq!(view["jwks"], holder.jwks());
+    assert_eq!(view["require_dpop"], true);
+    assert_eq!(view["require_par"], true);
+    assert_eq!(view["tokens_per_hour"], 100);
+    assert_eq!(view["tokens_per_day"], 1000);
+    assert_audited(&app, "client.updated", &actor).await;
+
+    // The page shows them, the JWK Set pretty-printed in its field.
+    let (status, html) = s.get(&page).await;
+    assert_eq!(status, 200);
+    assert_accessible(&page, &html);
+    assert!(
+        html.contains(r#"<option value="private_key_jwt" selected>"#),
+        "{html}"
+    );
+    let text = unescaped(&html);
+    assert!(text.contains("{\n  \"keys\": [\n"), "{html}");
+    assert!(text.contains(&format!("\"kid\": \"{}\"", holder.kid())));
+    assert!(html.contains(r#"name="require_dpop" type="checkbox" value="yes" checked>"#));
+    assert!(html.contains(r#"name="require_par" type="checkbox" value="yes" checked>"#));
+    assert!(html.contains(r#"name="tokens_per_hour" type="number" min="0" step="1" value="100""#));
+    assert!(html.contains(r#"name="tokens_per_day" type="number" min="0" step="1" value="1000""#));
+
+    // tls_client_auth with its subject DN; the keys published at a URI instead.
+    s.post_and_follow(
+        &security,
+        &security_form(&[
+            ("token_endpoint_auth_method", "tls_client_auth"),
+            ("jwks_uri", "https://app.example/jwks.json"),
+            ("tls_client_auth_subject_dn", "CN=app,O=Acme"),
+        ]),
+    )
+    .await;
+    let (_, view) = admin.get(&shown).await;
+    assert_eq!(view["token_endpoint_auth_method"], "tls_client_auth");
+    assert_eq!(view["tls_client_auth_subject_dn"], "CN=app,O=Acme");
+    assert_eq!(view["jwks_uri"], "https://app.example/jwks.json");
+    assert!(view.get("jwks").is_none(), "{view}");
+    assert_eq!(view["require_dpop"], false);
+    assert_eq!(view["require_par"], false);
+    assert!(view.get("tokens_per_hour").is_none(), "{view}");
+
+    // self_signed_tls_client_auth is offered and kept when chosen.
+    let (_, html) = s.get(&page).await;
+    assert!(html.contains(r#"<option value="tls_client_auth" selected>"#));
+    assert!(html.contains(r#"<option value="self_signed_tls_client_auth">"#));
+
+    // Back to the secret, with nothing else: every setting and limit cleared.
+    s.post_and_follow(&security, &security_form(&[])).await;
+    let (_, view) = admin.get(&shown).await;
+    assert_eq!(view["token_endpoint_auth_method"], "client_secret_basic");
+    for cleared in [
+        "jwks",
+        "jwks_uri",
+        "tls_client_auth_subject_dn",
+        "tokens_per_hour",
+        "tokens_per_day",
+    ] {
+        assert!(view.get(cleared).is_none(), "{cleared}: {view}");
+    }
+    let resp = app.post_token_form(&c.client_credentials(c.secret())).await;
+    assert_eq!(resp.status(), 200, "the secret works again");
+}
+
+#[tokio::test]
+async fn a_public_clients_security_form_offers_no_method_and_still_sets_its_requirements() {
+    let app = spawn_app().await;
+    operator(&app).await;
+    let c = app
+        .fixture()
+        .app(calyx_core::model::ClientType::Public)
+        .build()
+        .await;
+    let s = Session::sign_in(&app, "ops").await;
+    let page = format!("/console/clients/{}", c.client_id);
+    let (_, html) = s.get(&page).await;
+    assert!(!html.contains(r#"name="token_endpoint_auth_method""#));
+    assert!(html.contains("A public client authenticates with <code>none</code>"));
+
+    let mut form = security_form(&[("require_par", "yes"), ("tokens_per_day", "50")]);
+    form.retain(|(f, _)| *f != "token_endpoint_auth_method");
+    s.post_and_follow(&format!("{page}/security"), &form).await;
+    let client = app.manager.client(&c.client_id).await.unwrap();
+    assert!(client.policy.require_par && !client.policy.require_dpop);
+    assert_eq!(client.policy.auth, None);
+    assert_eq!(
+        (client.quota.per_hour, client.quota.per_day),
+        (None, Some(50))
+    );
+}
+
+#[tokio::test]
+async fn a_refused_security_form_comes_back_with_its_message_by_the_field_at_fault() {
+    let app = spawn_app().await;
+    operator(&app).await;
+    let c = app.fixture().build().await;
+    let s = Session::sign_in(&app, "ops").await;
+    let page = format!("/console/clients/{}", c.client_id);
+    let security = format!("{page}/security");
+    let before = app.manager.client(&c.client_id).await.unwrap();
+
+    // What is typed, what the page says, and the start of the field at fault.
+    let cases: &[(Fields, &str, &str)] = &[
+        (
+            &[("jwks", "{\"keys\": [")],
+            "the JWK Set is not valid JSON",
+            r#"name="jwks" rows="8" spellcheck="false" aria-invalid="true" aria-describedby="security-error">{"keys": [</textarea>"#,
+        ),
+        (
+            &[("jwks", r#"{"keys": [{"kty": "oct", "k": "c2VjcmV0"}]}"#)],
+            "private or symmetric key material",
+            r#"name="jwks" rows="8" spellcheck="false" aria-invalid="true""#,
+        ),
+        (
+            &[("token_endpoint_auth_method", "private_key_jwt")],
+            "private_key_jwt needs the client's keys",
+            r#"name="jwks" rows="8" spellcheck="false" aria-invalid="true""#,
+        ),
+        (
+            &[("token_endpoint_auth_method", "tls_client_auth")],
+            "tls_client_auth needs the certificate's subject DN",
+            r#"name="tls_client_auth_subject_dn" type="text" autocapitalize="none" spellcheck="false" value="" aria-invalid="true""#,
+        ),
+        (
+            &[("jwks_uri", "http://keys.example/jwks.json")],
+            "must be an https URL",
+            r#"name="jwks_uri" type="url" value="http://keys.example/jwks.json" aria-invalid="true""#,
+        ),
+        (
+            &[("tokens_per_hour", "10"), ("tokens_per_day", "-5")],
+            "a token quota must be a whole number from 0",
+            r#"name="tokens_per_day" type="number" min="0" step="1" value="-5" aria-invalid="true" aria-describedby="security-error""#,
+        ),
+        (
+            &[("tokens_per_hour", "lots")],
+            "tokens per hour must be a whole number",
+            r#"name="tokens_per_hour" type="number" min="0" step="1" value="lots" aria-invalid="true""#,
+        ),
+    ];
+    for (typed, message, field) in cases {
+        let resp = s.post(&security, &security_form(typed)).await;
+        assert_eq!(resp.status(), 400, "{typed:?}");
+        let html = unescaped(&resp.text().await.unwrap());
+        assert!(
+            html.contains(r#"role="alert" id="security-error""#),
+            "{typed:?}: {html}"
+        );
+        assert!(
+            html.contains(message),
+            "{typed:?}: no {message:?} in {html}"
+        );
+        assert!(html.contains(field), "{typed:?}: no {field:?} in {html}");
+        assert_accessible(&page, &html);
+    }
+    let after = app.manager.client(&c.client_id).await.unwrap();
+    assert_eq!(after.policy, before.policy, "nothing refused was saved");
+    assert_eq!(after.quota, before.quota);
+}
+
+#[tokio::test]
+async fn an_operator_sets_and_clears_an_organizations_token_quotas() {
+    let app = spawn_app().await;
+    let ops = operator(&app).await;
+    let actor = format!("user:{}", ops.id);
+    let c = app.fixture().build().await;
+    let s = Session::sign_in(&app, "ops").await;
+    let page = format!("/console/orgs/{}", c.org_id);
+    let quotas = format!("{page}/quotas");
+
+    let to = s
+        .post_and_follow(
+            &quotas,
+            &[("tokens_per_hour", "500"), ("tokens_per_day", "5000")],
+        )
+        .await;
+    assert_eq!(to, page);
+    let org = app.manager.org(&c.org_id).await.unwrap();
+    assert_eq!(
+        (org.quota.per_hour, org.quota.per_day),
+        (Some(500), Some(5000))
+    );
+    assert_audited(&app, "org.updated", &actor).await;
+    let (status, html) = s.get(&page).await;
+    assert_eq!(status, 200);
+    assert_accessible(&page, &html);
+    assert!(html.contains(r#"name="tokens_per_hour" type="number" min="0" step="1" value="500""#));
+    assert!(
+        html.contains("<dt>Tokens per day</dt><dd>5000</dd>"),
+        "{html}"
+    );
+
+    // A negative limit is refused on its field; nothing changes.
+    let resp = s
+        .post(
+            &quotas,
+            &[("tokens_per_hour", "-1"), ("tokens_per_day", "")],
+        )
+        .await;
+    assert_eq!(resp.status(), 400);
+    let html = resp.text().await.unwrap();
+    assert!(html.contains(r#"role="alert" id="quotas-error""#), "{html}");
+    assert!(html.contains(
+        r#"name="tokens_per_hour" type="number" min="0" step="1" value="-1" aria-invalid="true" aria-describedby="quotas-error""#
+    ), "{html}");
+    assert_accessible(&page, &html);
+    let org = app.manager.org(&c.org_id).await.unwrap();
+    assert_eq!(org.quota.per_hour, Some(500));
+
+    // Empty fields remove the limits.
+    s.post_and_follow(&quotas, &[("tokens_per_hour", ""), ("tokens_per_day", "")])
+        .await;
+    let org = app.manager.org(&c.org_id).await.unwrap();
+    assert_eq!((org.quota.per_hour, org.quota.per_day), (None, None));
+    let (_, html) = s.get(&page).await;
+    assert!(html.contains("<dt>Tokens per hour</dt><dd>No limit</dd>"));
+    let resp = s.post("/console/orgs/org_nope/quotas", &[]).await;
+    assert_eq!(resp.status(), 404);
+}
+
+#[tokio::test]
+async fn the_security_and_quota_forms_without_their_csrf_token_are_refused_and_change_nothing() {
+    let app = spawn_app().await;
+    operator(&app).await;
+    let c = app.fixture().build().await;
+    let s = Session::sign_in(&app, "ops").await;
+    let security = format!("/console/clients/{}/security", c.client_id);
+    let quotas = format!("/console/orgs/{}/quotas", c.org_id);
+    let forged = security_form(&[("require_dpop", "yes"), ("tokens_per_hour", "1")]);
+
+    for csrf in [None, Some("not-the-token")] {
+        let with = |fields: &[(&'static str, &'static str)]| {
+            let mut form: Vec<(&str, &str)> = csrf.map(|t| ("csrf", t)).into_iter().collect();
+            form.extend_from_slice(fields);
+            form
+        };
+        let resp = s.post_raw(&security, &with(&forged)).await;
+        assert_eq!(resp.status(), 400);
+        let resp = s
+            .post_raw(
+                &quotas,
+                &with(&[("tokens_per_hour", "1"), ("tokens_per_day", "1")]),
+            )
+            .await;
+        assert_eq!(resp.status(), 400);
+    }
+    let client = app.manager.client(&c.client_id).await.unwrap();
+    assert!(!client.policy.require_dpop);
+    assert_eq!(client.quota.per_hour, None);
+    let org = app.manager.org(&c.org_id).await.unwrap();
+    assert_eq!((org.quota.per_hour, org.quota.per_day), (None, None));
+}

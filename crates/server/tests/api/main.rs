@@ -14,6 +14,7 @@ mod concurrency;
 mod console;
 mod dpop;
 mod errors;
+mod mtls;
 mod ops;
 mod pages;
 mod par;

@@ -1,8 +1,9 @@
 //! The console's clients (applications) of every organization: the list with a form to
 //! register one, the page that shows a new secret once, and a client's page with its facts,
 //! its grants (each changed in place), its usage chart, its sign-ins (each revocable), a
-//! form to edit its registration and the actions on it: disable or enable, rotate the
-//! secret, revoke its tokens, delete.
+//! form to edit its registration, a form for its security settings and token quotas, and
+//! the actions on it: disable or enable, rotate the secret, revoke its tokens, delete.
+//! The token quota fields ([`Limits`]) are read here for the organization's page too.
 
 use askama::Template;
 use axum::extract::{Path, Query};
@@ -26,6 +27,24 @@ const GRACES: [(i64, &str); 4] = [
     (3_600, "1 hour"),
     (86_400, "24 hours"),
     (604_800, "7 days"),
+];
+
+/// The methods a confidential client may authenticate with at the token endpoint:
+/// `(value, label)`, the value as RFC 7591 §2 names it. A public client has only `none`.
+const AUTH_METHODS: [(&str, &str); 4] = [
+    ("client_secret_basic", "Client secret"),
+    (
+        "private_key_jwt",
+        "private_key_jwt (an assertion signed with its key)",
+    ),
+    (
+        "tls_client_auth",
+        "tls_client_auth (a certificate with the registered subject DN)",
+    ),
+    (
+        "self_signed_tls_client_auth",
+        "self_signed_tls_client_auth (a certificate in its JWK Set)",
+    ),
 ];
 
 /// A client as the list shows it, with its organization's name.
@@ -185,6 +204,15 @@ struct ClientPage<'a> {
     grant_types: Vec<(&'static str, bool)>,
     /// The redirect URIs as the edit form's text starts: one per line.
     redirect_text: String,
+    /// The authentication methods offered, with whether it is the client's.
+    auth_methods: Vec<(&'static str, &'static str, bool)>,
+    /// How many keys the JWK Set registered inline holds, if there is one.
+    key_count: Option<usize>,
+    /// The JWK Set as the security form's text starts: pretty-printed, or empty.
+    jwks_text: String,
+    /// The token quotas as the security form's fields start: empty for no limit.
+    per_hour: String,
+    per_day: String,
     notice: Option<String>,
     form: Form,
 }
@@ -234,10 +262,27 @@ async fn client_page_from(
             )
         })
         .collect();
+    let auth_methods = AUTH_METHODS
+        .iter()
+        .map(|(value, label)| (*value, *label, client.token_endpoint_auth_method == *value))
+        .collect();
+    let jwks_text = client
+        .jwks
+        .as_ref()
+        .and_then(|j| serde_json::to_string_pretty(j).ok())
+        .unwrap_or_default();
     let page = ClientPage {
         families,
         grant_types,
         redirect_text: client.redirect_uris.join("\n"),
+        auth_methods,
+        key_count: client
+            .jwks
+            .as_ref()
+            .map(|j| j["keys"].as_array().map_or(0, Vec::len)),
+        jwks_text,
+        per_hour: Limits::text(client.tokens_per_hour),
+        per_day: Limits::text(client.tokens_per_day),
         chrome: &desk.chrome,
         org_name,
         created: when(client.created_at),
@@ -335,6 +380,117 @@ pub(super) async fn edit(desk: Desk, Path(id): Path<String>, posted: Posted) -> 
                 Err(e) => desk.fail(e),
             }
         }
+    }
+}
+
+/// The token quotas typed in a form's `tokens_per_hour` and `tokens_per_day`: each a whole
+/// number, or empty for no limit. Whether a number is in range is the manager's to say.
+pub(super) struct Limits {
+    pub per_hour: Option<i64>,
+    pub per_day: Option<i64>,
+}
+
+impl Limits {
+    /// The limits typed; a refusal names the field at fault.
+    pub fn typed(posted: &Posted) -> Result<Limits, (&'static str, ManageError)> {
+        let limit = |field: &'static str, what: &str| match posted.get(field) {
+            "" => Ok(None),
+            typed => typed.parse::<i64>().map(Some).map_err(|_| {
+                let why = format!("{what} must be a whole number, or empty for no limit");
+                (field, ManageError::Invalid(why))
+            }),
+        };
+        Ok(Limits {
+            per_hour: limit("tokens_per_hour", "tokens per hour")?,
+            per_day: limit("tokens_per_day", "tokens per day")?,
+        })
+    }
+
+    /// The field the manager's refusal of these limits is about: a negative one, else the
+    /// larger (a limit too large is the larger of the two).
+    pub fn at_fault(&self) -> &'static str {
+        match (self.per_hour, self.per_day) {
+            (Some(h), _) if h < 0 => "tokens_per_hour",
+            (_, Some(d)) if d < 0 => "tokens_per_day",
+            (Some(h), Some(d)) if d > h => "tokens_per_day",
+            (None, Some(_)) => "tokens_per_day",
+            _ => "tokens_per_hour",
+        }
+    }
+
+    /// A stored limit as a form's field starts: empty for no limit.
+    pub fn text(limit: Option<i64>) -> String {
+        limit.map(|n| n.to_string()).unwrap_or_default()
+    }
+}
+
+/// The security form as a patch of only its fields; a refusal names the field at fault.
+/// A public client's form has no method to choose, so none is sent.
+fn security_patch(
+    posted: &Posted,
+    limits: &Limits,
+) -> Result<ClientPatch, (&'static str, ManageError)> {
+    let jwks = match posted.get("jwks") {
+        "" => None,
+        typed => Some(serde_json::from_str(typed).map_err(|e| {
+            let why = format!("the JWK Set is not valid JSON: {e}");
+            ("jwks", ManageError::Invalid(why))
+        })?),
+    };
+    Ok(ClientPatch {
+        token_endpoint_auth_method: posted.opt("token_endpoint_auth_method"),
+        jwks: Some(jwks),
+        jwks_uri: Some(posted.get("jwks_uri").to_owned()),
+        tls_client_auth_subject_dn: Some(posted.get("tls_client_auth_subject_dn").to_owned()),
+        require_dpop: Some(!posted.get("require_dpop").is_empty()),
+        require_par: Some(!posted.get("require_par").is_empty()),
+        tokens_per_hour: Some(limits.per_hour),
+        tokens_per_day: Some(limits.per_day),
+        ..ClientPatch::default()
+    })
+}
+
+/// The field a refusal of the security form is about.
+fn security_field(e: &ManageError, limits: &Limits) -> &'static str {
+    if e.to_string().contains("token quota") {
+        return limits.at_fault();
+    }
+    // In this order: the private_key_jwt message names the jwks_uri too.
+    blame(
+        e,
+        &[
+            ("needs the client's keys", "jwks"),
+            ("jwks_uri", "jwks_uri"),
+            ("subject dn", "tls_client_auth_subject_dn"),
+            ("jwks", "jwks"),
+            ("x5c", "jwks"),
+        ],
+        "token_endpoint_auth_method",
+    )
+}
+
+/// Changes how a client authenticates and what it must do: its token endpoint
+/// authentication method, its keys (a JWK Set, or where it publishes one), its certificate's
+/// subject DN, whether it must use DPoP and pushed authorization requests, and its token
+/// quotas. Only those fields are changed.
+pub(super) async fn secure(desk: Desk, Path(id): Path<String>, posted: Posted) -> Response {
+    let changed = async {
+        let limits = Limits::typed(&posted)?;
+        let patch = security_patch(&posted, &limits)?;
+        desk.manager
+            .update_client(&id, patch)
+            .await
+            .map_err(|e| (security_field(&e, &limits), e))
+    };
+    match changed.await {
+        Ok(c) => {
+            desk.done(&format!("/console/clients/{}", path_segment(&c.id)))
+                .await
+        }
+        Err((field, e)) => match Form::refused(&posted, "security", field, e) {
+            Ok((status, form)) => client_page(desk, &id, status, None, form).await,
+            Err(e) => desk.fail(e),
+        },
     }
 }
 

@@ -64,6 +64,7 @@ pub(crate) fn routes() -> Vec<(&'static str, axum::routing::MethodRouter<AppStat
         ("/console/orgs", get(orgs::list).post(orgs::create)),
         ("/console/orgs/{id}", get(orgs::show)),
         ("/console/orgs/{id}/rename", post(orgs::rename)),
+        ("/console/orgs/{id}/quotas", post(orgs::set_quotas)),
         ("/console/orgs/{id}/delete", post(orgs::delete)),
         ("/console/orgs/{id}/entitlements", post(orgs::entitle)),
         (
@@ -79,6 +80,7 @@ pub(crate) fn routes() -> Vec<(&'static str, axum::routing::MethodRouter<AppStat
         ("/console/clients", get(clients::list).post(clients::create)),
         ("/console/clients/{id}", get(clients::show)),
         ("/console/clients/{id}/edit", post(clients::edit)),
+        ("/console/clients/{id}/security", post(clients::secure)),
         ("/console/clients/{id}/disable", post(clients::disable)),
         ("/console/clients/{id}/enable", post(clients::enable)),
         ("/console/clients/{id}/rotate-secret", post(clients::rotate)),

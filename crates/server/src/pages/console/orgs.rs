@@ -1,7 +1,8 @@
 //! The console's organizations: the list with a form to create one, and an organization's
 //! page with its clients and users, its entitlements (what its own developers may grant in
-//! the developer portal), a form to give it an organization admin, renaming and deletion
-//! (refused while it has clients or users, and always for the operators' organization).
+//! the developer portal), a form to give it an organization admin, its token quotas,
+//! renaming and deletion (refused while it has clients or users, and always for the
+//! operators' organization).
 
 use askama::Template;
 use axum::extract::{Path, Query};
@@ -10,6 +11,7 @@ use axum::response::Response;
 use calyx_core::model::Role;
 use serde::Deserialize;
 
+use super::clients::Limits;
 use super::{blame, Desk, Form, Section};
 use crate::manage::views::{ApiView, ClientView, OrgView, UserRecord};
 use crate::manage::{EntitlementView, ManageError, NewUser, OrgPatch, ScopeList};
@@ -82,6 +84,9 @@ struct OrgPage<'a> {
     users: Vec<UserRecord>,
     entitlements: Vec<EntitlementView>,
     apis: Vec<ApiView>,
+    /// The token quotas as the quota form's fields start: empty for no limit.
+    per_hour: String,
+    per_day: String,
     form: Form,
 }
 
@@ -104,6 +109,8 @@ async fn org_page(desk: Desk, id: &str, status: StatusCode, form: Form) -> Respo
             chrome: &desk.chrome,
             operators: org.id == OPERATOR_ORG_ID,
             created: when(org.created_at),
+            per_hour: Limits::text(org.quota.per_hour),
+            per_day: Limits::text(org.quota.per_day),
             org: org.into(),
             clients: clients.items,
             users: users.items,
@@ -191,6 +198,30 @@ pub(super) async fn rename(desk: Desk, Path(id): Path<String>, posted: Posted) -
     match desk.manager.update_org(&id, patch).await {
         Ok(org) => desk.done(&format!("/console/orgs/{}", org.id)).await,
         Err(e) => match Form::refused(&posted, "rename", "name", e) {
+            Ok((status, form)) => org_page(desk, &id, status, form).await,
+            Err(e) => desk.fail(e),
+        },
+    }
+}
+
+/// Sets the organization's token quotas: how many tokens all its clients together may be
+/// issued per hour and per day, an empty field removing that limit.
+pub(super) async fn set_quotas(desk: Desk, Path(id): Path<String>, posted: Posted) -> Response {
+    let changed = async {
+        let limits = Limits::typed(&posted)?;
+        let patch = OrgPatch {
+            tokens_per_hour: Some(limits.per_hour),
+            tokens_per_day: Some(limits.per_day),
+            ..OrgPatch::default()
+        };
+        desk.manager
+            .update_org(&id, patch)
+            .await
+            .map_err(|e| (limits.at_fault(), e))
+    };
+    match changed.await {
+        Ok(org) => desk.done(&format!("/console/orgs/{}", org.id)).await,
+        Err((field, e)) => match Form::refused(&posted, "quotas", field, e) {
             Ok((status, form)) => org_page(desk, &id, status, form).await,
             Err(e) => desk.fail(e),
         },
