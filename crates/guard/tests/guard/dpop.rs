@@ -395,7 +395,7 @@ async fn a_public_origin_with_a_path_prefix_and_a_nested_router_make_the_whole_h
 }
 
 /// An introspection endpoint that answers `answer` to every request.
-pub(super) async fn introspection_server(answer: Arc<Mutex<Value>>) -> String {
+async fn introspection_server(answer: Arc<Mutex<Value>>) -> String {
     let app = Router::new().route(
         "/introspect",
         post(move || {
@@ -408,21 +408,20 @@ pub(super) async fn introspection_server(answer: Arc<Mutex<Value>>) -> String {
     format!("{origin}/introspect")
 }
 
-#[tokio::test]
-async fn introspection_mode_enforces_the_binding_the_introspection_answer_names() {
+/// A guard in introspection mode whose introspection endpoint answers `answer` (which the
+/// test may change), with a fresh issuer key serving its JWKS; that key, and claims and a
+/// token of its issuer that name no binding themselves, so that only the answer binds them.
+pub(super) async fn introspecting_guard(
+    mut cfg: GuardConfig,
+    answer: Arc<Mutex<serde_json::Value>>,
+) -> (Guard, SigningKey, serde_json::Value, String) {
     let (_, key) = SigningKey::generate(SigningAlg::ES256).unwrap();
     let jwks = Arc::new(Mutex::new(json!({"keys": [key.public_jwk()]})));
-    let (holder, other) = (Holder::new(), Holder::new());
-    let answer = Arc::new(Mutex::new(
-        json!({"active": true, "token_type": "DPoP", "cnf": {"jkt": holder.thumbprint()}}),
-    ));
-    let mut cfg = GuardConfig::new("https://issuer.example", "https://api.example/")
-        .public_origin("https://api.example");
     cfg.jwks_uri = Some(jwks_server(jwks).await);
     let guard = Guard::with_introspection(
         cfg,
         Introspection {
-            endpoint: introspection_server(answer.clone()).await,
+            endpoint: introspection_server(answer).await,
             client_id: "api".into(),
             client_secret: "secret".into(),
             cache_ttl: std::time::Duration::ZERO,
@@ -431,8 +430,20 @@ async fn introspection_mode_enforces_the_binding_the_introspection_answer_names(
     let now = SystemClock.now();
     let claims = json!({"iss": "https://issuer.example", "aud": "https://api.example/",
         "sub": "s@clients", "exp": now + 600, "scope": "read:consumers"});
+    let token = key.sign(&claims).unwrap();
+    (guard, key, claims, token)
+}
+
+#[tokio::test]
+async fn introspection_mode_enforces_the_binding_the_introspection_answer_names() {
+    let (holder, other) = (Holder::new(), Holder::new());
+    let answer = Arc::new(Mutex::new(
+        json!({"active": true, "token_type": "DPoP", "cnf": {"jkt": holder.thumbprint()}}),
+    ));
+    let cfg = GuardConfig::new("https://issuer.example", "https://api.example/")
+        .public_origin("https://api.example");
     // The token itself names no key: the introspection answer binds it.
-    let t = key.sign(&claims).unwrap();
+    let (guard, key, claims, t) = introspecting_guard(cfg, answer.clone()).await;
     let url = "https://api.example/v1/consumers";
     let request = |proof: String| {
         let req = Request::get("/v1/consumers")

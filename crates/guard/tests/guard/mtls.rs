@@ -17,19 +17,16 @@ use axum::{Json, Router};
 use base64::engine::general_purpose::{URL_SAFE, URL_SAFE_NO_PAD};
 use base64::Engine;
 use calyx_core::clock::Clock;
-use calyx_core::model::SigningAlg;
 use calyx_guard::{
-    Authenticated, ClientCertificate, Guard, GuardConfig, GuardError, GuardLayer, Introspection,
-    Scheme,
+    Authenticated, ClientCertificate, Guard, GuardConfig, GuardError, GuardLayer, Scheme,
 };
 use calyx_testkit::jose::Holder;
 use calyx_testkit::SystemClock;
-use calyx_token::SigningKey;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use super::dpop::{assert_dpop_refusal, introspection_server, proof, ALGS};
-use super::{calyx, jwks_server, listen, World};
+use super::dpop::{assert_dpop_refusal, proof, ALGS};
+use super::{calyx, listen, World};
 
 /// The header the test middleware reads the connection's certificate from.
 const CERTIFICATE_HEADER: &str = "x-test-client-certificate";
@@ -339,28 +336,13 @@ async fn a_token_bound_to_a_dpop_key_and_a_certificate_needs_both() {
 
 #[tokio::test]
 async fn introspection_mode_enforces_the_certificate_the_introspection_answer_names() {
-    let (_, key) = SigningKey::generate(SigningAlg::ES256).unwrap();
-    let jwks = Arc::new(Mutex::new(json!({"keys": [key.public_jwk()]})));
     let (cert, other) = (Certificate::new(), Certificate::new());
     let answer = Arc::new(Mutex::new(
         json!({"active": true, "cnf": {"x5t#S256": cert.x5t}}),
     ));
-    let mut cfg = GuardConfig::new("https://issuer.example", "https://api.example/");
-    cfg.jwks_uri = Some(jwks_server(jwks).await);
-    let guard = Guard::with_introspection(
-        cfg,
-        Introspection {
-            endpoint: introspection_server(answer.clone()).await,
-            client_id: "api".into(),
-            client_secret: "secret".into(),
-            cache_ttl: std::time::Duration::ZERO,
-        },
-    );
-    let now = SystemClock.now();
-    let claims = json!({"iss": "https://issuer.example", "aud": "https://api.example/",
-        "sub": "s@clients", "exp": now + 600, "scope": "read:consumers"});
+    let cfg = GuardConfig::new("https://issuer.example", "https://api.example/");
     // The token itself names no certificate: the introspection answer binds it.
-    let t = key.sign(&claims).unwrap();
+    let (guard, key, claims, t) = super::dpop::introspecting_guard(cfg, answer.clone()).await;
     let request = |certificate: Option<&Certificate>| {
         let mut req = axum::http::Request::get("/v1/consumers")
             .header("authorization", format!("Bearer {t}"))
