@@ -14,7 +14,7 @@
 //! Nothing here runs for a request without a `DPoP` header from a client that does not
 //! require one: the Bearer path pays one header lookup.
 
-use axum::http::{HeaderMap, HeaderValue};
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use calyx_core::{ErrorCode, OAuthError};
@@ -37,11 +37,12 @@ pub(crate) const NONCE_WINDOW: i64 = 120;
 /// Bytes of the nonce's MAC.
 const MAC_BYTES: usize = 16;
 
-/// The request header that carries a proof.
-pub(crate) const DPOP: &str = "dpop";
+/// The request header that carries a proof (a `HeaderName`, so that looking it up on the
+/// token endpoint's path parses no string).
+pub(crate) const DPOP: HeaderName = HeaderName::from_static("dpop");
 
 /// The response header that carries a nonce.
-pub(crate) const DPOP_NONCE: &str = "dpop-nonce";
+pub(crate) const DPOP_NONCE: HeaderName = HeaderName::from_static("dpop-nonce");
 
 /// The server's nonces: stateless, the same on every node.
 pub struct Nonces(SecretHasher);
@@ -80,7 +81,7 @@ impl Nonces {
 
 /// The request's one `DPoP` header, if it has one. Two are refused (RFC 9449 §4.3 point 1).
 pub(crate) fn header(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
-    let mut all = headers.get_all(DPOP).iter();
+    let mut all = headers.get_all(&DPOP).iter();
     let Some(first) = all.next() else {
         return Ok(None);
     };

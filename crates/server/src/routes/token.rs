@@ -98,7 +98,7 @@ pub(crate) async fn answer(
         Err(e) => e.into_response(),
     };
     // RFC 9449 §8: every answer to a DPoP request carries the nonce to use next.
-    if state.config.dpop_nonce && headers.contains_key(dpop::DPOP) {
+    if state.config.dpop_nonce && headers.contains_key(&dpop::DPOP) {
         if let Some(nonce) = dpop::nonce_header(state) {
             response.headers_mut().insert(dpop::DPOP_NONCE, nonce);
         }
@@ -120,28 +120,13 @@ async fn handle(
     *grant_label = grant_type.as_str();
     let entry = authenticated_client(state, headers, params.credentials(), cert).await?;
     ensure_client_may_use(&entry.client, grant_type)?;
-    // RFC 9449 §5: a proof binds what is issued to its key.
-    let jkt = match proof {
-        Some(proof) => Some(Box::pin(dpop::accept(state, proof, path)).await?),
-        None if entry.client.policy.require_dpop => {
-            return Err(dpop::invalid(
-                "this client must send a DPoP proof with every token request",
-            )
-            .into())
-        }
-        None => None,
+    // What is issued is bound to a DPoP key or a client certificate, if either came along; the
+    // Bearer path (neither, and a client that requires neither) skips it all.
+    let cnf = if proof.is_some() || cert.is_some() || entry.client.policy.require_dpop {
+        Box::pin(binding(state, &entry, proof, cert, path)).await?
+    } else {
+        None
     };
-    // RFC 8705 §3: a client that authenticated with its certificate gets tokens bound to it.
-    let x5t = match (entry.client.policy.auth, cert) {
-        (Some(KeyAuth::TlsClientAuth | KeyAuth::SelfSignedTlsClientAuth), Some(cert)) => {
-            Some(mtls::thumbprint(&cert.0))
-        }
-        _ => None,
-    };
-    let cnf = (jkt.is_some() || x5t.is_some()).then(|| Confirmation {
-        jkt: jkt.clone(),
-        x5t_s256: x5t,
-    });
     if !entry.quota_limits.is_empty() {
         Box::pin(count_against_quotas(state, &entry)).await?;
     }
@@ -151,14 +136,14 @@ async fn handle(
         }
         TokenRequest::AuthorizationCode(mut request) => {
             let (store, client, now) = (&*state.store, &entry.client, state.clock.now());
-            request.dpop_jkt = jkt.clone();
+            request.dpop_jkt = cnf.as_ref().and_then(|c| c.jkt.clone());
             let grant = authorization_code::redeem(store, state, state, client, request, now);
             user_grant(state, &entry, grant.await, cnf).await
         }
         TokenRequest::RefreshToken(mut request) => {
             let (store, client, now) = (&*state.store, &entry.client, state.clock.now());
             let leeway = state.config.refresh_reuse_leeway;
-            request.dpop_jkt = jkt.clone();
+            request.dpop_jkt = cnf.as_ref().and_then(|c| c.jkt.clone());
             let grant = refresh_token::rotate(store, state, state, client, request, now, leeway);
             user_grant(state, &entry, grant.await, cnf).await
         }
@@ -171,6 +156,35 @@ async fn handle(
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
     issued
+}
+
+/// The binding of what a request is issued: the key of its DPoP proof (RFC 9449 §5; refused
+/// without one when the client requires it) and the certificate a client authenticated with
+/// (RFC 8705 §3).
+async fn binding(
+    state: &AppState,
+    entry: &ClientEntry,
+    proof: Option<&str>,
+    cert: Option<&ClientCertificate>,
+    path: &str,
+) -> Result<Option<Confirmation>, ApiError> {
+    let jkt = match proof {
+        Some(proof) => Some(dpop::accept(state, proof, path).await?),
+        None if entry.client.policy.require_dpop => {
+            return Err(dpop::invalid(
+                "this client must send a DPoP proof with every token request",
+            )
+            .into())
+        }
+        None => None,
+    };
+    let x5t_s256 = match (entry.client.policy.auth, cert) {
+        (Some(KeyAuth::TlsClientAuth | KeyAuth::SelfSignedTlsClientAuth), Some(cert)) => {
+            Some(mtls::thumbprint(&cert.0))
+        }
+        _ => None,
+    };
+    Ok((jkt.is_some() || x5t_s256.is_some()).then_some(Confirmation { jkt, x5t_s256 }))
 }
 
 /// Counts the request against the client's and its organization's quotas, on every node's
