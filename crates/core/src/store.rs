@@ -312,6 +312,7 @@ pub trait Revocations: Send + Sync {
 pub trait OneTime: Send + Sync {
     /// Marks `key` used until `expires_at`. True the first time, false ever after (until the
     /// purge removes it, when whatever it stood for has expired): one winner across nodes.
+    /// Durable when it returns.
     async fn use_once(&self, key: &[u8], expires_at: i64) -> StoreResult<bool>;
 
     /// Stores a pushed authorization request.
@@ -330,8 +331,8 @@ pub trait OneTime: Send + Sync {
 #[async_trait]
 pub trait Quotas: Send + Sync {
     /// Counts one token against every limit, or against none: `Err` names the first exhausted
-    /// limit and the seconds until its window ends. Limits are taken in the order given;
-    /// callers order them the same way so that concurrent counts never deadlock.
+    /// limit and the seconds until its window ends. Durable when it returns; concurrent
+    /// counts on every node behave as if run one after another.
     async fn count_token(
         &self,
         limits: &[QuotaLimit],

@@ -1,20 +1,22 @@
-//! Group commit for refresh-token rotation.
+//! Group commit for the writes a token request may wait on: refresh-token rotations, single-use
+//! marks (DPoP proof and client assertion ids) and quota counts.
 //!
-//! Every rotation must be committed before its response, and with `synchronous=FULL` a commit
-//! is an fsync. One writer task takes every rotation waiting at that moment (up to
-//! [`MAX_BATCH`]), runs each in the same transaction, commits once, then answers them all: the
-//! fsync and the transaction overhead are shared, and each caller still hears back only after
-//! its rotation is durable. Outcomes are exactly those of running the rotations one after
-//! another in arrival order — two presentations of one token in a batch give one `Rotated`
-//! and one `Reused`, as they would sequentially. If the transaction fails, every caller in the
-//! batch gets the error and nothing of the batch is written.
+//! Each such write must be committed before its response, and with `synchronous=FULL` a
+//! commit is an fsync. One writer task per kind of write takes every job waiting at that
+//! moment (up to [`MAX_BATCH`]), runs each in the same transaction, commits once, then answers
+//! them all: the fsync and the transaction overhead are shared, and each caller still hears
+//! back only after its write is durable. Outcomes are exactly those of running the jobs one
+//! after another in arrival order — two presentations of one refresh token in a batch give one
+//! `Rotated` and one `Reused`, two marks of one id give one `true` and one `false`, and the
+//! last token under a quota goes to the first of two counts, as they would sequentially. If the transaction fails, every caller in the batch gets the error and
+//! nothing of the batch is written.
 //!
-//! This module owns the queue, the writer loop and the decision taken when a token is refused;
-//! each backend supplies the transaction ([`RunBatch`]) and runs [`rotate_one`], written once
-//! for both, inside it.
+//! This module owns the queues, the writer loop and the decision taken when a refresh token is
+//! refused; each backend supplies the transactions ([`RunBatch`]) and runs [`rotate_one`] and
+//! [`count_one`], written once for both, inside them.
 
 use async_trait::async_trait;
-use calyx_core::model::{Family, Presented, RotateOutcome, Rotation};
+use calyx_core::model::{Family, Presented, QuotaHit, QuotaLimit, RotateOutcome, Rotation};
 use calyx_core::store::{StoreError, StoreResult};
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
@@ -24,26 +26,66 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::{sql, RowsAffected};
 
-/// The most rotations committed together.
+/// The most jobs committed together.
 pub(crate) const MAX_BATCH: usize = 256;
 
-/// How many rotations may wait for the writer before callers wait to enqueue.
+/// How many jobs may wait for a writer before callers wait to enqueue.
 const QUEUE: usize = 4096;
 
-/// One rotation waiting for the writer.
-pub(crate) struct RotateJob {
-    pub rotation: Rotation,
-    pub reply: oneshot::Sender<StoreResult<RotateOutcome>>,
+/// A kind of write that is committed in groups, and what each one answers.
+pub(crate) trait Batched: Send + Sync + 'static {
+    type Outcome: Send + 'static;
 }
+
+impl Batched for Rotation {
+    type Outcome = RotateOutcome;
+}
+
+/// Marks `key` used until `expires_at`; answers whether this was its first use
+/// (`OneTime::use_once`).
+pub(crate) struct Mark {
+    pub key: Vec<u8>,
+    pub expires_at: i64,
+}
+
+impl Batched for Mark {
+    type Outcome = bool;
+}
+
+/// Counts one token against each of `limits` in its window at `now`, or nothing when one of
+/// them is reached (`Quotas::count_token`).
+pub(crate) struct Count {
+    pub limits: Vec<QuotaLimit>,
+    pub now: i64,
+}
+
+impl Batched for Count {
+    type Outcome = Result<(), QuotaHit>;
+}
+
+/// One write waiting for its writer, and where its outcome goes.
+pub(crate) struct Job<W: Batched> {
+    pub work: W,
+    pub reply: oneshot::Sender<StoreResult<W::Outcome>>,
+}
+
+/// One rotation waiting for the writer.
+pub(crate) type RotateJob = Job<Rotation>;
+
+/// One single-use mark waiting for the writer.
+pub(crate) type MarkJob = Job<Mark>;
+
+/// One quota count waiting for the writer.
+pub(crate) type CountJob = Job<Count>;
 
 /// A backend's side of group commit: run `jobs` in order in one transaction and commit it,
 /// returning one outcome per job, or fail and write nothing.
 #[async_trait]
-pub(crate) trait RunBatch: Send + Sync + 'static {
-    async fn run_batch(&self, jobs: &[RotateJob]) -> StoreResult<Vec<RotateOutcome>>;
+pub(crate) trait RunBatch<W: Batched>: Send + Sync + 'static {
+    async fn run_batch(&self, jobs: &[Job<W>]) -> StoreResult<Vec<W::Outcome>>;
 }
 
-/// Who hears about each batch (`Meta::observe_rotations`), once one is set.
+/// Who hears about each rotation batch (`Meta::observe_rotations`), once one is set.
 #[derive(Clone, Default)]
 pub(crate) struct Observer(Arc<OnceLock<RotationObserver>>);
 
@@ -64,11 +106,14 @@ impl std::fmt::Debug for Observer {
     }
 }
 
-/// Starts the writer task: it takes every job waiting (up to [`MAX_BATCH`]), hands them to
+/// Starts a writer task: it takes every job waiting (up to [`MAX_BATCH`]), hands them to
 /// `backend` as one batch, tells `observer` its size and duration, and answers each caller.
 /// Returns the queue's sending end.
-pub(crate) fn spawn_writer(backend: impl RunBatch, observer: Observer) -> mpsc::Sender<RotateJob> {
-    let (tx, mut rx) = mpsc::channel::<RotateJob>(QUEUE);
+pub(crate) fn spawn_writer<W: Batched>(
+    backend: impl RunBatch<W>,
+    observer: Observer,
+) -> mpsc::Sender<Job<W>> {
+    let (tx, mut rx) = mpsc::channel::<Job<W>>(QUEUE);
     tokio::spawn(async move {
         while let Some(first) = rx.recv().await {
             let mut jobs = vec![first];
@@ -89,14 +134,16 @@ pub(crate) fn spawn_writer(backend: impl RunBatch, observer: Observer) -> mpsc::
     tx
 }
 
-/// Queues one rotation and waits for the batch that carries it to commit.
-pub(crate) async fn rotate(
-    queue: &mpsc::Sender<RotateJob>,
-    rotation: Rotation,
-) -> StoreResult<RotateOutcome> {
+/// Queues one write and waits for the batch that carries it to commit.
+pub(crate) async fn submit<W: Batched>(
+    queue: &mpsc::Sender<Job<W>>,
+    work: W,
+) -> StoreResult<W::Outcome> {
     let (reply, answer) = oneshot::channel();
-    let job = RotateJob { rotation, reply };
-    queue.send(job).await.map_err(|_| writer_gone())?;
+    queue
+        .send(Job { work, reply })
+        .await
+        .map_err(|_| writer_gone())?;
     answer.await.map_err(|_| writer_gone())?
 }
 
@@ -121,7 +168,7 @@ where
     MissRow: for<'r> sqlx::FromRow<'r, DB::Row>,
     usize: sqlx::ColumnIndex<DB::Row>,
 {
-    let r = &job.rotation;
+    let r = &job.work;
     match &r.presented {
         Presented::Generation {
             generation,
@@ -238,6 +285,53 @@ where
     Ok(RotateOutcome::Reused)
 }
 
+/// One token counted inside the batch's transaction: each limit's window gains one, unless a
+/// limit is reached; then the limits counted before it are given back, so that the job
+/// leaves nothing behind, and the hit says which limit and how long until its window ends.
+/// Written once for both backends.
+pub(crate) async fn count_one<DB>(
+    conn: &mut DB::Connection,
+    job: &CountJob,
+) -> sqlx::Result<Result<(), QuotaHit>>
+where
+    DB: sqlx::Database,
+    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+    for<'q> DB::Arguments<'q>: sqlx::IntoArguments<'q, DB>,
+    for<'q> String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> i64: sqlx::Encode<'q, DB> + sqlx::Type<DB> + sqlx::Decode<'q, DB>,
+    usize: sqlx::ColumnIndex<DB::Row>,
+{
+    let Count { limits, now } = &job.work;
+    let start = |l: &QuotaLimit| now - now.rem_euclid(l.window_secs);
+    for (index, l) in limits.iter().enumerate() {
+        let counted = l.limit > 0
+            && sqlx::query_scalar::<DB, i64>(sql::QUOTA_COUNT)
+                .bind(l.subject.clone())
+                .bind(l.window_secs)
+                .bind(start(l))
+                .bind(1_i64)
+                .bind(l.limit)
+                .fetch_optional(&mut *conn)
+                .await?
+                .is_some();
+        if !counted {
+            for earlier in &limits[..index] {
+                sqlx::query(sql::QUOTA_UNCOUNT)
+                    .bind(earlier.subject.clone())
+                    .bind(earlier.window_secs)
+                    .bind(start(earlier))
+                    .execute(&mut *conn)
+                    .await?;
+            }
+            return Ok(Err(QuotaHit {
+                index,
+                retry_after: start(l) + l.window_secs - now,
+            }));
+        }
+    }
+    Ok(Ok(()))
+}
+
 /// Inserts a family with its first refresh token inside a transaction.
 pub(crate) async fn insert_family<DB>(conn: &mut DB::Connection, f: &Family) -> sqlx::Result<()>
 where
@@ -337,7 +431,7 @@ pub(crate) fn refused(row: Option<RefusedRow>, now: i64, leeway: i64) -> Refused
 }
 
 /// Answers every job of a batch: its own outcome, or the batch's error.
-fn reply_all(jobs: Vec<RotateJob>, outcomes: StoreResult<Vec<RotateOutcome>>) {
+fn reply_all<W: Batched>(jobs: Vec<Job<W>>, outcomes: StoreResult<Vec<W::Outcome>>) {
     match outcomes {
         Ok(outcomes) => {
             for (job, outcome) in jobs.into_iter().zip(outcomes) {
@@ -359,7 +453,7 @@ fn reply_all(jobs: Vec<RotateJob>, outcomes: StoreResult<Vec<RotateOutcome>>) {
     }
 }
 
-/// The error when the writer task has stopped (the runtime is shutting down).
+/// The error when a writer task has stopped (the runtime is shutting down).
 fn writer_gone() -> StoreError {
-    StoreError::Unavailable("the rotation writer has stopped".into())
+    StoreError::Unavailable("the group-commit writer has stopped".into())
 }

@@ -18,6 +18,7 @@
 //! few times if PostgreSQL still reports a deadlock or a serialization failure: a failed
 //! batch has written nothing.
 
+use std::collections::HashSet;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -38,7 +39,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::Postgres;
 use tokio::sync::mpsc;
 
-use crate::batch::{self, RotateJob, RunBatch};
+use crate::batch::{self, Count, CountJob, Mark, MarkJob, RotateJob, RunBatch};
 use crate::purge;
 use crate::rows::{self, ApiRow, ClientRow, CodeRow, FamilyRow, GrantRow, KeyRow, OrgRow};
 use crate::rows::{AuditRow, DeliveryRow, RefreshFamilyRow, UsageRow, UserRow, WebhookRow};
@@ -108,7 +109,20 @@ const BULK_ROTATE: &str = "UPDATE families f SET token_generation = j.next_gener
        AND f.revoked_at IS NULL AND f.token_expires_at > j.now \
      RETURNING j.job";
 
-/// How many times a rotation batch is run before its callers get PostgreSQL's error.
+/// Marks many single-use keys at once (`$1` keys, `$2` expiries, one element per distinct
+/// key), in key order so that two nodes' batches wait on each other's keys in one order and
+/// never deadlock; returns the keys it inserted.
+const BULK_USE_ONCE: &str = "INSERT INTO used_jtis (key, expires_at) \
+     SELECT * FROM unnest($1::bytea[], $2::int8[]) AS m(key, expires_at) ORDER BY key \
+     ON CONFLICT (key) DO NOTHING RETURNING key";
+
+/// Takes a transaction lock for each distinct quota subject of a batch (`$1`), in one order
+/// on every node, before any count: two nodes' batches that share subjects then wait for
+/// each other instead of deadlocking.
+const LOCK_BATCH_SUBJECTS: &str = "SELECT pg_advisory_xact_lock(h) FROM \
+     (SELECT DISTINCT hashtextextended(s, 0) AS h FROM unnest($1::text[]) AS u(s) ORDER BY h) l";
+
+/// How many times a batch is run before its callers get PostgreSQL's error.
 const BATCH_ATTEMPTS: u32 = 3;
 
 /// A PostgreSQL database.
@@ -117,6 +131,10 @@ pub struct PgStore {
     pool: PgPool,
     /// Refresh rotations, committed in groups (see `batch`).
     rotations: mpsc::Sender<RotateJob>,
+    /// Single-use marks, committed in groups the same way.
+    marks: mpsc::Sender<MarkJob>,
+    /// Quota counts, committed in groups the same way.
+    counts: mpsc::Sender<CountJob>,
     /// Who hears about each rotation batch.
     observer: batch::Observer,
 }
@@ -181,10 +199,14 @@ impl PgStore {
             .await
             .map_err(|e| StoreError::Other(Box::new(e)))?;
         let observer = batch::Observer::default();
-        let rotations = batch::spawn_writer(Rotations(pool.clone()), observer.clone());
+        let rotations = batch::spawn_writer(Batches(pool.clone()), observer.clone());
+        let marks = batch::spawn_writer(Batches(pool.clone()), batch::Observer::default());
+        let counts = batch::spawn_writer(Batches(pool.clone()), batch::Observer::default());
         Ok(PgStore {
             pool,
             rotations,
+            marks,
+            counts,
             observer,
         })
     }
@@ -978,20 +1000,18 @@ impl RefreshTokens for PgStore {
     }
 
     async fn rotate_refresh(&self, rotation: Rotation) -> StoreResult<RotateOutcome> {
-        batch::rotate(&self.rotations, rotation).await
+        batch::submit(&self.rotations, rotation).await
     }
 }
 
 #[async_trait]
 impl OneTime for PgStore {
     async fn use_once(&self, key: &[u8], expires_at: i64) -> StoreResult<bool> {
-        let done = sqlx::query(sql::USE_ONCE)
-            .bind(key)
-            .bind(expires_at)
-            .execute(&self.pool)
-            .await
-            .map_err(map_err)?;
-        Ok(done.rows_affected() == 1)
+        let mark = Mark {
+            key: key.to_vec(),
+            expires_at,
+        };
+        batch::submit(&self.marks, mark).await
     }
 
     async fn push_request(&self, pushed: &PushedRequest) -> StoreResult<()> {
@@ -1034,28 +1054,11 @@ impl Quotas for PgStore {
         limits: &[QuotaLimit],
         now: i64,
     ) -> StoreResult<Result<(), QuotaHit>> {
-        let mut tx = self.pool.begin().await.map_err(map_err)?;
-        for (index, l) in limits.iter().enumerate() {
-            let start = now - now.rem_euclid(l.window_secs);
-            let counted: Option<i64> = sqlx::query_scalar(sql::QUOTA_COUNT)
-                .bind(&l.subject)
-                .bind(l.window_secs)
-                .bind(start)
-                .bind(1_i64)
-                .bind(l.limit)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(map_err)?;
-            if l.limit <= 0 || counted.is_none() {
-                // Dropping the transaction rolls back what the earlier limits counted.
-                return Ok(Err(QuotaHit {
-                    index,
-                    retry_after: start + l.window_secs - now,
-                }));
-            }
-        }
-        tx.commit().await.map_err(map_err)?;
-        Ok(Ok(()))
+        let count = Count {
+            limits: limits.to_vec(),
+            now,
+        };
+        batch::submit(&self.counts, count).await
     }
 
     async fn quota_used(&self, limits: &[QuotaLimit], now: i64) -> StoreResult<Vec<i64>> {
@@ -1098,35 +1101,41 @@ impl Revocations for PgStore {
 }
 
 /// The group-commit side of the pool.
-struct Rotations(PgPool);
+struct Batches(PgPool);
 
 #[async_trait]
-impl RunBatch for Rotations {
+impl RunBatch<Rotation> for Batches {
     async fn run_batch(&self, jobs: &[RotateJob]) -> StoreResult<Vec<RotateOutcome>> {
-        let mut attempt = 1;
-        loop {
-            match self.try_batch(jobs).await {
-                Err(e) if attempt < BATCH_ATTEMPTS && is_transient(&e) => {
-                    tracing::warn!(
-                        attempt,
-                        error = %e,
-                        "refresh rotation batch rolled back, retrying"
-                    );
-                    attempt += 1;
-                }
-                done => return done.map_err(map_err),
+        retrying("refresh rotation", || self.try_batch(jobs)).await
+    }
+}
+
+/// Runs a batch's transaction again when PostgreSQL rolled it back for a deadlock or a
+/// serialization failure, up to [`BATCH_ATTEMPTS`] times in all.
+async fn retrying<T, F, Fut>(what: &str, mut attempt_batch: F) -> StoreResult<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = sqlx::Result<T>>,
+{
+    let mut attempt = 1;
+    loop {
+        match attempt_batch().await {
+            Err(e) if attempt < BATCH_ATTEMPTS && is_transient(&e) => {
+                tracing::warn!(attempt, error = %e, "{what} batch rolled back, retrying");
+                attempt += 1;
             }
+            done => return done.map_err(map_err),
         }
     }
 }
 
-impl Rotations {
+impl Batches {
     /// Locks what the batch may write, in order, then runs each job and commits.
     async fn try_batch(&self, jobs: &[RotateJob]) -> sqlx::Result<Vec<RotateOutcome>> {
-        let families: Vec<&str> = jobs.iter().map(|j| j.rotation.family_id.as_str()).collect();
+        let families: Vec<&str> = jobs.iter().map(|j| j.work.family_id.as_str()).collect();
         let legacy: Vec<&[u8]> = jobs
             .iter()
-            .filter_map(|j| match &j.rotation.presented {
+            .filter_map(|j| match &j.work.presented {
                 Presented::Legacy { token_hash } => Some(token_hash.as_slice()),
                 Presented::Generation { .. } => None,
             })
@@ -1156,6 +1165,61 @@ impl Rotations {
     }
 }
 
+#[async_trait]
+impl RunBatch<Count> for Batches {
+    async fn run_batch(&self, jobs: &[CountJob]) -> StoreResult<Vec<Result<(), QuotaHit>>> {
+        retrying("quota count", || self.try_counts(jobs)).await
+    }
+}
+
+impl Batches {
+    /// Locks the batch's subjects, counts each job in arrival order, and commits.
+    async fn try_counts(&self, jobs: &[CountJob]) -> sqlx::Result<Vec<Result<(), QuotaHit>>> {
+        let subjects: Vec<&str> = jobs
+            .iter()
+            .flat_map(|j| j.work.limits.iter().map(|l| l.subject.as_str()))
+            .collect();
+        let mut tx = self.0.begin().await?;
+        sqlx::query(LOCK_BATCH_SUBJECTS)
+            .bind(&subjects)
+            .execute(&mut *tx)
+            .await?;
+        let mut outcomes = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            outcomes.push(batch::count_one::<Postgres>(&mut *tx, job).await?);
+        }
+        tx.commit().await?;
+        Ok(outcomes)
+    }
+}
+
+#[async_trait]
+impl RunBatch<Mark> for Batches {
+    /// One statement for the whole batch. A key's first job in arrival order is its first
+    /// use when the statement inserted it; a later job with the same key finds it used.
+    async fn run_batch(&self, jobs: &[MarkJob]) -> StoreResult<Vec<bool>> {
+        let mut distinct = HashSet::with_capacity(jobs.len());
+        let (mut keys, mut expiries) = (Vec::new(), Vec::new());
+        for job in jobs {
+            if distinct.insert(job.work.key.as_slice()) {
+                keys.push(job.work.key.as_slice());
+                expiries.push(job.work.expires_at);
+            }
+        }
+        let inserted: Vec<Vec<u8>> = sqlx::query_scalar(BULK_USE_ONCE)
+            .bind(&keys)
+            .bind(&expiries)
+            .fetch_all(&self.0)
+            .await
+            .map_err(map_err)?;
+        let mut unclaimed: HashSet<&[u8]> = inserted.iter().map(Vec::as_slice).collect();
+        Ok(jobs
+            .iter()
+            .map(|j| unclaimed.remove(j.work.key.as_slice()))
+            .collect())
+    }
+}
+
 /// Rotates, in one statement, the first job of each family in the batch whose token is its
 /// family's current one, and says which jobs it rotated; the rest then run one by one in
 /// arrival order (`batch::rotate_one`). The outcomes are those of running every job in
@@ -1166,10 +1230,10 @@ async fn bulk_rotate(
     tx: &mut sqlx::Transaction<'_, Postgres>,
     jobs: &[RotateJob],
 ) -> sqlx::Result<Vec<bool>> {
-    let mut seen = std::collections::HashSet::new();
+    let mut seen = HashSet::new();
     let mut cols = BulkColumns::default();
     for (i, job) in jobs.iter().enumerate() {
-        let r = &job.rotation;
+        let r = &job.work;
         // Only a family's first job: a later one must run after it, whatever its kind.
         let first = seen.insert(r.family_id.as_str());
         let (

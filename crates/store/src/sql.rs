@@ -359,6 +359,10 @@ pub(crate) const QUOTA_COUNT: &str = "INSERT INTO quota_counts \
      DO UPDATE SET count = quota_counts.count + 1 WHERE quota_counts.count < $5 \
      RETURNING count";
 
+/// Gives back a token `QUOTA_COUNT` counted, when a later limit of the same request refused.
+pub(crate) const QUOTA_UNCOUNT: &str = "UPDATE quota_counts SET count = count - 1 \
+     WHERE subject = $1 AND window_secs = $2 AND window_start = $3";
+
 pub(crate) const QUOTA_USED: &str = "SELECT count FROM quota_counts \
      WHERE subject = $1 AND window_secs = $2 AND window_start = $3";
 

@@ -1,8 +1,8 @@
 //! The embedded SQLite backend: one file, WAL mode, created on first use.
 //!
 //! Every role of [`calyx_core::store::Store`], written out for `sqlx::Sqlite`: reads go to a
-//! pool of readers, writes to the single writer connection, and refresh rotations to the
-//! group-commit writer (`batch`). The statements are `sql.rs`'s; the row shapes `rows.rs`'s.
+//! pool of readers, writes to the single writer connection, and refresh rotations and
+//! single-use marks to the group-commit writers (`batch`). The statements are `sql.rs`'s; the row shapes `rows.rs`'s.
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -26,7 +26,7 @@ use sqlx::sqlite::{
 use sqlx::Sqlite;
 use tokio::sync::mpsc;
 
-use crate::batch::{self, RotateJob, RunBatch};
+use crate::batch::{self, Count, CountJob, Mark, MarkJob, RotateJob, RunBatch};
 use crate::purge;
 use crate::rows::{self, ApiRow, ClientRow, CodeRow, FamilyRow, GrantRow, KeyRow, OrgRow};
 use crate::rows::{AuditRow, DeliveryRow, RefreshFamilyRow, UsageRow, UserRow, WebhookRow};
@@ -42,6 +42,10 @@ pub struct SqliteStore {
     writes: SqlitePool,
     /// Refresh rotations, committed in groups on the write connection (see `batch`).
     rotations: mpsc::Sender<RotateJob>,
+    /// Single-use marks, committed in groups the same way.
+    marks: mpsc::Sender<MarkJob>,
+    /// Quota counts, committed in groups the same way.
+    counts: mpsc::Sender<CountJob>,
     /// Who hears about each rotation batch.
     observer: batch::Observer,
 }
@@ -82,11 +86,15 @@ impl SqliteStore {
             .await
             .map_err(map_err)?;
         let observer = batch::Observer::default();
-        let rotations = batch::spawn_writer(Rotations(writes.clone()), observer.clone());
+        let rotations = batch::spawn_writer(Batches(writes.clone()), observer.clone());
+        let marks = batch::spawn_writer(Batches(writes.clone()), batch::Observer::default());
+        let counts = batch::spawn_writer(Batches(writes.clone()), batch::Observer::default());
         Ok(SqliteStore {
             reads,
             writes,
             rotations,
+            marks,
+            counts,
             observer,
         })
     }
@@ -866,20 +874,18 @@ impl RefreshTokens for SqliteStore {
     }
 
     async fn rotate_refresh(&self, rotation: Rotation) -> StoreResult<RotateOutcome> {
-        batch::rotate(&self.rotations, rotation).await
+        batch::submit(&self.rotations, rotation).await
     }
 }
 
 #[async_trait]
 impl OneTime for SqliteStore {
     async fn use_once(&self, key: &[u8], expires_at: i64) -> StoreResult<bool> {
-        let done = sqlx::query(sql::USE_ONCE)
-            .bind(key)
-            .bind(expires_at)
-            .execute(self.writer())
-            .await
-            .map_err(map_err)?;
-        Ok(done.rows_affected() == 1)
+        let mark = Mark {
+            key: key.to_vec(),
+            expires_at,
+        };
+        batch::submit(&self.marks, mark).await
     }
 
     async fn push_request(&self, pushed: &PushedRequest) -> StoreResult<()> {
@@ -922,28 +928,11 @@ impl Quotas for SqliteStore {
         limits: &[QuotaLimit],
         now: i64,
     ) -> StoreResult<Result<(), QuotaHit>> {
-        let mut tx = self.writer().begin().await.map_err(map_err)?;
-        for (index, l) in limits.iter().enumerate() {
-            let start = now - now.rem_euclid(l.window_secs);
-            let counted: Option<i64> = sqlx::query_scalar(sql::QUOTA_COUNT)
-                .bind(&l.subject)
-                .bind(l.window_secs)
-                .bind(start)
-                .bind(1_i64)
-                .bind(l.limit)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(map_err)?;
-            if l.limit <= 0 || counted.is_none() {
-                // Dropping the transaction rolls back what the earlier limits counted.
-                return Ok(Err(QuotaHit {
-                    index,
-                    retry_after: start + l.window_secs - now,
-                }));
-            }
-        }
-        tx.commit().await.map_err(map_err)?;
-        Ok(Ok(()))
+        let count = Count {
+            limits: limits.to_vec(),
+            now,
+        };
+        batch::submit(&self.counts, count).await
     }
 
     async fn quota_used(&self, limits: &[QuotaLimit], now: i64) -> StoreResult<Vec<i64>> {
@@ -986,10 +975,10 @@ impl Revocations for SqliteStore {
 }
 
 /// The group-commit side of the write connection.
-struct Rotations(SqlitePool);
+struct Batches(SqlitePool);
 
 #[async_trait]
-impl RunBatch for Rotations {
+impl RunBatch<Rotation> for Batches {
     async fn run_batch(&self, jobs: &[RotateJob]) -> StoreResult<Vec<RotateOutcome>> {
         let mut tx = self.0.begin().await.map_err(map_err)?;
         let mut outcomes = Vec::with_capacity(jobs.len());
@@ -1002,6 +991,42 @@ impl RunBatch for Rotations {
         }
         tx.commit().await.map_err(map_err)?;
         Ok(outcomes)
+    }
+}
+
+#[async_trait]
+impl RunBatch<Count> for Batches {
+    async fn run_batch(&self, jobs: &[CountJob]) -> StoreResult<Vec<Result<(), QuotaHit>>> {
+        let mut tx = self.0.begin().await.map_err(map_err)?;
+        let mut outcomes = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            outcomes.push(
+                batch::count_one::<Sqlite>(&mut *tx, job)
+                    .await
+                    .map_err(map_err)?,
+            );
+        }
+        tx.commit().await.map_err(map_err)?;
+        Ok(outcomes)
+    }
+}
+
+#[async_trait]
+impl RunBatch<Mark> for Batches {
+    async fn run_batch(&self, jobs: &[MarkJob]) -> StoreResult<Vec<bool>> {
+        let mut tx = self.0.begin().await.map_err(map_err)?;
+        let mut firsts = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            let done = sqlx::query(sql::USE_ONCE)
+                .bind(&job.work.key)
+                .bind(job.work.expires_at)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+            firsts.push(done.rows_affected() == 1);
+        }
+        tx.commit().await.map_err(map_err)?;
+        Ok(firsts)
     }
 }
 

@@ -871,6 +871,34 @@ async fn an_id_is_used_once_across_writers() {
     .await;
 }
 
+/// Many ids used at once, each by several writers, queued on two nodes in opposite orders (so
+/// the nodes' group commits overlap on the same keys from both ends): every id has exactly one
+/// first use, and no batch fails (a PostgreSQL batch that inserted its keys out of order would
+/// deadlock against the other node's here).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn many_ids_in_overlapping_batches_each_have_one_first_use() {
+    each_backend(|db| async move {
+        let nodes = [db.store.clone(), db.node().await];
+        const IDS: usize = 400;
+        let mut tasks = tokio::task::JoinSet::new();
+        for copy in 0..4 {
+            for i in 0..IDS {
+                let n = (copy + i) % 2;
+                let id = if n == 0 { i } else { IDS - 1 - i };
+                let (node, key) = (nodes[n].clone(), format!("id-{id}").into_bytes());
+                tasks.spawn(async move { (id, node.use_once(&key, NOW + 60).await) });
+            }
+        }
+        let mut firsts = vec![0; IDS];
+        for (id, first) in tasks.join_all().await {
+            let first = first.unwrap_or_else(|e| panic!("{}: {e:?}", db.backend));
+            firsts[id] += usize::from(first);
+        }
+        assert_eq!(firsts, vec![1; IDS], "{}: one first use per id", db.backend);
+    })
+    .await;
+}
+
 /// A pushed request is taken once, by one of many concurrent takers on two nodes; an expired
 /// one is not returned; its client's deletion takes it along.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -970,6 +998,63 @@ async fn quotas_count_exactly_across_writers() {
         // A limit of zero refuses at once.
         let none = [hour(&unique("client:"), 0)];
         assert!(db.store.count_token(&none, now).await.unwrap().is_err());
+    })
+    .await;
+}
+
+/// Many clients of one organization count at once on two nodes, one node going through the
+/// clients in one order and the other in the reverse order, until the organization's limit
+/// (their second limit) is reached: exactly that many are counted, each refusal gives its
+/// client's count back, and no batch fails. (PostgreSQL batches that took the rows' locks in
+/// arrival order deadlock here; the batch retry then still gets these counts right, a second
+/// later each time, which is why the batches lock their subjects in one order first.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_refusal_by_a_later_limit_gives_back_the_earlier_counts() {
+    each_backend(|db| async move {
+        let nodes = [db.store.clone(), db.node().await];
+        let hour = |subject: &str, limit| QuotaLimit {
+            subject: subject.into(),
+            window_secs: 3600,
+            limit,
+        };
+        const CLIENTS: usize = 20;
+        let clients: Vec<String> = (0..CLIENTS).map(|_| unique("client:")).collect();
+        let org = unique("org:");
+        let limits_of = |c: usize| vec![hour(&clients[c], 1000), hour(&org, 150)];
+        let now = 1_700_001_000;
+        let mut tasks = tokio::task::JoinSet::new();
+        for i in 0..400 {
+            let (n, k) = (i % 2, (i / 2) % CLIENTS);
+            let limits = limits_of(if n == 0 { k } else { CLIENTS - 1 - k });
+            let node = nodes[n].clone();
+            tasks.spawn(async move { node.count_token(&limits, now).await });
+        }
+        let mut counted = 0;
+        for r in tasks.join_all().await {
+            match r.unwrap_or_else(|e| panic!("{}: {e:?}", db.backend)) {
+                Ok(()) => counted += 1,
+                Err(hit) => assert_eq!(hit.index, 1, "the organization's limit is the one hit"),
+            }
+        }
+        assert_eq!(
+            counted, 150,
+            "{}: exactly the organization's limit",
+            db.backend
+        );
+        let mut clients_used = 0;
+        for c in 0..CLIENTS {
+            let used = db.store.quota_used(&limits_of(c), now).await.unwrap();
+            assert_eq!(used[1], 150, "{}", db.backend);
+            clients_used += used[0];
+        }
+        assert_eq!(clients_used, 150, "{}: refusals gave back", db.backend);
+
+        // A later limit of zero refuses, and the earlier limit keeps nothing.
+        let client = unique("client:");
+        let zero = [hour(&client, 5), hour(&unique("org:"), 0)];
+        let hit = db.store.count_token(&zero, now).await.unwrap().unwrap_err();
+        assert_eq!(hit.index, 1);
+        assert_eq!(db.store.quota_used(&zero, now).await.unwrap(), vec![0, 0]);
     })
     .await;
 }
