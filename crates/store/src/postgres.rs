@@ -1195,28 +1195,18 @@ impl Batches {
 
 #[async_trait]
 impl RunBatch<Mark> for Batches {
-    /// One statement for the whole batch. A key's first job in arrival order is its first
-    /// use when the statement inserted it; a later job with the same key finds it used.
+    /// One statement for the whole batch (see `batch::first_uses`).
     async fn run_batch(&self, jobs: &[MarkJob]) -> StoreResult<Vec<bool>> {
-        let mut distinct = HashSet::with_capacity(jobs.len());
-        let (mut keys, mut expiries) = (Vec::new(), Vec::new());
-        for job in jobs {
-            if distinct.insert(job.work.key.as_slice()) {
-                keys.push(job.work.key.as_slice());
-                expiries.push(job.work.expires_at);
-            }
-        }
+        let marks = batch::distinct_marks(jobs);
+        let keys: Vec<&[u8]> = marks.iter().map(|m| m.key.as_slice()).collect();
+        let expiries: Vec<i64> = marks.iter().map(|m| m.expires_at).collect();
         let inserted: Vec<Vec<u8>> = sqlx::query_scalar(BULK_USE_ONCE)
             .bind(&keys)
             .bind(&expiries)
             .fetch_all(&self.0)
             .await
             .map_err(map_err)?;
-        let mut unclaimed: HashSet<&[u8]> = inserted.iter().map(Vec::as_slice).collect();
-        Ok(jobs
-            .iter()
-            .map(|j| unclaimed.remove(j.work.key.as_slice()))
-            .collect())
+        Ok(batch::first_uses(jobs, inserted))
     }
 }
 
