@@ -47,6 +47,18 @@ start_nodes() {
   done
 }
 
+# cpu_ticks PID: the CPU time (user + system) the process has used so far, in clock ticks
+# (`getconf CLK_TCK` per second): fields 14 and 15 of /proc/PID/stat, counted after the
+# parenthesised command name.
+cpu_ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'; }
+clk_tck=$(getconf CLK_TCK)
+
+# cpu_us_per_request TICKS REQUESTS_PER_S: the microseconds of CPU each request cost, from the
+# ticks a server used during a run of $duration seconds at that rate.
+cpu_us_per_request() {
+  awk -v t="$1" -v r="$2" -v d="${duration:-1}" -v hz="$clk_tck" 'BEGIN { printf "%.1f", t / hz * 1e6 / (r * d) }'
+}
+
 # peak_rss_mb: the largest peak resident set of the started servers, in MB.
 peak_rss_mb() {
   local max=0 kb
