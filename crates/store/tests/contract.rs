@@ -943,6 +943,24 @@ async fn a_pushed_request_is_taken_once_across_writers() {
     .await;
 }
 
+/// A limit of `limit` tokens an hour for `subject`.
+fn per_hour(subject: &str, limit: i64) -> QuotaLimit {
+    QuotaLimit {
+        subject: subject.into(),
+        window_secs: 3600,
+        limit,
+    }
+}
+
+/// A limit of `limit` tokens a day for `subject`.
+fn per_day(subject: &str, limit: i64) -> QuotaLimit {
+    QuotaLimit {
+        subject: subject.into(),
+        window_secs: 86_400,
+        limit,
+    }
+}
+
 /// Two nodes count tokens against shared limits at once: exactly `limit` are counted, every
 /// other attempt is refused with the seconds left in the window, and a refusal counts nothing
 /// against the other limits.
@@ -950,19 +968,13 @@ async fn a_pushed_request_is_taken_once_across_writers() {
 async fn quotas_count_exactly_across_writers() {
     each_backend(|db| async move {
         let nodes = [db.store.clone(), db.node().await];
-        let hour = |subject: &str, limit| QuotaLimit {
-            subject: subject.into(),
-            window_secs: 3600,
-            limit,
-        };
-        let day = |subject: &str, limit| QuotaLimit {
-            subject: subject.into(),
-            window_secs: 86_400,
-            limit,
-        };
         let client = unique("client:");
         let org = unique("org:");
-        let limits = vec![hour(&client, 10), day(&client, 100), hour(&org, 1000)];
+        let limits = vec![
+            per_hour(&client, 10),
+            per_day(&client, 100),
+            per_hour(&org, 1000),
+        ];
         let now = 1_700_001_000; // 1,000 s past 22:13:20; the hour ends at 1_700_002_800.
         let mut tasks = tokio::task::JoinSet::new();
         for i in 0..40 {
@@ -996,7 +1008,7 @@ async fn quotas_count_exactly_across_writers() {
         assert_eq!(used, vec![1, 11, 1], "{}", db.backend);
 
         // A limit of zero refuses at once.
-        let none = [hour(&unique("client:"), 0)];
+        let none = [per_hour(&unique("client:"), 0)];
         assert!(db.store.count_token(&none, now).await.unwrap().is_err());
     })
     .await;
@@ -1012,15 +1024,10 @@ async fn quotas_count_exactly_across_writers() {
 async fn a_refusal_by_a_later_limit_gives_back_the_earlier_counts() {
     each_backend(|db| async move {
         let nodes = [db.store.clone(), db.node().await];
-        let hour = |subject: &str, limit| QuotaLimit {
-            subject: subject.into(),
-            window_secs: 3600,
-            limit,
-        };
         const CLIENTS: usize = 20;
         let clients: Vec<String> = (0..CLIENTS).map(|_| unique("client:")).collect();
         let org = unique("org:");
-        let limits_of = |c: usize| vec![hour(&clients[c], 1000), hour(&org, 150)];
+        let limits_of = |c: usize| vec![per_hour(&clients[c], 1000), per_hour(&org, 150)];
         let now = 1_700_001_000;
         let mut tasks = tokio::task::JoinSet::new();
         for i in 0..400 {
@@ -1051,7 +1058,7 @@ async fn a_refusal_by_a_later_limit_gives_back_the_earlier_counts() {
 
         // A later limit of zero refuses, and the earlier limit keeps nothing.
         let client = unique("client:");
-        let zero = [hour(&client, 5), hour(&unique("org:"), 0)];
+        let zero = [per_hour(&client, 5), per_hour(&unique("org:"), 0)];
         let hit = db.store.count_token(&zero, now).await.unwrap().unwrap_err();
         assert_eq!(hit.index, 1);
         assert_eq!(db.store.quota_used(&zero, now).await.unwrap(), vec![0, 0]);
