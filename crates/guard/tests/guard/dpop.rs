@@ -16,7 +16,7 @@ use calyx_testkit::SystemClock;
 use calyx_token::SigningKey;
 use serde_json::{json, Value};
 
-use super::{calyx, jwks_server, listen, serve_api, World};
+use super::{answer, calyx, jwks_server, listen, serve_api, World};
 
 /// The algorithms every `DPoP` challenge offers (`calyx_token::dpop::ALGORITHMS`).
 pub(super) const ALGS: &str = r#"algs="ES256 EdDSA RS256 PS256""#;
@@ -59,14 +59,7 @@ async fn get(url: &str, authorization: Option<String>, proofs: &[String]) -> (u1
     for p in proofs {
         req = req.header("dpop", p);
     }
-    let resp = req.send().await.unwrap();
-    let status = resp.status().as_u16();
-    let challenge = resp
-        .headers()
-        .get("www-authenticate")
-        .map(|v| v.to_str().unwrap().to_owned())
-        .unwrap_or_default();
-    (status, challenge, resp.json().await.unwrap_or(Value::Null))
+    answer(req).await
 }
 
 /// Asserts a `DPoP` challenge alone with `error`, and the same code in the body.

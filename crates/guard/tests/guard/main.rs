@@ -158,6 +158,12 @@ async fn call(api: &str, path: &str, authorization: Option<String>) -> (u16, Str
     if let Some(a) = authorization {
         req = req.header("authorization", a);
     }
+    answer(req).await
+}
+
+/// Sends `req` and reads the answer: its status, its `WWW-Authenticate` challenge (empty when
+/// none) and its JSON body (null when none).
+async fn answer(req: reqwest::RequestBuilder) -> (u16, String, Value) {
     let resp = req.send().await.unwrap();
     let status = resp.status().as_u16();
     let challenge = resp

@@ -26,7 +26,7 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use super::dpop::{assert_dpop_refusal, proof, ALGS};
-use super::{calyx, listen, World};
+use super::{answer, calyx, listen, World};
 
 /// The header the test middleware reads the connection's certificate from.
 const CERTIFICATE_HEADER: &str = "x-test-client-certificate";
@@ -112,14 +112,7 @@ async fn send(
     if let Some(c) = certificate {
         req = req.header(CERTIFICATE_HEADER, URL_SAFE_NO_PAD.encode(&c.der));
     }
-    let resp = req.send().await.unwrap();
-    let status = resp.status().as_u16();
-    let challenge = resp
-        .headers()
-        .get("www-authenticate")
-        .map(|v| v.to_str().unwrap().to_owned())
-        .unwrap_or_default();
-    (status, challenge, resp.json().await.unwrap_or(Value::Null))
+    answer(req).await
 }
 
 /// Asserts a 401 `invalid_token` in the `Bearer` challenge, `DPoP` offered beside (RFC 9449
