@@ -9,6 +9,8 @@
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
 use calyx_core::model::Client;
 use calyx_token::assertion::{parse_client_jwks, ClientKeys};
 use moka::sync::Cache;
@@ -55,7 +57,7 @@ pub(crate) fn inline(client: &Client) -> Result<Arc<ClientKeys>, String> {
         .ok_or("the client has no inline jwks")?;
     let text = jwks.to_string();
     let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, text.as_bytes());
-    let key = format!("inline:{}:{}", client.id, hex(digest.as_ref()));
+    let key = format!("inline:{}:{}", client.id, URL_SAFE_NO_PAD.encode(digest));
     if let Some(keys) = KEYS.get(&key) {
         return Ok(keys);
     }
@@ -112,8 +114,4 @@ async fn fetch(uri: &str) -> Result<ClientKeys, String> {
     let jwks: serde_json::Value =
         serde_json::from_slice(&body).map_err(|_| "the jwks_uri's document is not JSON")?;
     parse_client_jwks(&jwks)
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -18,7 +18,6 @@
 use async_trait::async_trait;
 use calyx_core::model::{Family, Presented, QuotaHit, QuotaLimit, RotateOutcome, Rotation};
 use calyx_core::store::{StoreError, StoreResult};
-use std::collections::HashSet;
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
@@ -146,24 +145,6 @@ pub(crate) async fn submit<W: Batched>(
         .await
         .map_err(|_| writer_gone())?;
     answer.await.map_err(|_| writer_gone())?
-}
-
-/// The distinct keys of a batch of marks with their expiries, each key once (its first job's
-/// expiry): what the backend's one statement inserts, or finds already there.
-pub(crate) fn distinct_marks(jobs: &[MarkJob]) -> Vec<&Mark> {
-    let mut seen = HashSet::with_capacity(jobs.len());
-    jobs.iter()
-        .map(|j| &j.work)
-        .filter(|m| seen.insert(m.key.as_slice()))
-        .collect()
-}
-
-/// Each mark's outcome, given the keys the batch's statement inserted: a key's first job in
-/// arrival order is its first use; a later job with the same key, or a key that was already
-/// there, finds it used — as marking them one after another would.
-pub(crate) fn first_uses(jobs: &[MarkJob], inserted: Vec<Vec<u8>>) -> Vec<bool> {
-    let mut unclaimed: HashSet<Vec<u8>> = inserted.into_iter().collect();
-    jobs.iter().map(|j| unclaimed.remove(&j.work.key)).collect()
 }
 
 /// One rotation inside the batch's transaction (see `RefreshTokens::rotate_refresh` for what

@@ -1195,9 +1195,9 @@ impl Batches {
 
 #[async_trait]
 impl RunBatch<Mark> for Batches {
-    /// One statement for the whole batch (see `batch::first_uses`).
+    /// One statement for the whole batch (see `first_uses`).
     async fn run_batch(&self, jobs: &[MarkJob]) -> StoreResult<Vec<bool>> {
-        let marks = batch::distinct_marks(jobs);
+        let marks = distinct_marks(jobs);
         let keys: Vec<&[u8]> = marks.iter().map(|m| m.key.as_slice()).collect();
         let expiries: Vec<i64> = marks.iter().map(|m| m.expires_at).collect();
         let inserted: Vec<Vec<u8>> = sqlx::query_scalar(BULK_USE_ONCE)
@@ -1206,8 +1206,26 @@ impl RunBatch<Mark> for Batches {
             .fetch_all(&self.0)
             .await
             .map_err(map_err)?;
-        Ok(batch::first_uses(jobs, inserted))
+        Ok(first_uses(jobs, inserted))
     }
+}
+
+/// The distinct keys of a batch of marks with their expiries, each key once (its first job's
+/// expiry): what `BULK_USE_ONCE` inserts, or finds already there.
+fn distinct_marks(jobs: &[MarkJob]) -> Vec<&Mark> {
+    let mut seen = HashSet::with_capacity(jobs.len());
+    jobs.iter()
+        .map(|j| &j.work)
+        .filter(|m| seen.insert(m.key.as_slice()))
+        .collect()
+}
+
+/// Each mark's outcome, given the keys `BULK_USE_ONCE` inserted: a key's first job in
+/// arrival order is its first use; a later job with the same key, or a key that was already
+/// there, finds it used — as marking them one after another would.
+fn first_uses(jobs: &[MarkJob], inserted: Vec<Vec<u8>>) -> Vec<bool> {
+    let mut unclaimed: HashSet<Vec<u8>> = inserted.into_iter().collect();
+    jobs.iter().map(|j| unclaimed.remove(&j.work.key)).collect()
 }
 
 /// Rotates, in one statement, the first job of each family in the batch whose token is its

@@ -342,6 +342,11 @@ pub(crate) const USAGE_ADD: &str = "INSERT INTO usage_hourly (client_id, hour, c
 pub(crate) const USAGE_SINCE: &str = "SELECT client_id, hour, count FROM usage_hourly \
      WHERE client_id = $1 AND hour >= $2 ORDER BY hour";
 
+/// Marks one single-use key (SQLite runs one per mark inside its batch's transaction;
+/// PostgreSQL marks a whole batch in one statement).
+pub(crate) const USE_ONCE: &str =
+    "INSERT INTO used_jtis (key, expires_at) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING";
+
 pub(crate) const PUSHED_INSERT: &str = "INSERT INTO pushed_requests \
      (uri_hash, client_id, params, expires_at) VALUES ($1, $2, $3, $4)";
 

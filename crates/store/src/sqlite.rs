@@ -974,24 +974,6 @@ impl Revocations for SqliteStore {
     }
 }
 
-/// Marks many single-use keys at once (`OneTime::use_once`), from a JSON array of `[hex key, expiry]` pairs
-/// (`$1`); returns the keys it inserted. (`WHERE true` tells SQLite's parser that `ON
-/// CONFLICT` belongs to the insert, not to a join.)
-const BULK_USE_ONCE: &str = "INSERT INTO used_jtis (key, expires_at) \
-     SELECT unhex(m.value ->> 0), m.value ->> 1 FROM json_each($1) AS m WHERE true \
-     ON CONFLICT (key) DO NOTHING RETURNING key";
-
-/// Lower-case hexadecimal, as `unhex` reads it.
-fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
-}
-
 /// The group-commit side of the write connection.
 struct Batches(SqlitePool);
 
@@ -1031,20 +1013,20 @@ impl RunBatch<Count> for Batches {
 
 #[async_trait]
 impl RunBatch<Mark> for Batches {
-    /// One statement for the whole batch (see `batch::first_uses`), committed by itself: one
-    /// trip to the connection's thread instead of one per mark.
     async fn run_batch(&self, jobs: &[MarkJob]) -> StoreResult<Vec<bool>> {
-        let marks: Vec<(String, i64)> = batch::distinct_marks(jobs)
-            .into_iter()
-            .map(|m| (hex(&m.key), m.expires_at))
-            .collect();
-        let marks = serde_json::to_string(&marks).map_err(|e| StoreError::Other(Box::new(e)))?;
-        let inserted: Vec<Vec<u8>> = sqlx::query_scalar(BULK_USE_ONCE)
-            .bind(marks)
-            .fetch_all(&self.0)
-            .await
-            .map_err(map_err)?;
-        Ok(batch::first_uses(jobs, inserted))
+        let mut tx = self.0.begin().await.map_err(map_err)?;
+        let mut firsts = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            let done = sqlx::query(sql::USE_ONCE)
+                .bind(&job.work.key)
+                .bind(job.work.expires_at)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+            firsts.push(done.rows_affected() == 1);
+        }
+        tx.commit().await.map_err(map_err)?;
+        Ok(firsts)
     }
 }
 

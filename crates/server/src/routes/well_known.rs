@@ -25,10 +25,8 @@ pub async fn metadata(State(state): State<AppState>) -> impl IntoResponse {
     if mtls {
         methods.extend(["tls_client_auth", "self_signed_tls_client_auth"]);
     }
-    let with_none = |mut m: Vec<&'static str>| {
-        m.push("none");
-        m
-    };
+    // Revocation and the token endpoint also take a public client's bare client_id.
+    let with_none: Vec<&str> = methods.iter().copied().chain(["none"]).collect();
     let mut metadata = serde_json::json!({
         "issuer": state.issuer,
         "authorization_endpoint": format!("{base}/authorize"),
@@ -43,9 +41,9 @@ pub async fn metadata(State(state): State<AppState>) -> impl IntoResponse {
         "jwks_uri": format!("{base}/.well-known/jwks.json"),
         "grant_types_supported": grants,
         "response_types_supported": ["code"],
-        "token_endpoint_auth_methods_supported": with_none(methods.clone()),
+        "token_endpoint_auth_methods_supported": with_none,
         "token_endpoint_auth_signing_alg_values_supported": calyx_token::dpop::ALGORITHMS,
-        "revocation_endpoint_auth_methods_supported": with_none(methods.clone()),
+        "revocation_endpoint_auth_methods_supported": with_none,
         "revocation_endpoint_auth_signing_alg_values_supported": calyx_token::dpop::ALGORITHMS,
         "introspection_endpoint_auth_methods_supported": methods,
         "introspection_endpoint_auth_signing_alg_values_supported": calyx_token::dpop::ALGORITHMS,
