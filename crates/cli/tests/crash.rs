@@ -85,20 +85,30 @@ async fn sigkill_under_rotation_load_loses_nothing_a_client_received() {
     }
 
     let stop = Arc::new(AtomicBool::new(false));
+    let park = Arc::new(AtomicBool::new(false));
+    let parked = Arc::new(AtomicUsize::new(0));
     let rotations = Arc::new(AtomicUsize::new(0));
     let redeemed = Arc::new(AtomicUsize::new(0));
 
-    // Each chain client rotates, pausing a few milliseconds between requests, so that when
-    // the server dies some clients are mid-request and most are holding a token.
+    // Half the chain clients rotate without pause, so that the kill finds them mid-request;
+    // the other half pause between requests and, once told to park, stop sending and hold
+    // their latest token. Where each client stands at the kill is thereby set by the test,
+    // not by how fast the machine happens to answer.
     let mut chain_tasks = Vec::new();
     for (i, rt) in chains.into_iter().enumerate() {
         let (f, base, stop, rotations) = (f.clone(), base.clone(), stop.clone(), rotations.clone());
+        let (park, parked) = (park.clone(), parked.clone());
+        let parks = i % 2 == 0;
         chain_tasks.push(tokio::spawn(async move {
             let node = Endpoint::new(base);
             let mut latest = rt;
             let mut n = 0usize;
             loop {
                 if stop.load(Ordering::SeqCst) {
+                    return (latest, Fate::Held, n);
+                }
+                if parks && park.load(Ordering::SeqCst) {
+                    parked.fetch_add(1, Ordering::SeqCst);
                     return (latest, Fate::Held, n);
                 }
                 match node.try_token_as(&f, &refresh_form(&latest)).await {
@@ -113,13 +123,17 @@ async fn sigkill_under_rotation_load_loses_nothing_a_client_received() {
                     Err(e) if never_sent(&e) => return (latest, Fate::Held, n),
                     Err(_) => return (latest, Fate::InFlight, n),
                 }
-                tokio::time::sleep(Duration::from_millis(((i * 7 + n * 13) % 20) as u64)).await;
+                if parks {
+                    tokio::time::sleep(Duration::from_millis(((i * 7 + n * 13) % 20) as u64))
+                        .await;
+                }
             }
         }));
     }
 
     // Redeemers take codes from a shared queue, more slowly, so that the crash finds codes
-    // redeemed, in flight and not yet sent.
+    // redeemed, in flight and not yet sent. They leave the last quarter of the queue alone,
+    // so that some codes are unsent however slowly the rotations got going.
     let queue = Arc::new(Mutex::new(codes.clone()));
     let states = Arc::new(Mutex::new(
         codes
@@ -143,8 +157,12 @@ async fn sigkill_under_rotation_load_loses_nothing_a_client_received() {
                 if stop.load(Ordering::SeqCst) {
                     return;
                 }
-                let Some(code) = queue.lock().unwrap().pop() else {
-                    return;
+                let code = {
+                    let mut queue = queue.lock().unwrap();
+                    if queue.len() <= CODES / 4 {
+                        return;
+                    }
+                    queue.pop().unwrap()
                 };
                 let state = match node.try_token_as(&f, &code_form(&code)).await {
                     Ok((200, t)) => {
@@ -167,6 +185,14 @@ async fn sigkill_under_rotation_load_loses_nothing_a_client_received() {
         assert!(
             started.elapsed() < Duration::from_secs(60),
             "the load never got going"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    park.store(true, Ordering::SeqCst);
+    while parked.load(Ordering::SeqCst) < CHAINS.div_ceil(2) {
+        assert!(
+            started.elapsed() < Duration::from_secs(90),
+            "the pausing clients never parked"
         );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
@@ -214,12 +240,14 @@ async fn sigkill_under_rotation_load_loses_nothing_a_client_received() {
         in_flight_codes.len(),
         unsent.len()
     );
-    // The crash must have found clients in each position, or the test shows nothing.
+    // The parked clients and the untouched codes are held by construction; that clients were
+    // cut mid-request is only likely (the kill can land between a response and the next
+    // request), so it is reported rather than required.
     assert!(
-        !held.is_empty(),
-        "no client was holding a token at the crash"
+        held.len() >= CHAINS / 2,
+        "a parked client did not hold its token"
     );
-    assert!(!redeemed_codes.is_empty() && !unsent.is_empty());
+    assert!(!redeemed_codes.is_empty() && unsent.len() >= CODES / 4);
 
     // Restart on the same database.
     let node = serve(&calyx);
