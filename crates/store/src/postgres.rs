@@ -116,12 +116,6 @@ const BULK_USE_ONCE: &str = "INSERT INTO used_jtis (key, expires_at) \
      SELECT * FROM unnest($1::bytea[], $2::int8[]) AS m(key, expires_at) ORDER BY key \
      ON CONFLICT (key) DO NOTHING RETURNING key";
 
-/// Takes a transaction lock for each distinct quota subject of a batch (`$1`), in one order
-/// on every node, before any count: two nodes' batches that share subjects then wait for
-/// each other instead of deadlocking.
-const LOCK_BATCH_SUBJECTS: &str = "SELECT pg_advisory_xact_lock(h) FROM \
-     (SELECT DISTINCT hashtextextended(s, 0) AS h FROM unnest($1::text[]) AS u(s) ORDER BY h) l";
-
 /// How many times a batch is run before its callers get PostgreSQL's error.
 const BATCH_ATTEMPTS: u32 = 3;
 
@@ -1173,21 +1167,11 @@ impl RunBatch<Count> for Batches {
 }
 
 impl Batches {
-    /// Locks the batch's subjects, counts each job in arrival order, and commits.
+    /// Counts the batch's jobs (`batch::count_batch`, which takes each window's row in one
+    /// order on every node) and commits.
     async fn try_counts(&self, jobs: &[CountJob]) -> sqlx::Result<Vec<Result<(), QuotaHit>>> {
-        let subjects: Vec<&str> = jobs
-            .iter()
-            .flat_map(|j| j.work.limits.iter().map(|l| l.subject.as_str()))
-            .collect();
         let mut tx = self.0.begin().await?;
-        sqlx::query(LOCK_BATCH_SUBJECTS)
-            .bind(&subjects)
-            .execute(&mut *tx)
-            .await?;
-        let mut outcomes = Vec::with_capacity(jobs.len());
-        for job in jobs {
-            outcomes.push(batch::count_one::<Postgres>(&mut *tx, job).await?);
-        }
+        let outcomes = batch::count_batch::<Postgres>(&mut *tx, jobs).await?;
         tx.commit().await?;
         Ok(outcomes)
     }

@@ -354,15 +354,16 @@ pub(crate) const PUSHED_INSERT: &str = "INSERT INTO pushed_requests \
 pub(crate) const PUSHED_TAKE: &str = "DELETE FROM pushed_requests WHERE uri_hash = $1 \
      RETURNING uri_hash, client_id, params, expires_at";
 
-/// Counts one token in a window unless the limit (`$5`) is reached: no row comes back then.
-pub(crate) const QUOTA_COUNT: &str = "INSERT INTO quota_counts \
-     (subject, window_secs, window_start, count) VALUES ($1, $2, $3, $4) \
+/// Reads a quota window's count inside a batch, creating the row at 0 when missing; the
+/// no-op update makes PostgreSQL lock the row until the batch commits.
+pub(crate) const QUOTA_TAKE: &str = "INSERT INTO quota_counts \
+     (subject, window_secs, window_start, count) VALUES ($1, $2, $3, 0) \
      ON CONFLICT (subject, window_secs, window_start) \
-     DO UPDATE SET count = quota_counts.count + 1 WHERE quota_counts.count < $5 \
+     DO UPDATE SET count = quota_counts.count \
      RETURNING count";
 
-/// Gives back a token `QUOTA_COUNT` counted, when a later limit of the same request refused.
-pub(crate) const QUOTA_UNCOUNT: &str = "UPDATE quota_counts SET count = count - 1 \
+/// Writes a window's count as a batch left it (the row was taken by `QUOTA_TAKE`).
+pub(crate) const QUOTA_SET: &str = "UPDATE quota_counts SET count = $4 \
      WHERE subject = $1 AND window_secs = $2 AND window_start = $3";
 
 pub(crate) const QUOTA_USED: &str = "SELECT count FROM quota_counts \

@@ -998,14 +998,9 @@ impl RunBatch<Rotation> for Batches {
 impl RunBatch<Count> for Batches {
     async fn run_batch(&self, jobs: &[CountJob]) -> StoreResult<Vec<Result<(), QuotaHit>>> {
         let mut tx = self.0.begin().await.map_err(map_err)?;
-        let mut outcomes = Vec::with_capacity(jobs.len());
-        for job in jobs {
-            outcomes.push(
-                batch::count_one::<Sqlite>(&mut *tx, job)
-                    .await
-                    .map_err(map_err)?,
-            );
-        }
+        let outcomes = batch::count_batch::<Sqlite>(&mut *tx, jobs)
+            .await
+            .map_err(map_err)?;
         tx.commit().await.map_err(map_err)?;
         Ok(outcomes)
     }

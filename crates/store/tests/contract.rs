@@ -1019,7 +1019,7 @@ async fn quotas_count_exactly_across_writers() {
 /// (their second limit) is reached: exactly that many are counted, each refusal gives its
 /// client's count back, and no batch fails. (PostgreSQL batches that took the rows' locks in
 /// arrival order deadlock here; the batch retry then still gets these counts right, a second
-/// later each time, which is why the batches lock their subjects in one order first.)
+/// later each time, which is why each batch takes its windows' rows in one sorted order.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_refusal_by_a_later_limit_gives_back_the_earlier_counts() {
     each_backend(|db| async move {
