@@ -61,9 +61,10 @@ pub struct Config {
     /// Open connections at most; more wait in the listen backlog.
     #[arg(long, env = "CALYX_MAX_CONNECTIONS", default_value_t = 4096)]
     pub max_connections: usize,
-    /// Largest number of pooled database connections.
-    #[arg(long, env = "CALYX_DB_MAX_CONNECTIONS", default_value_t = 8)]
-    pub db_max_connections: u32,
+    /// Largest number of pooled database connections (SQLite: of read connections, beside
+    /// the one writer). Default: 8; on SQLite, two per core up to 8.
+    #[arg(long, env = "CALYX_DB_MAX_CONNECTIONS")]
+    pub db_max_connections: Option<u32>,
     /// SQLite durability: `full` fsyncs every commit (survives power loss); `normal` fsyncs at
     /// WAL checkpoints (survives a crash of Calyx, may lose the last commits on power loss).
     #[arg(

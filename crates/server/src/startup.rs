@@ -51,7 +51,9 @@ impl Application {
             master_key: raw.master_key.clone(),
         };
         let mut opts = calyx_store::ConnectOptions::new(&raw.database_url);
-        opts.max_connections = raw.db_max_connections;
+        if let Some(n) = raw.db_max_connections {
+            opts.max_connections = n;
+        }
         opts.sqlite_sync_full = raw.sqlite_sync_full;
         let store = calyx_store::connect(&opts).await.with_context(|| {
             format!(

@@ -42,7 +42,7 @@ impl Default for Config {
     fn default() -> Self {
         let mut server = calyx_server::Config::new("");
         server.listen = "127.0.0.1:0".parse().unwrap();
-        server.db_max_connections = 4;
+        server.db_max_connections = Some(4);
         server.pepper = Some(PEPPER.into());
         Config {
             postgres_from_env: true,

@@ -91,11 +91,7 @@ async fn hash_password(p: String) -> ManageResult<String> {
     if p.chars().count() < 8 {
         return invalid("the password must be at least 8 characters");
     }
-    Ok(
-        tokio::task::spawn_blocking(move || crate::passwords::hash(&p))
-            .await
-            .map_err(anyhow::Error::new)??,
-    )
+    Ok(crate::passwords::hash_off_the_workers(p).await?)
 }
 
 /// A role is for a user who can sign in, and fits the organization: operators belong to the
