@@ -340,6 +340,13 @@ pub struct QuotaLimit {
     pub limit: i64,
 }
 
+impl QuotaLimit {
+    /// The start of the window that holds the instant `now`.
+    pub fn window_start(&self, now: i64) -> i64 {
+        now - now.rem_euclid(self.window_secs)
+    }
+}
+
 /// The limit a token would have gone over.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct QuotaHit {

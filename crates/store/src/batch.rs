@@ -295,7 +295,7 @@ fn window(limit: &QuotaLimit, now: i64) -> Window {
     (
         limit.subject.clone(),
         limit.window_secs,
-        now - now.rem_euclid(limit.window_secs),
+        limit.window_start(now),
     )
 }
 

@@ -938,11 +938,10 @@ impl Quotas for SqliteStore {
     async fn quota_used(&self, limits: &[QuotaLimit], now: i64) -> StoreResult<Vec<i64>> {
         let mut used = Vec::with_capacity(limits.len());
         for l in limits {
-            let start = now - now.rem_euclid(l.window_secs);
             let count: Option<i64> = sqlx::query_scalar(sql::QUOTA_USED)
                 .bind(&l.subject)
                 .bind(l.window_secs)
-                .bind(start)
+                .bind(l.window_start(now))
                 .fetch_optional(self.reader())
                 .await
                 .map_err(map_err)?;
